@@ -1,0 +1,123 @@
+# The wire protocol: the ONE definition shared by the firmware and the host.
+# The host imports this very file (garment.protocol.wire); golden frames in
+# models/golden/wire_frames.json pin both sides' encoders and decoders.
+#
+# Framing: every frame on the link is COBS(packet) followed by one 0x00 byte.
+#   packet = type u8 | seq u16 LE | body ... | crc u16 LE
+#   crc    = CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no xor-out)
+#            over type | seq | body.
+# seq counts the sender's packets (mod 65536): the receiver sees every lost packet.
+# Every request (host -> device, type < 0x80) is answered by exactly one packet whose
+# body starts with ref u16 = the request's seq: the reply type (R_*), R_ACK, or R_ERROR.
+try:
+    from micropython import const
+except ImportError:  # CPython (host side)
+    def const(x):  # type: ignore[no-redef]
+        return x
+
+PROTOCOL_VERSION = const(1)
+
+HEADER_LEN = const(3)
+CRC_LEN = const(2)
+MAX_BODY = const(1024)
+MAX_PACKET = const(1029)  # HEADER_LEN + MAX_BODY + CRC_LEN
+# COBS adds one byte per 254 plus one; the delimiter adds one more.
+MAX_ENCODED = const(1036)
+NO_REF = const(0xFFFF)  # ref of an error that answers no decodable request
+
+# Host -> device requests.
+T_HELLO = const(0x01)         # body: -                        -> R_HELLO
+T_INFO = const(0x02)          # body: -                        -> R_INFO
+T_GET_CONFIG = const(0x03)    # body: -                        -> R_CONFIG
+T_SET_CONFIG = const(0x04)    # body: CONFIG_FMT               -> R_CONFIG
+T_STREAM_START = const(0x05)  # body: -                        -> R_ACK
+T_STREAM_STOP = const(0x06)   # body: -                        -> R_ACK
+T_PING = const(0x07)          # body: token u32 (heartbeat)    -> R_PONG
+T_STATUS = const(0x08)        # body: -                        -> R_STATUS
+
+# Device -> host.
+R_ACK = const(0x80)           # body: ref u16, req_type u8
+R_HELLO = const(0x81)         # body: ref u16, proto u8, version utf-8
+R_INFO = const(0x82)          # body: ref u16, JSON object utf-8 (INFO_KEYS)
+R_CONFIG = const(0x83)        # body: ref u16, CONFIG_FMT
+R_PONG = const(0x84)          # body: ref u16, token u32
+R_STATUS = const(0x85)        # body: ref u16 (NO_REF when periodic), STATUS_FMT
+R_SAMPLES = const(0x90)       # body: SAMPLES_HDR_FMT, then n_samples x n_ch int24 LE
+R_EVENT = const(0x91)         # body: uptime_ms u32, code u8, utf-8 text (log line)
+R_ERROR = const(0xE0)         # body: ref u16, code u8, utf-8 message
+
+# Rig port (simulated garment only): the HIL rig / EMG feeder side channel.
+RIG_FEED = const(0xA0)        # rig -> sim: n u16, n_ch u8, then n x n_ch int32 LE nanovolts
+RIG_AFE = const(0xA1)         # sim -> rig: fs u16, n_ch u8, conversions u32 (AFE sample counter)
+RIG_LEAD_OFF = const(0xA2)    # rig -> sim: channel u8, p u8, n u8
+
+# Error codes (R_ERROR.code).
+E_CRC = const(1)            # packet failed its CRC
+E_MALFORMED = const(2)      # bad COBS, shorter than a header, or a body of the wrong length
+E_UNKNOWN_TYPE = const(3)   # no such request type
+E_OVERSIZE = const(4)       # frame longer than MAX_ENCODED before its delimiter
+E_OUT_OF_RANGE = const(5)   # a parameter outside what the garment allows (never clamped)
+E_BAD_STATE = const(6)      # request not allowed in the current state
+E_BUSY = const(7)
+E_UNAUTHORIZED = const(8)
+E_REPLAY = const(9)
+E_MODEL = const(10)
+E_STORAGE = const(11)
+E_INTERNAL = const(12)
+
+ERROR_NAMES = {
+    E_CRC: "crc",
+    E_MALFORMED: "malformed",
+    E_UNKNOWN_TYPE: "unknown_type",
+    E_OVERSIZE: "oversize",
+    E_OUT_OF_RANGE: "out_of_range",
+    E_BAD_STATE: "bad_state",
+    E_BUSY: "busy",
+    E_UNAUTHORIZED: "unauthorized",
+    E_REPLAY: "replay",
+    E_MODEL: "model",
+    E_STORAGE: "storage",
+    E_INTERNAL: "internal",
+}
+
+# struct formats (little-endian; MicroPython's struct understands the same strings).
+REF_FMT = "<H"
+# fs u16 (Hz), n_ch u8, mains u8 (50|60), stream_kind u8 (STREAM_*), hp u8 (0|1), notch u8 (0|1)
+CONFIG_FMT = "<HBBBBB"
+CONFIG_LEN = const(7)
+# first_index u32 (AFE sample counter, wraps at COUNTER_MOD), n_samples u8, n_ch u8, kind u8
+SAMPLES_HDR_FMT = "<IBBB"
+SAMPLES_HDR_LEN = const(7)
+SAMPLE_BYTES = const(3)
+# uptime_ms u32, state u8, streaming u8, afe_overruns u32, rx_crc_errors u16,
+# rx_malformed u16, tx_dropped u32 (packets), lead_off u8 (channel mask), battery_mv u16,
+# counter u32 (AFE samples so far)
+STATUS_FMT = "<IBBIHHIBHI"
+STATUS_LEN = const(25)
+PONG_FMT = "<HI"
+RIG_FEED_HDR_FMT = "<HB"
+RIG_AFE_FMT = "<HBI"
+RIG_LEAD_OFF_FMT = "<BBB"
+
+# Sample counters stay below 2**30 so that they are small ints on 32-bit MCUs.
+COUNTER_MOD = const(1 << 30)
+
+# What the SAMPLES carry.
+STREAM_RAW = const(0)       # AFE codes as read
+STREAM_FILTERED = const(1)  # after high-pass, blanking and notch
+
+# Device states (STATUS.state); stimulation states arrive with the safety supervisor.
+ST_IDLE = const(0)
+ST_STREAMING = const(1)
+STATE_NAMES = {ST_IDLE: "idle", ST_STREAMING: "streaming"}
+
+# What the garment accepts; anything else is refused with E_OUT_OF_RANGE.
+ALLOWED_FS = (250, 500, 1000, 2000)
+MAX_CHANNELS = const(8)
+ALLOWED_MAINS = (50, 60)
+
+INFO_KEYS = ("board", "version", "protocol", "channels_max", "fs_allowed", "afe", "uid")
+
+# Samples per R_SAMPLES packet by channel count: as many as fit MAX_BODY, capped at 20
+# (10 ms at 2 kHz keeps latency low; 8 ch x 20 x 3 B = 480 B).
+SAMPLES_PER_PACKET = const(20)

@@ -1,0 +1,2 @@
+# The scripts in mp/ are MicroPython test scripts, run by test_unix_port.py, not by CPython.
+collect_ignore = ["mp"]

@@ -1,0 +1,5 @@
+import garmentfw
+
+
+def test_version():
+    assert garmentfw.VERSION.count(".") == 2

@@ -35,8 +35,7 @@ def test_cobs_roundtrip(n: int) -> None:
 def test_deframer_survives_garbage_and_counts_it() -> None:
     d = Deframer()
     good = encode_packet(wire.R_ACK, 7, b"\x01\x00\x05")
-    bad = bytearray(good)
-    bad[3] ^= 0x10
+    bad = cobs_encode(b"\x80\x07\x00\x01\x02\x05" + b"\x12\x34")  # well framed, wrong CRC
     stream = bytes(bad) + b"\x05\x01\x02\x00" + b"\x01" * (wire.MAX_ENCODED + 50) + b"\x00" + good
     out = []
     for i in range(0, len(stream), 7):  # awkward read sizes

@@ -173,16 +173,19 @@ class Deframer:
 
 
 class Framer:
-    """Builds packets in place: write the body at ``body`` (offset 3 of the packet
-    buffer), then ``encode(type, body_len)`` gives the COBS frame in ``out``."""
+    """Encodes packets built in place: write the body at offset 3 of a packet buffer
+    (``packet()`` makes one), then ``encode(pkt, type, body_len)`` leaves the COBS frame
+    in ``out``. One Framer per link: its ``seq`` numbers every packet the device sends."""
 
     def __init__(self):
-        self.pkt = bytearray(wire.MAX_PACKET)
         self.out = bytearray(wire.MAX_ENCODED)
         self.seq = 0
 
-    def encode(self, ptype: int, body_len: int) -> int:
-        pkt = self.pkt
+    @staticmethod
+    def packet():
+        return bytearray(wire.MAX_PACKET)
+
+    def encode(self, pkt, ptype: int, body_len: int) -> int:
         seq = self.seq
         self.seq = (seq + 1) & 0xFFFF
         pkt[0] = ptype

@@ -48,7 +48,7 @@ R_ERROR = const(0xE0)         # body: ref u16, code u8, utf-8 message
 
 # Rig port (simulated garment only): the HIL rig / EMG feeder side channel.
 RIG_FEED = const(0xA0)        # rig -> sim: n u16, n_ch u8, then n x n_ch int32 LE nanovolts
-RIG_AFE = const(0xA1)         # sim -> rig: fs u16, n_ch u8, conversions u32 (AFE sample counter)
+RIG_AFE = const(0xA1)         # sim -> rig: fs u16, n_ch u8, conversions u32, queued u32, fed u32
 RIG_LEAD_OFF = const(0xA2)    # rig -> sim: channel u8, p u8, n u8
 
 # Error codes (R_ERROR.code).
@@ -96,7 +96,7 @@ STATUS_FMT = "<IBBIHHIBHI"
 STATUS_LEN = const(25)
 PONG_FMT = "<HI"
 RIG_FEED_HDR_FMT = "<HB"
-RIG_AFE_FMT = "<HBI"
+RIG_AFE_FMT = "<HBIII"
 RIG_LEAD_OFF_FMT = "<BBB"
 
 # Sample counters stay below 2**30 so that they are small ints on 32-bit MCUs.

@@ -25,8 +25,9 @@ def test_golden_frames_encode():
     for case in _golden()["frames"]:
         body = _unhex(case["body"])
         fr.seq = case["seq"]
-        fr.pkt[3:3 + len(body)] = body
-        n = fr.encode(case["type"], len(body))
+        pkt = fr.packet()
+        pkt[3:3 + len(body)] = body
+        n = fr.encode(pkt, case["type"], len(body))
         assert bytes(fr.out[:n]) == _unhex(case["frame"]), case["type"]
 
 
@@ -74,12 +75,13 @@ def test_encode_and_feed_allocate_nothing():
     sink = []
     d = framing.Deframer(lambda t, s, p, n: None, sink.append)
     body_len = 480
+    pkt = fr.packet()
     for i in range(body_len):
-        fr.pkt[3 + i] = (i * 7) & 0xFF
-    n = fr.encode(wire.R_SAMPLES, body_len)
+        pkt[3 + i] = (i * 7) & 0xFF
+    n = fr.encode(pkt, wire.R_SAMPLES, body_len)
     gc.collect()
     before = gc.mem_alloc()
     for _ in range(50):
-        n = fr.encode(wire.R_SAMPLES, body_len)
+        n = fr.encode(pkt, wire.R_SAMPLES, body_len)
         d.feed(fr.out, n)
     assert gc.mem_alloc() - before == 0

@@ -1,0 +1,34 @@
+# Set-up is part of every target: a fresh clone needs only Python 3.11 and make.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STUBS := $(VENV)/stubs/.installed
+STUB_VERSION := 1.29.0.post1
+
+.PHONY: run test test-fast bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# The MicroPython stubs packages overwrite each other's modules, so each port gets its own folder.
+$(STUBS): $(STAMP)
+	for port in unix esp32 rp2; do \
+	  $(BIN)/pip install -q --no-compile --upgrade --target $(VENV)/stubs/$$port micropython-$$port-stubs==$(STUB_VERSION) || exit 1; \
+	done
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/garment
+
+test: $(STAMP) $(STUBS)
+	$(BIN)/python -m pytest -q -ra
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache

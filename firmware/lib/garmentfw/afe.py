@@ -1,0 +1,85 @@
+# Acquisition from an ADS1299 into the sample ring. The sample counter comes from
+# the AFE's own clock (DRDY edges), so a conversion the MCU missed is a visible gap.
+from array import array
+
+from garmentfw import wire
+
+
+class Ads1299Source:
+    """Moves pending conversions into a SampleRing.
+
+    ``pending()`` -> conversions ready to read; ``index()`` -> AFE counter of the next
+    one to be read (DRDY edges since START minus those still pending). The board
+    supplies both: a DRDY interrupt counter on hardware, the chip model in the sim.
+    """
+
+    def __init__(self, driver, pending, index, gain: int = 24):
+        self.drv = driver
+        self._pending = pending
+        self._index = index
+        self.gain = gain
+        self.frame = bytearray(27)
+        self.n_ch = 8
+        self.fs = 0
+        self.lead_off = 0
+        self.overruns = 0  # conversions lost because the ring was full
+        self.count = 0  # conversions moved into the ring
+
+    def configure(self, fs: int, n_ch: int) -> None:
+        drv = self.drv
+        drv.stop()
+        drv.configure(fs, n_ch, self.gain)
+        drv.start()
+        self.fs = fs
+        self.n_ch = n_ch
+        self.lead_off = 0
+        self.count = 0
+
+    def poll(self, ring) -> int:
+        drv = self.drv
+        frame = self.frame
+        nch = self.n_ch
+        moved = 0
+        pend = self._pending()
+        while pend > 0:
+            if ring.space() == 0:
+                break
+            idx = self._index()
+            drv.read_frame(frame)
+            drv.unpack(frame, ring.buf, ring.slot_offset(), nch)
+            ring.commit(idx & (wire.COUNTER_MOD - 1))
+            moved += 1
+            pend -= 1
+        if moved:
+            self.lead_off = drv.lead_off(frame)
+            self.count += moved
+        return moved
+
+
+class DrdyCounter:
+    """Counts DRDY falling edges in a hard interrupt: the AFE's clock, seen by the MCU.
+
+    The handler only increments a small int (no allocation, allowed in a hard IRQ).
+    A conversion the loop failed to read before the next one is a counter gap.
+    """
+
+    def __init__(self, pin, trigger):
+        self.edges = 0
+        pin.irq(handler=self._edge, trigger=trigger, hard=True)
+
+    def _edge(self, _pin):
+        self.edges = (self.edges + 1) & 0x3FFFFFFF
+
+
+def drdy_source(driver, drdy_pin, trigger, gain: int = 24):
+    """An Ads1299Source for real hardware: one pending frame while DRDY is low; its
+    index is the edge count at that moment (the chip holds only the newest frame)."""
+    counter = DrdyCounter(drdy_pin, trigger)
+
+    def pending():
+        return 1 if drdy_pin.value() == 0 else 0
+
+    def index():
+        return counter.edges - 1
+
+    return Ads1299Source(driver, pending, index, gain)

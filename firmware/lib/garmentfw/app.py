@@ -1,0 +1,32 @@
+# Firmware entry: pick the board HAL, start the device loop. Any exception that
+# escapes leaves outputs off (the board's safe_state) and restarts the loop.
+import sys
+
+
+def load_board():
+    plat = sys.platform
+    if plat in ("linux", "darwin"):
+        from garmentfw.boards import sim as mod
+    elif plat == "esp32":
+        from garmentfw.boards import esp32s3 as mod
+    elif plat == "rp2":
+        from garmentfw.boards import rp2040 as mod
+    else:
+        raise RuntimeError("no board support for platform %r" % plat)
+    return mod.Board()
+
+
+def main():
+    board = load_board()
+    from garmentfw.device import Device
+
+    while True:
+        try:
+            Device(board).run()
+        except KeyboardInterrupt:
+            board.safe_state()
+            raise
+        except Exception as e:
+            board.safe_state()
+            sys.print_exception(e)
+            board.reinit()

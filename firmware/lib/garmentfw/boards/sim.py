@@ -1,0 +1,70 @@
+# The `sim` board: the firmware on the MicroPython unix port. The AFE is the real
+# ADS1299 driver talking to a register-level model of the chip; the link is a TCP
+# socket the host opens with pyserial; the rig port feeds electrode signals.
+import os
+import select
+import sys
+import time
+
+from garmentfw.afe import Ads1299Source
+from garmentfw.boards.ads1299_fake import FakeADS1299
+from garmentfw.boards.sim_link import TcpLink
+from garmentfw.boards.sim_rig import RigPort
+from garmentfw.drivers.ads1299 import ADS1299
+
+# The model's output FIFO stands for the MCU's DRDY interrupt copying frames into a
+# ring: 0.5 s at 2 kHz absorbs the host OS scheduling this process late.
+_AFE_FIFO = 1024
+
+
+class Board:
+    NAME = "sim"
+    AFE_NAME = "ADS1299 (register-level model)"
+
+    def __init__(self):
+        port = int(os.getenv("GARMENT_SIM_PORT") or "7300")
+        rig_port = int(os.getenv("GARMENT_SIM_RIG_PORT") or str(port + 1))
+        self.state_dir = os.getenv("GARMENT_SIM_STATE") or "."
+        self.chip = FakeADS1299(depth=_AFE_FIFO)
+        chip = self.chip
+        drv = ADS1299(chip.spi, chip.cs, chip.drdy, reset=chip.reset_pin, start=chip.start_pin, pwdn=chip.pwdn_pin)
+        drv.init()
+        self.afe = Ads1299Source(drv, chip.pending, chip.next_index)
+        self.link = TcpLink(port)
+        self.rig = RigPort(rig_port, chip)
+        self._poller = select.poll()
+        self._registered = []
+        print("garment-sim ready link=%d rig=%d" % (port, rig_port))
+
+    def uid(self) -> str:
+        return "sim-%d" % self.link.port
+
+    def battery_mv(self) -> int:
+        return 4000
+
+    def service(self) -> None:
+        r = self.rig
+        r.fs = self.afe.fs
+        r.n_ch = self.afe.n_ch
+        r.service(time.ticks_ms())
+
+    def idle(self, ms: int) -> None:
+        # Sleep until a socket is readable or ms passed (the AFE keeps converting meanwhile).
+        socks = [s for s in (self.link.server, self.link.client, self.rig.server, self.rig.client) if s is not None]
+        if socks != self._registered:
+            for s in self._registered:
+                try:
+                    self._poller.unregister(s)
+                except (OSError, KeyError):
+                    pass
+            for s in socks:
+                self._poller.register(s, select.POLLIN)
+            self._registered = socks
+        for _ in self._poller.ipoll(ms):
+            break
+
+    def safe_state(self) -> None:
+        pass  # no stimulator yet on this board
+
+    def reinit(self) -> None:
+        time.sleep_ms(100)

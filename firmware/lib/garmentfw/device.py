@@ -1,0 +1,274 @@
+# The garment's application core, board-independent: link requests, acquisition,
+# DSP and telemetry. The board (a HAL module under boards/) supplies the AFE, the
+# link, time and power readings.
+import struct
+import time
+from array import array
+
+from garmentfw import VERSION, wire
+from garmentfw.framing import Deframer, Framer
+from garmentfw.ring import SampleRing
+from garmentfw.telemetry import SampleStreamer
+from garmentfw.txqueue import TxQueue
+
+try:
+    from garmentfw.dsp import FilterBank
+except ImportError:  # pragma: no cover - dsp lands separately
+    FilterBank = None
+
+_BODY_LEN = {
+    wire.T_HELLO: 0,
+    wire.T_INFO: 0,
+    wire.T_GET_CONFIG: 0,
+    wire.T_SET_CONFIG: wire.CONFIG_LEN,
+    wire.T_STREAM_START: 0,
+    wire.T_STREAM_STOP: 0,
+    wire.T_PING: 4,
+    wire.T_STATUS: 0,
+}
+
+_STATUS_PERIOD_MS = 1000
+_ERROR_GAP_MS = 20  # framing errors are answered at most this often (a flood stays a trickle)
+
+
+class Device:
+    def __init__(self, board):
+        self.board = board
+        self.framer = Framer()
+        self.txq = TxQueue(32768)
+        self._resp = Framer.packet()
+        self.deframer = Deframer(self._on_packet, self._on_rx_error)
+        self.rxbuf = bytearray(512)
+        self.ring = SampleRing(1024, wire.MAX_CHANNELS)
+        self.block = array("i", bytes(4 * wire.SAMPLES_PER_PACKET * wire.MAX_CHANNELS))
+        self.streamer = SampleStreamer(self.framer, self.txq)
+        self.streaming = False
+        self.fs = 2000
+        self.n_ch = 8
+        self.mains = 50
+        self.kind = wire.STREAM_FILTERED
+        self.hp = 1
+        self.notch = 1
+        self.filters = None
+        self.t0 = time.ticks_ms()
+        self._last_status = self.t0
+        self._last_err = time.ticks_add(self.t0, -_ERROR_GAP_MS)
+        self.rx_errors_suppressed = 0
+        self._handlers = {
+            wire.T_HELLO: self._hello,
+            wire.T_INFO: self._info,
+            wire.T_GET_CONFIG: self._get_config,
+            wire.T_SET_CONFIG: self._set_config,
+            wire.T_STREAM_START: self._start,
+            wire.T_STREAM_STOP: self._stop,
+            wire.T_PING: self._ping,
+            wire.T_STATUS: self._status_req,
+        }
+        self._apply_config(self.fs, self.n_ch, self.mains, self.kind, self.hp, self.notch)
+
+    # ---- configuration -------------------------------------------------------------
+    def _apply_config(self, fs, n_ch, mains, kind, hp, notch):
+        self.board.afe.configure(fs, n_ch)
+        self.fs, self.n_ch, self.mains, self.kind, self.hp, self.notch = fs, n_ch, mains, kind, hp, notch
+        self.ring.reset(n_ch)
+        if FilterBank is not None:
+            self.filters = FilterBank(n_ch, fs, mains, hp=bool(hp), notch=bool(notch))
+        self.event(0, "config fs=%d ch=%d mains=%d" % (fs, n_ch, mains))
+
+    def uptime_ms(self) -> int:
+        return time.ticks_diff(time.ticks_ms(), self.t0) & (wire.COUNTER_MOD - 1)
+
+    # ---- outgoing ------------------------------------------------------------------
+    def _send(self, ptype, body_len):
+        n = self.framer.encode(self._resp, ptype, body_len)
+        self.txq.push(self.framer.out, n)
+
+    def _reply(self, ptype, ref, payload=b""):
+        pkt = self._resp
+        pkt[3] = ref & 0xFF
+        pkt[4] = ref >> 8
+        n = len(payload)
+        pkt[5:5 + n] = payload
+        self._send(ptype, 2 + n)
+
+    def error(self, ref, code, msg):
+        pkt = self._resp
+        struct.pack_into("<HB", pkt, 3, ref, code)
+        m = msg.encode()[: wire.MAX_BODY - 3]
+        pkt[6:6 + len(m)] = m
+        self._send(wire.R_ERROR, 3 + len(m))
+
+    def event(self, code, text):
+        pkt = self._resp
+        struct.pack_into("<IB", pkt, 3, self.uptime_ms(), code)
+        m = text.encode()[: wire.MAX_BODY - 5]
+        pkt[8:8 + len(m)] = m
+        self._send(wire.R_EVENT, 5 + len(m))
+
+    def _send_status(self, ref):
+        afe = self.board.afe
+        d = self.deframer
+        struct.pack_into(
+            wire.STATUS_FMT, self._resp, 5,
+            self.uptime_ms(), wire.ST_STREAMING if self.streaming else wire.ST_IDLE,
+            1 if self.streaming else 0, afe.overruns & 0x3FFFFFFF, d.crc_errors & 0xFFFF,
+            (d.malformed + d.oversize) & 0xFFFF, self.txq.dropped & 0x3FFFFFFF,
+            afe.lead_off & 0xFF, self.board.battery_mv(), afe.count & 0x3FFFFFFF,
+        )
+        self._resp[3] = ref & 0xFF
+        self._resp[4] = ref >> 8
+        self._send(wire.R_STATUS, 2 + wire.STATUS_LEN)
+
+    # ---- incoming ------------------------------------------------------------------
+    def _on_rx_error(self, code):
+        now = time.ticks_ms()
+        if time.ticks_diff(now, self._last_err) < _ERROR_GAP_MS:
+            self.rx_errors_suppressed += 1
+            return
+        self._last_err = now
+        self.error(wire.NO_REF, code, wire.ERROR_NAMES.get(code, "error") + " frame dropped")
+
+    def _on_packet(self, ptype, seq, pkt, body_len):
+        h = self._handlers.get(ptype)
+        if h is None:
+            self.error(seq, wire.E_UNKNOWN_TYPE, "unknown request type 0x%02x" % ptype)
+            return
+        want = _BODY_LEN.get(ptype)
+        if want is not None and body_len != want:
+            self.error(seq, wire.E_MALFORMED, "request 0x%02x needs a %d-byte body, got %d" % (ptype, want, body_len))
+            return
+        try:
+            h(seq, pkt, body_len)
+        except Exception as e:  # a handler bug must never take the garment down
+            self.error(seq, wire.E_INTERNAL, "internal error: %r" % (e,))
+
+    def _hello(self, seq, pkt, n):
+        self._reply(wire.R_HELLO, seq, bytes((wire.PROTOCOL_VERSION,)) + VERSION.encode())
+
+    def _info(self, seq, pkt, n):
+        import json
+
+        b = self.board
+        info = {
+            "board": b.NAME,
+            "version": VERSION,
+            "protocol": wire.PROTOCOL_VERSION,
+            "channels_max": wire.MAX_CHANNELS,
+            "fs_allowed": list(wire.ALLOWED_FS),
+            "afe": b.AFE_NAME,
+            "uid": b.uid(),
+            "fs": self.fs,
+            "channels": self.n_ch,
+            "state": "streaming" if self.streaming else "idle",
+        }
+        self._reply(wire.R_INFO, seq, json.dumps(info).encode())
+
+    def _config_bytes(self):
+        return struct.pack(wire.CONFIG_FMT, self.fs, self.n_ch, self.mains, self.kind, self.hp, self.notch)
+
+    def _get_config(self, seq, pkt, n):
+        self._reply(wire.R_CONFIG, seq, self._config_bytes())
+
+    def _set_config(self, seq, pkt, n):
+        fs, n_ch, mains, kind, hp, notch = struct.unpack_from(wire.CONFIG_FMT, pkt, 3)
+        bad = None
+        if fs not in wire.ALLOWED_FS:
+            bad = "fs=%d not in %s" % (fs, wire.ALLOWED_FS)
+        elif not 1 <= n_ch <= wire.MAX_CHANNELS:
+            bad = "channels=%d not in 1..%d" % (n_ch, wire.MAX_CHANNELS)
+        elif mains not in wire.ALLOWED_MAINS:
+            bad = "mains=%d not in %s" % (mains, wire.ALLOWED_MAINS)
+        elif kind not in (wire.STREAM_RAW, wire.STREAM_FILTERED):
+            bad = "stream kind=%d not in (0, 1)" % kind
+        elif hp > 1 or notch > 1:
+            bad = "hp/notch flags must be 0 or 1"
+        if bad:
+            self.error(seq, wire.E_OUT_OF_RANGE, bad)
+            return
+        if self.streaming:
+            self.error(seq, wire.E_BAD_STATE, "stop streaming before changing the configuration")
+            return
+        self._apply_config(fs, n_ch, mains, kind, hp, notch)
+        self._reply(wire.R_CONFIG, seq, self._config_bytes())
+
+    def _start(self, seq, pkt, n):
+        if not self.streaming:
+            self.streamer.start(self.n_ch, self.kind)
+            self.streaming = True
+            self.event(1, "stream start")
+        self._reply(wire.R_ACK, seq, bytes((wire.T_STREAM_START,)))
+
+    def _stop(self, seq, pkt, n):
+        self.stop_stream()
+        self._reply(wire.R_ACK, seq, bytes((wire.T_STREAM_STOP,)))
+
+    def stop_stream(self):
+        if self.streaming:
+            self.streamer.flush()
+            self.streaming = False
+            self.event(2, "stream stop")
+
+    def _ping(self, seq, pkt, n):
+        self._reply(wire.R_PONG, seq, bytes(pkt[3:7]))
+
+    def _status_req(self, seq, pkt, n):
+        self._send_status(seq)
+
+    # ---- the loop ------------------------------------------------------------------
+    def on_disconnect(self):
+        # The host went away: stop telemetry, forget half-received frames and queued bytes.
+        self.streaming = False
+        self.txq.clear()
+        self.deframer.reset()
+
+    def process_available(self) -> int:
+        """Move every sample the AFE has produced through DSP and telemetry."""
+        ring = self.ring
+        block = self.block
+        total = 0
+        streaming = self.streaming
+        raw = self.kind == wire.STREAM_RAW
+        filt = self.filters
+        while True:
+            k = ring.take(block, wire.SAMPLES_PER_PACKET)
+            if not k:
+                return total
+            first = ring.first_index
+            if streaming and raw:
+                self.streamer.add(block, k, first)
+            if filt is not None:
+                filt.process(block, k)
+            if streaming and not raw:
+                self.streamer.add(block, k, first)
+            total += k
+
+    def step(self) -> bool:
+        """One pass of the main loop; True if anything was done."""
+        b = self.board
+        link = b.link
+        worked = False
+        n = link.readinto(self.rxbuf)
+        if n:
+            self.deframer.feed(self.rxbuf, n)
+            worked = True
+        if link.dropped_client():
+            self.on_disconnect()
+        b.service()
+        b.afe.poll(self.ring)
+        if self.process_available():
+            worked = True
+        now = time.ticks_ms()
+        if self.streaming and time.ticks_diff(now, self._last_status) >= _STATUS_PERIOD_MS:
+            self._last_status = now
+            self._send_status(wire.NO_REF)
+        if link.connected():
+            self.txq.drain(link.write)
+        else:
+            self.txq.clear()
+        return worked
+
+    def run(self):
+        b = self.board
+        while True:
+            if not self.step():
+                b.idle(2)

@@ -1,0 +1,147 @@
+# The feature contract: THE one definition of the windowed EMG features, shared by the
+# firmware (garmentfw/features.py, incremental integer code) and the host
+# (garment.features.reference, numpy batch code). Plain Python: MicroPython and
+# CPython both import this file (the host loads it via garment.contracts).
+#
+# INPUT. Per channel a stream of int32 samples x[n], n = 0, 1, 2, ... counted from
+# the extractor's reset. Each sample is first SATURATED to the 24-bit ADC-code range
+# [SAMPLE_MIN, SAMPLE_MAX]; every definition below uses the saturated values.
+#
+# WINDOWS. Window length W samples, increment I samples (WINDOW_MIN <= W <= WINDOW_MAX,
+# 1 <= I <= W). Window k covers samples s..e with e = W - 1 + k*I and s = e - W + 1:
+# the first window ends at sample index W-1, the next ones every I samples. Every
+# feature depends only on the W samples of its window (nothing before s is used).
+#
+# FEATURES per channel (all results are non-negative integers < 2^25, small ints):
+#   MAV = floor( sum_{n=s..e} |x[n]| / W )                       mean absolute value
+#   WL  = floor( sum_{n=s+1..e} |x[n]-x[n-1]| / (W-1) )          waveform length,
+#         normalised per difference (mean absolute first difference, ADC codes)
+#   ZC  = #{ n in s+1..e : x[n-1]*x[n] < 0  and  |x[n]-x[n-1]| >= zc_thr }
+#         (Hudgins zero crossings: strict sign change, a zero sample never crosses)
+#   SSC = #{ m in s+1..e-1 : (x[m]-x[m-1])*(x[m]-x[m+1]) > 0  and
+#            ( |x[m]-x[m-1]| >= ssc_thr  or  |x[m]-x[m+1]| >= ssc_thr ) }
+#         (slope sign changes: m is a strict local maximum or minimum)
+#   RMS = isqrt( floor( sum_{n=s..e} x[n]^2 / W ) )              integer root mean square
+#         (isqrt = floor of the exact square root; exact, no pre-shift, ADC codes)
+# Thresholds are in ADC codes, 0 <= thr <= THR_MAX (0 disables the amplitude test).
+#
+# PER-SAMPLE CONTRIBUTIONS (how the device gets the same numbers incrementally):
+#   sample n contributes a[n] = |x[n]|                 to MAV and RMS (as a[n]^2)
+#                        d[n] = |x[n]-x[n-1]|          to WL   (n >= 1, else 0)
+#                        z[n] = zero-crossing flag     to ZC   (pair n-1, n; n >= 1)
+#                        q[n] = slope-sign-change flag to SSC  (triple n-2, n-1, n; n >= 2)
+#   and the window ending at e sums a over n = e-W+1..e, d and z over n = e-W+2..e,
+#   q over n = e-W+3..e. The device keeps per-channel rings of the W most recent
+#   contributions and running sums: when sample n enters it adds its contributions and
+#   subtracts a[n-W], d[n-W+1], z[n-W+1], q[n-W+2] (zero before the stream starts).
+#
+# 32-BIT ARITHMETIC (the device's viper code runs on 32-bit words; every intermediate
+# value there fits in signed 32 bits):
+#   |x| <= 2^23, d <= 2^24 - 1. Sums of |x| and of d over <= 1024 samples (< 2^34)
+#   are kept as two limbs: sum(v >> SPLIT) and sum(v & (2^SPLIT - 1)), each < 2^23;
+#   the floor division by W (or W-1) is a two-step long division (each step < 2^24).
+#   x^2 <= 2^46 is formed from 14-bit halves of |x| as two base-2^SQ_SHIFT limbs
+#   (hi <= 2^18 + 2^10, lo < 2^28); the running sum of squares (< 2^56) is two limbs,
+#   hi < 2^29 and lo in [0, 2^28) after a carry per sample; floor(sum/W) is a long
+#   division in 14-bit digits (each step < 2^24), and isqrt is the digit-by-digit
+#   (two bits per step) method whose remainder stays < 2^26.
+#   The ring of d words also carries the ZC flag (bit FLAG_ZC_BIT) and the SSC flag
+#   (bit FLAG_SSC_BIT); |d| needs bits 0..23 only.
+#
+# OUTPUT. A feature vector is channel-major, [ch0 f0..fk, ch1 f0..fk, ...], where the
+# features of a channel come in the order of the config's feature list. Each window
+# also reports its end sample index e (on the device modulo INDEX_MOD).
+try:
+    from micropython import const
+except ImportError:  # CPython
+    const = lambda x: x  # noqa: E731
+
+SPEC_VERSION = const(1)
+
+# Feature ids (the canonical order) and names.
+MAV = const(0)
+WL = const(1)
+ZC = const(2)
+SSC = const(3)
+RMS = const(4)
+NAMES = ("MAV", "WL", "ZC", "SSC", "RMS")
+N_FEATURES = const(5)
+DEFAULT_FEATURES = ("MAV", "WL", "ZC", "SSC", "RMS")
+
+# Input range (24-bit ADC codes) and configuration limits.
+SAMPLE_BITS = const(24)
+SAMPLE_MIN = const(-8388608)  # -2^23
+SAMPLE_MAX = const(8388607)  # 2^23 - 1
+MAX_CHANNELS = const(8)
+WINDOW_MIN = const(4)
+WINDOW_MAX = const(1024)
+THR_MAX = const(16777216)  # 2^24: above any |difference| of saturated samples
+FS_MIN = const(1)
+FS_MAX = const(64000)
+MAX_BLOCK = const(64)  # default largest block the device's push() accepts
+INDEX_MOD = const(1073741824)  # 2^30: device window-end indices wrap here (small ints)
+
+# Fixed-point layout constants (see 32-BIT ARITHMETIC above).
+SPLIT = const(12)  # MAV / WL sums: limbs v >> 12 and v & 0xFFF
+SQ_SHIFT = const(28)  # sum of squares: base-2^28 limbs
+SQ_HALF = const(14)  # |x| split into 14-bit halves for squaring / division digits
+D_MASK = const(0xFFFFFF)  # |d| bits in the d-ring word
+FLAG_ZC_BIT = const(24)
+FLAG_SSC_BIT = const(25)
+
+# Defaults: 200 ms windows, 50 ms increments (Hudgins / Englehart), thresholds in codes.
+DEFAULT_WINDOW_MS = const(200)
+DEFAULT_INCREMENT_MS = const(50)
+# 224 codes ~= 5 uV at the ADS1299 (gain 24, Vref 4.5 V: LSB = 22.35 nV), a few times
+# the AFE's input noise: noise alone neither crosses zero nor changes slope.
+DEFAULT_ZC_THR = const(224)
+DEFAULT_SSC_THR = const(224)
+
+
+def samples_for_ms(fs, ms):
+    """Number of samples in ``ms`` milliseconds at ``fs`` Hz (rounded to nearest, >= 1)."""
+    n = (fs * ms + 500) // 1000
+    return n if n > 0 else 1
+
+
+def default_window(fs):
+    """Default (window, increment) in samples at sampling rate ``fs``."""
+    return samples_for_ms(fs, DEFAULT_WINDOW_MS), samples_for_ms(fs, DEFAULT_INCREMENT_MS)
+
+
+def feature_ids(names):
+    """Tuple of feature ids for a sequence of feature names (ValueError if invalid)."""
+    if isinstance(names, str):
+        raise ValueError("features must be a sequence of names, not a string")
+    ids = []
+    for nm in names:
+        if nm not in NAMES:
+            raise ValueError("unknown feature %r (known: %s)" % (nm, ", ".join(NAMES)))
+        i = NAMES.index(nm)
+        if i in ids:
+            raise ValueError("feature %r listed twice" % nm)
+        ids.append(i)
+    if not ids:
+        raise ValueError("at least one feature is required")
+    return tuple(ids)
+
+
+def check_int(name, v, lo, hi):
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ValueError("%s must be an int, got %r" % (name, v))
+    if v < lo or v > hi:
+        raise ValueError("%s=%d out of range [%d, %d]" % (name, v, lo, hi))
+
+
+def check_config(n_ch, window, increment, zc_thr, ssc_thr, names):
+    """Validate a feature configuration; raise ValueError naming the bad field.
+
+    Returns the tuple of feature ids. Used by the device constructor and the host's
+    FeatureConfig, so both accept exactly the same configurations.
+    """
+    check_int("n_ch", n_ch, 1, MAX_CHANNELS)
+    check_int("window", window, WINDOW_MIN, WINDOW_MAX)
+    check_int("increment", increment, 1, window)
+    check_int("zc_thr", zc_thr, 0, THR_MAX)
+    check_int("ssc_thr", ssc_thr, 0, THR_MAX)
+    return feature_ids(names)

@@ -1,0 +1,366 @@
+# Windowed EMG features (MAV, WL, ZC, SSC, RMS), computed incrementally in integer
+# viper code. The exact definitions, window alignment and 32-bit layout are THE
+# contract in garmentfw/feature_spec.py; the host's numpy reference
+# (garment.features.reference) produces the very same integers.
+#
+# Per sample and channel: saturate, form the contributions of the entering sample,
+# store them in per-channel rings of the last W contributions, and update running
+# sums (add entering, subtract leaving). Per window: long divisions and an integer
+# square root from the running sums. Nothing allocates after the constructor: all
+# state lives in preallocated array('i') buffers.
+#
+# Usage:
+#   fx = FeatureExtractor(n_ch=8, window=400, increment=100)
+#   k = fx.push(block, n_samples)   # block: array('i'), n_samples x n_ch interleaved
+#   for j in range(k):              # features of window j: fx.out[j*fx.width:(j+1)*fx.width]
+#       ...                         # its end sample index: fx.ends[j]
+# out/ends are overwritten by the next push(): consume them first.
+import micropython
+from micropython import const
+from array import array
+
+from garmentfw import feature_spec as spec
+
+# Copies of the spec's constants as compile-time consts (inlined into the viper code);
+# checked against the spec below, so the spec stays the one definition.
+_SMIN = const(-8388608)
+_SMAX = const(8388607)
+_SPLIT = const(12)
+_LO12 = const(0xFFF)
+_SQ_SHIFT = const(28)
+_LO28 = const(0xFFFFFFF)
+_HALF = const(14)
+_LO14 = const(0x3FFF)
+_DMASK = const(0xFFFFFF)
+_ZC_BIT = const(24)
+_SSC_BIT = const(25)
+_FZC = const(0x1000000)
+_FSSC = const(0x2000000)
+_IDX_MASK = const(0x3FFFFFFF)
+assert (_SMIN, _SMAX, _SPLIT, _SQ_SHIFT, _HALF, _DMASK, _ZC_BIT, _SSC_BIT, _IDX_MASK + 1) == (
+    spec.SAMPLE_MIN, spec.SAMPLE_MAX, spec.SPLIT, spec.SQ_SHIFT, spec.SQ_HALF,
+    spec.D_MASK, spec.FLAG_ZC_BIT, spec.FLAG_SSC_BIT, spec.INDEX_MOD)
+assert (spec.MAV, spec.WL, spec.ZC, spec.SSC, spec.RMS) == (0, 1, 2, 3, 4)
+
+# Layout of the state array: header words, then _CS words per channel.
+_H_NCH = const(0)
+_H_W = const(1)
+_H_I = const(2)
+_H_ZT = const(3)  # zc threshold
+_H_ST = const(4)  # ssc threshold
+_H_POS = const(5)  # ring slot of the next sample (n mod W)
+_H_DUE = const(6)  # samples until the next window end
+_H_SEEN = const(7)  # samples seen since reset, saturated at 2
+_H_IDX = const(8)  # index of the next sample, mod 2^30
+_H_NEED = const(9)  # bit i set: feature id i is computed
+_H_NF = const(10)  # number of features per channel
+_H_FIDS = const(11)  # feature ids in output order (up to 5 words)
+_H_READY = const(16)  # 1: a window ended at the last ingested sample
+_H_SX = const(17)  # sign-extension shift for ptr32 loads: 0 (32-bit MCU) or 32 (64-bit unix)
+_CH0 = const(20)
+_CS = const(10)
+# per-channel words
+_C_P1 = const(0)  # x[n-1] - SAMPLE_MIN (offset binary: stored words stay >= 0)
+_C_P2 = const(1)  # x[n-2] - SAMPLE_MIN
+_C_AH = const(2)  # sum(|x| >> 12)
+_C_AL = const(3)  # sum(|x| & 0xFFF)
+_C_DH = const(4)  # sum(d >> 12)
+_C_DL = const(5)  # sum(d & 0xFFF)
+_C_ZC = const(6)  # zero-crossing count
+_C_SSC = const(7)  # slope-sign-change count
+_C_QH = const(8)  # sum of squares, limb 2^28
+_C_QL = const(9)  # sum of squares, limb 1, in [0, 2^28)
+
+_NEED_A = const(1)  # MAV
+_NEED_D = const(2)  # WL
+_NEED_Z = const(4)  # ZC
+_NEED_S = const(8)  # SSC
+_NEED_Q = const(16)  # RMS
+
+
+@micropython.viper
+def _ingest(st: ptr32, ra: ptr32, rb: ptr32, blk: ptr32, off: int, n: int) -> int:
+    # Consume samples blk[off..n) until the block ends or a window ends (then
+    # st[_H_READY] = 1). Returns the offset of the first unconsumed sample.
+    nch = int(st[_H_NCH])
+    w = int(st[_H_W])
+    pos = int(st[_H_POS])
+    due = int(st[_H_DUE])
+    seen = int(st[_H_SEEN])
+    idx = int(st[_H_IDX])
+    need = int(st[_H_NEED])
+    zt = int(st[_H_ZT])
+    sthr = int(st[_H_ST])
+    sx = int(st[_H_SX])
+    while off < n:
+        pos1 = pos + 1
+        if pos1 == w:
+            pos1 = 0
+        pos2 = pos1 + 1
+        if pos2 == w:
+            pos2 = 0
+        r0 = pos * nch  # slot of x[n] (holds the contributions of x[n-W])
+        r1 = pos1 * nch  # contributions of x[n-W+1]
+        r2 = pos2 * nch  # contributions of x[n-W+2]
+        b = off * nch
+        c = 0
+        s = _CH0
+        while c < nch:
+            x = (int(blk[b + c]) << sx) >> sx  # sign-extend the int32 word
+            if x > _SMAX:
+                x = _SMAX
+            elif x < _SMIN:
+                x = _SMIN
+            p1 = int(st[s + _C_P1]) + _SMIN
+            a = x
+            if a < 0:
+                a = 0 - a
+            # entering contribution of the d-ring: |d| | zc flag | ssc flag
+            e = 0
+            if seen >= 1:
+                d = x - p1
+                ad = d
+                if ad < 0:
+                    ad = 0 - ad
+                e = ad
+                if ((p1 > 0 and x < 0) or (p1 < 0 and x > 0)) and ad >= zt:
+                    e |= _FZC
+                if seen >= 2:
+                    u = p1 - (int(st[s + _C_P2]) + _SMIN)  # x[n-1] - x[n-2]
+                    v = 0 - d  # x[n-1] - x[n]
+                    if (u > 0 and v > 0) or (u < 0 and v < 0):
+                        au = u
+                        if au < 0:
+                            au = 0 - au
+                        if au >= sthr or ad >= sthr:
+                            e |= _FSSC
+            oa = int(ra[r0 + c])  # |x[n-W]|
+            ob1 = int(rb[r1 + c])  # d, zc of x[n-W+1]
+            ra[r0 + c] = a
+            rb[r0 + c] = e
+            if need & _NEED_A:
+                st[s + _C_AH] = int(st[s + _C_AH]) + (a >> _SPLIT) - (oa >> _SPLIT)
+                st[s + _C_AL] = int(st[s + _C_AL]) + (a & _LO12) - (oa & _LO12)
+            if need & _NEED_D:
+                ed = e & _DMASK
+                od = ob1 & _DMASK
+                st[s + _C_DH] = int(st[s + _C_DH]) + (ed >> _SPLIT) - (od >> _SPLIT)
+                st[s + _C_DL] = int(st[s + _C_DL]) + (ed & _LO12) - (od & _LO12)
+            if need & _NEED_Z:
+                st[s + _C_ZC] = int(st[s + _C_ZC]) + ((e >> _ZC_BIT) & 1) - ((ob1 >> _ZC_BIT) & 1)
+            if need & _NEED_S:
+                st[s + _C_SSC] = int(st[s + _C_SSC]) + ((e >> _SSC_BIT) & 1) - ((int(rb[r2 + c]) >> _SSC_BIT) & 1)
+            if need & _NEED_Q:
+                # a^2 = h^2 2^28 + 2hl 2^14 + l^2 as limbs (qh, ql): h <= 2^9, l < 2^14
+                h = a >> _HALF
+                l = a & _LO14
+                m = (h * l) << 1  # < 2^24
+                qh = h * h + (m >> _HALF)
+                ql = ((m & _LO14) << _HALF) + l * l  # < 2^29
+                if ql > _LO28:
+                    ql -= 1 << _SQ_SHIFT
+                    qh += 1
+                h = oa >> _HALF
+                l = oa & _LO14
+                m = (h * l) << 1
+                qh -= h * h + (m >> _HALF)
+                ql -= ((m & _LO14) << _HALF) + l * l
+                acc = int(st[s + _C_QL]) + ql  # in (-2^29, 2^29)
+                st[s + _C_QH] = int(st[s + _C_QH]) + qh + (acc >> _SQ_SHIFT)  # arithmetic shift: carry/borrow
+                st[s + _C_QL] = acc & _LO28
+            st[s + _C_P2] = p1 - _SMIN
+            st[s + _C_P1] = x - _SMIN
+            c += 1
+            s += _CS
+        pos = pos1
+        if seen < 2:
+            seen += 1
+        idx = (idx + 1) & _IDX_MASK
+        off += 1
+        due -= 1
+        if due == 0:
+            due = int(st[_H_I])
+            st[_H_READY] = 1
+            break
+    st[_H_POS] = pos
+    st[_H_DUE] = due
+    st[_H_SEEN] = seen
+    st[_H_IDX] = idx
+    return off
+
+
+@micropython.viper
+def _emit(st: ptr32, out: ptr32, o: int):
+    # Features of the window that just ended, channel-major, into out[o...].
+    nch = int(st[_H_NCH])
+    w = int(st[_H_W])
+    nf = int(st[_H_NF])
+    c = 0
+    s = _CH0
+    while c < nch:
+        j = 0
+        while j < nf:
+            fid = int(st[_H_FIDS + j])
+            v = 0
+            if fid == 0 or fid == 1:  # MAV / WL: floor((hi*2^12 + lo) / den)
+                den = w
+                hi = int(st[s + _C_AH])
+                lo = int(st[s + _C_AL])
+                if fid == 1:
+                    den = w - 1
+                    hi = int(st[s + _C_DH])
+                    lo = int(st[s + _C_DL])
+                q = hi // den
+                t = ((hi - q * den) << _SPLIT) + lo  # < 2^23
+                v = (q << _SPLIT) + t // den
+            elif fid == 2:
+                v = int(st[s + _C_ZC])
+            elif fid == 3:
+                v = int(st[s + _C_SSC])
+            else:  # RMS: isqrt(floor((qh*2^28 + ql) / W))
+                hi = int(st[s + _C_QH])
+                lo = int(st[s + _C_QL])
+                mh = hi // w  # <= 2^18
+                t = ((hi - mh * w) << _HALF) | (lo >> _HALF)  # < 2^24
+                q1 = t // w
+                t = ((t - q1 * w) << _HALF) | (lo & _LO14)
+                ml = (q1 << _HALF) | (t // w)  # < 2^28
+                # digit-by-digit square root of mh*2^28 + ml (< 2^48), two bits a step
+                root = 0
+                rem = 0
+                k = 23
+                while k >= 0:
+                    if k >= 14:
+                        pair = (mh >> (k + k - 28)) & 3
+                    else:
+                        pair = (ml >> (k + k)) & 3
+                    rem = (rem << 2) | pair  # rem <= 2*root < 2^24 before the shift
+                    trial = (root << 2) | 1
+                    root = root << 1
+                    if rem >= trial:
+                        rem -= trial
+                        root += 1
+                    k -= 1
+                v = root
+            out[o] = v
+            o += 1
+            j += 1
+        c += 1
+        s += _CS
+
+
+@micropython.viper
+def _word_probe(p: ptr32) -> int:
+    return int(p[0])
+
+
+# ptr32 loads are zero-extended to the machine word: on the 64-bit unix port a
+# negative int32 reads as 2^32 + x, on the 32-bit MCUs as x. _ingest sign-extends
+# input words with (w << _SX) >> _SX; every other stored word is kept >= 0.
+_SX = 0 if _word_probe(array("i", (-1,))) < 0 else 32
+
+
+@micropython.viper
+def _zero(buf: ptr32, n: int):
+    i = 0
+    while i < n:
+        buf[i] = 0
+        i += 1
+
+
+class FeatureExtractor:
+    """Incremental windowed features of an interleaved int32 sample stream.
+
+    ``push(block, n_samples)`` returns the number k of windows that ended inside the
+    block; their feature vectors are ``out[j*width:(j+1)*width]`` and their end sample
+    indices (counted from reset, mod 2^30) ``ends[j]``, j < k. A block of at most
+    ``max_block`` samples completes at most ``capacity`` = (max_block-1)//increment + 1
+    windows, the size of the preallocated output queue.
+    """
+
+    def __init__(self, n_ch, window, increment, zc_thr=spec.DEFAULT_ZC_THR,
+                 ssc_thr=spec.DEFAULT_SSC_THR, features=spec.DEFAULT_FEATURES,
+                 max_block=spec.MAX_BLOCK):
+        fids = spec.check_config(n_ch, window, increment, zc_thr, ssc_thr, features)
+        if not isinstance(max_block, int) or max_block < 1:
+            raise ValueError("max_block must be an int >= 1")
+        self.n_ch = n_ch
+        self.window = window
+        self.increment = increment
+        self.zc_thr = zc_thr
+        self.ssc_thr = ssc_thr
+        self.features = tuple(spec.NAMES[i] for i in fids)
+        self.feature_ids = fids
+        self.n_feat = len(fids)
+        self.width = n_ch * self.n_feat
+        self.max_block = max_block
+        self.capacity = (max_block - 1) // increment + 1
+        self.out = array("i", bytes(4 * self.capacity * self.width))
+        self.ends = array("i", bytes(4 * self.capacity))
+        self.count = 0  # windows completed by the last push()
+        self._st = array("i", bytes(4 * (_CH0 + _CS * n_ch)))
+        self._ra = array("i", bytes(4 * window * n_ch))
+        self._rb = array("i", bytes(4 * window * n_ch))
+        need = 0
+        for i in fids:
+            need |= 1 << i
+        self._need = need
+        self.reset()
+
+    @classmethod
+    def from_dict(cls, cfg, max_block=spec.MAX_BLOCK):
+        """Build from a feature-config dict (as embedded in a model file)."""
+        v = cfg.get("spec_version", spec.SPEC_VERSION)
+        if v != spec.SPEC_VERSION:
+            raise ValueError("feature spec version %r, firmware has %d" % (v, spec.SPEC_VERSION))
+        return cls(cfg["n_ch"], cfg["window"], cfg["increment"], cfg["zc_thr"],
+                   cfg["ssc_thr"], cfg["features"], max_block)
+
+    def reset(self):
+        """Forget all samples: the next pushed sample is index 0."""
+        st = self._st
+        _zero(st, len(st))
+        _zero(self._ra, len(self._ra))
+        _zero(self._rb, len(self._rb))
+        st[_H_NCH] = self.n_ch
+        st[_H_W] = self.window
+        st[_H_I] = self.increment
+        st[_H_ZT] = self.zc_thr
+        st[_H_ST] = self.ssc_thr
+        st[_H_DUE] = self.window
+        st[_H_SX] = _SX
+        st[_H_NEED] = self._need
+        st[_H_NF] = self.n_feat
+        for j in range(self.n_feat):
+            st[_H_FIDS + j] = self.feature_ids[j]
+        self.count = 0
+
+    @property
+    def sample_index(self):
+        """Index (mod 2^30) of the next sample to be pushed."""
+        return self._st[_H_IDX]
+
+    def push(self, block, n_samples):
+        """Feed ``n_samples`` interleaved samples from ``block`` (array('i')).
+
+        Returns the number of windows completed (features in ``out``, ends in ``ends``).
+        Allocation-free.
+        """
+        if n_samples < 0 or n_samples > self.max_block or n_samples * self.n_ch > len(block):
+            raise ValueError("bad block size")
+        st = self._st
+        ra = self._ra
+        rb = self._rb
+        out = self.out
+        width = self.width
+        k = 0
+        off = 0
+        while off < n_samples:
+            off = _ingest(st, ra, rb, block, off, n_samples)
+            if st[_H_READY]:
+                st[_H_READY] = 0
+                _emit(st, out, k * width)
+                self.ends[k] = (st[_H_IDX] - 1) & _IDX_MASK
+                k += 1
+        self.count = k
+        return k

@@ -1,0 +1,69 @@
+# Packs processed samples into R_SAMPLES packets (int24 LE) and queues them.
+import micropython
+
+from garmentfw import wire
+
+
+@micropython.viper
+def _pack_i24(src: ptr32, n: int, dst: ptr8, off: int):
+    i = 0
+    o = off
+    while i < n:
+        v = src[i]
+        dst[o] = v & 0xFF
+        dst[o + 1] = (v >> 8) & 0xFF
+        dst[o + 2] = (v >> 16) & 0xFF
+        o += 3
+        i += 1
+
+
+class SampleStreamer:
+    """Builds R_SAMPLES packets of up to SAMPLES_PER_PACKET contiguous samples."""
+
+    def __init__(self, framer, txq):
+        self._fr = framer
+        self._pkt = framer.packet()
+        self._txq = txq
+        self.n_ch = 0
+        self.kind = wire.STREAM_FILTERED
+        self._n = 0
+        self._first = 0
+        self.packets = 0
+
+    def start(self, n_ch: int, kind: int) -> None:
+        self.n_ch = n_ch
+        self.kind = kind
+        self._n = 0
+
+    def add(self, block, n: int, first_index: int) -> None:
+        """Append n samples (interleaved in block) whose first AFE index is first_index."""
+        if self._n and first_index != (self._first + self._n) % wire.COUNTER_MOD:
+            self.flush()  # a gap: never join non-contiguous samples in one packet
+        nch = self.n_ch
+        pkt = self._pkt
+        if self._n == 0:
+            self._first = first_index
+        off = wire.HEADER_LEN + wire.SAMPLES_HDR_LEN + self._n * nch * wire.SAMPLE_BYTES
+        _pack_i24(block, n * nch, pkt, off)
+        self._n += n
+        if self._n >= wire.SAMPLES_PER_PACKET:
+            self.flush()
+
+    def flush(self) -> None:
+        n = self._n
+        if not n:
+            return
+        pkt = self._pkt
+        f = self._first
+        pkt[3] = f & 0xFF
+        pkt[4] = (f >> 8) & 0xFF
+        pkt[5] = (f >> 16) & 0xFF
+        pkt[6] = (f >> 24) & 0xFF
+        pkt[7] = n
+        pkt[8] = self.n_ch
+        pkt[9] = self.kind
+        body = wire.SAMPLES_HDR_LEN + n * self.n_ch * wire.SAMPLE_BYTES
+        m = self._fr.encode(pkt, wire.R_SAMPLES, body)
+        self._txq.push(self._fr.out, m)
+        self._n = 0
+        self.packets += 1

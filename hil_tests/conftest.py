@@ -1,0 +1,66 @@
+"""HIL suite: checks a whole garment. ``--device sim`` (default) starts the simulated
+garment (real firmware on the MicroPython unix port); ``--device serial:/dev/ttyACM0``
+runs the same tests on hardware. Tests that need the rig (signal injection, fault
+injection) skip on hardware without a rig, saying so."""
+from __future__ import annotations
+
+from typing import AsyncIterator, Iterator
+
+import pytest
+
+from garment.client import GarmentClient
+from garment.devices import make_transport
+from garment.sim import SimGarment
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", default="sim", help="sim | serial:PATH | socket://HOST:PORT | ble:ADDR")
+
+
+@pytest.fixture(scope="session")
+def device_spec(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--device"))
+
+
+@pytest.fixture(scope="session")
+def sim(device_spec: str) -> Iterator[SimGarment | None]:
+    """The simulated garment for the whole session (None on hardware)."""
+    if device_spec != "sim":
+        yield None
+        return
+    s = SimGarment()
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def url(device_spec: str, sim: SimGarment | None) -> str:
+    if sim is not None:
+        assert sim.alive(), "simulated garment died: " + " | ".join(sim.output)
+        return sim.url
+    return device_spec
+
+
+@pytest.fixture
+async def garment(url: str) -> AsyncIterator[GarmentClient]:
+    """A connected client; the garment is returned to its default configuration after."""
+    g = GarmentClient(make_transport(url), timeout=3.0)
+    await g.connect()
+    try:
+        yield g
+    finally:
+        try:
+            await g.stop_stream()
+            from garment.client import StreamConfig
+
+            await g.set_config(StreamConfig())
+        finally:
+            await g.close()
+
+
+@pytest.fixture
+def rig(sim: SimGarment | None) -> SimGarment:
+    if sim is None:
+        pytest.skip("needs the HIL rig (signal/fault injection); this device has none")
+    return sim

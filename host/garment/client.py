@@ -1,0 +1,323 @@
+"""The asyncio client of one garment, over any :class:`~garment.transports.Transport`.
+
+Requests are matched to replies by sequence number; telemetry (samples, status,
+events) flows into queues. Every gap is counted: lost packets (sequence numbers),
+lost samples (the AFE sample counter), CRC failures and malformed frames.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from garment.protocol import Deframer, Packet, encode_packet, wire
+from garment.transports.base import Transport, TransportClosed, TransportError
+
+
+class DeviceError(Exception):
+    """The garment refused a request; ``code``/``name`` are the wire error code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        self.name = wire.ERROR_NAMES.get(code, f"error{code}")
+        super().__init__(f"{self.name}: {message}")
+
+
+class DeviceTimeout(TransportError):
+    """No reply within the timeout: the garment stopped answering."""
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Acquisition settings (``T_SET_CONFIG``)."""
+
+    fs: int = 2000
+    channels: int = 8
+    mains: int = 50
+    kind: int = wire.STREAM_FILTERED
+    highpass: bool = True
+    notch: bool = True
+
+    def pack(self) -> bytes:
+        return struct.pack(
+            wire.CONFIG_FMT, self.fs, self.channels, self.mains, self.kind, int(self.highpass), int(self.notch)
+        )
+
+    @classmethod
+    def unpack(cls, body: bytes) -> "StreamConfig":
+        fs, ch, mains, kind, hp, notch = struct.unpack(wire.CONFIG_FMT, body)
+        return cls(fs, ch, mains, kind, bool(hp), bool(notch))
+
+
+@dataclass(frozen=True)
+class Status:
+    """A device status report."""
+
+    uptime_ms: int
+    state: str
+    streaming: bool
+    afe_overruns: int
+    rx_crc_errors: int
+    rx_malformed: int
+    tx_dropped: int
+    lead_off_mask: int
+    battery_mv: int
+    afe_counter: int
+
+    @classmethod
+    def unpack(cls, body: bytes) -> "Status":
+        f = struct.unpack(wire.STATUS_FMT, body)
+        return cls(f[0], wire.STATE_NAMES.get(f[1], str(f[1])), bool(f[2]), *f[3:])
+
+
+@dataclass(frozen=True)
+class SampleBlock:
+    """Consecutive samples: ``data`` is int32 ADC codes, shape (n, channels)."""
+
+    first_index: int  # unwrapped AFE sample counter of data[0]
+    data: np.ndarray
+    kind: int
+
+
+@dataclass
+class StreamStats:
+    """What arrived and what was lost on the way."""
+
+    samples: int = 0
+    dropped: int = 0
+    gaps: int = 0
+    packets: int = 0
+    packets_lost: int = 0
+    crc_errors: int = 0
+    malformed: int = 0
+
+
+@dataclass(frozen=True)
+class Event:
+    uptime_ms: int
+    code: int
+    text: str
+
+
+def decode_samples(body: bytes) -> tuple[int, int, int, np.ndarray]:
+    """``R_SAMPLES`` body -> (first_index, n_ch, kind, int32 array (n, n_ch))."""
+    first, n, nch, kind = struct.unpack_from(wire.SAMPLES_HDR_FMT, body)
+    need = wire.SAMPLES_HDR_LEN + n * nch * wire.SAMPLE_BYTES
+    if len(body) != need or nch == 0:
+        raise ValueError(f"samples packet of {len(body)} bytes, header says {need}")
+    raw = np.frombuffer(body, dtype=np.uint8, offset=wire.SAMPLES_HDR_LEN).reshape(-1, 3).astype(np.int32)
+    v = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
+    v = (v ^ 0x800000) - 0x800000  # sign-extend 24 -> 32 bits
+    return first, nch, kind, v.reshape(n, nch)
+
+
+@dataclass
+class _Pending:
+    future: asyncio.Future[Packet]
+    ptype: int
+
+
+class GarmentClient:
+    """Talks to one garment. Use ``async with GarmentClient(transport) as g: ...``."""
+
+    def __init__(self, transport: Transport, timeout: float = 2.0) -> None:
+        self.transport = transport
+        self.timeout = timeout
+        self.stats = StreamStats()
+        self.events: list[Event] = []
+        self.unsolicited_errors: list[DeviceError] = []
+        self.last_status: Status | None = None
+        self._deframer = Deframer()
+        self._seq = 0
+        self._pending: dict[int, _Pending] = {}
+        # Unbounded on purpose: received samples are never thrown away on the host.
+        self._samples: asyncio.Queue[SampleBlock | BaseException] = asyncio.Queue()
+        self._rx_task: asyncio.Task[None] | None = None
+        self._dev_seq: int | None = None
+        self._next_index: int | None = None
+        self._last_raw: int | None = None
+        self._wraps = 0
+        self.closed_reason: str | None = None
+        self.hello_version: str | None = None
+
+    async def __aenter__(self) -> "GarmentClient":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def connect(self) -> str:
+        """Open the transport and shake hands; returns the firmware version."""
+        await self.transport.open()
+        self._rx_task = asyncio.create_task(self._rx_loop(), name="garment-rx")
+        try:
+            return await self.hello()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._rx_task is not None:
+            self._rx_task.cancel()
+            try:
+                await self._rx_task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
+                pass
+            self._rx_task = None
+        await self.transport.close()
+
+    # ---- requests ------------------------------------------------------------------
+    async def request(self, ptype: int, body: bytes = b"", timeout: float | None = None) -> Packet:
+        """Send one request; return its reply packet or raise DeviceError / DeviceTimeout."""
+        if self.closed_reason is not None:
+            raise TransportClosed(self.closed_reason)
+        seq = self._seq
+        self._seq = (seq + 1) & 0xFFFF
+        fut: asyncio.Future[Packet] = asyncio.get_running_loop().create_future()
+        self._pending[seq] = _Pending(fut, ptype)
+        try:
+            await self.transport.write(encode_packet(ptype, seq, body))
+            return await asyncio.wait_for(fut, timeout or self.timeout)
+        except asyncio.TimeoutError:
+            raise DeviceTimeout(
+                f"{self.transport.name}: no reply to request 0x{ptype:02x} within {timeout or self.timeout:.1f} s"
+            ) from None
+        finally:
+            self._pending.pop(seq, None)
+
+    async def hello(self) -> str:
+        pkt = await self.request(wire.T_HELLO)
+        proto = pkt.body[2]
+        if proto != wire.PROTOCOL_VERSION:
+            raise DeviceError(wire.E_BAD_STATE, f"garment speaks protocol {proto}, host speaks {wire.PROTOCOL_VERSION}")
+        self.hello_version = pkt.body[3:].decode()
+        return self.hello_version
+
+    async def info(self) -> dict[str, Any]:
+        """Board, firmware version, channels, sampling rate, state."""
+        pkt = await self.request(wire.T_INFO)
+        info: dict[str, Any] = json.loads(pkt.body[2:].decode())
+        return info
+
+    async def get_config(self) -> StreamConfig:
+        return StreamConfig.unpack((await self.request(wire.T_GET_CONFIG)).body[2:])
+
+    async def set_config(self, config: StreamConfig) -> StreamConfig:
+        """Apply a configuration; the garment refuses out-of-range values (DeviceError)."""
+        return StreamConfig.unpack((await self.request(wire.T_SET_CONFIG, config.pack())).body[2:])
+
+    async def start_stream(self) -> None:
+        self._next_index = None
+        self._last_raw = None
+        self._wraps = 0
+        await self.request(wire.T_STREAM_START)
+
+    async def stop_stream(self) -> None:
+        await self.request(wire.T_STREAM_STOP)
+
+    async def ping(self, token: int = 0) -> int:
+        pkt = await self.request(wire.T_PING, struct.pack("<I", token))
+        return int(struct.unpack_from("<I", pkt.body, 2)[0])
+
+    async def status(self) -> Status:
+        return Status.unpack((await self.request(wire.T_STATUS)).body[2:])
+
+    # ---- telemetry -----------------------------------------------------------------
+    async def next_block(self, timeout: float | None = None) -> SampleBlock:
+        """The next block of samples; raises TransportClosed / DeviceTimeout if none comes."""
+        try:
+            item = await asyncio.wait_for(self._samples.get(), timeout or self.timeout)
+        except asyncio.TimeoutError:
+            raise DeviceTimeout(
+                f"{self.transport.name}: no samples for {timeout or self.timeout:.1f} s"
+            ) from None
+        if isinstance(item, BaseException):
+            self._samples.put_nowait(item)
+            raise item
+        return item
+
+    def _unwrap(self, first: int) -> int:
+        # The device counter wraps at COUNTER_MOD; keep a monotonic 64-bit index.
+        if self._last_raw is not None and first < self._last_raw and self._last_raw - first > wire.COUNTER_MOD // 2:
+            self._wraps += 1
+        self._last_raw = first
+        return first + self._wraps * wire.COUNTER_MOD
+
+    def _on_samples(self, body: bytes) -> None:
+        try:
+            first, nch, kind, data = decode_samples(body)
+        except ValueError:
+            self.stats.malformed += 1
+            return
+        index = self._unwrap(first)
+        st = self.stats
+        if self._next_index is not None and index != self._next_index:
+            missing = index - self._next_index
+            if missing > 0:
+                st.dropped += missing
+                st.gaps += 1
+        self._next_index = index + len(data)
+        st.samples += len(data)
+        self._samples.put_nowait(SampleBlock(index, data, kind))
+
+    def _dispatch(self, pkt: Packet) -> None:
+        st = self.stats
+        st.packets += 1
+        if self._dev_seq is not None:
+            lost = (pkt.seq - self._dev_seq - 1) & 0xFFFF
+            st.packets_lost += lost
+        self._dev_seq = pkt.seq
+        t = pkt.type
+        if t == wire.R_SAMPLES:
+            self._on_samples(pkt.body)
+            return
+        if t == wire.R_EVENT:
+            up, code = struct.unpack_from("<IB", pkt.body)
+            self.events.append(Event(up, code, pkt.body[5:].decode("utf-8", "replace")))
+            return
+        if len(pkt.body) < 2:
+            st.malformed += 1
+            return
+        ref = pkt.body[0] | (pkt.body[1] << 8)
+        if t == wire.R_STATUS:
+            try:
+                self.last_status = Status.unpack(pkt.body[2:])
+            except struct.error:
+                st.malformed += 1
+                return
+        pending = self._pending.get(ref)
+        if t == wire.R_ERROR:
+            err = DeviceError(pkt.body[2] if len(pkt.body) > 2 else 0, pkt.body[3:].decode("utf-8", "replace"))
+            if pending is not None and not pending.future.done():
+                pending.future.set_exception(err)
+            else:
+                self.unsolicited_errors.append(err)
+            return
+        if pending is not None and not pending.future.done():
+            pending.future.set_result(pkt)
+
+    async def _rx_loop(self) -> None:
+        try:
+            while True:
+                data = await self.transport.read()
+                for pkt in self._deframer.feed(data):
+                    self._dispatch(pkt)
+                self.stats.crc_errors = self._deframer.crc_errors
+                self.stats.malformed = self._deframer.malformed + self._deframer.oversize
+        except TransportError as e:
+            self._fail(e)
+        except asyncio.CancelledError:
+            self._fail(TransportClosed(f"{self.transport.name}: closed"))
+            raise
+
+    def _fail(self, e: TransportError) -> None:
+        self.closed_reason = str(e)
+        for p in self._pending.values():
+            if not p.future.done():
+                p.future.set_exception(TransportClosed(str(e)))
+        self._samples.put_nowait(TransportClosed(str(e)))

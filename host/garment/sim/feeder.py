@@ -1,0 +1,164 @@
+"""Feeds electrode signals into the simulated garment's AFE model through its rig port.
+
+The AFE model keeps time (its conversions follow the wall clock at the configured
+rate); the feeder keeps its input queue about ``lead_s`` ahead, using the AFE's own
+reports (``RIG_AFE``: samples queued and samples received), so a rig-injected event
+reaches the AFE within ``lead_s``.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from typing import Callable, Protocol
+
+import numpy as np
+
+from garment.protocol import Deframer, encode_packet, wire
+
+N_INPUTS = 8  # the AFE has 8 electrode inputs whatever the channel count in use
+
+
+class EmgSource(Protocol):
+    """Anything that produces consecutive blocks of electrode signals in microvolts."""
+
+    def next_block(self, n: int) -> np.ndarray:  # (n, 8) float, microvolts
+        ...
+
+
+class NoiseEmgSource:
+    """A plain stand-in signal: amplitude-modulated band-limited noise per channel,
+    quadriceps and hamstrings alternating over an 80 rpm pedal cycle."""
+
+    def __init__(self, fs: int, seed: int = 0, cadence_rpm: float = 80.0) -> None:
+        self.fs = fs
+        self.rng = np.random.default_rng(seed)
+        self.t = 0
+        self.cadence_hz = cadence_rpm / 60.0
+        self._prev = np.zeros(N_INPUTS)
+
+    def next_block(self, n: int) -> np.ndarray:
+        t = (self.t + np.arange(n)) / self.fs
+        self.t += n
+        phase = 2 * np.pi * self.cadence_hz * t
+        # channel order L_RF L_VL L_BF L_ST R_RF R_VL R_BF R_ST; right leg half a cycle later
+        offs = np.array([0, 0, np.pi, np.pi, np.pi, np.pi, 0, 0])
+        env = 20 + 180 * np.clip(np.sin(phase[:, None] + offs[None, :]), 0, None) ** 2
+        white = self.rng.standard_normal((n, N_INPUTS))
+        # first difference crudely whitens towards the EMG band (removes the low end)
+        x = np.diff(np.vstack([self._prev, white]), axis=0)
+        self._prev = white[-1]
+        return (env * x / np.sqrt(2)).astype(np.float32)
+
+
+def default_source(fs: int) -> EmgSource:
+    """The signal the simulated garment gets by default."""
+    try:
+        from garment.phantom import PhantomStream  # the biophysical phantom, when present
+
+        return PhantomStream("cycling", fs=fs, channels=N_INPUTS, seed=0)  # type: ignore[no-any-return]
+    except ImportError:
+        return NoiseEmgSource(fs)
+
+
+class EmgFeeder:
+    """A thread that keeps the simulated AFE's input queue filled from an EmgSource."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        source_factory: Callable[[int], EmgSource],
+        lead_s: float = 0.05,
+    ) -> None:
+        self.addr = (host, port)
+        self.source_factory = source_factory
+        self.lead_s = lead_s
+        self.source: EmgSource | None = None
+        self.fs = 0
+        self.sent = 0
+        self.fed_reported = 0
+        self.queued = 0
+        self.conversions = 0
+        self.reports = 0
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="emg-feeder", daemon=True)
+        self._sock: socket.socket | None = None
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._pending_lead_off: list[bytes] = []
+        self.on_block: Callable[[int, np.ndarray], None] | None = None
+        #: notified on every AFE report (tests wait on it for AFE time to pass)
+        self.progress = threading.Condition()
+
+    def start(self, fs: int = 2000) -> None:
+        # Build the source before connecting: a phantom takes a moment to set up, and
+        # the AFE must not run dry meanwhile.
+        self.fs = fs
+        self.source = self.source_factory(fs)
+        self._sock = socket.create_connection(self.addr, timeout=5)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock.settimeout(0.5)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=3)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def set_lead_off(self, channel: int, p: bool = True, n: bool = True) -> None:
+        """Rig fault injection: an electrode of ``channel`` comes off (or back on)."""
+        with self._lock:
+            self._pending_lead_off.append(struct.pack(wire.RIG_LEAD_OFF_FMT, channel, int(p), int(n)))
+
+    def _send(self, ptype: int, body: bytes) -> None:
+        assert self._sock is not None
+        self._sock.sendall(encode_packet(ptype, self._seq, body))
+        self._seq = (self._seq + 1) & 0xFFFF
+
+    def _run(self) -> None:
+        d = Deframer()
+        assert self._sock is not None
+        try:
+            while not self._stop.is_set():
+                try:
+                    data = self._sock.recv(65536)
+                except socket.timeout:
+                    continue
+                if not data:
+                    return
+                with self._lock:
+                    lo, self._pending_lead_off = self._pending_lead_off, []
+                for body in lo:
+                    self._send(wire.RIG_LEAD_OFF, body)
+                for pkt in d.feed(data):
+                    if pkt.type == wire.RIG_AFE:
+                        self._on_report(pkt.body)
+        except OSError as e:
+            if not self._stop.is_set():
+                self.error = str(e)
+
+    def _on_report(self, body: bytes) -> None:
+        fs, _nch, conv, queued, fed = struct.unpack(wire.RIG_AFE_FMT, body)
+        with self.progress:
+            self.reports += 1
+            self.conversions, self.queued, self.fed_reported = conv, queued, fed
+            self.progress.notify_all()
+        if fs != self.fs or self.source is None:
+            self.fs = fs
+            self.source = self.source_factory(fs)
+        in_flight = (self.sent - fed) % wire.COUNTER_MOD  # both count since this connection
+        want = int(self.lead_s * fs) - queued - in_flight
+        while want > 0:
+            n = min(want, 31)  # 31 x 8 x 4 B + 3 fits MAX_BODY
+            block = self.source.next_block(n)
+            nv = np.clip(np.rint(np.asarray(block, dtype=np.float64) * 1000.0), -2**31, 2**31 - 1).astype("<i4")
+            if self.on_block is not None:
+                self.on_block(self.sent, block)
+            self._send(wire.RIG_FEED, struct.pack(wire.RIG_FEED_HDR_FMT, n, N_INPUTS) + nv.tobytes())
+            self.sent += n
+            want -= n

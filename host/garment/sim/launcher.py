@@ -1,0 +1,156 @@
+"""Starts and stops the simulated garment process (firmware on the unix port)."""
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Callable
+
+from garment.paths import firmware_lib, firmware_root, micropython_exe
+from garment.sim.feeder import EmgFeeder, EmgSource, default_source
+
+
+class SimStartError(RuntimeError):
+    """The simulated garment did not come up; the message carries its last output."""
+
+
+def _free_port() -> int:
+    # The unix port cannot report the port it bound to, so the host picks one.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SimGarment:
+    """The firmware running as a ``micropython`` process with the ``sim`` board.
+
+    ``url`` is what the host opens with pyserial (``socket://127.0.0.1:PORT``);
+    ``rig_port`` takes EMG (the feeder) and fault injection (the HIL rig).
+    """
+
+    READY = "garment-sim ready"
+
+    def __init__(
+        self,
+        feed: bool = True,
+        source_factory: Callable[[int], EmgSource] | None = None,
+        heapsize: str = "4m",
+        state_dir: Path | None = None,
+    ) -> None:
+        self.feed = feed
+        self.source_factory = source_factory or default_source
+        self.heapsize = heapsize
+        self.state_dir = state_dir
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+        self.rig_port = 0
+        self.feeder: EmgFeeder | None = None
+        self.output: deque[str] = deque(maxlen=200)
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._cond = threading.Condition()
+        self._seen: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"socket://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Start the firmware (and the EMG feeder); return the URL to connect to."""
+        last = ""
+        for _attempt in range(3):
+            try:
+                self._spawn(timeout)
+                break
+            except SimStartError as e:
+                last = str(e)
+                self.stop()
+        else:
+            raise SimStartError(last)
+        if self.feed:
+            self.feeder = EmgFeeder("127.0.0.1", self.rig_port, self.source_factory)
+            self.feeder.start()
+        return self.url
+
+    def _spawn(self, timeout: float) -> None:
+        self.port, self.rig_port = _free_port(), _free_port()
+        env = dict(os.environ)
+        env.update(
+            MICROPYPATH=f"{firmware_lib()}:.frozen",
+            GARMENT_SIM_PORT=str(self.port),
+            GARMENT_SIM_RIG_PORT=str(self.rig_port),
+        )
+        if self.state_dir is not None:
+            env["GARMENT_SIM_STATE"] = str(self.state_dir)
+        self.proc = subprocess.Popen(
+            [str(micropython_exe()), "-X", f"heapsize={self.heapsize}", str(firmware_root() / "main.py")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        self._lines = queue.Queue()
+        threading.Thread(target=self._pump, args=(self.proc, self._lines), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise SimStartError("simulated garment did not start in time: " + " | ".join(self.output)) from None
+            if line is None:
+                raise SimStartError("simulated garment exited: " + " | ".join(self.output))
+            if line.startswith(self.READY):
+                return
+
+    def _pump(self, proc: subprocess.Popen[str], lines: "queue.Queue[str | None]") -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            self.output.append(line)
+            lines.put(line)
+            with self._cond:
+                self._seen.append(line)
+                self._cond.notify_all()
+        lines.put(None)
+
+    def wait_output(self, text: str, count: int = 1, timeout: float = 30.0) -> bool:
+        """Wait until the firmware has printed a line containing ``text`` ``count`` times."""
+        with self._cond:
+            return self._cond.wait_for(lambda: sum(text in s for s in self._seen) >= count, timeout)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Kill the firmware process abruptly (a pulled battery), for tests."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.feeder is not None:
+            self.feeder.stop()
+            self.feeder = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
+
+    def __enter__(self) -> "SimGarment":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

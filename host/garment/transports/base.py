@@ -1,0 +1,39 @@
+"""The transport abstraction: an async byte pipe to one garment."""
+from __future__ import annotations
+
+import abc
+
+
+class TransportError(Exception):
+    """The transport could not be opened or failed; the message says why, in one line."""
+
+
+class TransportClosed(TransportError):
+    """The garment went away (cable pulled, process died, BLE link lost)."""
+
+
+class Transport(abc.ABC):
+    """An ordered, reliable-as-the-medium byte stream to a garment.
+
+    Framing, CRC and sequence numbers live above it (``garment.protocol``), so a
+    transport only moves bytes and reports when the other side vanishes.
+    """
+
+    #: Short description for logs and the TUI (e.g. ``socket://127.0.0.1:7300``).
+    name: str = ""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect; raise :class:`TransportError` with a readable reason on failure."""
+
+    @abc.abstractmethod
+    async def read(self) -> bytes:
+        """Wait for the next received bytes; raise :class:`TransportClosed` when gone."""
+
+    @abc.abstractmethod
+    async def write(self, data: bytes) -> None:
+        """Send bytes (the transport chunks them as its medium needs)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Disconnect; safe to call twice."""

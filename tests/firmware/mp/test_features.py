@@ -1,0 +1,237 @@
+# Firmware feature extraction (garmentfw.features) on the MicroPython unix port:
+# golden vectors (shared with tests/host/test_features.py) fed in irregular blocks,
+# the spec's definitions computed naively, extremes, errors and zero allocation.
+import gc
+import json
+from array import array
+
+from garmentfw import feature_spec as spec
+from garmentfw.features import FeatureExtractor
+
+
+def _golden():
+    with open("../../../models/golden/features.json") as f:
+        return json.load(f)
+
+
+def _feed(fx, x, n, nch, sizes):
+    # Push n samples of interleaved x in blocks whose sizes cycle through `sizes`
+    # (a list, or a seed for pseudo-random sizes 1..fx.max_block). Returns (ends, rows).
+    blk = array("i", bytes(4 * fx.max_block * nch))
+    ends = []
+    rows = []
+    off = 0
+    i = 0
+    seed = sizes if isinstance(sizes, int) else 0
+    while off < n:
+        if isinstance(sizes, int):
+            seed = (seed * 1103515245 + 12345) & 0x3FFFFFFF
+            m = 1 + (seed >> 8) % fx.max_block
+        else:
+            m = sizes[i % len(sizes)]
+            i += 1
+        if m > n - off:
+            m = n - off
+        for j in range(m * nch):
+            blk[j] = x[off * nch + j]
+        k = fx.push(blk, m)
+        assert k == fx.count
+        for j in range(k):
+            ends.append(fx.ends[j])
+            rows.append(list(fx.out[j * fx.width:(j + 1) * fx.width]))
+        off += m
+    return ends, rows
+
+
+def _golden_input(g, nch):
+    n = g["n"]
+    src = g["x"]
+    gch = g["n_ch"]
+    x = array("i", bytes(4 * n * nch))
+    for t in range(n):
+        for c in range(nch):
+            x[t * nch + c] = src[t * gch + c]
+    return x, n
+
+
+def test_golden_irregular_blocks():
+    g = _golden()
+    assert g["spec_version"] == spec.SPEC_VERSION
+    for case in g["cases"]:
+        fx = FeatureExtractor.from_dict(case["config"])
+        x, n = _golden_input(g, fx.n_ch)
+        for seed in (1, 99):
+            ends, rows = _feed(fx, x, n, fx.n_ch, seed)
+            assert ends == case["ends"], case["name"]
+            assert rows == case["features"], case["name"]
+            fx.reset()
+
+
+def test_golden_fixed_block_sizes():
+    g = _golden()
+    for case in g["cases"]:
+        cfg = case["config"]
+        for sizes in ([1], [64], [cfg["increment"]], [63, 2, 17, 5], [200, 1]):
+            fx = FeatureExtractor.from_dict(cfg, max_block=max(sizes))
+            x, n = _golden_input(g, fx.n_ch)
+            ends, rows = _feed(fx, x, n, fx.n_ch, sizes)
+            assert ends == case["ends"] and rows == case["features"], (case["name"], sizes)
+
+
+def _naive(xs, w, inc, zt, st, names):
+    # The spec's definitions, literally (xs: per-channel lists of saturated samples).
+    rows = []
+    e = w - 1
+    n = len(xs[0])
+    while e < n:
+        s = e - w + 1
+        row = []
+        for v in xs:
+            v = v[s:e + 1]
+            vals = {}
+            vals["MAV"] = sum(abs(a) for a in v) // w
+            vals["WL"] = sum(abs(v[i] - v[i - 1]) for i in range(1, w)) // (w - 1)
+            vals["ZC"] = sum(1 for i in range(1, w) if v[i - 1] * v[i] < 0 and abs(v[i] - v[i - 1]) >= zt)
+            vals["SSC"] = sum(1 for m in range(1, w - 1) if (v[m] - v[m - 1]) * (v[m] - v[m + 1]) > 0
+                              and (abs(v[m] - v[m - 1]) >= st or abs(v[m] - v[m + 1]) >= st))
+            ms = sum(a * a for a in v) // w
+            r = 0
+            while (r + 1) * (r + 1) <= ms:  # tiny values only
+                r += 1
+            vals["RMS"] = r
+            row.extend(vals[f] for f in names)
+        rows.append(row)
+        e += inc
+    return rows
+
+
+def test_matches_naive_definitions():
+    seed = 7
+    for nch, w, inc, zt, st, names in (
+        (3, 16, 5, 3, 2, ("MAV", "WL", "ZC", "SSC", "RMS")),
+        (1, 4, 1, 0, 0, ("SSC", "ZC", "RMS")),
+        (8, 33, 33, 10, 40, ("WL", "MAV")),
+    ):
+        n = 3 * w + 11
+        x = array("i", bytes(4 * n * nch))
+        xs = [[] for _ in range(nch)]
+        for t in range(n):
+            for c in range(nch):
+                seed = (seed * 1103515245 + 12345) & 0x3FFFFFFF
+                v = (seed >> 10) % 121 - 60
+                if (seed >> 4) % 9 == 0:
+                    v = 0
+                x[t * nch + c] = v
+                xs[c].append(v)
+        fx = FeatureExtractor(nch, w, inc, zt, st, names)
+        ends, rows = _feed(fx, x, n, nch, [7, 1, 3])
+        exp = _naive(xs, w, inc, zt, st, names)
+        assert rows == exp, (nch, w)
+        assert ends == list(range(w - 1, n, inc))
+
+
+def test_extremes_at_the_rails():
+    w = spec.WINDOW_MAX
+    fx = FeatureExtractor(2, w, w, 0, 0, max_block=64)
+    n = 2 * w
+    x = array("i", bytes(8 * n))
+    for t in range(n):
+        x[2 * t] = -2147483648 if t < w else 2147483647  # saturates to -2^23, then 2^23-1
+        x[2 * t + 1] = spec.SAMPLE_MIN if t % 2 else spec.SAMPLE_MAX
+    ends, rows = _feed(fx, x, n, 2, [64])
+    assert ends == [w - 1, 2 * w - 1]
+    # MAV WL ZC SSC RMS
+    assert rows[0] == [1 << 23, 0, 0, 0, 1 << 23, (1 << 23) - 1, (1 << 24) - 1, w - 1, w - 2, (1 << 23) - 1]
+    assert rows[1][:5] == [(1 << 23) - 1, 0, 0, 0, (1 << 23) - 1]
+
+
+def test_many_windows_in_one_block():
+    # increment 1: a 64-sample block completes up to 64 windows (output queue).
+    nch = 2
+    fx1 = FeatureExtractor(nch, 8, 1, 0, 0)
+    fx2 = FeatureExtractor(nch, 8, 1, 0, 0, max_block=1)
+    assert fx1.capacity == 64 and fx2.capacity == 1
+    n = 200
+    x = array("i", ((i * 7919) % 1001 - 500 for i in range(n * nch)))
+    e1, r1 = _feed(fx1, x, n, nch, [64])
+    e2, r2 = _feed(fx2, x, n, nch, [1])
+    assert e1 == e2 == list(range(7, n)) and r1 == r2
+
+
+def test_reset_restarts_the_stream():
+    nch = 4
+    fx = FeatureExtractor(nch, 40, 10)
+    n = 300
+    x = array("i", ((i * 104729) % 200001 - 100000 for i in range(n * nch)))
+    e1, r1 = _feed(fx, x, n, nch, 5)
+    assert fx.sample_index == n
+    fx.reset()
+    assert fx.sample_index == 0
+    e2, r2 = _feed(fx, x, n, nch, 6)
+    assert e1 == e2 and r1 == r2 and len(e1) == (n - 40) // 10 + 1
+
+
+def test_window_end_index_wraps_at_2_30():
+    fx = FeatureExtractor(1, 4, 2)
+    fx._st[8] = spec.INDEX_MOD - 5  # _H_IDX: pretend 2^30 - 5 samples went by
+    blk = array("i", range(1, 9))
+    assert fx.push(blk, 8) == 3
+    assert list(fx.ends[:3]) == [spec.INDEX_MOD - 2, 0, 2]
+    assert fx.sample_index == 3
+
+
+def test_no_allocation_per_sample_and_window():
+    nch = 8
+    fx = FeatureExtractor(nch, 400, 100)
+    blocks = []
+    for b in range(4):
+        blocks.append(array("i", ((i * 7919 + b) % 40001 - 20000 for i in range(64 * nch))))
+    for b in blocks:  # warm up (first calls)
+        fx.push(b, 64)
+    push = fx.push
+    gc.collect()
+    a0 = gc.mem_alloc()
+    done = 0
+    for r in range(40):  # 10240 samples x 8 ch, 100 windows
+        done += push(blocks[r & 3], 64)
+        done += push(blocks[(r + 1) & 3], 37)
+        done += push(blocks[(r + 2) & 3], 1)
+    a1 = gc.mem_alloc()
+    assert a1 - a0 == 0, a1 - a0
+    assert done >= 40
+
+
+def test_bad_config_and_blocks_raise():
+    for args in ((0, 400, 100), (9, 400, 100), (8, 3, 1), (8, 1025, 1), (8, 400, 0), (8, 400, 401),
+                 (8, 400, 100, -1), (8, 400, 100, 0, 1 << 25)):
+        try:
+            FeatureExtractor(*args)
+        except ValueError:
+            continue
+        raise AssertionError("accepted %r" % (args,))
+    for feats in (("MAV", "XX"), ("MAV", "MAV"), (), "MAV"):
+        try:
+            FeatureExtractor(2, 10, 5, features=feats)
+        except ValueError:
+            continue
+        raise AssertionError("accepted features %r" % (feats,))
+    cfg = {"spec_version": 2, "fs": 2000, "n_ch": 2, "window": 10, "increment": 5,
+           "features": ["MAV"], "zc_thr": 0, "ssc_thr": 0}
+    try:
+        FeatureExtractor.from_dict(cfg)
+        raise AssertionError("accepted spec_version 2")
+    except ValueError:
+        pass
+    fx = FeatureExtractor(2, 10, 5, max_block=16)
+    blk = array("i", bytes(4 * 2 * 20))
+    for n in (-1, 17):
+        try:
+            fx.push(blk, n)
+            raise AssertionError("accepted block of %d" % n)
+        except ValueError:
+            pass
+    try:
+        fx.push(array("i", bytes(4 * 2 * 3)), 4)
+        raise AssertionError("accepted block longer than its buffer")
+    except ValueError:
+        pass

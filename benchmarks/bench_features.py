@@ -35,8 +35,8 @@ def _device(lib, seconds):
             seed = (seed * 1103515245 + 12345) & 0x3FFFFFFF
             b[i] = (seed >> 9) - (1 << 20)
         src.append(b)
-    print("device: MicroPython %s, %d ch x %d Hz, window %d / increment %d, block %d"
-          % (sys.version.split(";")[-1].strip(), N_CH, FS, WINDOW, INCREMENT, BLOCK))
+    print("device (unix port): MicroPython %d.%d.%d, %d ch x %d Hz, window %d / increment %d, block %d"
+          % (sys.implementation.version[:3] + (N_CH, FS, WINDOW, INCREMENT, BLOCK)))
     for feats in (("MAV", "WL", "ZC", "SSC", "RMS"), ("MAV", "WL", "ZC", "SSC"), ("RMS",)):
         fx = F.FeatureExtractor(N_CH, WINDOW, INCREMENT, features=feats)
         n_push = seconds * FS // BLOCK

@@ -20,7 +20,7 @@ import pytest
 
 from garment.contracts import load_contract
 from garment.features.reference import FeatureConfig, compute_features, spec, window_ends
-from garment.paths import firmware_lib, micropython_exe
+from garment.paths import firmware_lib, micropython_exe, mpy_cross_exe
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN_PATH = ROOT / "models/golden/features.json"
@@ -102,11 +102,12 @@ def naive_features(x: np.ndarray, cfg: FeatureConfig) -> tuple[list[list[int]], 
     """The spec's definitions, literally, one window at a time in pure Python ints."""
     w, inc = cfg.window, cfg.increment
     xs = [[min(max(int(v), spec.SAMPLE_MIN), spec.SAMPLE_MAX) for v in x[:, c]] for c in range(cfg.n_ch)]
-    rows, ends = [], []
+    rows: list[list[int]] = []
+    ends: list[int] = []
     e = w - 1
     while e < x.shape[0]:
         s = e - w + 1
-        row = []
+        row: list[int] = []
         for c in range(cfg.n_ch):
             v = xs[c][s : e + 1]
             val = {
@@ -339,6 +340,16 @@ def test_device_equals_reference_random(tmp_path: Path) -> None:
         f_dev, e_dev = run_device(x, cfg, tmp_path, seed=trial + 5)
         f_ref, e_ref = compute_features(x, cfg)
         assert np.array_equal(e_dev, e_ref) and np.array_equal(f_dev, f_ref), cfg
+
+
+@pytest.mark.parametrize("arch", ["xtensawin", "armv7emsp", "armv6m", "rv32imc"])
+def test_firmware_modules_cross_compile(arch: str, tmp_path: Path) -> None:
+    """The viper code builds for the real MCUs (ESP32-S3, Cortex-M4/M33, RP2040, ESP32-C3)."""
+    for name in ("features", "feature_spec"):
+        src = firmware_lib() / "garmentfw" / f"{name}.py"
+        proc = subprocess.run([str(mpy_cross_exe()), f"-march={arch}", "-o", str(tmp_path / f"{name}.mpy"), str(src)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
 
 
 # The unix port computes in 64-bit words, so it cannot show a 32-bit overflow. Run the

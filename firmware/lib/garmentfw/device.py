@@ -50,6 +50,7 @@ class Device:
         self.hp = 1
         self.notch = 1
         self.filters = None
+        self._link_write = board.link.write  # bound once: a bound method per call allocates
         self.t0 = time.ticks_ms()
         self._last_status = self.t0
         self._last_err = time.ticks_add(self.t0, -_ERROR_GAP_MS)
@@ -262,7 +263,7 @@ class Device:
             self._last_status = now
             self._send_status(wire.NO_REF)
         if link.connected():
-            self.txq.drain(link.write)
+            self.txq.drain(self._link_write)
         else:
             self.txq.clear()
         return worked

@@ -337,6 +337,7 @@ class FilterState:
     f2: np.ndarray
     last: np.ndarray
     have_last: bool = False
+    hp: bool = False  # the cascade starts with the high-pass (what prime_state needs)
 
     @property
     def n_sec(self) -> int:
@@ -358,7 +359,7 @@ def make_state(
     secs = select_sections(fs, mains_hz, hp=hp, notch=notch, hp_order=hp_order, harmonic=harmonic)
     coef = np.array(secs, dtype=np.int64).reshape(-1, 5)
     z = lambda: np.zeros((coef.shape[0], n_ch), dtype=np.int64)  # noqa: E731
-    return FilterState(fs, mains_hz, n_ch, coef, z(), z(), z(), z(), z(), z(), np.zeros(n_ch, np.int64))
+    return FilterState(fs, mains_hz, n_ch, coef, z(), z(), z(), z(), z(), z(), np.zeros(n_ch, np.int64), hp=hp)
 
 
 def reset_state(state: FilterState) -> None:
@@ -368,13 +369,13 @@ def reset_state(state: FilterState) -> None:
     state.have_last = False
 
 
-def prime_state(state: FilterState, x0: np.ndarray | Sequence[int], hp: bool = True) -> None:
+def prime_state(state: FilterState, x0: np.ndarray | Sequence[int]) -> None:
     """``FilterBank.prime``: reset, then, if the cascade starts with the high-pass, set its
     input history to ``x0`` (per channel) as if ``x0`` had been applied forever, so an
     electrode DC offset causes no start-up transient (exact: the high-pass DC gain is 0).
     """
     reset_state(state)
-    if hp and state.n_sec:
+    if state.hp and state.n_sec:
         v = np.clip(np.asarray(x0, dtype=np.int64).reshape(state.n_ch), V_MIN, V_MAX)
         state.x1[0] = v
         state.x2[0] = v
@@ -400,8 +401,8 @@ def filter_block(x: np.ndarray, state: FilterState, check_words: bool = False) -
     state.last[:] = v[-1]
     state.have_last = True
     for k in range(state.n_sec):
-        c = tuple(int(q) for q in state.coef[k])
-        b0, b1, b2, na1, na2 = c
+        b0, b1, b2, na1, na2 = (int(q) for q in state.coef[k])
+        c: Section = (b0, b1, b2, na1, na2)
         # The feed-forward part does not depend on the recursion: vectorise it over time.
         ext = np.concatenate([state.x2[k][None], state.x1[k][None], v])
         fir = b0 * ext[2:] + b1 * ext[1:-1] + b2 * ext[:-2]
@@ -605,7 +606,7 @@ def golden_data() -> dict[str, Any]:
     """Inputs and expected integer outputs shared by the host and firmware tests."""
     inputs = {str(fs): golden_input(fs) for fs in FS_TABLE}
     cases = []
-    full = {"hp": True, "notch": True, "hp_order": 4, "harmonic": True}
+    full: dict[str, Any] = {"hp": True, "notch": True, "hp_order": 4, "harmonic": True}
     configs = [dict(fs=fs, mains_hz=m, **full) for fs in FS_TABLE for m in MAINS_TABLE] + GOLDEN_VARIANTS
     for cfg in configs:
         st = make_state(GOLDEN_NCH, cfg["fs"], cfg["mains_hz"], **_config(cfg))

@@ -117,6 +117,7 @@ def write_model(path: str | Path, qm: QuantizedModel) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is not a secret
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -51,7 +51,7 @@ class PhantomConfig:
         recovery_tau_s: time constant of recovery at rest.
         cv_drop: fractional conduction-velocity loss of a fully fatigued muscle.
         crosstalk: scales crosstalk between neighbouring muscles (0 disables it).
-        stim_latency_ms: mean M-wave onset latency after a stimulation pulse.
+        stim_latency_ms: mean onset latency of the evoked M-wave (units spread +-1 ms).
     """
 
     n_units: int = 100
@@ -64,7 +64,7 @@ class PhantomConfig:
     recovery_tau_s: float = 200.0
     cv_drop: float = 0.35
     crosstalk: float = 1.0
-    stim_latency_ms: float = 4.5
+    stim_latency_ms: float = 4.0
 
 
 @dataclass
@@ -278,6 +278,9 @@ class PhantomEngine:
         out = np.zeros((length, len(self.sites)))
         out[: art.size] += art[:, None] * self.stim_spread[ch][None, :]
         if units.size:
-            t = frac + self.stim_latency_s[ch][units] * self.fs
-            self._add_spikes(out, ch, units, t, float(self.cv_factor[ch]))
+            # Spike times such that each unit's potential becomes visible after its latency.
+            cvf = float(self.cv_factor[ch])
+            lead = self.muaps[ch].onset_mm[units] / (self.muaps[ch].cv[units] * cvf * 1000.0)
+            t = frac + np.maximum(self.stim_latency_s[ch][units] - lead, 0.0) * self.fs
+            self._add_spikes(out, ch, units, t, cvf)
         return s, out, rho

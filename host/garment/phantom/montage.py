@@ -18,8 +18,9 @@ MONTAGE: tuple[str, ...] = ("L_RF", "L_VL", "L_BF", "L_ST", "R_RF", "R_VL", "R_B
 THIGH_RADIUS_MM = 80.0
 #: Inter-electrode distance of each bipolar pair along the fibres (SENIAM recommends 20 mm).
 IED_MM = 20.0
-#: Electrode diameter (mm); averages the potential over the electrode surface.
-ELECTRODE_MM = 10.0
+#: Effective electrode length along the fibres (mm): a 10 mm disc averages the potential
+#: over its surface, which filters like a boxcar of about 0.6 x its diameter.
+ELECTRODE_MM = 6.0
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ class MuscleMuaps:
         far_span_mm: support of ``far_prof``.
         far_weight: (U,) per-unit amplitude of the far-field (crosstalk) template.
         cv_far: conduction velocity used for the far template (m/s).
+        onset_mm: (U,) where each profile first exceeds 10 % of its peak (visible onset).
     """
 
     dx: float
@@ -53,6 +54,7 @@ class MuscleMuaps:
     far_span_mm: float
     far_weight: np.ndarray
     cv_far: float
+    onset_mm: np.ndarray
 
     @property
     def n_units(self) -> int:
@@ -107,7 +109,7 @@ def build_muscle_muaps(
     u_n = pool.n_units
     rank = np.linspace(0.0, 1.0, u_n)
     depth = site.fat_mm + rng.uniform(1.0, site.thickness_mm, u_n)
-    spread = 1.5 + 2.5 * rank  # bigger units: wider territory and end-plate zone
+    spread = 1.0 + 1.5 * rank  # bigger units: wider territory and end-plate zone
     cv = cv_mean + cv_range * (rank - 0.5) + rng.normal(0.0, 0.15, u_n)
     cv = np.clip(cv, 2.8, 5.8)
     amp = pool.size**0.7  # more fibres -> larger potential (sub-linear: territory spreads)
@@ -125,7 +127,9 @@ def build_muscle_muaps(
     far_energy = float((far_prof**2).sum() * DX_MM / (cv_far * 1000.0))
     # Normalise so that crosstalk at MVC has the own channel's RMS (the matrix then scales it).
     w = amp / np.sqrt(np.sum(pool.pfr * amp**2) * far_energy / site.mvc_rms_uV**2)
-    return MuscleMuaps(DX_MM, prof, span, cv, depth, far_prof[0], float(far_span[0]), w, cv_far)
+    a = np.abs(prof)
+    onset = (a > 0.1 * a.max(axis=1, keepdims=True)).argmax(axis=1) * DX_MM
+    return MuscleMuaps(DX_MM, prof, span, cv, depth, far_prof[0], float(far_span[0]), w, cv_far, onset)
 
 
 def _read_profiles(prof: np.ndarray, dx: float, x_mm: np.ndarray) -> np.ndarray:

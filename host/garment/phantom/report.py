@@ -7,13 +7,15 @@ import numpy as np
 
 from .batch import generate
 from .metrics import fold_by_angle, highpass, median_frequency, rms_envelope, welch_psd
+from .stream import PhantomStream
 
 
 def _dominant_period(env: np.ndarray, fs: float, lo_s: float = 0.4, hi_s: float = 3.0) -> float | None:
     """Period of the strongest repetition of an envelope (autocorrelation peak), or None."""
     e = env - env.mean()
     n = e.size
-    if n < int(2 * hi_s * fs):
+    hi_s = min(hi_s, n / fs / 2)  # need at least two cycles
+    if hi_s <= lo_s:
         return None
     spec = np.fft.rfft(e, 2 * n)
     ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
@@ -42,12 +44,13 @@ def write_validation_report(
     real: list[tuple[str, np.ndarray, float]] | None = None,
     seed: int = 0,
     fs: float = 2000.0,
+    quick: bool = False,
 ) -> Path:
     """Plot the phantom's validation figures (and real recordings beside them) to ``out_png``.
 
     Panels: spectra of a sustained 70 % contraction, fresh vs fatigued (median frequencies
     marked); RMS versus true drive (MVC ramps); cycling envelopes over a pedal cycle with the
-    true drive; and, for each real recording ``(name, samples (n, ch) any units, fs)``, its
+    true drive; stimulation artefacts and M-waves; a raw cycling trace; and, for each real recording ``(name, samples (n, ch) any units, fs)``, its
     envelopes folded at its dominant movement period and its spectra next to the phantom's.
 
     Args:
@@ -55,6 +58,8 @@ def write_validation_report(
         real: optional real recordings.
         seed: phantom seed.
         fs: phantom sampling rate.
+        quick: shorter phantom runs (for tests; the fatigue panel then uses a faster
+            fatigue rate so that the effect stays visible).
 
     Returns:
         The path written.
@@ -66,11 +71,12 @@ def write_validation_report(
 
     out_png = Path(out_png)
     real = real or []
-    rows = 2 + len(real)
+    rows = 3 + len(real)
     fig, axes = plt.subplots(rows, 2, figsize=(13, 4.2 * rows), squeeze=False)
 
     # 1. Fatigue: sustained contraction of one muscle, spectra early vs late.
-    sus = generate("sustained", 60.0, fs, channels=2, seed=seed, level=0.7, muscles=["L_VL"])
+    sus_s, rate = (20.0, 3.0) if quick else (60.0, 1.0)
+    sus = generate("sustained", sus_s, fs, channels=2, seed=seed, level=0.7, muscles=["L_VL"], fatigue_rate=rate)
     x = sus.emg_uV[:, 1]
     n5 = int(5 * fs)
     ax = axes[0, 0]
@@ -82,11 +88,11 @@ def write_validation_report(
     ax.set_xlim(0, min(500, fs / 2))
     ax.set_xlabel("Hz")
     ax.set_ylabel("uV^2/Hz")
-    ax.set_title("Phantom L_VL, sustained 70 % drive for 60 s")
+    ax.set_title(f"Phantom L_VL, sustained 70 % drive for {sus_s:g} s (fatigue rate x{rate:g})")
     ax.legend(fontsize=8)
 
     # 2. RMS versus drive during MVC ramps.
-    mvc = generate("mvc", 24.0, fs, channels=4, seed=seed, rest_s=3.0)
+    mvc = generate("mvc", 9.0 if quick else 34.0, fs, channels=1 if quick else 4, seed=seed, rest_s=2.0)
     env = rms_envelope(mvc.emg_uV, fs, 0.25)
     d = mvc.truth["drive"]
     ax = axes[0, 1]
@@ -101,7 +107,7 @@ def write_validation_report(
     ax.legend(fontsize=8)
 
     # 3. Cycling envelopes over the pedal cycle.
-    cyc = generate("cycling", 20.0, fs, channels=8, seed=seed)
+    cyc = generate("cycling", 8.0 if quick else 20.0, fs, channels=8, seed=seed)
     env = rms_envelope(cyc.emg_uV, fs, 0.05)
     c, m_env = fold_by_angle(env, cyc.truth["crank_angle_deg"])
     _, m_drv = fold_by_angle(cyc.truth["drive"], cyc.truth["crank_angle_deg"])
@@ -123,10 +129,39 @@ def write_validation_report(
     ax.set_title("Ground truth drive over the pedal cycle")
     ax.set_xlim(0, 360)
 
-    # 4. Real recordings beside the phantom.
+    # 4. Stimulation: artefact and M-wave below / above motor threshold; raw cycling trace.
+    ax = axes[2, 0]
+    base = PhantomStream("rest", fs, channels=2, seed=seed).next_block(int(0.2 * fs))
+    tt = (np.arange(base.shape[0]) / fs - 0.05) * 1000
+    for ma, col in ((6.0, "C0"), (12.0, "C1"), (25.0, "C3")):
+        st = PhantomStream("rest", fs, channels=2, seed=seed)
+        st.stimulate(0.05, 1, ma, 300)
+        y = st.next_block(base.shape[0])[:, 1]
+        ax.plot(tt, y / 1000, color=col, label=f"{ma:g} mA, 300 us on L_VL")
+    ax.axvspan(3, 6, color="0.9", zorder=0, label="3-6 ms")
+    ax.set_xlim(-5, 60)
+    ax.set_ylim(-15, 15)
+    ax.set_xlabel("ms after pulse")
+    ax.set_ylabel("mV")
+    ax.set_title("Stimulation artefact + evoked M-wave (motor threshold 8 mA at 300 us)")
+    ax.legend(fontsize=8)
+    ax = axes[2, 1]
+    seg = slice(int(3 * fs), int(5 * fs))
+    tt = np.arange(seg.start, seg.stop) / fs
+    for i in (1, 2, 5):
+        ax.plot(tt, cyc.emg_uV[seg, i] + 0.0 - 800 * [1, 2, 5].index(i), lw=0.5, label=cyc.channel_names[i])
+    ax2 = ax.twinx()
+    ax2.plot(tt, cyc.truth["crank_angle_deg"][seg], color="k", lw=0.8)
+    ax2.set_ylabel("crank angle (deg)")
+    ax.set_xlabel("s")
+    ax.set_ylabel("uV (offset per channel)")
+    ax.set_title("Raw phantom cycling EMG and crank angle")
+    ax.legend(fontsize=8, loc="upper left")
+
+    # 5. Real recordings beside the phantom.
     fp, pp = welch_psd(highpass(cyc.emg_uV, fs), fs, 1024)
     phantom_spec = pp.mean(axis=1)
-    for r, (name, samples, rfs) in enumerate(real, start=2):
+    for r, (name, samples, rfs) in enumerate(real, start=3):
         xr = np.asarray(samples, dtype=float)
         if xr.ndim == 1:
             xr = xr[:, None]
@@ -141,7 +176,8 @@ def write_validation_report(
             ax.set_title(f"{name}: no repeating movement found")
         ax.set_xlabel("phase of movement cycle (deg)")
         ax.set_ylabel("normalised RMS envelope")
-        ax.legend(fontsize=7)
+        if period is not None:
+            ax.legend(fontsize=7)
         ax = axes[r, 1]
         f, p = welch_psd(highpass(xr, rfs), rfs, int(2 ** np.round(np.log2(rfs / 2))))
         ps = p.mean(axis=1)

@@ -7,7 +7,8 @@ by inspecting every file of subjects 1-7 in both groups):
 * **Header**: 7 lines (``File Name: ...``, one ``Channel k: 'name', N values,
   engineering units: U, ...`` line per channel, a blank line), CRLF, latin-1. The
   parser takes every line before the first tab-separated numeric row as header, so
-  an 8-line header (an extra channel or note line) is fine.
+  an 8-line header (an extra channel or note line) is fine. Line ends are split
+  universally (CRLF, LF or a bare CR).
 * **Channel names**: English (``RF``, ``BF``, ``VM``, ``ST``, ``FX``; channels 1-5)
   in most ``N`` files; Spanish in all ``A`` files and ``7Nmar`` (``Recto Femoral``,
   ``Biceps Femoral``, ``Vasto Medial``, ``EMG Semitendinoso``,
@@ -15,11 +16,14 @@ by inspecting every file of subjects 1-7 in both groups):
   accents and case, so ``Flexo-Extensión`` works too.
 * **Extra columns**: a declared channel that is not one of the five (e.g. a digital
   input) and any undeclared trailing column are ignored; their names/count go to
-  ``meta['ignored_columns']``.
+  ``meta['ignored_columns']``. (No file of subjects 1-7 has one; the data README
+  mentions it, so it is handled and tested on synthetic files.)
 * **Angle-only tail**: in the ``N`` files the goniometer (50 Hz) was
-  "extrapolated" to 1000 Hz in blocks of 20, so the angle column runs on for up to
-  20 rows after the EMG stops (``\\t\\t\\t\\t7.5``); those rows are dropped. One of
-  them in ``1Nmar`` reads ``7.5V``: dropped rows are not parsed.
+  "extrapolated" to 1000 Hz in blocks of 20 (header: ``FX, 285 values`` for 5681
+  EMG values), so the angle column runs on for 16-21 rows after the EMG stops
+  (``\\t\\t\\t\\t7.5``); those rows are dropped. One of them in ``1Nmar`` reads
+  ``7.5V``: dropped rows are not parsed. In the Spanish-header files (all ``A``,
+  ``7Nmar``) the angle is declared at the full count and has no such tail.
 * **Last EMG row without angle** (``4Nsen``, ``7Npie``): the missing angle is held
   from the previous sample (gaps of up to 20 angle samples, one 50 Hz period, are
   filled by linear interpolation / hold; longer ones are an error).

@@ -81,15 +81,17 @@ def assemble(contents: SpoolContents) -> Recording:
     end = max(first + b.shape[0] for first, b in blocks)
     samples = np.zeros((end - origin, len(names)), dtype=np.float64)
     gaps: list[Annotation] = []
+    gap_samples = 0
     expected = origin
     for first, b in blocks:
         if first > expected:
             gaps.append(Annotation((expected - origin) / fs, (first - expected) / fs, gap_text(first - expected)))
+            gap_samples += first - expected
         samples[first - origin:first - origin + b.shape[0]] = b
         expected = max(expected, first + b.shape[0])
     meta["first_sample_index"] = str(origin)
     meta["gap_count"] = str(len(gaps))
-    meta["gap_samples"] = str(sum(int(round(g.duration_s * fs)) for g in gaps))
+    meta["gap_samples"] = str(gap_samples)
     anns = sorted(gaps + list(contents.annotations), key=lambda a: (a.onset_s, a.duration_s))
     return Recording(samples, fs, names, units, anns, {}, meta)
 

@@ -87,3 +87,21 @@ async def test_stream_8ch_2khz_60s_no_loss(garment: GarmentClient) -> None:
     assert abs(n / dt - 2000) < 2000 * 0.03, n / dt
     status = await garment.status()
     assert status.afe_overruns == 0 and status.tx_dropped == 0, status
+
+
+async def test_link_over_a_pty_like_a_usb_port(sim: object) -> None:
+    """The simulated garment reached through a pseudo-terminal, as /dev/ttyACM0 would be."""
+    from garment.sim import SimGarment
+    from garment.transports import SerialTransport
+
+    if sim is None:
+        pytest.skip("the pty path is a property of the simulated garment")
+    with SimGarment(pty=True) as s:
+        assert s.url.startswith("/dev/")
+        g = GarmentClient(SerialTransport(s.url), timeout=3)
+        await g.connect()
+        await g.set_config(StreamConfig(fs=2000, channels=8))
+        n, dt = await _stream_for(g, 3.0)
+        await g.close()
+    assert g.stats.dropped == 0 and g.stats.crc_errors == 0 and g.stats.packets_lost == 0, g.stats
+    assert n > 2000 * 2.5

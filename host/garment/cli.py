@@ -123,7 +123,7 @@ async def cmd_live(args: argparse.Namespace) -> int:
 def cmd_sim(args: argparse.Namespace) -> int:
     from garment.sim import SimGarment
 
-    sim = SimGarment()
+    sim = SimGarment(pty=args.pty)
     url = sim.start()
     print(url, flush=True)
     print(f"rig port: 127.0.0.1:{sim.rig_port} (Ctrl-C stops the simulated garment)", file=sys.stderr, flush=True)
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", default="sim", help="sim | serial:PATH | socket://HOST:PORT (default: sim)")
 
     sp = sub.add_parser("sim", help="start the simulated garment and print the URL to connect to")
+    sp.add_argument("--pty", action="store_true", help="serve the link on a pseudo-terminal (/dev/pts/N)")
     sp.set_defaults(func=cmd_sim)
 
     sp = sub.add_parser("info", help="firmware version, board, channels, sampling rate, state")

@@ -186,7 +186,7 @@ def test_gestures_are_labelled_and_drive_the_right_muscles() -> None:
 
 
 def test_mvc_reaches_max_drive_per_muscle_in_turn() -> None:
-    r = generate("mvc", 42.0, fs=250.0, channels=4, seed=0)
+    r = generate("mvc", 40.0, fs=250.0, channels=4, seed=0)
     d = r.truth["drive"]
     names = [a[2] for a in r.annotations]
     assert names == ["mvc L_RF", "mvc L_VL", "mvc L_BF", "mvc L_ST"]
@@ -237,11 +237,10 @@ def test_m_wave_follows_pulses_above_motor_threshold_and_grows() -> None:
     th = motor_threshold_ma(300)
     p2p = {}
     for ma in (0.5 * th, 1.3 * th, 1.8 * th, 3.0 * th):
-        d, s = _stim_difference(ma, fs=fs)
+        d, _ = _stim_difference(ma, fs=fs)
         assert np.all(d[:i0] == 0.0)  # nothing before the pulse
         assert np.abs(d[i0 : i0 + 4, 1]).max() > 1000.0  # artefact spike at the pulse
         p2p[ma] = np.ptp(d[late, 1])
-        rho = s.result  # noqa: F841 - only the stream's truth below
     sub, *supra = p2p.values()
     assert sub < 100.0
     assert supra[0] > 5 * sub
@@ -280,7 +279,8 @@ def test_stim_artefact_spreads_to_neighbours_and_less_across_legs() -> None:
 def test_late_pulses_are_accepted_within_50_ms_only() -> None:
     s = PhantomStream("rest", fs=1000.0, channels=2, seed=0)
     s.next_block(1000)
-    assert s.stimulate(0.97, 0, 20.0, 300)  # 30 ms late: applied to what follows
+    assert s.stimulate(0.99, 0, 20.0, 300)  # 10 ms late: applied to what follows
+    assert s.stimulate(0.955, 0, 20.0, 300)  # 45 ms late: still accepted
     assert not s.stimulate(0.90, 0, 20.0, 300)  # 100 ms late: ignored
     ref = PhantomStream("rest", fs=1000.0, channels=2, seed=0)
     ref.next_block(1000)
@@ -311,9 +311,9 @@ def test_injected_onset_steps_at_the_known_time_seamlessly() -> None:
     drive = late.result().truth["drive"][:, 1]
     assert np.all(drive[:1000] == 0.0) and np.all(drive[1000:] == pytest.approx(0.6))
     assert _rms(x_early[1100:, 1], fs) > 5 * _rms(x_early[:1000, 1], fs)
-    late.set_drive("L_VL", None)  # release back to the scenario
-    assert np.all(late.next_block(600) is not None)
-    assert late.last_truth["drive"][-1, 1] == 0.0
+    late.set_drive("L_VL", None)  # release back to the scenario (rest)
+    late.next_block(600)
+    assert np.all(late.last_truth["drive"][:, 1] == 0.0)
 
 
 # -- AFE -------------------------------------------------------------------------------------

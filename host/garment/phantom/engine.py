@@ -103,6 +103,8 @@ class PhantomEngine:
         """
         if fs <= 0:
             raise ValueError("fs must be > 0")
+        if int(seed) < 0:
+            raise ValueError("seed must be >= 0")
         self.scenario = scenario
         self.sites = list(sites)
         self.fs = float(fs)
@@ -214,7 +216,7 @@ class PhantomEngine:
         col = self.xtalk[:, m]
         if np.any(col > 0):
             w = self.muaps[m].far_weight[unit]
-            imp = np.bincount(j, w * (1.0 - f), minlength=out.shape[0]) 
+            imp = np.bincount(j, w * (1.0 - f), minlength=out.shape[0])
             imp[1:] += np.bincount(j, w * f, minlength=out.shape[0])[: imp.size - 1]
             far = np.convolve(imp[: out.shape[0]], self.far(m, cvf))[: out.shape[0]]
             out[:, col > 0] += far[:, None] * col[col > 0][None, :]

@@ -83,6 +83,6 @@ def fold_by_angle(env: np.ndarray, angle_deg: np.ndarray, bins: int = 72) -> tup
         env = env[:, None]
     cnt = np.bincount(idx, minlength=bins).astype(float)
     out = np.stack([np.bincount(idx, env[:, i], minlength=bins) for i in range(env.shape[1])], axis=1)
-    out /= np.maximum(cnt, 1.0)[:, None]
+    out = out / np.maximum(cnt, 1.0)[:, None]
     centres = (np.arange(bins) + 0.5) * 360.0 / bins
     return centres, out

@@ -146,12 +146,12 @@ def write_validation_report(
     ax.set_title("Stimulation artefact + evoked M-wave (motor threshold 8 mA at 300 us)")
     ax.legend(fontsize=8)
     ax = axes[2, 1]
-    seg = slice(int(3 * fs), int(5 * fs))
-    tt = np.arange(seg.start, seg.stop) / fs
-    for i in (1, 2, 5):
-        ax.plot(tt, cyc.emg_uV[seg, i] + 0.0 - 800 * [1, 2, 5].index(i), lw=0.5, label=cyc.channel_names[i])
+    i0, i1 = int(3 * fs), int(5 * fs)
+    tt = np.arange(i0, i1) / fs
+    for k, i in enumerate((1, 2, 5)):
+        ax.plot(tt, cyc.emg_uV[i0:i1, i] - 800.0 * k, lw=0.5, label=cyc.channel_names[i])
     ax2 = ax.twinx()
-    ax2.plot(tt, cyc.truth["crank_angle_deg"][seg], color="k", lw=0.8)
+    ax2.plot(tt, cyc.truth["crank_angle_deg"][i0:i1], color="k", lw=0.8)
     ax2.set_ylabel("crank angle (deg)")
     ax.set_xlabel("s")
     ax.set_ylabel("uV (offset per channel)")
@@ -167,10 +167,10 @@ def write_validation_report(
             xr = xr[:, None]
         xr = xr[~np.isnan(xr).any(axis=1)]
         ax = axes[r, 0]
-        c, m, period = _fold_real(xr, rfs)
+        rc, rm, period = _fold_real(xr, rfs)
         if period is not None:
-            for i in range(m.shape[1]):
-                ax.plot(c, m[:, i] / (m[:, i].max() + 1e-12), label=f"ch{i}")
+            for i in range(rm.shape[1]):
+                ax.plot(rc, rm[:, i] / (rm[:, i].max() + 1e-12), label=f"ch{i}")
             ax.set_title(f"{name}: envelopes folded at dominant period {period:.2f} s")
         else:
             ax.set_title(f"{name}: no repeating movement found")

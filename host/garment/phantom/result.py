@@ -25,7 +25,8 @@ class PhantomResult:
             ``crank_angle_deg`` (n,) left crank angle 0..360 (cycling only);
             ``class_index`` (n,) int16 and ``classes`` (names) when the scenario has classes;
             ``stim_pulses`` (k, 5) t_s, channel, amplitude_ma, width_us, recruited fraction;
-            ``motion_artefacts`` (k, 4) onset_s, channel, amplitude_uV, tau_s.
+            ``motion_artefacts`` (k, 4) onset_s, channel, amplitude_uV, tau_s;
+            ``recruitment_drive`` dict muscle -> (units,) drive at which each unit is recruited.
         units: unit of ``emg_uV`` (always ``"uV"``).
         scenario: scenario name.
         seed: seed it was generated with.

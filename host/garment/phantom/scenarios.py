@@ -306,7 +306,7 @@ class Gestures(Scenario):
         if "rest" not in spec:
             spec = {"rest": {}, **spec}
         names = ["rest", *[c for c in spec if c != "rest"]]
-        self.classes = tuple(names)
+        self.classes = self._names = tuple(names)
         m = len(self.sites)
         self.pattern = np.zeros((len(names), m))
         for ci, c in enumerate(names):
@@ -325,7 +325,7 @@ class Gestures(Scenario):
     def _extend(self, t_max: float) -> None:
         while self._next_onset <= t_max + self.hold_s:
             rng = _rng(self.seed, 2, self._round)
-            for c in rng.permutation(len(self.classes)):
+            for c in rng.permutation(len(self._names)):
                 f = max(0.2, 1.0 + self.jitter * rng.standard_normal())
                 gap = self.rest_s * rng.uniform(0.8, 1.2)
                 self._trials.append((self._next_onset, int(c), f, gap))
@@ -364,7 +364,7 @@ class Gestures(Scenario):
         for onset, c, _, gap in self._trials:
             if onset >= t_end:
                 break
-            out.append((onset, min(self.hold_s, t_end - onset), self.classes[c]))
+            out.append((onset, min(self.hold_s, t_end - onset), self._names[c]))
             g0 = onset + self.hold_s
             if g0 < t_end:
                 out.append((g0, min(gap, t_end - g0), "rest"))

@@ -90,6 +90,7 @@ class PhantomStream:
         self.seed = int(seed)
         self.scenario = make_scenario(scenario, self.sites, seed, **scen_opts)
         self.engine = PhantomEngine(self.scenario, self.sites, fs, seed, cfg)
+        self._has_crank = self.scenario.crank_angle_deg(np.zeros(1)) is not None
         self.keep_truth = keep_truth
         self._pos = 0
         self._seg: Segment | None = None
@@ -150,7 +151,7 @@ class PhantomStream:
         p0 = self._pos
         out = np.empty((n, self.channels))
         drive = np.empty((n, len(self.sites)))
-        crank = np.empty(n) if self.scenario.crank_angle_deg(np.zeros(1)) is not None else None
+        crank = np.empty(n) if self._has_crank else None
         i = 0
         seg_n = self.engine.seg_n
         while i < n:
@@ -275,8 +276,9 @@ class PhantomStream:
         else:
             truth["drive"] = np.zeros((0, m_n), np.float32)
             truth["cv_factor"] = np.zeros((0, m_n), np.float32)
-        if self.scenario.crank_angle_deg(np.zeros(1)) is not None:
-            truth["crank_angle_deg"] = np.concatenate([s.crank_deg for s in segs])[:n] if segs else np.zeros(0)
+        if self._has_crank:
+            crank = np.concatenate([s.crank_deg for s in segs])[:n] if segs else np.zeros(0)
+            truth["crank_angle_deg"] = crank.astype(np.float32)
         if self.scenario.classes is not None:
             truth["class_index"] = (
                 np.concatenate([s.class_index for s in segs])[:n] if segs else np.zeros(0, np.int16)

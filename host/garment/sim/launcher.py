@@ -13,6 +13,7 @@ from typing import Callable
 
 from garment.paths import firmware_lib, firmware_root, micropython_exe
 from garment.sim.feeder import EmgFeeder, EmgSource, default_source
+from garment.sim.pty_bridge import PtyBridge
 
 
 class SimStartError(RuntimeError):
@@ -41,11 +42,14 @@ class SimGarment:
         source_factory: Callable[[int], EmgSource] | None = None,
         heapsize: str = "4m",
         state_dir: Path | None = None,
+        pty: bool = False,
     ) -> None:
         self.feed = feed
         self.source_factory = source_factory or default_source
         self.heapsize = heapsize
         self.state_dir = state_dir
+        self.pty = pty
+        self.bridge: PtyBridge | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
         self.rig_port = 0
@@ -57,6 +61,9 @@ class SimGarment:
 
     @property
     def url(self) -> str:
+        """What to open with pyserial: the pty path, or ``socket://127.0.0.1:PORT``."""
+        if self.bridge is not None:
+            return self.bridge.path
         return f"socket://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> str:
@@ -74,6 +81,9 @@ class SimGarment:
         if self.feed:
             self.feeder = EmgFeeder("127.0.0.1", self.rig_port, self.source_factory)
             self.feeder.start()
+        if self.pty:
+            self.bridge = PtyBridge("127.0.0.1", self.port)
+            self.bridge.start()
         return self.url
 
     def _spawn(self, timeout: float) -> None:
@@ -133,6 +143,9 @@ class SimGarment:
             self.proc.wait()
 
     def stop(self) -> None:
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
         if self.feeder is not None:
             self.feeder.stop()
             self.feeder = None

@@ -1,0 +1,216 @@
+"""The host integer reference against the golden vectors, and the device code's 32-bit safety."""
+from __future__ import annotations
+
+import builtins
+import json
+import sys
+import types
+from array import array
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from garment.contracts import load_contract
+from garment.models import Int8Reference, read_model, reference
+from garment.paths import firmware_lib
+
+GOLDEN = Path(__file__).parents[2] / "models" / "golden"
+VECTORS = json.loads((GOLDEN / "int8_vectors.json").read_text())["models"]
+REQUANT = json.loads((GOLDEN / "int8_requant.json").read_text())
+mf = load_contract("model_format")
+
+
+@pytest.mark.parametrize("name", sorted(VECTORS))
+def test_golden_vectors(name: str) -> None:
+    g = VECTORS[name]
+    qm = read_model(GOLDEN / name, fs=g["fs"], n_ch=g["n_ch"])
+    X = np.array(g["inputs"], dtype=np.int64)
+    out = reference.forward(qm, X)
+    assert out.tolist() == g["outputs"]
+    best, margin = reference.argmax_margin(out)
+    if g["task"] == "classification":
+        assert best.tolist() == g["argmax"] and margin.tolist() == g["margin"]
+    assert reference.decide(qm, X).tolist() == g["decisions"]
+    ref = Int8Reference(qm)
+    assert [ref.run(x) for x in X] == g["decisions"]
+
+
+def test_golden_exercise_the_post_processing() -> None:
+    mlp = VECTORS["int8_mlp.gmdl"]
+    assert -1 in mlp["decisions"]  # some rejections
+    assert mlp["decisions"] != mlp["argmax"]
+    lda = VECTORS["int8_lda.gmdl"]
+    assert lda["decisions"] != lda["argmax"]  # the 5-vote changes decisions
+
+
+def test_requant_cases_match_the_rule() -> None:
+    for f, o, M, n, exp in REQUANT["input"]["cases"]:
+        iq = types.SimpleNamespace(offset=np.array([o]), mult=np.array([M]), shift=np.array([n]))
+        assert reference.quantize_input(np.array([[f]]), iq)[0, 0] == exp
+        x = max(mf.FEATURE_MIN, min(mf.FEATURE_MAX, f))
+        assert max(-128, min(127, reference.requantize_split32(x - o, M, n))) == exp
+    for b, w, x, M, n, exp in REQUANT["dense32"]["cases"]:
+        assert reference.requantize(b + w * x, M, n) == mf.requantize(b + w * x, M, n) == exp
+        assert reference.requantize_split32(b + w * x, M, n) == exp
+    ties = [c for c in REQUANT["input"]["cases"] if c[1] == 0 and (c[0] * c[2]) % (1 << c[3]) == 1 << (c[3] - 1)]
+    assert len(ties) >= 10 and all(c[4] == min(127, (c[0] * c[2] >> c[3]) + 1) for c in ties)  # half up
+
+
+def test_rounding_rule_is_half_up() -> None:
+    assert [int(reference.requantize(v, 16384, 15)) for v in (-3, -2, -1, 0, 1, 2, 3)] == [-1, -1, 0, 0, 1, 1, 2]
+
+
+def test_split32_extremes_never_overflow() -> None:
+    rng = np.random.default_rng(1)
+    vs = [-(2**31) + 2, 2**31 - 2, -(2**30), 2**30 - 1, -1, 0, 1, 65535, 65536, -65536, -65537]
+    vs += rng.integers(-(2**31) + 2, 2**31 - 1, 300).tolist()
+    for M in (mf.MULT_MIN, mf.MULT_MAX, 23456):
+        for n in range(mf.SHIFT_MIN, mf.SHIFT_MAX + 1):
+            for v in vs:
+                assert reference.requantize_split32(v, M, n) == mf.requantize(v, M, n)
+        for n in range(mf.IN_SHIFT_MIN, mf.SHIFT_MIN):  # input stage: the clamp is invisible
+            for v in vs:
+                got = max(-128, min(127, reference.requantize_split32(v, M, n)))
+                assert got == max(-128, min(127, mf.requantize(v, M, n)))
+
+
+def test_majority_vote_rules() -> None:
+    mv = reference.majority_vote
+    assert mv([1, 2, 2, 1, 1], 3).tolist() == [1, 2, 2, 2, 1]
+    # tie -> most recent of the tied decisions
+    assert mv([0, 1], 3).tolist() == [0, 1]
+    assert mv([0, 1, -1, 1, 0, 0], 4).tolist() == [0, 1, -1, 1, 1, 0]
+    assert mv([3, 3, 3], 1).tolist() == [3, 3, 3]
+
+
+# ---- the device source under CPython, every value a checked 32-bit word -----------------
+_LIM = 2**31
+
+
+class _I32Meta(type):
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, builtins.int)
+
+
+class I32(builtins.int, metaclass=_I32Meta):
+    """An int that must stay in [-2^31, 2^31): viper's machine word on the MCUs."""
+
+    def __new__(cls, v: int = 0) -> "I32":
+        v = builtins.int(v)
+        if not -_LIM <= v < _LIM:
+            raise OverflowError(f"32-bit overflow: {v}")
+        return super().__new__(cls, v)
+
+
+def _wrap(name: str) -> None:
+    op = getattr(builtins.int, name)
+    setattr(I32, name, lambda a, *b: I32(op(a, *b)))
+
+
+for _name in ("add radd sub rsub mul rmul lshift rlshift rshift rrshift and rand or ror xor rxor "
+              "floordiv rfloordiv mod rmod neg").split():
+    _wrap(f"__{_name}__")
+
+
+class ptr8:  # noqa: N801 - the viper annotation names
+    """ptr8 view: loads 0..255 as I32, stores the low byte (as viper does)."""
+
+    def __init__(self, buf: Any) -> None:
+        self.buf = buf
+
+    def __getitem__(self, i: int) -> I32:
+        return I32(self.buf[i])
+
+    def __setitem__(self, i: int, v: int) -> None:
+        self.buf[i] = builtins.int(v) & 0xFF
+
+
+class ptr32:  # noqa: N801
+    """ptr32 view of an array('i'): loads the signed word (as on a 32-bit MCU)."""
+
+    def __init__(self, buf: Any) -> None:
+        self.buf = buf
+
+    def __getitem__(self, i: int) -> I32:
+        return I32(self.buf[i])
+
+    def __setitem__(self, i: int, v: int) -> None:
+        self.buf[i] = builtins.int(I32(v))
+
+
+def _audited(f: Any) -> Any:
+    ann = f.__annotations__
+
+    def call(*args: Any) -> Any:
+        names = f.__code__.co_varnames[: f.__code__.co_argcount]
+        conv = []
+        for nm, a in zip(names, args):
+            t = ann.get(nm)
+            conv.append(t(a) if t in (ptr8, ptr32) else I32(a))
+        return f(*conv)
+
+    return call
+
+
+@pytest.fixture()
+def audited_int8net(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """garmentfw/int8net.py executed by CPython with 32-bit-checked ints and pointers."""
+    mp = types.ModuleType("micropython")
+    mp.viper = lambda f: f  # type: ignore[attr-defined]
+    mp.const = lambda x: x  # type: ignore[attr-defined]
+    pkg = types.ModuleType("garmentfw")
+    pkg.model_format = mf  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "micropython", mp)
+    monkeypatch.setitem(sys.modules, "garmentfw", pkg)
+    path = firmware_lib() / "garmentfw" / "int8net.py"
+    mod = types.ModuleType("garmentfw_int8net_audit")
+    mod.__dict__.update({"int": builtins.int, "ptr8": ptr8, "ptr32": ptr32, "__file__": str(path)})
+    exec(compile(path.read_text(), str(path), "exec"), mod.__dict__)
+    assert mod._SX == 0  # behaves like a 32-bit MCU
+    for name in ("_quant_input", "_dense8", "_dense32", "_vote"):
+        setattr(mod, name, _audited(getattr(mod, name)))
+    return mod
+
+
+def test_device_code_golden_in_32_bits(audited_int8net: types.ModuleType) -> None:
+    for name, g in sorted(VECTORS.items()):
+        net = audited_int8net.Int8Net.load(str(GOLDEN / name), g["fs"], g["n_ch"])
+        got = []
+        for i, row in enumerate(g["inputs"]):
+            got.append(net.run(array("i", row)))
+            assert list(net.out) == g["outputs"][i], (name, i)
+        assert got == g["decisions"], name
+
+
+def _worst_case_model(w: int, bias: int, zp_in: int, n_in: int = mf.MAX_IN) -> Any:
+    feats = {"fs": 1000, "n_ch": n_in // 4, "window": 200, "increment": 50, "features": ["MAV", "WL", "ZC", "SSC"]}
+    offs = [(-mf.OFFSET_MAX, mf.OFFSET_MAX, -(2**29), 2**29)[i % 4] for i in range(n_in)]
+    shifts = [(17, 46, 1, 17, 30)[i % 5] for i in range(n_in)]
+    ip = mf.InputStage(offs, [mf.MULT_MAX] * n_in, shifts)
+    wb = bytes([w & 0xFF]) * (n_in * 2)
+    hid = mf.Dense(n_in, 2, wb, [bias, -bias], [mf.MULT_MAX] * 2, [mf.SHIFT_MIN] * 2, True, 8, 0, zp_in)
+    last = mf.Dense(2, 2, bytes([w & 0xFF]) * 4, [bias, -bias], [mf.MULT_MAX] * 2, [mf.SHIFT_MIN] * 2, False, 32,
+                    zp_in, 0)
+    out = {"task": "classification", "labels": ["a", "b"], "scale": 1.0, "reject_margin": 5, "reject_class": -1,
+           "vote": mf.MAX_VOTE}
+    m = mf.Model(feats, out, {"preset": "off", "params": {}}, ip, [hid, last])
+    return mf.parse(mf.pack(m), 1000, n_in // 4)
+
+
+def test_device_code_worst_case_fits_32_bits(audited_int8net: types.ModuleType) -> None:
+    """Largest layer, extreme weights, biases, offsets and inputs: no intermediate overflows."""
+    from garment.models.modelfile import from_format
+
+    for w in (127, -127):
+        for bias in (mf.BIAS_MAX, -mf.BIAS_MAX):
+            for zp in (-128, 127):
+                m = _worst_case_model(w, bias, zp)
+                net = audited_int8net.Int8Net(m)
+                qm = from_format(m)
+                rows = [np.full(mf.MAX_IN, v) for v in (mf.FEATURE_MAX, -(2**31), 2**31 - 1, 0)]
+                rows.append(np.where(np.arange(mf.MAX_IN) % 2 == 0, 2**31 - 1, -(2**31)))
+                dec = [net.run(array("i", r.tolist())) for r in rows]
+                assert dec == reference.decide(qm, np.array(rows)).tolist()
+                assert list(net.out) == reference.forward(qm, np.array(rows[-1:]))[0].tolist()

@@ -3,138 +3,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-import time
-from typing import Any, Callable, Coroutine
 
-from garment.client import DeviceError, GarmentClient, StreamConfig
-from garment.devices import connect
-from garment.transports import TransportClosed, TransportError
-
-
-class CliError(Exception):
-    """An error reported to the user as one line, exit status 2."""
-
-
-def _print_err(msg: str) -> None:
-    print(f"garment: error: {msg}", file=sys.stderr)
-
-
-# ---- commands ------------------------------------------------------------------------
-async def cmd_info(args: argparse.Namespace) -> int:
-    async with connect(args.device) as g:
-        info = await g.info()
-    if args.json:
-        print(json.dumps(info))
-    else:
-        for k in ("board", "version", "protocol", "afe", "channels", "fs", "state", "uid"):
-            print(f"{k:10s} {info.get(k)}")
-    return 0
-
-
-async def _stream(g: GarmentClient, seconds: float, on_block: Callable[[Any], None] | None = None) -> dict[str, Any]:
-    """Stream for ``seconds``; returns the stream report. Keeps what arrived if the link dies."""
-    cfg = await g.get_config()
-    await g.start_stream()
-    t0 = time.monotonic()
-    error: str | None = None
-    try:
-        while time.monotonic() - t0 < seconds:
-            block = await g.next_block(timeout=2.0)
-            if on_block is not None:
-                on_block(block)
-    except TransportError as e:
-        error = str(e)
-    duration = time.monotonic() - t0
-    if error is None:
-        try:
-            await g.stop_stream()
-            # drain what was in flight so nothing received is left uncounted
-            while True:
-                try:
-                    block = await g.next_block(timeout=0.3)
-                except TransportError:
-                    break
-                if on_block is not None:
-                    on_block(block)
-        except TransportError as e:
-            error = str(e)
-    st = g.stats
-    report: dict[str, Any] = {
-        "channels": cfg.channels,
-        "fs": cfg.fs,
-        "samples": st.samples,
-        "dropped": st.dropped,
-        "crc_errors": st.crc_errors,
-        "duration_s": round(duration, 3),
-    }
-    if error is not None:
-        report["error"] = error
-    return report
-
-
-async def cmd_stream(args: argparse.Namespace) -> int:
-    async with connect(args.device) as g:
-        cfg = await g.get_config()
-        want = StreamConfig(
-            fs=args.fs, channels=args.channels, mains=args.mains,
-            kind=1 if not args.raw else 0, highpass=cfg.highpass, notch=cfg.notch,
-        )
-        if want != cfg:
-            await g.set_config(want)
-        report = await _stream(g, args.seconds)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(
-            f"{report['samples']} samples/channel x {report['channels']} ch at {report['fs']} Hz in "
-            f"{report['duration_s']} s; dropped {report['dropped']}, CRC errors {report['crc_errors']}"
-        )
-    if "error" in report:
-        _print_err(f"garment stopped answering mid-stream ({report['error']}); kept {report['samples']} samples")
-        return 3
-    return 0
-
-
-async def cmd_live(args: argparse.Namespace) -> int:
-    """Live streaming statistics in the terminal (until Ctrl-C)."""
-    async with connect(args.device) as g:
-        info = await g.info()
-        print(f"connected: {info['board']} firmware {info['version']} ({info['afe']}), "
-              f"{info['channels']} ch at {info['fs']} Hz. Ctrl-C to stop.")
-        await g.start_stream()
-        last = time.monotonic()
-        n_last = 0
-        rms = None
-        while True:
-            block = await g.next_block(timeout=2.0)
-            x = block.data.astype(float)
-            rms = (x**2).mean(axis=0) ** 0.5 if rms is None else 0.9 * rms + 0.1 * (x**2).mean(axis=0) ** 0.5
-            now = time.monotonic()
-            if now - last >= 1.0:
-                st = g.stats
-                rate = (st.samples - n_last) / (now - last)
-                n_last, last = st.samples, now
-                bars = " ".join(f"{int(r):6d}" for r in rms)
-                print(f"{rate:7.0f} S/s  dropped {st.dropped}  crc {st.crc_errors}  rms[codes] {bars}", flush=True)
-
-
-def cmd_sim(args: argparse.Namespace) -> int:
-    from garment.sim import SimGarment
-
-    sim = SimGarment(pty=args.pty)
-    url = sim.start()
-    print(url, flush=True)
-    print(f"rig port: 127.0.0.1:{sim.rig_port} (Ctrl-C stops the simulated garment)", file=sys.stderr, flush=True)
-    try:
-        while sim.alive():
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-    return 0
+from garment.client import DeviceError
+from garment.commands.common import CliError, print_err
+from garment.commands.data import cmd_import, cmd_phantom, cmd_report
+from garment.commands.device import cmd_info, cmd_live, cmd_sim, cmd_stream
+from garment.transports import TransportError
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
@@ -171,12 +46,34 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--fs", type=int, default=2000)
     sp.add_argument("--mains", type=int, default=50, choices=(50, 60))
     sp.add_argument("--raw", action="store_true", help="stream AFE codes before filtering")
+    sp.add_argument("--out", help="record to this BDF+ file (with BIDS-EMG sidecars)")
+    sp.add_argument("--lsl", action="store_true", help="publish EMG and events on Lab Streaming Layer")
     sp.add_argument("--json", action="store_true", help="print exactly one JSON object")
     sp.set_defaults(func=cmd_stream)
 
     sp = sub.add_parser("live", help="live streaming statistics in the terminal")
     device(sp)
     sp.set_defaults(func=cmd_live)
+
+    sp = sub.add_parser("import", help="convert a published dataset into BDF+ recordings")
+    sp.add_argument("dataset", choices=("uci-lower-limb",))
+    sp.add_argument("src", help="folder as published (e.g. shared/data/uci-lower-limb)")
+    sp.add_argument("out", help="output folder (BIDS-style tree)")
+    sp.set_defaults(func=cmd_import)
+
+    sp = sub.add_parser("phantom", help="write a simulated EMG recording with its ground truth")
+    sp.add_argument("scenario", choices=("cycling", "rest", "mvc", "gestures"))
+    sp.add_argument("--seconds", type=float, default=60.0)
+    sp.add_argument("--out", required=True, help="BDF+ file to write")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--channels", type=int, default=8)
+    sp.add_argument("--fs", type=float, default=2000.0)
+    sp.set_defaults(func=cmd_phantom)
+
+    sp = sub.add_parser("report", help="write the phantom validation report (PNG)")
+    sp.add_argument("--out", default="phantom_validation.png")
+    sp.add_argument("--uci", default=None, help="UCI lower-limb folder to plot beside the phantom")
+    sp.set_defaults(func=cmd_report)
 
     sp = sub.add_parser("flash", help="compile the firmware with mpy-cross and copy it to a board with mpremote")
     sp.add_argument("--port", required=True, help="serial port of the board (e.g. /dev/ttyACM0)")
@@ -201,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (CliError, TransportError, DeviceError, OSError, RuntimeError) as e:
-        _print_err(str(e))
+        print_err(str(e))
         return 2
 
 

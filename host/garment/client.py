@@ -241,6 +241,18 @@ class GarmentClient:
             raise item
         return item
 
+    def take_buffered(self) -> list[SampleBlock]:
+        """Sample blocks already received and not yet taken (e.g. after the link dropped)."""
+        out: list[SampleBlock] = []
+        while not self._samples.empty():
+            item = self._samples.get_nowait()
+            if isinstance(item, SampleBlock):
+                out.append(item)
+            else:
+                self._samples.put_nowait(item)  # keep the end-of-link marker last
+                break
+        return out
+
     def _unwrap(self, first: int) -> int:
         # The device counter wraps at COUNTER_MOD; keep a monotonic 64-bit index.
         if self._last_raw is not None and first < self._last_raw and self._last_raw - first > wire.COUNTER_MOD // 2:

@@ -3,6 +3,7 @@
 from array import array
 
 from garmentfw import wire
+from garmentfw.drivers.ads1299 import lsb_fv
 
 
 class Ads1299Source:
@@ -24,6 +25,10 @@ class Ads1299Source:
         self.lead_off = 0
         self.overruns = 0  # conversions lost because the ring was full
         self.count = 0  # conversions moved into the ring
+
+    def lsb_fv(self) -> int:
+        """Input-referred size of one code, in femtovolts, at the configured gain."""
+        return lsb_fv(self.gain)
 
     def configure(self, fs: int, n_ch: int) -> None:
         drv = self.drv

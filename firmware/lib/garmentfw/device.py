@@ -160,6 +160,8 @@ class Device:
             "uid": b.uid(),
             "fs": self.fs,
             "channels": self.n_ch,
+            "lsb_fv": b.afe.lsb_fv(),
+            "montage": list(b.MONTAGE[: self.n_ch]),
             "state": "streaming" if self.streaming else "idle",
         }
         self._reply(wire.R_INFO, seq, json.dumps(info).encode())

@@ -33,13 +33,15 @@ _SX = 0 if _probe(array("i", [-1])) == -1 else 32
 
 @micropython.viper
 def _quant_input(x: ptr32, p: ptr32, out: ptr8, dims: ptr32):
-    # dims: [n_in, sx]. p: [offset, mult, shift] per feature. out: int8 + 128.
+    # dims: [n_in, sx, off]: features are x[off:off+n_in]. p: [offset, mult, shift]
+    # per feature. out: int8 + 128.
     n = dims[0]
     sx = dims[1]
+    o = dims[2]
     i = 0
     k = 0
     while i < n:
-        v = (x[i] << sx) >> sx
+        v = (x[o + i] << sx) >> sx
         if v < -0x3FFFFFFF:
             v = -0x3FFFFFFF
         elif v > 0x3FFFFFFF:
@@ -247,7 +249,7 @@ class Int8Net:
             p[3 * i + 1] = ip.mult[i]
             p[3 * i + 2] = ip.shift[i]
         self._ip = p
-        self._in_dims = array("i", [ip.n, _SX])
+        self._in_dims = array("i", [ip.n, _SX, 0])
         self._a0 = bytearray(ip.n)
         n = len(model.layers)
         self._hidden = [_Layer(model.layers[k], False) for k in range(n - 1)]
@@ -293,12 +295,15 @@ class Int8Net:
     def decision(self):
         return self._st[2]
 
-    def logits(self, x):
-        """Compute the final int32 outputs of feature vector ``x`` (array('i')) into ``out``.
+    def logits(self, x, off=0):
+        """Compute the final int32 outputs of the feature vector ``x[off:off+n_in]``
+        (array('i'), e.g. one window of FeatureExtractor.out) into ``out``.
 
         Returns the argmax (meaningful for classifiers). Allocation-free.
         """
-        _quant_input(x, self._ip, self._a0, self._in_dims)
+        d = self._in_dims
+        d[2] = off
+        _quant_input(x, self._ip, self._a0, d)
         a = self._a0
         hidden = self._hidden
         for k in range(self._n_hidden):
@@ -308,14 +313,14 @@ class Int8Net:
         L = self._last
         return _dense32(a, L.w, L.b, L.mq, L.out, L.dims, self._st)
 
-    def run(self, x):
-        """Decode one window's feature vector (array('i'), n_in values). Allocation-free.
+    def run(self, x, off=0):
+        """Decode one window's features ``x[off:off+n_in]`` (array('i')). Allocation-free.
 
         Classifier: the class index after rejection (``reject_class`` when the margin is
         below ``reject_margin``) and the majority vote. Regression: the first output
         as an int (value = int * ``scale``).
         """
-        best = self.logits(x)
+        best = self.logits(x, off)
         if not self.classifier:
             return self.out[0]
         st = self._st

@@ -76,13 +76,17 @@ def rms_envelope(x: np.ndarray, fs: float, window_s: float = 0.05, hp_hz: float 
 
 
 def fold_by_angle(env: np.ndarray, angle_deg: np.ndarray, bins: int = 72) -> tuple[np.ndarray, np.ndarray]:
-    """Average an envelope (n,) or (n, ch) over bins of a cyclic angle; ``(centres, mean)``."""
+    """Average an envelope (n,) or (n, ch) over bins of a cyclic angle; ``(centres, mean)``.
+
+    Bins with no samples are NaN.
+    """
     idx = np.clip((np.mod(angle_deg, 360.0) / 360.0 * bins).astype(int), 0, bins - 1)
     env = np.asarray(env, dtype=float)
     if env.ndim == 1:
         env = env[:, None]
     cnt = np.bincount(idx, minlength=bins).astype(float)
     out = np.stack([np.bincount(idx, env[:, i], minlength=bins) for i in range(env.shape[1])], axis=1)
-    out = out / np.maximum(cnt, 1.0)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = out / cnt[:, None]  # empty bins -> NaN (nothing observed there)
     centres = (np.arange(bins) + 0.5) * 360.0 / bins
     return centres, out

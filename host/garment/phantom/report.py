@@ -10,7 +10,7 @@ from .metrics import fold_by_angle, highpass, median_frequency, rms_envelope, we
 from .stream import PhantomStream
 
 
-def _dominant_period(env: np.ndarray, fs: float, lo_s: float = 0.4, hi_s: float = 3.0) -> float | None:
+def _dominant_period(env: np.ndarray, fs: float, lo_s: float = 0.4, hi_s: float = 6.0) -> float | None:
     """Period of the strongest repetition of an envelope (autocorrelation peak), or None."""
     e = env - env.mean()
     n = e.size
@@ -21,8 +21,13 @@ def _dominant_period(env: np.ndarray, fs: float, lo_s: float = 0.4, hi_s: float 
     ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
     ac /= ac[0] + 1e-12
     a, b = int(lo_s * fs), int(hi_s * fs)
+    if b - a < 3:
+        return None
     lag = a + int(np.argmax(ac[a:b]))
-    return lag / fs if ac[lag] > 0.1 else None
+    # A real repetition is a local maximum inside the search range, not its edge.
+    if lag in (a, b - 1) or ac[lag] < 0.1:
+        return None
+    return lag / fs
 
 
 def _fold_real(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, float | None]:
@@ -35,7 +40,8 @@ def _fold_real(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, float 
     if period is None:
         return np.zeros(0), np.zeros((0, x.shape[1])), None
     ang = (np.arange(e.shape[0]) * dec / fs) % period / period * 360.0
-    c, m = fold_by_angle(e, ang, 36)
+    bins = int(min(36, period * fs / dec / 2))  # at least ~2 envelope samples per bin
+    c, m = fold_by_angle(e, ang, bins)
     return c, m, period
 
 
@@ -115,7 +121,7 @@ def write_validation_report(
     for i, name in enumerate(cyc.channel_names):
         col = f"C{i % 4}"
         ls = "-" if name.startswith("L") else ":"
-        ax.plot(c, m_env[:, i] / m_env[:, i].max(), color=col, ls=ls, label=name)
+        ax.plot(c, m_env[:, i] / np.nanmax(m_env[:, i]), color=col, ls=ls, label=name)
     ax.set_xlabel("left crank angle (deg, 0 = TDC)")
     ax.set_ylabel("normalised RMS envelope")
     ax.set_title("Phantom cycling 80 rpm: envelopes over a pedal cycle (dotted = right leg)")
@@ -170,7 +176,7 @@ def write_validation_report(
         rc, rm, period = _fold_real(xr, rfs)
         if period is not None:
             for i in range(rm.shape[1]):
-                ax.plot(rc, rm[:, i] / (rm[:, i].max() + 1e-12), label=f"ch{i}")
+                ax.plot(rc, rm[:, i] / (np.nanmax(rm[:, i]) + 1e-12), label=f"ch{i}")
             ax.set_title(f"{name}: envelopes folded at dominant period {period:.2f} s")
         else:
             ax.set_title(f"{name}: no repeating movement found")

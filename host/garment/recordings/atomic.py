@@ -48,8 +48,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         yield tmp
+        # mkstemp makes 0600; a finished recording gets the user's normal file mode
+        os.chmod(tmp, 0o666 & ~umask)
         fsync_file(tmp)
         os.replace(tmp, path)
         fsync_dir(path.parent)

@@ -40,6 +40,7 @@ class _NullLink:
 
 class _Board:
     NAME = "test"
+    MONTAGE = ("a", "b", "c", "d", "e", "f", "g", "h")
     AFE_NAME = "fake"
 
     def __init__(self):

@@ -185,3 +185,20 @@ def test_stim_and_labels_available():
     assert net.features["fs"] == 2000 and net.n_in == 40
     r = Int8Net.load(GOLDEN + "int8_ridge.gmdl", 1000, 4)
     assert not r.classifier and r.scale > 0
+
+
+def test_window_offset_into_feature_block():
+    # FeatureExtractor.out holds several windows back to back: run() takes an offset.
+    g = _json("int8_vectors.json")["models"]["int8_mlp.gmdl"]
+    net = Int8Net.load(GOLDEN + "int8_mlp.gmdl", g["fs"], g["n_ch"])
+    rows = g["inputs"][6:10]
+    n = net.n_in
+    block = _row([v for r in rows for v in r])
+    for j in range(len(rows)):
+        net.logits(block, j * n)
+        assert list(net.out) == g["outputs"][6 + j]
+    gc.collect()
+    a = gc.mem_alloc()
+    for j in range(len(rows)):
+        net.run(block, j * n)
+    assert gc.mem_alloc() - a == 0

@@ -6,6 +6,7 @@ from machine import SPI, Pin
 from garmentfw.afe import drdy_source
 from garmentfw.boards.stdio_link import StdioLink
 from garmentfw.drivers.ads1299 import ADS1299
+from garmentfw.montage import CYCLING_SHORTS
 
 PIN_SCK = 12
 PIN_MOSI = 11
@@ -22,6 +23,7 @@ ADC_BATTERY = 1       # 1:2 divider
 
 class Board:
     NAME = "esp32s3"
+    MONTAGE = CYCLING_SHORTS
     AFE_NAME = "ADS1299"
 
     def __init__(self):

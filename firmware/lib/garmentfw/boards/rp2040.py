@@ -5,6 +5,7 @@ from machine import SPI, Pin
 from garmentfw.afe import drdy_source
 from garmentfw.boards.stdio_link import StdioLink
 from garmentfw.drivers.ads1299 import ADS1299
+from garmentfw.montage import CYCLING_SHORTS
 
 PIN_SCK = 18
 PIN_MOSI = 19
@@ -20,6 +21,7 @@ ADC_BATTERY = 26  # ADC0, 1:3 divider
 
 class Board:
     NAME = "rp2040"
+    MONTAGE = CYCLING_SHORTS
     AFE_NAME = "ADS1299"
 
     def __init__(self):

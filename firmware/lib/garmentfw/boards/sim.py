@@ -11,6 +11,7 @@ from garmentfw.boards.ads1299_fake import FakeADS1299
 from garmentfw.boards.sim_link import TcpLink
 from garmentfw.boards.sim_rig import RigPort
 from garmentfw.drivers.ads1299 import ADS1299
+from garmentfw.montage import CYCLING_SHORTS
 
 # The model's output FIFO stands for the MCU's DRDY interrupt copying frames into a
 # ring: 0.5 s at 2 kHz absorbs the host OS scheduling this process late.
@@ -19,6 +20,7 @@ _AFE_FIFO = 1024
 
 class Board:
     NAME = "sim"
+    MONTAGE = CYCLING_SHORTS
     AFE_NAME = "ADS1299 (register-level model)"
 
     def __init__(self):

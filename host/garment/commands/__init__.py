@@ -1,0 +1,1 @@
+"""The ``garment`` subcommands, one module per area (device, data, firmware)."""

@@ -1,0 +1,97 @@
+"""Subcommands that talk to a garment: sim, info, stream, live."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from garment.acquire import LslSink, RecordingSink, Sink, run_stream
+from garment.client import StreamConfig
+from garment.commands.common import print_err
+from garment.devices import connect
+from garment.protocol import wire
+
+
+async def cmd_info(args: argparse.Namespace) -> int:
+    async with connect(args.device) as g:
+        info = await g.info()
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for k in ("board", "version", "protocol", "afe", "channels", "fs", "state", "uid"):
+            print(f"{k:10s} {info.get(k)}")
+    return 0
+
+
+async def cmd_stream(args: argparse.Namespace) -> int:
+    sinks: list[Sink] = []
+    if args.out:
+        sinks.append(RecordingSink(Path(args.out)))
+    if args.lsl:
+        sinks.append(LslSink())
+    async with connect(args.device) as g:
+        cfg = await g.get_config()
+        want = StreamConfig(
+            fs=args.fs, channels=args.channels, mains=args.mains,
+            kind=wire.STREAM_RAW if args.raw else wire.STREAM_FILTERED, highpass=cfg.highpass, notch=cfg.notch,
+        )
+        if want != cfg:
+            await g.set_config(want)
+        report = await run_stream(g, args.seconds, sinks, device=args.device)
+    r = report.as_json()
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(
+            f"{r['samples']} samples/channel x {r['channels']} ch at {r['fs']} Hz in "
+            f"{r['duration_s']} s; dropped {r['dropped']}, CRC errors {r['crc_errors']}"
+            + (f"; saved {args.out}" if args.out else "")
+        )
+    if report.error is not None:
+        kept = f"; kept {r['samples']} samples" + (f" in {args.out}" if args.out else "")
+        print_err(f"garment stopped answering mid-stream ({report.error}){kept}")
+        return 3
+    return 0
+
+
+async def cmd_live(args: argparse.Namespace) -> int:
+    """Live streaming statistics in the terminal (until Ctrl-C)."""
+    async with connect(args.device) as g:
+        info = await g.info()
+        print(f"connected: {info['board']} firmware {info['version']} ({info['afe']}), "
+              f"{info['channels']} ch at {info['fs']} Hz. Ctrl-C to stop.")
+        await g.start_stream()
+        last = time.monotonic()
+        n_last = 0
+        rms = None
+        while True:
+            block = await g.next_block(timeout=2.0)
+            ms = (block.data.astype(float) ** 2).mean(axis=0) ** 0.5
+            rms = ms if rms is None else 0.9 * rms + 0.1 * ms
+            now = time.monotonic()
+            if now - last >= 1.0:
+                st = g.stats
+                rate = (st.samples - n_last) / (now - last)
+                n_last, last = st.samples, now
+                uv = rms * float(info.get("lsb_fv", 0)) / 1e9
+                bars = " ".join(f"{v:6.1f}" for v in uv)
+                print(f"{rate:7.0f} S/s  dropped {st.dropped}  crc {st.crc_errors}  rms[uV] {bars}", flush=True)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from garment.sim import SimGarment
+
+    sim = SimGarment(pty=args.pty)
+    url = sim.start()
+    print(url, flush=True)
+    print(f"rig port: 127.0.0.1:{sim.rig_port} (Ctrl-C stops the simulated garment)", file=sys.stderr, flush=True)
+    try:
+        while sim.alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0

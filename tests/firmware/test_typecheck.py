@@ -1,0 +1,172 @@
+"""Type-checks the MicroPython firmware with mypy against the MicroPython stubs of each port.
+
+- common modules, ``boot.py``, ``main.py`` and the sim board (``boards/sim*.py``,
+  ``boards/ads1299_fake.py``) against ``micropython-unix-stubs``;
+- each MCU board module against its port's stubs (``boards/esp32s3.py``: esp32,
+  ``boards/rp2040.py`` / ``boards/rp2350.py``: rp2).
+
+The Makefile installs each stubs package into its own folder, ``.venv/stubs/<port>``
+(they overwrite each other's modules when installed together). mypy does not use the
+packages' ``__builtins__.pyi`` (a Pyright convention) and their ``stdlib/`` imports
+``_mpy_shed`` from outside it, so for each port this test builds a typeshed: the
+package's ``stdlib/`` and ``stubs/``, its own modules merged into ``stdlib/`` (listed in
+``VERSIONS``), and the viper types of ``typings/viper_builtins.pyi`` spliced into
+``builtins.pyi``. Settings are in ``mypy_firmware.ini``; the exact command is in the
+failure message.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware"
+BOARDS = FIRMWARE / "lib" / "garmentfw" / "boards"
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE / "mypy_firmware.ini"
+VIPER_BLOCK = HERE / "typings" / "viper_builtins.pyi"
+STUBS = REPO / ".venv" / "stubs"
+
+# MCU board HAL module (boards/<name>.py) -> the stubs port it is checked against.
+BOARD_PORTS = {"esp32s3": "esp32", "rp2040": "rp2", "rp2350": "rp2"}
+
+
+def _is_sim_module(path: Path) -> bool:
+    return path.parent == BOARDS and (path.name.startswith("sim") or path.name == "ads1299_fake.py")
+
+
+def unix_files() -> list[Path]:
+    """Everything but the MCU board modules: common code, boot/main, the sim board."""
+    files = [p for p in sorted(FIRMWARE.rglob("*.py")) if "__pycache__" not in p.parts]
+    return [p for p in files if not (p.parent == BOARDS and p.stem in BOARD_PORTS)]
+
+
+def mypy_command(typeshed: Path, files: list[Path], cache_dir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "mypy",
+        "--config-file", str(CONFIG),
+        "--custom-typeshed-dir", str(typeshed),
+        "--cache-dir", str(cache_dir),
+        *(str(f.relative_to(REPO)) for f in files),
+    ]
+
+
+def _splice_viper_types(builtins_pyi: Path) -> None:
+    """Replace the stubs' viper block (``uint`` ... ``class ptr32``) with ours."""
+    lines = builtins_pyi.read_text().splitlines(keepends=True)
+    try:
+        start = next(i for i, s in enumerate(lines) if s.startswith("uint: TypeAlias"))
+        end = next(i for i in range(start, len(lines)) if lines[i].startswith("def const("))
+    except StopIteration:
+        raise AssertionError(f"viper block (uint ... def const) not found in {builtins_pyi}: stubs changed?") from None
+    while start > 0 and lines[start - 1].startswith("#:"):
+        start -= 1
+    old = "".join(lines[start:end])
+    assert "class ptr32(" in old, f"unexpected viper block in {builtins_pyi}:\n{old}"
+    lines[start:end] = [VIPER_BLOCK.read_text(), "\n"]
+    builtins_pyi.write_text("".join(lines))
+
+
+def build_typeshed(port: str, dest: Path) -> Path:
+    """A custom typeshed for mypy from the ``micropython-<port>-stubs`` installed in ``.venv/stubs/<port>``."""
+    src = STUBS / port
+    if not (src / "stdlib" / "VERSIONS").exists():
+        pytest.fail(f"MicroPython stubs for '{port}' missing in {src}: run `make test` (it installs them)")
+    shutil.copytree(src / "stdlib", dest / "stdlib")
+    shutil.copytree(src / "stubs", dest / "stubs")
+    versions = dest / "stdlib" / "VERSIONS"
+    listed = set(re.findall(r"^([\w.]+):", versions.read_text(), re.M))
+    extra = []
+    for entry in sorted(src.iterdir()):
+        if entry.name in ("stdlib", "stubs") or entry.name.startswith("__builtins__"):
+            continue
+        if entry.is_file() and entry.suffix == ".pyi":
+            name = entry.stem
+            shutil.copy2(entry, dest / "stdlib" / entry.name)
+        elif entry.is_dir() and (entry / "__init__.pyi").exists():
+            name = entry.name
+            shutil.copytree(entry, dest / "stdlib" / entry.name)
+        else:
+            continue
+        if name not in listed:
+            extra.append(f"{name}: 3.0-\n")
+    with versions.open("a") as f:
+        f.write("# MicroPython port modules, merged by tests/firmware/test_typecheck.py\n")
+        f.writelines(extra)
+    _splice_viper_types(dest / "stdlib" / "builtins.pyi")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def typesheds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("mp-typeshed")
+    return {port: build_typeshed(port, root / port) for port in ("unix", "esp32", "rp2")}
+
+
+def run_mypy(typeshed: Path, files: list[Path], cache_dir: Path) -> tuple[int, str, list[str]]:
+    cmd = mypy_command(typeshed, files, cache_dir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300,
+                          env={**os.environ, "MYPYPATH": ""})
+    return proc.returncode, proc.stdout + proc.stderr, cmd
+
+
+def _check(port: str, files: list[Path], typesheds: dict[str, Path], tmp_path: Path) -> None:
+    rc, out, cmd = run_mypy(typesheds[port], files, tmp_path / "cache")
+    assert rc == 0, f"mypy found type errors ({port} stubs):\n{out}\ncommand (from {REPO}):\n{' '.join(cmd)}"
+
+
+def test_common_and_sim_against_unix_stubs(typesheds: dict[str, Path], tmp_path: Path) -> None:
+    files = unix_files()
+    assert any(_is_sim_module(f) for f in files) and FIRMWARE / "main.py" in files
+    _check("unix", files, typesheds, tmp_path)
+
+
+@pytest.mark.parametrize("board", sorted(BOARD_PORTS))
+def test_board_against_port_stubs(board: str, typesheds: dict[str, Path], tmp_path: Path) -> None:
+    module = BOARDS / f"{board}.py"
+    if not module.exists():
+        pytest.skip(f"boards/{board}.py does not exist yet")
+    _check(BOARD_PORTS[board], [module], typesheds, tmp_path)
+
+
+def test_a_type_error_fails(typesheds: dict[str, Path], tmp_path: Path) -> None:
+    """The set-up must catch real errors: a wrong call into a firmware module and a bad stub use."""
+    bad = tmp_path / "bad_module.py"
+    bad.write_text(
+        "import time\n"
+        "from garmentfw.ring import SampleRing\n"
+        "def f() -> int:\n"
+        "    return 'not an int'\n"
+        "time.sleep_ms('10')\n"
+        "SampleRing(8, 4).reset('8')\n"
+    )
+    cmd = mypy_command(typesheds["unix"], [], tmp_path / "cache") + [str(bad)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert 'bad_module.py:4:12: error: Incompatible return value type (got "str", expected "int")' in out, out
+    assert re.search(r'bad_module.py:5:\d+: error: Argument 1 to "sleep_ms" has incompatible type "str"', out), out
+    assert re.search(r'bad_module.py:6:\d+: error: Argument 1 to "reset" of "SampleRing" has incompatible type', out), out
+
+
+def test_viper_types_are_builtins(typesheds: dict[str, Path], tmp_path: Path) -> None:
+    """ptr8/ptr16/ptr32/uint need no import and a ptr parameter takes a buffer."""
+    ok = tmp_path / "viper_ok.py"
+    ok.write_text(
+        "import micropython\n"
+        "from array import array\n"
+        "@micropython.viper\n"
+        "def s(a: ptr8, b: ptr16, c: ptr32, n: int) -> uint:\n"
+        "    p = ptr8(a)\n"
+        "    return uint(p[0] + b[0] + c[n])\n"
+        "s(bytearray(4), memoryview(bytearray(4)), array('i', [1]), 0)\n"
+    )
+    cmd = mypy_command(typesheds["unix"], [], tmp_path / "cache") + [str(ok)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

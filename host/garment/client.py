@@ -10,7 +10,7 @@ import asyncio
 import json
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -72,6 +72,92 @@ class Status:
     def unpack(cls, body: bytes) -> "Status":
         f = struct.unpack(wire.STATUS_FMT, body)
         return cls(f[0], wire.STATE_NAMES.get(f[1], str(f[1])), bool(f[2]), *f[3:])
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-channel stimulation calibration (currents in microamps)."""
+
+    channel: int
+    sensory_ua: int
+    motor_ua: int
+    max_ua: int
+    area_mm2: int
+    width_us: int
+    freq_hz: int
+
+    def pack(self) -> bytes:
+        return struct.pack(wire.CALIB_FMT, self.channel, self.sensory_ua, self.motor_ua, self.max_ua,
+                           self.area_mm2, self.width_us, self.freq_hz)
+
+    @classmethod
+    def unpack(cls, body: bytes) -> "Calibration":
+        return cls(*struct.unpack(wire.CALIB_FMT, body))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard stimulation limits enforced by the firmware."""
+
+    max_ua: int
+    max_width_us: int
+    min_freq_hz: int
+    max_freq_hz: int
+    max_charge_nc: int
+    slew_ua_per_s: int
+    heartbeat_ms: int
+    blank_us: int
+    session_s: int
+    dose_limit: int
+
+    def pack(self) -> bytes:
+        return struct.pack(wire.LIMITS_FMT, *(getattr(self, f) for f in self.__dataclass_fields__))
+
+    @classmethod
+    def unpack(cls, body: bytes) -> "Limits":
+        return cls(*struct.unpack(wire.LIMITS_FMT, body))
+
+
+@dataclass(frozen=True)
+class StimState:
+    """The safety supervisor's state and the present amplitude of each channel."""
+
+    state: str
+    fault: str
+    armed_mask: int
+    lead_off_mask: int
+    amplitude_ua: tuple[int, ...]
+
+    @classmethod
+    def unpack(cls, body: bytes) -> "StimState":
+        f = struct.unpack(wire.STIM_STATE_FMT, body)
+        return cls(wire.SS_NAMES.get(f[0], str(f[0])), wire.FAULT_NAMES.get(f[1], str(f[1])), f[2], f[3], tuple(f[4:]))
+
+
+@dataclass(frozen=True)
+class Pulse:
+    """One delivered stimulation pulse, as reported by the garment."""
+
+    t_us: int
+    channel: int
+    amplitude_ua: int
+    width_us: int
+    interphase_us: int
+
+
+@dataclass(frozen=True)
+class DecoderOutput:
+    """The on-device decoder's result for one feature window."""
+
+    window_end: int
+    label: int  # class index, -1 when rejected
+    outputs: tuple[int, ...]
+
+
+class Signer(Protocol):
+    """Appends the authentication trailer to privileged requests (see garment.auth)."""
+
+    def sign(self, ptype: int, seq: int, body: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -143,6 +229,12 @@ class GarmentClient:
         self._wraps = 0
         self.closed_reason: str | None = None
         self.hello_version: str | None = None
+        self.signer: Signer | None = None
+        self.pulses: asyncio.Queue[Pulse] = asyncio.Queue()
+        self.decoder_outputs: asyncio.Queue[DecoderOutput] = asyncio.Queue()
+        self.last_stim_state: StimState | None = None
+        #: called for every packet the garment sends (TUI log, HIL rig); must not block
+        self.listeners: list[Callable[[Packet], None]] = []
 
     async def __aenter__(self) -> "GarmentClient":
         await self.connect()
@@ -172,12 +264,19 @@ class GarmentClient:
         await self.transport.close()
 
     # ---- requests ------------------------------------------------------------------
-    async def request(self, ptype: int, body: bytes = b"", timeout: float | None = None) -> Packet:
-        """Send one request; return its reply packet or raise DeviceError / DeviceTimeout."""
+    async def request(
+        self, ptype: int, body: bytes = b"", timeout: float | None = None, privileged: bool = False
+    ) -> Packet:
+        """Send one request; return its reply packet or raise DeviceError / DeviceTimeout.
+
+        ``privileged`` requests carry the session's authentication trailer (``signer``).
+        """
         if self.closed_reason is not None:
             raise TransportClosed(self.closed_reason)
         seq = self._seq
         self._seq = (seq + 1) & 0xFFFF
+        if privileged and self.signer is not None:
+            body = body + self.signer.sign(ptype, seq, body)
         fut: asyncio.Future[Packet] = asyncio.get_running_loop().create_future()
         self._pending[seq] = _Pending(fut, ptype)
         try:
@@ -226,6 +325,79 @@ class GarmentClient:
 
     async def status(self) -> Status:
         return Status.unpack((await self.request(wire.T_STATUS)).body[2:])
+
+    # ---- stimulation ---------------------------------------------------------------
+    async def stim_state(self) -> StimState:
+        return self._stim((await self.request(wire.T_STIM_STATE)).body)
+
+    def _stim(self, body: bytes) -> StimState:
+        st = StimState.unpack(body[2:])
+        self.last_stim_state = st
+        return st
+
+    async def estop(self) -> StimState:
+        """Emergency stop: all outputs to zero at once, latched until re-armed. Needs no session."""
+        return self._stim((await self.request(wire.T_ESTOP)).body)
+
+    async def arm(self) -> StimState:
+        return self._stim((await self.request(wire.T_ARM, privileged=True)).body)
+
+    async def disarm(self) -> StimState:
+        return self._stim((await self.request(wire.T_DISARM, privileged=True)).body)
+
+    async def fault_reset(self) -> StimState:
+        return self._stim((await self.request(wire.T_FAULT_RESET, privileged=True)).body)
+
+    async def set_calibration(self, cal: Calibration) -> Calibration:
+        return Calibration.unpack((await self.request(wire.T_CALIB_SET, cal.pack(), privileged=True)).body[2:])
+
+    async def get_calibration(self, channel: int) -> Calibration:
+        return Calibration.unpack((await self.request(wire.T_CALIB_GET, bytes((channel,)))).body[2:])
+
+    async def set_limits(self, limits: Limits) -> Limits:
+        return Limits.unpack((await self.request(wire.T_SET_LIMITS, limits.pack(), privileged=True)).body[2:])
+
+    async def get_limits(self) -> Limits:
+        return Limits.unpack((await self.request(wire.T_GET_LIMITS)).body[2:])
+
+    async def stim_test(self, channel: int, amplitude_ua: int, width_us: int, freq_hz: int, duration_ms: int) -> StimState:
+        """One ramped test train on one channel (refused beyond calibration or limits)."""
+        body = struct.pack(wire.STIM_TEST_FMT, channel, amplitude_ua, width_us, freq_hz, duration_ms)
+        return self._stim((await self.request(wire.T_STIM_TEST, body, privileged=True)).body)
+
+    async def crank(self, angle_deg: float, cadence_rpm: float) -> None:
+        """External crank-angle sensor reading for the cycling policy."""
+        body = struct.pack("<HH", int(round(angle_deg * 100)) % 36000, int(round(cadence_rpm * 100)))
+        await self.request(wire.T_CRANK, body)
+
+    # ---- model upload --------------------------------------------------------------
+    async def model_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = json.loads((await self.request(wire.T_MODEL_INFO)).body[2:].decode())
+        return info
+
+    async def upload_model(
+        self, data: bytes, chunk: int = 512, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
+        """Upload, verify and activate a model file; resumes an interrupted upload of the same file."""
+        import binascii
+
+        crc = binascii.crc32(data) & 0xFFFFFFFF
+        pkt = await self.request(wire.T_MODEL_BEGIN, struct.pack(wire.MODEL_BEGIN_FMT, len(data), crc), privileged=True)
+        offset, total = struct.unpack_from("<II", pkt.body, 2)
+        while offset < total:
+            piece = data[offset : offset + chunk]
+            pkt = await self.request(wire.T_MODEL_CHUNK, struct.pack("<I", offset) + piece, privileged=True)
+            offset, total = struct.unpack_from("<II", pkt.body, 2)
+            if progress is not None:
+                progress(offset, total)
+        info: dict[str, Any] = json.loads(
+            (await self.request(wire.T_MODEL_COMMIT, privileged=True, timeout=10)).body[2:].decode()
+        )
+        return info
+
+    async def model_rollback(self) -> dict[str, Any]:
+        info: dict[str, Any] = json.loads((await self.request(wire.T_MODEL_ROLLBACK, privileged=True)).body[2:].decode())
+        return info
 
     # ---- telemetry -----------------------------------------------------------------
     async def next_block(self, timeout: float | None = None) -> SampleBlock:
@@ -285,8 +457,21 @@ class GarmentClient:
             st.packets_lost += lost
         self._dev_seq = pkt.seq
         t = pkt.type
+        for listener in self.listeners:
+            listener(pkt)
         if t == wire.R_SAMPLES:
             self._on_samples(pkt.body)
+            return
+        if t == wire.R_PULSES:
+            n = pkt.body[0] if pkt.body else 0
+            for i in range(n):
+                f = struct.unpack_from(wire.PULSE_FMT, pkt.body, 1 + i * wire.PULSE_LEN)
+                self.pulses.put_nowait(Pulse(*f))
+            return
+        if t == wire.R_DECODER:
+            end, label, n_out = struct.unpack_from(wire.DECODER_HDR_FMT, pkt.body)
+            outs = struct.unpack_from("<%di" % n_out, pkt.body, 6)
+            self.decoder_outputs.put_nowait(DecoderOutput(end, label, tuple(outs)))
             return
         if t == wire.R_EVENT:
             up, code = struct.unpack_from("<IB", pkt.body)
@@ -296,6 +481,12 @@ class GarmentClient:
             st.malformed += 1
             return
         ref = pkt.body[0] | (pkt.body[1] << 8)
+        if t == wire.R_STIM_STATE and ref == wire.NO_REF:
+            try:
+                self.last_stim_state = StimState.unpack(pkt.body[2:])  # an unsolicited change
+            except struct.error:
+                st.malformed += 1
+            return
         if t == wire.R_STATUS:
             try:
                 self.last_status = Status.unpack(pkt.body[2:])

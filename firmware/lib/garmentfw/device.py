@@ -5,6 +5,8 @@ import struct
 import time
 from array import array
 
+from micropython import const
+
 from garmentfw import VERSION, wire
 from garmentfw.framing import Deframer, Framer
 from garmentfw.ring import SampleRing
@@ -16,16 +18,7 @@ try:
 except ImportError:  # pragma: no cover - dsp lands separately
     FilterBank = None
 
-_BODY_LEN = {
-    wire.T_HELLO: 0,
-    wire.T_INFO: 0,
-    wire.T_GET_CONFIG: 0,
-    wire.T_SET_CONFIG: wire.CONFIG_LEN,
-    wire.T_STREAM_START: 0,
-    wire.T_STREAM_STOP: 0,
-    wire.T_PING: 4,
-    wire.T_STATUS: 0,
-}
+ANY_LEN = const(-1)  # a handler that checks its own body length
 
 _STATUS_PERIOD_MS = 1000
 _ERROR_GAP_MS = 20  # framing errors are answered at most this often (a flood stays a trickle)
@@ -55,17 +48,30 @@ class Device:
         self._last_status = self.t0
         self._last_err = time.ticks_add(self.t0, -_ERROR_GAP_MS)
         self.rx_errors_suppressed = 0
+        # type -> (handler(seq, pkt, body_len), body length or ANY_LEN, privileged)
         self._handlers = {
-            wire.T_HELLO: self._hello,
-            wire.T_INFO: self._info,
-            wire.T_GET_CONFIG: self._get_config,
-            wire.T_SET_CONFIG: self._set_config,
-            wire.T_STREAM_START: self._start,
-            wire.T_STREAM_STOP: self._stop,
-            wire.T_PING: self._ping,
-            wire.T_STATUS: self._status_req,
+            wire.T_HELLO: (self._hello, 0, False),
+            wire.T_INFO: (self._info, 0, False),
+            wire.T_GET_CONFIG: (self._get_config, 0, False),
+            wire.T_SET_CONFIG: (self._set_config, wire.CONFIG_LEN, False),
+            wire.T_STREAM_START: (self._start, 0, False),
+            wire.T_STREAM_STOP: (self._stop, 0, False),
+            wire.T_PING: (self._ping, 4, False),
+            wire.T_STATUS: (self._status_req, 0, False),
         }
+        self.features = []  # modules that add requests and per-loop work (stim, model, auth)
+        self.auth = None  # set by the auth feature: checks privileged requests
+        self.stim = None  # stimulation feature: sees raw samples first (rail check, blanking)
+        self.decoder = None  # decoder feature: sees filtered samples (features, inference)
+        self.last_ping_ms = time.ticks_ms()  # host heartbeat (T_PING)
+        self.store = board.store
         self._apply_config(self.fs, self.n_ch, self.mains, self.kind, self.hp, self.notch)
+
+    def add_feature(self, feature) -> None:
+        """Register a feature: ``feature.handlers()`` gives {type: (fn, body_len, privileged)};
+        ``feature.tick(now_ms)`` runs every loop pass; ``feature.on_disconnect()`` on link loss."""
+        self.features.append(feature)
+        self._handlers.update(feature.handlers())
 
     # ---- configuration -------------------------------------------------------------
     def _apply_config(self, fs, n_ch, mains, kind, hp, notch):
@@ -83,6 +89,14 @@ class Device:
     def _send(self, ptype, body_len):
         n = self.framer.encode(self._resp, ptype, body_len)
         self.txq.push(self.framer.out, n)
+
+    def send_packet(self, pkt, ptype, body_len) -> bool:
+        """Queue a packet built in ``pkt`` (a Framer.packet() buffer, body at offset 3)."""
+        n = self.framer.encode(pkt, ptype, body_len)
+        return self.txq.push(self.framer.out, n)
+
+    def reply(self, ptype, ref, payload=b""):
+        self._reply(ptype, ref, payload)
 
     def _reply(self, ptype, ref, payload=b""):
         pkt = self._resp
@@ -130,12 +144,20 @@ class Device:
         self.error(wire.NO_REF, code, wire.ERROR_NAMES.get(code, "error") + " frame dropped")
 
     def _on_packet(self, ptype, seq, pkt, body_len):
-        h = self._handlers.get(ptype)
-        if h is None:
+        entry = self._handlers.get(ptype)
+        if entry is None:
             self.error(seq, wire.E_UNKNOWN_TYPE, "unknown request type 0x%02x" % ptype)
             return
-        want = _BODY_LEN.get(ptype)
-        if want is not None and body_len != want:
+        h, want, privileged = entry
+        if privileged:
+            auth = self.auth
+            if auth is None:
+                self.error(seq, wire.E_UNAUTHORIZED, "request 0x%02x needs an authenticated session" % ptype)
+                return
+            body_len = auth.check(self, ptype, seq, pkt, body_len)
+            if body_len < 0:
+                return  # auth has answered with E_UNAUTHORIZED / E_REPLAY and logged it
+        if want != ANY_LEN and body_len != want:
             self.error(seq, wire.E_MALFORMED, "request 0x%02x needs a %d-byte body, got %d" % (ptype, want, body_len))
             return
         try:
@@ -212,6 +234,7 @@ class Device:
             self.event(2, "stream stop")
 
     def _ping(self, seq, pkt, n):
+        self.last_ping_ms = time.ticks_ms()
         self._reply(wire.R_PONG, seq, bytes(pkt[3:7]))
 
     def _status_req(self, seq, pkt, n):
@@ -223,6 +246,8 @@ class Device:
         self.streaming = False
         self.txq.clear()
         self.deframer.reset()
+        for f in self.features:
+            f.on_disconnect()
 
     def process_available(self) -> int:
         """Move every sample the AFE has produced through DSP and telemetry."""
@@ -232,6 +257,8 @@ class Device:
         streaming = self.streaming
         raw = self.kind == wire.STREAM_RAW
         filt = self.filters
+        stim = self.stim
+        dec = self.decoder
         while True:
             k = ring.take(block, wire.SAMPLES_PER_PACKET)
             if not k:
@@ -239,10 +266,14 @@ class Device:
             first = ring.first_index
             if streaming and raw:
                 self.streamer.add(block, k, first)
+            if stim is not None:
+                stim.on_raw(block, k, first)  # rail/lead-off check, artefact blanking
             if filt is not None:
                 filt.process(block, k)
             if streaming and not raw:
                 self.streamer.add(block, k, first)
+            if dec is not None:
+                dec.on_filtered(block, k, first)
             total += k
 
     def step(self) -> bool:
@@ -261,6 +292,9 @@ class Device:
         if self.process_available():
             worked = True
         now = time.ticks_ms()
+        for f in self.features:
+            if f.tick(now):
+                worked = True
         if self.streaming and time.ticks_diff(now, self._last_status) >= _STATUS_PERIOD_MS:
             self._last_status = now
             self._send_status(wire.NO_REF)

@@ -33,8 +33,8 @@ _SX = 0 if _probe(array("i", [-1])) == -1 else 32
 
 @micropython.viper
 def _quant_input(x: ptr32, p: ptr32, out: ptr8, dims: ptr32):
-    # dims: [n_in, sx, off]: features are x[off:off+n_in]. p: [offset, mult, shift]
-    # per feature. out: int8 + 128.
+    # dims: [n_in, sx, off]: features are x[off:off+n_in]. p: [offset, mult, shift,
+    # transform] per feature. out: int8 + 128.
     n = dims[0]
     sx = dims[1]
     o = dims[2]
@@ -46,6 +46,31 @@ def _quant_input(x: ptr32, p: ptr32, out: ptr8, dims: ptr32):
             v = -0x3FFFFFFF
         elif v > 0x3FFFFFFF:
             v = 0x3FFFFFFF
+        if p[k + 3]:  # TRANSFORM_LOG2: piecewise-linear log2, 4 fractional bits
+            if v < 0:
+                v = 0
+            v += 1
+            t = v
+            e = 0
+            if t >= 0x10000:
+                t = t >> 16
+                e += 16
+            if t >= 0x100:
+                t = t >> 8
+                e += 8
+            if t >= 0x10:
+                t = t >> 4
+                e += 4
+            if t >= 4:
+                t = t >> 2
+                e += 2
+            if t >= 2:
+                e += 1
+            if e >= 4:
+                t = v >> (e - 4)
+            else:
+                t = v << (4 - e)
+            v = (e << 4) + (t & 15)
         d = v - ((p[k] << sx) >> sx)  # |d| < 2^31
         m = p[k + 1]
         s = p[k + 2]
@@ -65,7 +90,7 @@ def _quant_input(x: ptr32, p: ptr32, out: ptr8, dims: ptr32):
             r = -128
         out[i] = r + 128
         i += 1
-        k += 3
+        k += 4
 
 
 @micropython.viper
@@ -243,11 +268,12 @@ class Int8Net:
         self.n_in = model.n_in
         self.n_out = model.n_out
         ip = model.input
-        p = array("i", bytes(12 * ip.n))
+        p = array("i", bytes(16 * ip.n))
         for i in range(ip.n):
-            p[3 * i] = ip.offset[i]
-            p[3 * i + 1] = ip.mult[i]
-            p[3 * i + 2] = ip.shift[i]
+            p[4 * i] = ip.offset[i]
+            p[4 * i + 1] = ip.mult[i]
+            p[4 * i + 2] = ip.shift[i]
+            p[4 * i + 3] = ip.transform[i]
         self._ip = p
         self._in_dims = array("i", [ip.n, _SX, 0])
         self._a0 = bytearray(ip.n)

@@ -31,7 +31,7 @@
 #                 decoder but validated: {"preset": one of STIM_PRESETS, "params":
 #                 {name: number or list of <= 16 numbers}}. Exactly once.
 #   TAG_INPUT     u16 n_in | u16 reserved, then per feature i32 offset | u16 mult |
-#                 u8 shift | u8 reserved (8 bytes). Exactly once, before the layers.
+#                 u8 shift | u8 transform (8 bytes). Exactly once, before the layers.
 #   TAG_DENSE     u16 n_in | u16 n_out | u8 relu (0/1) | u8 out_bits (8 or 32) |
 #                 u16 reserved | i32 in_zp | i32 out_zp, then weights int8 [n_out][n_in]
 #                 (output-major), bias i32 [n_out], mult u16 [n_out], shift u8 [n_out].
@@ -50,6 +50,11 @@
 #     the product v * M < 2^25 is formed directly.
 #   Input stage, per feature i (standardisation folded in, integers only):
 #     x  = clamp(feature_i, -(2^30 - 1), 2^30 - 1)         (31-bit signed, symmetric)
+#     transform_i = TRANSFORM_LOG2 (amplitude features, heavy-tailed): x = log2c(x) with
+#       log2c(x) = 16 * e + ((v >> (e - 4) if e >= 4 else v << (4 - e)) & 15),
+#       v = max(x, 0) + 1, e = floor(log2(v)) (bit length - 1): a piecewise-linear
+#       log2 with LOG_FRAC_BITS = 4 fractional bits, exact in integers, 0..495. The float
+#       model is trained on these very integers, so the transform adds no skew.
 #     xq = clamp(requantize(x - offset_i, mult_i, shift_i), -128, 127)   int8, zp 0
 #     shift_i in [1, 46].
 #   Dense layer j (weights w int8 in [-127, 127], input x int8 with zero point in_zp):
@@ -105,6 +110,10 @@ FEATURE_MIN = const(-1073741823)  # -(2^30 - 1)
 FEATURE_MAX = const(1073741823)  # 2^30 - 1
 OUT32_MIN = const(-1073741823)
 OUT32_MAX = const(1073741823)
+
+TRANSFORM_LINEAR = const(0)
+TRANSFORM_LOG2 = const(1)
+LOG_FRAC_BITS = const(4)
 
 TASKS = ("classification", "regression")
 STIM_PRESETS = ("off", "proportional", "threshold", "cycling")
@@ -167,15 +176,29 @@ def requantize(v, mult, shift):
     return (v * mult + (1 << (shift - 1))) >> shift
 
 
+def log2c(x):
+    """The input transform TRANSFORM_LOG2 of one (already 31-bit-clamped) feature value."""
+    v = (x if x > 0 else 0) + 1
+    e = -1
+    t = v
+    while t:
+        t >>= 1
+        e += 1
+    f = v >> (e - LOG_FRAC_BITS) if e >= LOG_FRAC_BITS else v << (LOG_FRAC_BITS - e)
+    return (e << LOG_FRAC_BITS) + (f & ((1 << LOG_FRAC_BITS) - 1))
+
+
 # ---- the in-memory model --------------------------------------------------------------
 class InputStage:
-    """Per-feature integer input quantisation: offset (i32), mult (u16), shift (u8)."""
+    """Per-feature integer input quantisation: offset (i32), mult (u16), shift (u8),
+    transform (u8: TRANSFORM_LINEAR or TRANSFORM_LOG2)."""
 
-    def __init__(self, offset, mult, shift):
+    def __init__(self, offset, mult, shift, transform=None):
         self.offset = array("i", offset)
         self.mult = array("i", mult)
         self.shift = array("i", shift)
         self.n = len(self.offset)
+        self.transform = array("i", transform if transform is not None else bytes(4 * self.n))
 
 
 class Dense:
@@ -339,7 +362,7 @@ def check_model(m):
         _fail("shape", "input width %d out of range [1, %d]" % (ip.n, MAX_IN))
     if ip.n != n_ch * n_feat:
         _fail("shape", "input width %d != n_ch %d x %d features" % (ip.n, n_ch, n_feat))
-    if len(ip.mult) != ip.n or len(ip.shift) != ip.n:
+    if len(ip.mult) != ip.n or len(ip.shift) != ip.n or len(ip.transform) != ip.n:
         _fail("shape", "input stage arrays have inconsistent lengths")
     for i in range(ip.n):
         if ip.offset[i] < -OFFSET_MAX or ip.offset[i] > OFFSET_MAX:
@@ -348,6 +371,8 @@ def check_model(m):
             _fail("range", "input mult[%d]=%d not in [%d, %d]" % (i, ip.mult[i], MULT_MIN, MULT_MAX))
         if ip.shift[i] < IN_SHIFT_MIN or ip.shift[i] > SHIFT_MAX:
             _fail("range", "input shift[%d]=%d not in [%d, %d]" % (i, ip.shift[i], IN_SHIFT_MIN, SHIFT_MAX))
+        if ip.transform[i] != TRANSFORM_LINEAR and ip.transform[i] != TRANSFORM_LOG2:
+            _fail("range", "input transform[%d]=%d unknown" % (i, ip.transform[i]))
     if not m.layers or len(m.layers) > MAX_LAYERS:
         _fail("shape", "%d layers (1..%d allowed)" % (len(m.layers), MAX_LAYERS))
     prev_n = ip.n
@@ -414,7 +439,7 @@ def _section(tag, payload):
 def _pack_input(ip):
     parts = [struct.pack("<HH", ip.n, 0)]
     for i in range(ip.n):
-        parts.append(struct.pack(_INPUT_ITEM, ip.offset[i], ip.mult[i], ip.shift[i], 0))
+        parts.append(struct.pack(_INPUT_ITEM, ip.offset[i], ip.mult[i], ip.shift[i], ip.transform[i]))
     return b"".join(parts)
 
 
@@ -473,14 +498,16 @@ def _parse_input(mv):
     off = []
     mult = []
     shift = []
+    tr = []
     p = 4
     for _ in range(n):
-        o, mu, sh, _r = struct.unpack_from(_INPUT_ITEM, mv, p)
+        o, mu, sh, t = struct.unpack_from(_INPUT_ITEM, mv, p)
         off.append(o)
         mult.append(mu)
         shift.append(sh)
+        tr.append(t)
         p += _INPUT_ITEM_LEN
-    return InputStage(off, mult, shift)
+    return InputStage(off, mult, shift, tr)
 
 
 def _parse_dense(mv, k):

@@ -35,6 +35,32 @@ T_STREAM_STOP = const(0x06)   # body: -                        -> R_ACK
 T_PING = const(0x07)          # body: token u32 (heartbeat)    -> R_PONG
 T_STATUS = const(0x08)        # body: -                        -> R_STATUS
 
+# Authentication (HMAC-SHA256 challenge-response; see garmentfw/auth.py):
+T_AUTH_CHALLENGE = const(0x10)  # body: -                      -> R_CHALLENGE
+T_AUTH_RESPONSE = const(0x11)   # body: AUTH_RESPONSE_FMT       -> R_ACK (session open)
+T_PROVISION = const(0x12)       # body: secret 32 B (USB link only, only while unprovisioned) -> R_ACK
+T_AUTH_END = const(0x13)        # body: -                      -> R_ACK
+
+# Stimulation (issue 6; every one but T_ESTOP and T_STIM_STATE needs an authenticated session).
+T_CALIB_SET = const(0x20)     # body: CALIB_FMT                 -> R_CALIB
+T_CALIB_GET = const(0x21)     # body: channel u8                -> R_CALIB
+T_ARM = const(0x22)           # body: -                         -> R_STIM_STATE
+T_DISARM = const(0x23)        # body: -                         -> R_STIM_STATE
+T_ESTOP = const(0x24)         # body: -  (never needs auth)     -> R_STIM_STATE
+T_FAULT_RESET = const(0x25)   # body: -                         -> R_STIM_STATE
+T_STIM_TEST = const(0x26)     # body: STIM_TEST_FMT (one ramped test train) -> R_STIM_STATE
+T_SET_LIMITS = const(0x27)    # body: LIMITS_FMT                -> R_LIMITS
+T_GET_LIMITS = const(0x28)    # body: -                         -> R_LIMITS
+T_STIM_STATE = const(0x29)    # body: -                         -> R_STIM_STATE
+T_CRANK = const(0x2A)         # body: angle_cdeg u16, cadence_crpm u16 (external crank sensor) -> R_ACK
+
+# Decoder model upload (chunked, resumable, CRC-verified, atomic; previous kept).
+T_MODEL_BEGIN = const(0x30)     # body: MODEL_BEGIN_FMT         -> R_MODEL_PROGRESS (resume offset)
+T_MODEL_CHUNK = const(0x31)     # body: offset u32 + data       -> R_MODEL_PROGRESS
+T_MODEL_COMMIT = const(0x32)    # body: -                       -> R_MODEL_INFO
+T_MODEL_ROLLBACK = const(0x33)  # body: -                       -> R_MODEL_INFO
+T_MODEL_INFO = const(0x34)      # body: -                       -> R_MODEL_INFO
+
 # Device -> host.
 R_ACK = const(0x80)           # body: ref u16, req_type u8
 R_HELLO = const(0x81)         # body: ref u16, proto u8, version utf-8
@@ -42,8 +68,16 @@ R_INFO = const(0x82)          # body: ref u16, JSON object utf-8 (INFO_KEYS)
 R_CONFIG = const(0x83)        # body: ref u16, CONFIG_FMT
 R_PONG = const(0x84)          # body: ref u16, token u32
 R_STATUS = const(0x85)        # body: ref u16 (NO_REF when periodic), STATUS_FMT
+R_CHALLENGE = const(0x86)     # body: ref u16, nonce 16 B, counter u32
+R_CALIB = const(0x87)         # body: ref u16, CALIB_FMT
+R_STIM_STATE = const(0x88)    # body: ref u16, STIM_STATE_FMT
+R_LIMITS = const(0x89)        # body: ref u16, LIMITS_FMT
+R_MODEL_PROGRESS = const(0x8A)  # body: ref u16, next_offset u32, total u32
+R_MODEL_INFO = const(0x8B)    # body: ref u16, JSON object (active and previous model)
 R_SAMPLES = const(0x90)       # body: SAMPLES_HDR_FMT, then n_samples x n_ch int24 LE
 R_EVENT = const(0x91)         # body: uptime_ms u32, code u8, utf-8 text (log line)
+R_PULSES = const(0x92)        # body: n u8, then n x PULSE_FMT (every delivered pulse)
+R_DECODER = const(0x93)       # body: DECODER_FMT (one per feature window)
 R_ERROR = const(0xE0)         # body: ref u16, code u8, utf-8 message
 
 # Rig port (simulated garment only): the HIL rig / EMG feeder side channel.
@@ -98,6 +132,46 @@ PONG_FMT = "<HI"
 RIG_FEED_HDR_FMT = "<HB"
 RIG_AFE_FMT = "<HBIII"
 RIG_LEAD_OFF_FMT = "<BBB"
+
+# Authentication and stimulation payloads.
+AUTH_RESPONSE_FMT = "<I32s"   # counter u32, HMAC-SHA256(secret, "auth" | nonce | counter LE)
+AUTH_TAG_LEN = const(20)      # privileged requests end with counter u32 + HMAC-SHA256 truncated to 16 B
+# channel u8, sensory_ua u32, motor_ua u32, max_ua u32, area_mm2 u16, width_us u16, freq_hz u16
+CALIB_FMT = "<BIIIHHH"
+# channel u8, amplitude_ua u32, width_us u16, freq_hz u16, duration_ms u16
+STIM_TEST_FMT = "<BIHHH"
+# max_ua u32, max_width_us u16, min_freq_hz u16, max_freq_hz u16, max_charge_nc u32,
+# slew_ua_per_s u32, heartbeat_ms u16, blank_us u16, session_s u32, dose_limit u32
+LIMITS_FMT = "<IHHHIIHHII"
+# state u8, fault u8 (FAULT_*), armed_mask u8, lead_off_mask u8, then 8 x amplitude_ua u32 (now)
+STIM_STATE_FMT = "<BBBB8I"
+# t_us u32 (device clock, wraps at COUNTER_MOD), channel u8, amplitude_ua u32, width_us u16, interphase_us u16
+PULSE_FMT = "<IBIHH"
+PULSE_LEN = const(13)
+# window_end u32 (AFE index), class i8 (-1 = rejected), n_out u8, then n_out x i32 raw outputs
+DECODER_HDR_FMT = "<IbB"
+MODEL_BEGIN_FMT = "<II"       # total_len u32, crc32 u32 (of the whole file)
+
+# Stimulation supervisor states and faults.
+SS_IDLE = const(0)
+SS_CALIBRATED = const(1)
+SS_ARMED = const(2)
+SS_STIMULATING = const(3)
+SS_FAULT = const(4)
+SS_NAMES = {SS_IDLE: "idle", SS_CALIBRATED: "calibrated", SS_ARMED: "armed",
+            SS_STIMULATING: "stimulating", SS_FAULT: "fault"}
+FAULT_NONE = const(0)
+FAULT_ESTOP = const(1)
+FAULT_HEARTBEAT = const(2)
+FAULT_ELECTRODE = const(3)
+FAULT_EMG_RAIL = const(4)
+FAULT_BATTERY = const(5)
+FAULT_SESSION = const(6)
+FAULT_DOSE = const(7)
+FAULT_INTERNAL = const(8)
+FAULT_NAMES = {FAULT_NONE: "none", FAULT_ESTOP: "estop", FAULT_HEARTBEAT: "heartbeat",
+               FAULT_ELECTRODE: "electrode", FAULT_EMG_RAIL: "emg_rail", FAULT_BATTERY: "battery",
+               FAULT_SESSION: "session", FAULT_DOSE: "dose", FAULT_INTERNAL: "internal"}
 
 # Sample counters stay below 2**30 so that they are small ints on 32-bit MCUs.
 COUNTER_MOD = const(1 << 30)

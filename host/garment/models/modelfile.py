@@ -39,7 +39,10 @@ def to_format(qm: QuantizedModel) -> Any:
     """The firmware-side ``model_format.Model`` of a quantised model."""
     mf = fmt()
     ip = mf.InputStage(
-        [int(v) for v in qm.input.offset], [int(v) for v in qm.input.mult], [int(v) for v in qm.input.shift]
+        [int(v) for v in qm.input.offset],
+        [int(v) for v in qm.input.mult],
+        [int(v) for v in qm.input.shift],
+        [int(v) for v in qm.input.transform],
     )
     layers = [
         mf.Dense(
@@ -65,6 +68,7 @@ def from_format(m: Any) -> QuantizedModel:
         np.array(m.input.offset, dtype=np.int64),
         np.array(m.input.mult, dtype=np.int64),
         np.array(m.input.shift, dtype=np.int64),
+        np.array(m.input.transform, dtype=np.int64),
     )
     layers = [
         QDense(

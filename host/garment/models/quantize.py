@@ -8,9 +8,11 @@ logistic regression are one dense layer; an MLP is two or more.
 :func:`quantize` maps it to a :class:`QuantizedModel`, the host mirror of the model
 file (``garmentfw/model_format.py`` defines the layout and the arithmetic):
 
-* input stage: raw int32 features -> int8 per feature, ``xq = clamp(requantize(x -
-  offset, mult, shift), -128, 127)``; the offset and step come from the calibration
-  data's percentile range of each feature. The standardisation and each feature's
+* input stage: raw int32 features -> int8 per feature, ``xq = clamp(requantize(t(x) -
+  offset, mult, shift), -128, 127)`` where ``t`` is the identity or, for heavy-tailed
+  amplitude features, the exact integer piecewise-linear log2 ``log2c`` (the float
+  model is trained on ``t(x)`` too); the offset and step come from the calibration
+  data's percentile range of each (transformed) feature. The standardisation and each feature's
   step are folded into the first layer's float weights before they are quantised.
 * dense layers: symmetric int8 weights with one scale per output channel, int32 bias
   at scale ``in_scale * w_scale``, int32 accumulator, requantisation by a 15-bit
@@ -51,10 +53,12 @@ class FloatLayer:
 
 @dataclass
 class FloatNet:
-    """Standardisation plus dense layers: the float model that gets quantised.
+    """Integer input transform, standardisation and dense layers: the float model.
 
-    ``forward`` returns logits (classification; argmax decides) or the regression
-    outputs in real units.
+    ``log_mask`` marks the features that go through the integer log2 transform
+    (:func:`garment.models.reference.log2c`) before standardisation. ``forward``
+    returns logits (classification; argmax decides) or the regression outputs in
+    real units.
     """
 
     mean: np.ndarray
@@ -62,6 +66,7 @@ class FloatNet:
     layers: list[FloatLayer]
     task: str = "classification"
     labels: list[str] = field(default_factory=list)
+    log_mask: np.ndarray | None = None
 
     @property
     def n_in(self) -> int:
@@ -75,7 +80,9 @@ class FloatNet:
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Float outputs for raw feature rows ``X`` (n, n_in)."""
-        h = (np.asarray(X, dtype=np.float64) - self.mean) / self.std
+        from garment.models.reference import transform_features
+
+        h = (transform_features(X, self.log_mask).astype(np.float64) - self.mean) / self.std
         for L in self.layers:
             h = h @ L.weight.T + L.bias
             if L.relu:
@@ -101,13 +108,15 @@ def float_net_from_sklearn(
     labels: Sequence[str] | None = None,
     y_mean: float = 0.0,
     y_std: float = 1.0,
+    log_mask: np.ndarray | None = None,
 ) -> FloatNet:
     """Extract a :class:`FloatNet` from a fitted ``StandardScaler`` and estimator.
 
     Supported: ``LinearDiscriminantAnalysis``, ``LogisticRegression``,
     ``MLPClassifier`` (ReLU), ``Ridge``/``LinearRegression``, ``MLPRegressor`` (ReLU,
     identity output). A regression estimator fitted on standardised targets
-    ``(y - y_mean) / y_std`` gets that scaling folded into its last layer.
+    ``(y - y_mean) / y_std`` gets that scaling folded into its last layer. The scaler
+    must have been fitted on the transformed features (``log_mask``).
     """
     mean = np.asarray(scaler.mean_, dtype=np.float64)
     std = np.asarray(scaler.scale_, dtype=np.float64)
@@ -136,17 +145,23 @@ def float_net_from_sklearn(
     if labels is None:
         classes = getattr(estimator, "classes_", None)
         labels = [str(c) for c in classes] if classes is not None else [f"y{k}" for k in range(n_out)]
-    return FloatNet(mean, std, layers, task, list(labels))
+    mask = None if log_mask is None else np.asarray(log_mask, dtype=bool)
+    return FloatNet(mean, std, layers, task, list(labels), mask)
 
 
 # ---- int8 side --------------------------------------------------------------------------
 @dataclass
 class InputQuant:
-    """Per-feature input quantisation (int32 offset, 15-bit multiplier, shift)."""
+    """Per-feature input quantisation (transform, int32 offset, 15-bit multiplier, shift)."""
 
     offset: np.ndarray
     mult: np.ndarray
     shift: np.ndarray
+    transform: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.transform is None:
+            self.transform = np.zeros(len(self.offset), dtype=np.int64)
 
     @property
     def step(self) -> np.ndarray:
@@ -245,10 +260,12 @@ def quantize_multiplier(m: float, shift_min: int, shift_max: int = _MF.SHIFT_MAX
 
 
 def fit_input(
-    X: np.ndarray, clip_percentile: tuple[float, float] = (0.1, 99.9)
+    X: np.ndarray, clip_percentile: tuple[float, float] = (0.1, 99.9), log_mask: np.ndarray | None = None
 ) -> InputQuant:
-    """Input stage from calibration features: each feature's percentile range -> int8."""
-    X = np.asarray(X, dtype=np.float64)
+    """Input stage from calibration features: each (transformed) feature's percentile range -> int8."""
+    from garment.models.reference import transform_features
+
+    X = transform_features(X, log_mask).astype(np.float64)
     lo = np.percentile(X, clip_percentile[0], axis=0)
     hi = np.percentile(X, clip_percentile[1], axis=0)
     off = np.clip(np.round((lo + hi) / 2.0), -_MF.OFFSET_MAX, _MF.OFFSET_MAX)
@@ -257,7 +274,10 @@ def fit_input(
     shift = np.empty(X.shape[1], dtype=np.int64)
     for i, r in enumerate(half):
         mult[i], shift[i] = quantize_multiplier(127.0 / r, _MF.IN_SHIFT_MIN)
-    return InputQuant(off.astype(np.int64), mult, shift)
+    tr = np.zeros(X.shape[1], dtype=np.int64)
+    if log_mask is not None:
+        tr[np.asarray(log_mask, dtype=bool)] = _MF.TRANSFORM_LOG2
+    return InputQuant(off.astype(np.int64), mult, shift, tr)
 
 
 def quantize_dense(
@@ -316,7 +336,7 @@ def quantize(
     X_calib = np.asarray(X_calib)
     if X_calib.ndim != 2 or X_calib.shape[1] != net.n_in:
         raise QuantizationError(f"calibration features shape {X_calib.shape}, the model takes {net.n_in}")
-    iq = fit_input(X_calib, clip_percentile)
+    iq = fit_input(X_calib, clip_percentile, net.log_mask)
     step = iq.step
     first = net.layers[0]
     # z = (x - mean)/std with x ~= offset + xq * step  =>  fold into the first layer.

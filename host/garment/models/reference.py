@@ -57,9 +57,35 @@ def requantize_split32(v: int, mult: int, shift: int) -> int:
     return chk(chk(d * mult) + (1 << (shift - 1))) >> shift
 
 
+def log2c(x: np.ndarray) -> np.ndarray:
+    """The TRANSFORM_LOG2 input transform (piecewise-linear log2, 4 fractional bits), int64.
+
+    ``v = max(x, 0) + 1``, ``e = floor(log2 v)``; result ``16 e + (mantissa bits)``.
+    Applied after the 31-bit clamp, so the result is in [0, 495].
+    """
+    F = _MF.LOG_FRAC_BITS
+    v = np.maximum(np.clip(np.asarray(x), _MF.FEATURE_MIN, _MF.FEATURE_MAX).astype(np.int64), 0) + 1
+    e = (np.frexp(v.astype(np.float64))[1] - 1).astype(np.int64)  # exact: v <= 2^30
+    f = np.where(e >= F, v >> np.maximum(e - F, 0), v << np.maximum(F - e, 0)) & ((1 << F) - 1)
+    return (e << F) + f
+
+
+def transform_features(X: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Clamp to 31 bits and apply :func:`log2c` to the masked columns (int64 out).
+
+    This is what the float model is trained on and what the device's input stage
+    quantises, so the transform itself never differs between them.
+    """
+    x = np.clip(np.asarray(X), _MF.FEATURE_MIN, _MF.FEATURE_MAX).astype(np.int64)
+    if mask is not None and np.any(mask):
+        x = x.copy()
+        x[:, mask] = log2c(x[:, mask])
+    return x
+
+
 def quantize_input(X: np.ndarray, iq: "InputQuant") -> np.ndarray:
     """Raw int32 feature rows (n, n_in) -> int8 values (as int64), as the device does."""
-    x = np.clip(np.asarray(X), _MF.FEATURE_MIN, _MF.FEATURE_MAX).astype(np.int64)
+    x = transform_features(np.atleast_2d(X), iq.transform == _MF.TRANSFORM_LOG2)
     d = x - iq.offset
     c = _MF.INPUT_CLAMP
     d = np.where(iq.shift < 17, np.clip(d, -c, c), d)  # invisible in the result; as on the device

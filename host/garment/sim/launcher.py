@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
+import tempfile
 import socket
 import subprocess
 import threading
@@ -47,7 +49,9 @@ class SimGarment:
         self.feed = feed
         self.source_factory = source_factory or default_source
         self.heapsize = heapsize
-        self.state_dir = state_dir
+        # The garment's flash (model, calibration, keys): kept across restart() calls.
+        self._own_state = state_dir is None
+        self.state_dir = Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix="garment-sim-"))
         self.pty = pty
         self.bridge: PtyBridge | None = None
         self.proc: subprocess.Popen[str] | None = None
@@ -75,7 +79,7 @@ class SimGarment:
                 break
             except SimStartError as e:
                 last = str(e)
-                self.stop()
+                self._halt()
         else:
             raise SimStartError(last)
         if self.feed:
@@ -94,8 +98,7 @@ class SimGarment:
             GARMENT_SIM_PORT=str(self.port),
             GARMENT_SIM_RIG_PORT=str(self.rig_port),
         )
-        if self.state_dir is not None:
-            env["GARMENT_SIM_STATE"] = str(self.state_dir)
+        env["GARMENT_SIM_STATE"] = str(self.state_dir)
         self.proc = subprocess.Popen(
             [str(micropython_exe()), "-X", f"heapsize={self.heapsize}", str(firmware_root() / "main.py")],
             stdout=subprocess.PIPE,
@@ -142,7 +145,18 @@ class SimGarment:
             self.proc.kill()
             self.proc.wait()
 
+    def restart(self, timeout: float = 15.0) -> str:
+        """Power-cycle: the process dies, a new one boots from the same flash (state_dir)."""
+        self._halt()
+        return self.start(timeout)
+
     def stop(self) -> None:
+        """Stop the garment and forget its flash (unless a state_dir was given)."""
+        self._halt()
+        if self._own_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _halt(self) -> None:
         if self.bridge is not None:
             self.bridge.stop()
             self.bridge = None

@@ -50,6 +50,7 @@ class _Board:
         drv.init()
         self.afe = Ads1299Source(drv, c.pending, c.next_index)
         self.link = _NullLink()
+        self.store = None
 
     def service(self):
         pass

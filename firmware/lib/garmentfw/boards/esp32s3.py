@@ -7,6 +7,7 @@ from garmentfw.afe import drdy_source
 from garmentfw.boards.stdio_link import StdioLink
 from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.montage import CYCLING_SHORTS
+from garmentfw.store import Store
 
 PIN_SCK = 12
 PIN_MOSI = 11
@@ -38,6 +39,7 @@ class Board:
         drv.init()
         self.afe = drdy_source(drv, drdy, Pin.IRQ_FALLING)
         self.link = StdioLink()
+        self.store = Store("/data")
         self._vbat = machine.ADC(Pin(ADC_BATTERY), atten=machine.ADC.ATTN_11DB)
         self.wdt = machine.WDT(timeout=2000)
 

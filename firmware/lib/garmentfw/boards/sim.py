@@ -12,6 +12,7 @@ from garmentfw.boards.sim_link import TcpLink
 from garmentfw.boards.sim_rig import RigPort
 from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.montage import CYCLING_SHORTS
+from garmentfw.store import Store
 
 # The model's output FIFO stands for the MCU's DRDY interrupt copying frames into a
 # ring: 0.5 s at 2 kHz absorbs the host OS scheduling this process late.
@@ -26,7 +27,8 @@ class Board:
     def __init__(self):
         port = int(os.getenv("GARMENT_SIM_PORT") or "7300")
         rig_port = int(os.getenv("GARMENT_SIM_RIG_PORT") or str(port + 1))
-        self.state_dir = os.getenv("GARMENT_SIM_STATE") or "."
+        self.state_dir = os.getenv("GARMENT_SIM_STATE") or "/tmp/garment-sim-%d" % port
+        self.store = Store(self.state_dir)
         self.chip = FakeADS1299(depth=_AFE_FIFO)
         chip = self.chip
         drv = ADS1299(chip.spi, chip.cs, chip.drdy, reset=chip.reset_pin, start=chip.start_pin, pwdn=chip.pwdn_pin)

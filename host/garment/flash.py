@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -55,7 +56,9 @@ PACKAGE = "garmentfw"
 ENTRY_SCRIPTS = ("boot.py", "main.py")
 #: Prefix of the lines the on-board verification script prints.
 VERIFY_TAG = "GARMENT-VERIFY"
-MPREMOTE_TIMEOUT_S = 300.0
+#: Per mpremote run (each copies about 200 kB). mpremote has its own timeouts on real
+#: serial ports, but none on a pty (it blocks in read), so this bounds a silent port.
+MPREMOTE_TIMEOUT_S = 120.0
 
 
 class FlashError(Exception):
@@ -283,24 +286,30 @@ def build_image(board: str, out_dir: Path, *, firmware: Path | None = None) -> I
         image.files.append(ImageFile(name, name, _sha256(out / name), (out / name).stat().st_size))
     shutil.rmtree(scratch)
 
+    jobs: list[tuple[PurePosixPath, Path, PurePosixPath]] = []
     for src in _source_files(root):
         rel = PurePosixPath(src.relative_to(root).as_posix())
         reason = exclusion_reason(rel, src, spec)
         if reason:
             image.excluded[str(rel)] = reason
-            continue
+        else:
+            jobs.append((rel, src, rel.with_suffix(".mpy") if src.suffix == ".py" else rel))
+
+    def make(job: tuple[PurePosixPath, Path, PurePosixPath]) -> ImageFile:
+        rel, src, dest_rel = job
+        dest = out / dest_rel
         if src.suffix == ".py":
-            dest_rel = rel.with_suffix(".mpy")
-            dest = out / dest_rel
             compile_module(exe, src, dest, str(rel), spec.arch)
-            native = mpy_is_native(dest)
         else:  # data shipped with the package: copied as is
-            dest_rel = rel
-            dest = out / dest_rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest)
-            native = False
-        image.files.append(ImageFile(str(dest_rel), str(rel), _sha256(dest), dest.stat().st_size, native))
+        native = src.suffix == ".py" and mpy_is_native(dest)
+        return ImageFile(str(dest_rel), str(rel), _sha256(dest), dest.stat().st_size, native)
+
+    # mpy-cross is a process per module: a few in parallel. Results in source order, so
+    # the first broken module (in that order) is the one reported.
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        image.files.extend(pool.map(make, jobs))
 
     image.files.sort(key=lambda f: f.path)
     image.manifest_path.write_text(json.dumps(image.manifest(), indent=1, sort_keys=True) + "\n")

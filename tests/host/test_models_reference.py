@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from garment.contracts import load_contract
-from garment.models import Int8Reference, read_model, reference
+from garment.models import InputQuant, Int8Reference, read_model, reference
 from garment.paths import firmware_lib
 
 GOLDEN = Path(__file__).parents[2] / "models" / "golden"
@@ -47,7 +47,7 @@ def test_golden_exercise_the_post_processing() -> None:
 
 def test_requant_cases_match_the_rule() -> None:
     for f, o, M, n, exp in REQUANT["input"]["cases"]:
-        iq = types.SimpleNamespace(offset=np.array([o]), mult=np.array([M]), shift=np.array([n]))
+        iq = InputQuant(np.array([o]), np.array([M]), np.array([n]))
         assert reference.quantize_input(np.array([[f]]), iq)[0, 0] == exp
         x = max(mf.FEATURE_MIN, min(mf.FEATURE_MAX, f))
         assert max(-128, min(127, reference.requantize_split32(x - o, M, n))) == exp
@@ -56,6 +56,25 @@ def test_requant_cases_match_the_rule() -> None:
         assert reference.requantize_split32(b + w * x, M, n) == exp
     ties = [c for c in REQUANT["input"]["cases"] if c[1] == 0 and (c[0] * c[2]) % (1 << c[3]) == 1 << (c[3] - 1)]
     assert len(ties) >= 10 and all(c[4] == min(127, (c[0] * c[2] >> c[3]) + 1) for c in ties)  # half up
+
+
+def test_log2_transform() -> None:
+    cases = np.array(REQUANT["log2c"]["cases"], dtype=np.int64)
+    assert reference.log2c(cases[:, 0]).tolist() == cases[:, 1].tolist()
+    assert [mf.log2c(min(int(x), mf.FEATURE_MAX)) for x in cases[:, 0]] == cases[:, 1].tolist()
+    v = np.arange(0, 5000)
+    L = reference.log2c(v)
+    assert L[0] == 0 and L[1] == 16 and L[2] == 24 and np.all(np.diff(L) >= 0)  # monotonic
+    err = np.log2(v + 1) - L / 16.0  # Mitchell's approximation (<= 0.086) floored to 1/16
+    assert err.min() >= 0 and err.max() < 0.15
+    iq = InputQuant(np.array([100, 0]), np.array([16384, 16384]), np.array([14, 14]), np.array([1, 0]))
+    assert reference.quantize_input(np.array([[1023, 5]]), iq).tolist() == [[160 - 100, 5]]  # log2c(1023) = 16 * 10
+
+
+def test_golden_mlp_uses_log_inputs() -> None:
+    qm = read_model(GOLDEN / "int8_mlp.gmdl")
+    amp = [nm in ("MAV", "WL", "RMS") for _ in range(8) for nm in qm.features["features"]]
+    assert (qm.input.transform == mf.TRANSFORM_LOG2).tolist() == amp
 
 
 def test_rounding_rule_is_half_up() -> None:

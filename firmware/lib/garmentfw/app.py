@@ -16,13 +16,25 @@ def load_board():
     return mod.Board()
 
 
+def make_device(board):
+    """The device with every feature this firmware has."""
+    from garmentfw.decoder_feature import DecoderFeature
+    from garmentfw.device import Device
+    from garmentfw.model_feature import ModelFeature
+
+    dev = Device(board)
+    dec = DecoderFeature(dev)
+    dev.add_feature(dec)
+    dev.add_feature(ModelFeature(dev, dec))
+    return dev
+
+
 def main():
     board = load_board()
-    from garmentfw.device import Device
 
     while True:
         try:
-            Device(board).run()
+            make_device(board).run()
         except KeyboardInterrupt:
             board.safe_state()
             raise

@@ -80,6 +80,10 @@ class Device:
         self.ring.reset(n_ch)
         if FilterBank is not None:
             self.filters = FilterBank(n_ch, fs, mains, hp=bool(hp), notch=bool(notch))
+        for f in self.features:
+            on_config = getattr(f, "on_config", None)
+            if on_config is not None:
+                on_config()
         self.event(0, "config fs=%d ch=%d mains=%d" % (fs, n_ch, mains))
 
     def uptime_ms(self) -> int:

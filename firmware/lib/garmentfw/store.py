@@ -40,10 +40,15 @@ class Store:
             os.mkdir(root)
         except OSError:
             pass
-        # A temp file left by a cut during save() is garbage by definition.
-        for name in os.listdir(root):
+        # A temp file left by a cut during save() is garbage by definition; a record
+        # whose save was cut between its two renames exists only as NAME.prev: restore it.
+        names = os.listdir(root)
+        for name in names:
             if name.endswith(".tmp"):
                 _remove(root + "/" + name)
+        for name in names:
+            if name.endswith(".prev") and name[:-5] not in names:
+                os.rename(root + "/" + name, root + "/" + name[:-5])
 
     def path(self, name: str) -> str:
         return self.root + "/" + name

@@ -6,7 +6,8 @@ regenerate them. Everything is synthetic and seeded.
 
 * ``int8_mlp.gmdl``   MLP classifier (8 ch x 5 features -> 16 ReLU -> 4 classes),
                       rejection and a 3-vote majority.
-* ``int8_lda.gmdl``   two-class LDA (binary model expanded to two logits), vote 5.
+* ``int8_lda.gmdl``   two-class LDA (binary model expanded to two logits), rejection
+                      to the "rest" class, vote 5.
 * ``int8_ridge.gmdl`` ridge regression (4 ch x 4 features -> knee angle, degrees).
 * ``int8_vectors.json``  per model: inputs (incl. out-of-range rows), final int32
   outputs, argmax, margin and the decisions of a fresh device run over the rows.
@@ -108,8 +109,16 @@ def _requant_cases(rng: np.random.Generator) -> dict[str, Any]:
         relu = bool(rng.random() < 0.5)
         lo = zp if relu else -128
         hidden8.append([b, w, x, M, n, zp, int(relu), max(lo, min(127, _MF.requantize(acc, M, n) + zp))])
+    logc = []
+    xs = [0, -1, -(1 << 31), 1, 2, 3, 15, 16, 17, 31, 32, 33, 100, 255, 256, 1000, 65535, 65536, 65537,
+          _MF.FEATURE_MAX, (1 << 31) - 1, (1 << 24) - 1, 1 << 24]
+    xs += [(1 << k) + d for k in range(1, 31) for d in (-1, 0, 1)]
+    xs += [int(v) for v in rng.integers(0, 1 << 25, 60)] + [int(v) for v in rng.integers(0, 2000, 40)]
+    for x in xs:
+        logc.append([x, _MF.log2c(max(_MF.FEATURE_MIN, min(_MF.FEATURE_MAX, x)))])
     return {
         "rule": "requantize(v, M, n) = floor((v*M + 2^(n-1)) / 2^n)",
+        "log2c": {"columns": ["feature", "log2c"], "cases": logc},
         "input": {"columns": ["feature", "offset", "mult", "shift", "int8"], "cases": inp},
         "dense32": {"columns": ["bias", "w", "x", "mult", "shift", "out"], "cases": dense32},
         "hidden8": {"columns": ["bias", "w", "x", "mult", "shift", "out_zp", "relu", "out"], "cases": hidden8},
@@ -137,6 +146,7 @@ def make_golden(out_dir: str | Path) -> list[Path]:
 
     X, y, g = _synthetic(rng, 2000, 40, 2, 0.5)
     tm = train(X, np.array(["rest", "active"])[y], g, "lda", feature_config=fc8, reject_margin=0.5, vote=5,
+               reject_class=1,  # labels sort to ["active", "rest"]: unsure windows count as rest
                stim={"preset": "threshold", "params": {"level": 0.5}})
     vectors["models"]["int8_lda.gmdl"] = _write(out, "int8_lda.gmdl", tm.qmodel, _edge_rows(rng, X, 60), written)
 
@@ -160,6 +170,7 @@ def _write(out: Path, name: str, qm: Any, rows: np.ndarray, written: list[Path])
     modelfile.write_model(out / name, qm)
     written.append(out / name)
     qm2 = modelfile.read_model(out / name)  # vectors from the file as stored
+    assert qm2.features is not None
     return _vectors(qm2, rows, qm2.features["fs"], qm2.features["n_ch"])
 
 

@@ -42,7 +42,7 @@ def to_format(qm: QuantizedModel) -> Any:
         [int(v) for v in qm.input.offset],
         [int(v) for v in qm.input.mult],
         [int(v) for v in qm.input.shift],
-        [int(v) for v in qm.input.transform],
+        [int(v) for v in (qm.input.transform if qm.input.transform is not None else [0] * qm.n_in)],
     )
     layers = [
         mf.Dense(

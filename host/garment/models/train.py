@@ -30,6 +30,8 @@ from garment.models.report import AgreementReport, compare_predictions
 
 CLASSIFIERS = ("lda", "logreg", "mlp")
 REGRESSORS = ("ridge", "mlp")
+#: Amplitude features (heavy-tailed, spanning decades): log2-companded by default.
+AMPLITUDE_FEATURES = ("MAV", "WL", "RMS")
 
 
 @dataclass
@@ -171,10 +173,12 @@ def _make_estimator(kind: str, task: str, hidden: int, seed: int, params: dict[s
 
 
 def _fit_float(
-    X: np.ndarray, y: np.ndarray, kind: str, task: str, labels: list[str], hidden: int, seed: int, params: dict[str, Any]
+    Xt: np.ndarray, y: np.ndarray, kind: str, task: str, labels: list[str], hidden: int, seed: int,
+    params: dict[str, Any], log_mask: np.ndarray | None,
 ) -> tuple[FloatNet, Any, StandardScaler]:
-    scaler = StandardScaler().fit(X)
-    Z = scaler.transform(X)
+    # Xt: features after the integer input transform (what the device quantises).
+    scaler = StandardScaler().fit(Xt)
+    Z = scaler.transform(Xt)
     est = _make_estimator(kind, task, hidden, seed, params)
     y_mean, y_std = 0.0, 1.0
     with warnings.catch_warnings():
@@ -185,9 +189,9 @@ def _fit_float(
         else:
             est.fit(Z, y)
     if task == "regression":
-        return float_net_from_sklearn(scaler, est, task, labels, y_mean, y_std), est, scaler
+        return float_net_from_sklearn(scaler, est, task, labels, y_mean, y_std, log_mask), est, scaler
     present = [int(c) for c in est.classes_]
-    net = float_net_from_sklearn(scaler, est, task, [labels[c] for c in present])
+    net = float_net_from_sklearn(scaler, est, task, [labels[c] for c in present], log_mask=log_mask)
     if len(present) < len(labels):
         # A fold without windows of some class (groups are often single-class
         # recordings): that class gets a zero row and a bias 50 logits below the
@@ -200,6 +204,31 @@ def _fit_float(
         last.weight, last.bias = W, b
         net.labels = list(labels)
     return net, est, scaler
+
+
+def log_feature_mask(log_features: Any, n_in: int, features: dict[str, Any] | None) -> np.ndarray | None:
+    """Which input columns get the integer log2 transform.
+
+    ``"auto"``: the amplitude features (MAV, WL, RMS) of every channel when the feature
+    configuration is known (channel-major layout), none otherwise; ``True``/``False``:
+    all / none; or an explicit boolean sequence of length ``n_in``.
+    """
+    if isinstance(log_features, str):
+        if log_features != "auto":
+            raise ValueError(f"log_features must be 'auto', a bool or a mask, got {log_features!r}")
+        if features is None:
+            return None
+        names = list(features.get("features", []))
+        mask = np.array([nm in AMPLITUDE_FEATURES for _ in range(int(features["n_ch"])) for nm in names])
+        if len(mask) != n_in:
+            raise ValueError(f"feature configuration describes {len(mask)} columns, features have {n_in}")
+        return mask if mask.any() else None
+    if isinstance(log_features, (bool, np.bool_)):
+        return np.full(n_in, True) if log_features else None
+    mask = np.asarray(log_features, dtype=bool)
+    if mask.shape != (n_in,):
+        raise ValueError(f"log_features mask has shape {mask.shape}, expected ({n_in},)")
+    return mask if mask.any() else None
 
 
 def _placeholder_features(n_in: int) -> dict[str, Any]:
@@ -227,6 +256,7 @@ def train(
     cv: bool = True,
     estimator_params: dict[str, Any] | None = None,
     blas_threads: int | None = 1,
+    log_features: Any = "auto",
 ) -> TrainedModel:
     """Train, group-cross-validate and quantise a decoder.
 
@@ -247,6 +277,10 @@ def train(
         vote: majority vote over the last ``vote`` decisions (1 = off).
         target_name, units: regression output name and units.
         clip_percentile: calibration range of each input feature for int8.
+        log_features: which features pass through the device's integer log2 transform
+            before standardisation ("auto": MAV, WL and RMS when ``feature_config`` is
+            given; True / False; or a boolean mask over the columns). The float model
+            is trained on the transformed integers, so the transform adds no skew.
         cv: run the group cross-validation (False: fit the final model only).
         estimator_params: extra keyword arguments for the scikit-learn estimator.
         blas_threads: BLAS threads while training (default 1: these matrices are
@@ -259,16 +293,19 @@ def train(
     """
     if blas_threads is None:
         return _train(features, labels, groups, kind, task, hidden, n_splits, feature_config, stim, reject_margin,
-                      reject_class, vote, target_name, units, clip_percentile, seed, cv, estimator_params)
+                      reject_class, vote, target_name, units, clip_percentile, seed, cv, estimator_params,
+                      log_features)
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         return _train(features, labels, groups, kind, task, hidden, n_splits, feature_config, stim, reject_margin,
-                      reject_class, vote, target_name, units, clip_percentile, seed, cv, estimator_params)
+                      reject_class, vote, target_name, units, clip_percentile, seed, cv, estimator_params,
+                      log_features)
 
 
 def _train(
     features: Any, labels: Any, groups: Any, kind: str, task: str, hidden: int, n_splits: int, feature_config: Any,
     stim: dict[str, Any] | None, reject_margin: float, reject_class: int, vote: int, target_name: str, units: str,
     clip_percentile: tuple[float, float], seed: int, cv: bool, estimator_params: dict[str, Any] | None,
+    log_features: Any,
 ) -> TrainedModel:
     t0 = time.perf_counter()
     X = np.asarray(features)
@@ -293,7 +330,9 @@ def _train(
     fdict = None
     if feature_config is not None:
         fdict = feature_config.to_dict() if hasattr(feature_config, "to_dict") else dict(feature_config)
-    qopts = dict(
+    mask = log_feature_mask(log_features, X.shape[1], fdict)
+    Xt = reference.transform_features(X, mask).astype(np.float64)
+    qopts: dict[str, Any] = dict(
         clip_percentile=clip_percentile,
         reject_margin=reject_margin,
         reject_class=reject_class,
@@ -310,14 +349,14 @@ def _train(
         if n_folds < 2:
             raise ValueError(f"group cross-validation needs at least 2 groups, got {len(uniq)}")
         for tr, te in GroupKFold(n_splits=n_folds).split(X, y, g):
-            net, _, _ = _fit_float(X[tr], y[tr], kind, task, label_names, hidden, seed, params)
+            net, _, _ = _fit_float(Xt[tr], y[tr], kind, task, label_names, hidden, seed, params, mask)
             qm = quantize(net, X[tr], **qopts)
             fp_all[te] = net.predict(X[te])
             qp_all[te] = reference.predict(qm, X[te])
             fold = compare_predictions(task, fp_all[te], qp_all[te], y[te])
             fold_scores.append(float(fold.float_score or 0.0))
         cv_rep = compare_predictions(task, fp_all, qp_all, y, len(label_names) if task == "classification" else None)
-    net, est, scaler = _fit_float(X, y, kind, task, label_names, hidden, seed, params)
+    net, est, scaler = _fit_float(Xt, y, kind, task, label_names, hidden, seed, params, mask)
     info = {"trainer": "garment.models.train", "kind": kind, "n_windows": int(n), "n_groups": int(len(uniq))}
     qm = quantize(net, X, features=fdict, stim=stim, info=info, **qopts)
     full = compare_predictions(

@@ -99,6 +99,19 @@ def test_requant_input_stage():
         assert net._a0[0] - 128 == exp, (f, o, M, n, net._a0[0] - 128, exp)
 
 
+def test_log2_input_transform():
+    cases = _json("int8_requant.json")["log2c"]["cases"]
+    last = mf.Dense(1, 1, b"\x01", [0], [16384], [17], False, 32)
+    x = array("i", [0])
+    for f, exp in cases:
+        # offset exp - 100 and multiplier 1: the int8 input is 100 iff log2c(f) == exp
+        net = _net(mf.InputStage([exp - 100], [16384], [14], [mf.TRANSFORM_LOG2]), [last], ["y"])
+        x[0] = f
+        net.logits(x)
+        assert net._a0[0] - 128 == 100, (f, exp, net._a0[0] - 28)
+        assert mf.log2c(min(f, mf.FEATURE_MAX)) == exp
+
+
 def test_requant_output_layer():
     cases = _json("int8_requant.json")["dense32"]["cases"]
     x = array("i", [0])

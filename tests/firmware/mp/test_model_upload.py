@@ -1,0 +1,161 @@
+# Model upload on the device: chunked, resumable, CRC-verified, atomic, rollback,
+# refusal of bad files, and the decoder running the active model without allocating.
+import gc
+import os
+import struct
+from binascii import crc32
+
+from garmentfw import wire
+from garmentfw.store import Store
+
+exec(open("test_device_hotpath.py").read())  # _Board, _device, _window, virtual clock
+
+_ROOT = "/tmp/garment-upload-test"
+
+
+class _Authed:
+    """Stands in for an authenticated session (auth has its own tests)."""
+
+    def check(self, dev, ptype, seq, pkt, body_len):
+        return body_len
+
+
+def _wipe():
+    try:
+        for n in os.listdir(_ROOT):
+            os.remove(_ROOT + "/" + n)
+    except OSError:
+        pass
+
+
+def _rig(wipe=True):
+    from garmentfw.app import make_device
+
+    if wipe:
+        _wipe()
+    b = _Board()
+    b.store = Store(_ROOT)
+    d = make_device(b)
+    d.auth = _Authed()
+    replies = []
+
+    def reply(ptype, ref, payload=b""):
+        replies.append((ptype, bytes(payload)))
+
+    def error(ref, code, msg):
+        replies.append((wire.R_ERROR, code, msg))
+
+    d.reply = reply
+    d.error = error
+    return b, d, replies
+
+
+def _req(d, ptype, body=b""):
+    pkt = bytearray(wire.MAX_PACKET)
+    pkt[3:3 + len(body)] = body
+    d._on_packet(ptype, 1, pkt, len(body))
+
+
+def _model(name):
+    with open("../../../models/golden/int8_%s.gmdl" % name, "rb") as f:
+        return f.read()
+
+
+def _upload(d, data, upto=None, chunk=100):
+    _req(d, wire.T_MODEL_BEGIN, struct.pack("<II", len(data), crc32(data) & 0xFFFFFFFF))
+    off = 0
+    end = len(data) if upto is None else upto
+    while off < end:
+        piece = data[off:min(off + chunk, end)]
+        _req(d, wire.T_MODEL_CHUNK, struct.pack("<I", off) + piece)
+        off += len(piece)
+
+
+def test_upload_commit_activates_and_keeps_previous():
+    b, d, rep = _rig()
+    assert not d.decoder.verified
+    lda = _model("lda")
+    _upload(d, lda)
+    _req(d, wire.T_MODEL_COMMIT)
+    assert rep[-1][0] == wire.R_MODEL_INFO, rep[-1]
+    assert d.decoder.verified and d.decoder.net.task == "classification"
+    mlp = _model("mlp")
+    _upload(d, mlp)
+    _req(d, wire.T_MODEL_COMMIT)
+    assert d.decoder.verified and d.decoder.net.n_out == 4
+    _req(d, wire.T_MODEL_ROLLBACK)
+    assert d.decoder.net.n_out == 2  # the LDA is back
+
+
+def test_bad_crc_and_wrong_garment_are_refused_old_model_stays():
+    b, d, rep = _rig()
+    _upload(d, _model("lda"))
+    _req(d, wire.T_MODEL_COMMIT)
+    bad = bytearray(_model("mlp"))
+    bad[100] ^= 0xFF
+    _req(d, wire.T_MODEL_BEGIN, struct.pack("<II", len(bad), crc32(_model("mlp")) & 0xFFFFFFFF))
+    _req(d, wire.T_MODEL_CHUNK, struct.pack("<I", 0) + bytes(bad))
+    _req(d, wire.T_MODEL_COMMIT)
+    assert rep[-1][0] == wire.R_ERROR and rep[-1][1] == wire.E_MODEL and "CRC" in rep[-1][2], rep[-1]
+    # a model for 1 kHz / 4 channels is refused by this 2 kHz / 8 channel garment
+    _upload(d, _model("ridge"))
+    _req(d, wire.T_MODEL_COMMIT)
+    assert rep[-1][0] == wire.R_ERROR and rep[-1][1] == wire.E_MODEL, rep[-1]
+    assert d.decoder.verified and d.decoder.net.n_out == 2  # still the LDA
+
+
+def test_out_of_order_and_oversize_chunks_refused():
+    b, d, rep = _rig()
+    data = _model("lda")
+    _req(d, wire.T_MODEL_CHUNK, struct.pack("<I", 0) + data[:10])
+    assert rep[-1][1] == wire.E_BAD_STATE
+    _upload(d, data, upto=100)
+    _req(d, wire.T_MODEL_CHUNK, struct.pack("<I", 300) + data[300:310])
+    assert rep[-1][1] == wire.E_BAD_STATE and "continues at 100" in rep[-1][2]
+    _req(d, wire.T_MODEL_CHUNK, struct.pack("<I", 100) + data[100:] + b"extra")
+    assert rep[-1][1] == wire.E_OUT_OF_RANGE
+    _req(d, wire.T_MODEL_BEGIN, struct.pack("<II", 10 ** 6, 0))
+    assert rep[-1][1] == wire.E_OUT_OF_RANGE
+
+
+def test_resume_after_reboot_mid_upload():
+    b, d, rep = _rig()
+    data = _model("mlp")
+    _upload(d, data, upto=700)
+    b2, d2, rep2 = _rig(wipe=False)  # power cycle: a new device on the same flash
+    _req(d2, wire.T_MODEL_BEGIN, struct.pack("<II", len(data), crc32(data) & 0xFFFFFFFF))
+    assert rep2[-1][0] == wire.R_MODEL_PROGRESS and struct.unpack("<II", rep2[-1][1]) == (700, len(data))
+    _req(d2, wire.T_MODEL_CHUNK, struct.pack("<I", 700) + data[700:])
+    _req(d2, wire.T_MODEL_COMMIT)
+    assert d2.decoder.verified and d2.decoder.net.n_out == 4
+
+
+def test_interrupted_save_leaves_old_model():
+    # A cut between Store.save's two renames leaves only model.prev: boot restores it.
+    b, d, rep = _rig()
+    _upload(d, _model("lda"))
+    _req(d, wire.T_MODEL_COMMIT)
+    os.rename(_ROOT + "/model", _ROOT + "/model.prev")
+    with open(_ROOT + "/model.tmp", "wb") as f:
+        f.write(b"half of a new model")
+    b2, d2, rep2 = _rig(wipe=False)
+    assert d2.decoder.verified and d2.decoder.net.n_out == 2
+
+
+def test_decoder_runs_per_window_without_allocating():
+    b, d, rep = _rig()
+    _upload(d, _model("lda"))
+    _req(d, wire.T_MODEL_COMMIT)
+    d.streaming = True
+    d.streamer.start(d.n_ch, d.kind)
+    nv = array("i", [((i * 7919) % 2001 - 1000) * 500 for i in range(8 * 200)])
+    for _ in range(12):
+        _window(b, d, nv)
+    w0 = d.decoder.windows
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(20):
+        _window(b, d, nv)
+    used = gc.mem_alloc() - before
+    assert d.decoder.windows - w0 == 20  # one window per 50 ms
+    assert used == 0, used

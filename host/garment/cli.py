@@ -8,6 +8,7 @@ import sys
 from garment.client import DeviceError
 from garment.commands.common import CliError, print_err
 from garment.commands.data import cmd_import, cmd_phantom, cmd_report
+from garment.commands.decoder import cmd_evaluate, cmd_train
 from garment.commands.device import cmd_info, cmd_live, cmd_sim, cmd_stream
 from garment.transports import TransportError
 
@@ -74,6 +75,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default="phantom_validation.png")
     sp.add_argument("--uci", default=None, help="UCI lower-limb folder to plot beside the phantom")
     sp.set_defaults(func=cmd_report)
+
+    def windows(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--channels", nargs="+", default=None, help="EMG channel names (default: all in volts)")
+        sp.add_argument("--mains", type=int, default=50, choices=(50, 60))
+
+    sp = sub.add_parser("train", help="train an int8 decoder on labelled BDF+ recordings")
+    sp.add_argument("recordings", nargs="+")
+    sp.add_argument("--out", required=True, help="model file to write")
+    sp.add_argument("--kind", default="lda", choices=("lda", "logreg", "mlp", "ridge"))
+    sp.add_argument("--target", default=None, help="regression: channel to predict (e.g. FX, the knee angle)")
+    sp.add_argument("--window-ms", type=float, default=200.0)
+    sp.add_argument("--increment-ms", type=float, default=50.0)
+    sp.add_argument("--vote", type=int, default=1, help="majority vote over the last N decisions")
+    sp.add_argument("--policy", default="proportional", choices=("off", "proportional", "threshold", "cycling"))
+    sp.add_argument("--json", action="store_true")
+    windows(sp)
+    sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("evaluate", help="score a model file on labelled recordings (and on a garment)")
+    sp.add_argument("recordings", nargs="+")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--device", default=None, help="also run the recordings through this garment")
+    sp.add_argument("--json", action="store_true")
+    windows(sp)
+    sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser("flash", help="compile the firmware with mpy-cross and copy it to a board with mpremote")
     sp.add_argument("--port", required=True, help="serial port of the board (e.g. /dev/ttyACM0)")

@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "garment-manifest.json"
+#: Present in the staging folder while an image is being built (never copied).
+BUILDING_MARKER = ".garment-image-building"
 MANIFEST_FORMAT = 1
 PACKAGE = "garmentfw"
 #: Scripts MicroPython runs by name at start-up: copied as source, never compiled.
@@ -240,19 +242,27 @@ def _source_files(root: Path) -> list[Path]:
 
 
 def _prepare_out_dir(out: Path) -> None:
-    """Empty ``out`` for a new image; refuse a non-empty folder that holds no image."""
+    """Empty ``out`` for a new image; refuse a non-empty folder that holds no image.
+
+    A folder is ours when it holds a manifest (a finished image) or the marker left
+    while a build runs (a build that failed half-way).
+    """
     if out.exists():
         if not out.is_dir():
             raise FlashError(f"--out {out} exists and is not a folder")
         if any(out.iterdir()):
-            if not (out / MANIFEST_NAME).exists():
+            if not ((out / MANIFEST_NAME).exists() or (out / BUILDING_MARKER).exists()):
                 raise FlashError(f"--out {out} is not empty and holds no firmware image: refusing to overwrite it")
             for p in out.iterdir():
-                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    (out / BUILDING_MARKER).write_text("garment flash: image being built\n")
 
 
-def build_image(board: str, out_dir: Path, *, firmware: Path | None = None) -> Image:
+def build_image(board: str, out_dir: Path | str, *, firmware: Path | None = None) -> Image:
     """Compile the firmware for ``board`` into ``out_dir`` (emptied first) and write the manifest.
 
     ``firmware`` is the firmware tree (``boot.py``, ``main.py``, ``lib/``); default: the
@@ -270,8 +280,8 @@ def build_image(board: str, out_dir: Path, *, firmware: Path | None = None) -> I
     if not (root / "lib" / PACKAGE).is_dir():
         raise FlashError(f"{root / 'lib' / PACKAGE} is missing")
     version = firmware_version(root)
-    hals = [n for n, port in HAL_PORTS.items() if port == spec.port and (root / "lib" / PACKAGE / "boards" / f"{n}.py").exists()]
-    if not hals:
+    boards_dir = root / "lib" / PACKAGE / "boards"
+    if not any(port == spec.port and (boards_dir / f"{n}.py").exists() for n, port in HAL_PORTS.items()):
         want = ", ".join(f"boards/{n}.py" for n, p in HAL_PORTS.items() if p == spec.port)
         raise FlashError(f"no HAL module for {spec.name} in the firmware (expected one of {want})")
 
@@ -313,6 +323,7 @@ def build_image(board: str, out_dir: Path, *, firmware: Path | None = None) -> I
 
     image.files.sort(key=lambda f: f.path)
     image.manifest_path.write_text(json.dumps(image.manifest(), indent=1, sort_keys=True) + "\n")
+    (out / BUILDING_MARKER).unlink()
     return image
 
 

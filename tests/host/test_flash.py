@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import tty
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,8 @@ from garment.paths import firmware_root, micropython_exe, mpy_cross_exe
 MPY_ARCH = {"xtensawin": 10, "armv6m": 4, "armv7emsp": 7, "rv32imc": 11}
 MPY_VERSION = 6
 SIM_ONLY = ("sim.py", "sim_link.py", "sim_rig.py", "ads1299_fake.py")
-QUIET = {"echo": lambda _s: None}
+def _quiet(_line: str) -> None:
+    """flash() echoes progress; the tests keep quiet."""
 
 
 def _mpy_sub_version() -> int:
@@ -54,7 +56,7 @@ def _mpy_sub_version() -> int:
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, fl.Image]:
     root = tmp_path_factory.mktemp("images")
-    return {b: flash("/dev/unused", b, dry_run=True, out_dir=str(root / b), **QUIET) for b in BOARDS}
+    return {b: flash("/dev/unused", b, dry_run=True, out_dir=str(root / b), echo=_quiet) for b in BOARDS}
 
 
 def _firmware_copy(dest: Path) -> Path:
@@ -148,7 +150,7 @@ def test_broken_module_names_the_file(tmp_path: Path) -> None:
     fw = _firmware_copy(tmp_path / "fw")
     (fw / "lib/garmentfw/broken_mod.py").write_text("x = 1\ndef f(:\n    pass\n")
     with pytest.raises(FlashError) as e:
-        flash("/dev/unused", "rp2040", dry_run=True, firmware=fw, **QUIET)
+        flash("/dev/unused", "rp2040", dry_run=True, firmware=fw, echo=_quiet)
     msg = str(e.value)
     assert "lib/garmentfw/broken_mod.py" in msg and "line 2" in msg and "SyntaxError" in msg, msg
     assert "\n" not in msg
@@ -160,19 +162,19 @@ def test_viper_type_error_names_the_file(tmp_path: Path) -> None:
         "import micropython\n@micropython.viper\ndef f(p: ptr8) -> int:\n    return p + 1.5\n"
     )
     with pytest.raises(FlashError, match=r"lib/garmentfw/bad_viper\.py.*ViperTypeError"):
-        flash("/dev/unused", "esp32s3", dry_run=True, firmware=fw, **QUIET)
+        flash("/dev/unused", "esp32s3", dry_run=True, firmware=fw, echo=_quiet)
 
 
 def test_broken_main_py_stops_the_flash(tmp_path: Path) -> None:
     fw = _firmware_copy(tmp_path / "fw")
     (fw / "main.py").write_text("from garmentfw.app import main\nmain(\n")
     with pytest.raises(FlashError, match=r"failed on main\.py"):
-        flash("/dev/unused", "esp32s3", dry_run=True, firmware=fw, **QUIET)
+        flash("/dev/unused", "esp32s3", dry_run=True, firmware=fw, echo=_quiet)
 
 
 def test_unknown_board() -> None:
     with pytest.raises(FlashError, match="unknown board 'esp8266'"):
-        flash("/dev/unused", "esp8266", dry_run=True, **QUIET)
+        flash("/dev/unused", "esp8266", dry_run=True, echo=_quiet)
 
 
 def test_out_dir_is_never_clobbered(tmp_path: Path) -> None:
@@ -180,18 +182,26 @@ def test_out_dir_is_never_clobbered(tmp_path: Path) -> None:
     keep.mkdir()
     (keep / "notes.txt").write_text("precious")
     with pytest.raises(FlashError, match="not empty"):
-        flash("/dev/unused", "rp2040", dry_run=True, out_dir=str(keep), **QUIET)
+        flash("/dev/unused", "rp2040", dry_run=True, out_dir=str(keep), echo=_quiet)
     assert (keep / "notes.txt").read_text() == "precious"
     # A previous image is replaced, stale files included.
     out = tmp_path / "img"
-    flash("/dev/unused", "esp32s3", dry_run=True, out_dir=str(out), **QUIET)
-    flash("/dev/unused", "rp2040", dry_run=True, out_dir=str(out), **QUIET)
+    flash("/dev/unused", "esp32s3", dry_run=True, out_dir=str(out), echo=_quiet)
+    flash("/dev/unused", "rp2040", dry_run=True, out_dir=str(out), echo=_quiet)
     assert not (out / "lib/garmentfw/boards/esp32s3.mpy").exists()
+    # So is the remains of a build that failed half-way.
+    fw = _firmware_copy(tmp_path / "fw")
+    (fw / "lib/garmentfw/zz_broken.py").write_text("def f(:\n")
+    with pytest.raises(FlashError):
+        flash("/dev/unused", "rp2040", dry_run=True, out_dir=str(out), firmware=fw, echo=_quiet)
+    assert not (out / MANIFEST_NAME).exists()
+    flash("/dev/unused", "rp2040", dry_run=True, out_dir=str(out), echo=_quiet)
+    assert (out / MANIFEST_NAME).exists() and not (out / fl.BUILDING_MARKER).exists()
 
 
 def test_missing_port(tmp_path: Path) -> None:
     with pytest.raises(FlashError, match="serial port /dev/ttyGARMENT9 not found"):
-        flash("/dev/ttyGARMENT9", "rp2040", out_dir=str(tmp_path / "img"), **QUIET)
+        flash("/dev/ttyGARMENT9", "rp2040", out_dir=str(tmp_path / "img"), echo=_quiet)
 
 
 def test_mpremote_missing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -231,13 +241,23 @@ def test_silent_port_times_out(tmp_path: Path, images: dict[str, fl.Image]) -> N
         fl.copy_image(images["rp2040"], str(port), mpremote=[sys.executable, str(fake)], timeout=1)
 
 
+def _split_plus(args: list[str]) -> list[list[str]]:
+    out: list[list[str]] = [[]]
+    for a in args:
+        if a == "+":
+            out.append([])
+        else:
+            out[-1].append(a)
+    return out
+
+
 def test_mpremote_command_lines(images: dict[str, fl.Image]) -> None:
     image = images["esp32s3"]
     first, second = mpremote_commands("/dev/ttyACM0", image)
     assert first[:3] == ["connect", "/dev/ttyACM0", "exec"]
     prep = first[3]
     assert "'main.py'" in prep and "'lib/garmentfw'" in prep and "os.mkdir(\"lib\")" in prep
-    steps = " ".join(first[4:]).split(" + ")
+    steps = [" ".join(cmd) for cmd in _split_plus(first)]
     assert steps[1] == f"fs cp -r {image.root / 'lib' / 'garmentfw'} :lib/"
     assert f"fs cp {image.root / 'boot.py'} :boot.py" in steps
     assert f"fs cp {image.root / MANIFEST_NAME} :{MANIFEST_NAME}" in steps
@@ -334,7 +354,7 @@ class PtyBoard:
 
 
 @pytest.fixture
-def pty_board(tmp_path: Path):  # type: ignore[no-untyped-def]
+def pty_board(tmp_path: Path) -> Iterator[PtyBoard]:
     fs = tmp_path / "board_fs"
     fs.mkdir()
     board = PtyBoard(fs)
@@ -354,7 +374,7 @@ def test_flash_over_mpremote_to_the_unix_port(pty_board: PtyBoard, tmp_path: Pat
     (fs / "main.py").write_text("old\n")
     (fs / "calibration.bin").write_bytes(b"\x01\x02")
 
-    image = flash(pty_board.port, "esp32s3", out_dir=str(tmp_path / "img"), **QUIET)
+    image = flash(pty_board.port, "esp32s3", out_dir=str(tmp_path / "img"), echo=_quiet)
 
     on_board = {p.relative_to(fs).as_posix(): p for p in fs.rglob("*") if p.is_file()}
     assert "lib/garmentfw/dsp.py" not in on_board

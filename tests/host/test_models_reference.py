@@ -188,6 +188,7 @@ def audited_int8net(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     mod.__dict__.update({"int": builtins.int, "ptr8": ptr8, "ptr32": ptr32, "__file__": str(path)})
     exec(compile(path.read_text(), str(path), "exec", dont_inherit=True), mod.__dict__)
     assert mod._SX == 0  # behaves like a 32-bit MCU
+    assert mod._CLAMP_IN == mf.INPUT_CLAMP
     for name in ("_quant_input", "_dense8", "_dense32", "_vote"):
         setattr(mod, name, _audited(getattr(mod, name)))
     return mod

@@ -1,0 +1,310 @@
+"""Host side of the garment's authentication (DESIGN behaviour 12).
+
+The garment holds a 32-byte secret, provisioned once over USB (:func:`provision`).
+:func:`authenticate` answers the garment's challenge with an HMAC-SHA256 proof and
+installs a :class:`GarmentAuth` as the client's ``signer``: from then on every
+privileged request (arm, stimulate, limits, calibration, model upload) carries a
+trailer ``counter u32 LE | HMAC-SHA256(session_key, type | seq LE | body | counter LE)[:16]``
+with a strictly increasing counter, so the garment refuses forged and replayed
+requests. The firmware twin is ``garmentfw/auth.py``; both are pinned by the golden
+vectors in ``models/golden/auth.json`` (``python -m garment.auth --write-golden``).
+
+Secrets live in the user's data folder (platformdirs), one file per garment uid,
+mode 0600; ``GARMENT_SECRETS_DIR`` overrides the folder (tests, CI).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import stat
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+from garment.client import DeviceError, GarmentClient
+from garment.protocol import wire
+
+SECRET_LEN = 32
+NONCE_LEN = 16
+MAC_LEN = 16
+SECRETS_ENV = "GARMENT_SECRETS_DIR"
+
+
+class AuthError(Exception):
+    """Authentication could not be set up (no secret, unreadable secret file, ...)."""
+
+
+# ---- the arithmetic (pinned by models/golden/auth.json) ----------------------------------
+def hmac_sha256(key: bytes, *parts: bytes) -> bytes:
+    """HMAC-SHA256 of the concatenated ``parts``."""
+    h = hmac.new(key, digestmod=hashlib.sha256)
+    for p in parts:
+        h.update(p)
+    return h.digest()
+
+
+def response_mac(secret: bytes, nonce: bytes, counter: int) -> bytes:
+    """The proof in ``T_AUTH_RESPONSE``: HMAC(secret, b"auth" | nonce | counter LE)."""
+    return hmac_sha256(secret, b"auth", nonce, struct.pack("<I", counter))
+
+
+def session_key(secret: bytes, nonce: bytes) -> bytes:
+    """The session's key: HMAC(secret, b"session" | nonce)."""
+    return hmac_sha256(secret, b"session", nonce)
+
+
+def request_trailer(key: bytes, ptype: int, seq: int, body: bytes, counter: int) -> bytes:
+    """The AUTH_TAG_LEN-byte trailer of a privileged request."""
+    ctr = struct.pack("<I", counter)
+    mac = hmac_sha256(key, struct.pack("<BH", ptype, seq & 0xFFFF), body, ctr)[:MAC_LEN]
+    return ctr + mac
+
+
+def _check_secret(secret: bytes) -> bytes:
+    secret = bytes(secret)
+    if len(secret) != SECRET_LEN:
+        raise AuthError(f"a garment secret is {SECRET_LEN} bytes, got {len(secret)}")
+    if len(set(secret)) == 1:
+        raise AuthError("a garment secret must be random bytes, not one repeated byte")
+    return secret
+
+
+class GarmentAuth:
+    """One authenticated session: implements the client's ``Signer`` protocol."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = _check_secret(secret)
+        self._key: bytes | None = None
+        self.counter = 0  # the last counter used
+
+    @property
+    def in_session(self) -> bool:
+        return self._key is not None
+
+    def respond(self, nonce: bytes, counter: int) -> bytes:
+        """The ``T_AUTH_RESPONSE`` body for a challenge; prepares the session key."""
+        if len(nonce) != NONCE_LEN:
+            raise AuthError(f"challenge nonce of {len(nonce)} bytes, expected {NONCE_LEN}")
+        self._key = session_key(self._secret, nonce)
+        self.counter = counter
+        return struct.pack(wire.AUTH_RESPONSE_FMT, counter, response_mac(self._secret, nonce, counter))
+
+    def sign(self, ptype: int, seq: int, body: bytes) -> bytes:
+        """The trailer for one privileged request (uses the next counter)."""
+        if self._key is None:
+            raise AuthError("no authenticated session: call authenticate() first")
+        if self.counter >= 0xFFFFFFFE:
+            raise AuthError("authentication counter exhausted: re-provision the garment")
+        self.counter += 1
+        return request_trailer(self._key, ptype, seq, body, self.counter)
+
+    def end(self) -> None:
+        self._key = None
+
+
+async def challenge(client: GarmentClient) -> tuple[bytes, int]:
+    """Ask for a challenge: (nonce, next acceptable counter)."""
+    pkt = await client.request(wire.T_AUTH_CHALLENGE)
+    body = pkt.body
+    if len(body) != 2 + NONCE_LEN + 4:
+        raise AuthError(f"challenge of {len(body)} bytes")
+    return bytes(body[2 : 2 + NONCE_LEN]), int(struct.unpack_from("<I", body, 2 + NONCE_LEN)[0])
+
+
+async def authenticate(client: GarmentClient, secret: bytes) -> GarmentAuth:
+    """Challenge-response with the garment; installs the session as ``client.signer``.
+
+    Raises DeviceError (``unauthorized`` for a wrong secret, ``bad_state`` when the
+    garment is not provisioned).
+    """
+    auth = GarmentAuth(secret)
+    nonce, counter = await challenge(client)
+    body = auth.respond(nonce, counter)
+    await client.request(wire.T_AUTH_RESPONSE, body)
+    client.signer = auth
+    return auth
+
+
+async def end_session(client: GarmentClient) -> None:
+    """Close the session on the garment (privileged requests are refused after)."""
+    await client.request(wire.T_AUTH_END)
+    signer = client.signer
+    if isinstance(signer, GarmentAuth):
+        signer.end()
+    client.signer = None
+
+
+async def provision(client: GarmentClient, secret: bytes) -> None:
+    """Give the garment its secret (over USB only).
+
+    An unprovisioned garment takes it as is; a provisioned one only from an
+    authenticated session (``client.signer`` set): the secret is then rotated, which
+    ends the session - call :func:`authenticate` with the new secret afterwards.
+    """
+    secret = _check_secret(secret)
+    await client.request(wire.T_PROVISION, secret, privileged=client.signer is not None)
+    signer = client.signer
+    if isinstance(signer, GarmentAuth):
+        signer.end()
+    client.signer = None
+
+
+async def ensure_authenticated(client: GarmentClient, secret: bytes | None = None) -> GarmentAuth:
+    """Authenticate with this user's secret for the garment (from the secret store),
+    provisioning the garment first if it has no secret yet."""
+    if secret is None:
+        uid = str((await client.info())["uid"])
+        secret = load_or_create_secret(uid)
+    try:
+        return await authenticate(client, secret)
+    except DeviceError as e:
+        if e.code != wire.E_BAD_STATE or "not provisioned" not in str(e):
+            raise
+    await provision(client, secret)
+    return await authenticate(client, secret)
+
+
+# ---- the per-user secret store -----------------------------------------------------------
+def secrets_dir() -> Path:
+    """Where this user's garment secrets live (``GARMENT_SECRETS_DIR`` overrides)."""
+    env = os.environ.get(SECRETS_ENV)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("garment", appauthor=False)) / "secrets"
+
+
+def _secret_path(uid: str, root: Path | None) -> Path:
+    if not uid or not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", uid) or uid.startswith("."):
+        raise AuthError(f"unusable garment uid {uid!r}")
+    return (root or secrets_dir()) / (uid.replace(":", "_") + ".key")
+
+
+def load_secret(uid: str, root: Path | None = None) -> bytes | None:
+    """The stored secret of garment ``uid``, or None if there is none."""
+    path = _secret_path(uid, root)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    if sys.platform != "win32" and st.st_mode & 0o077:
+        raise AuthError(f"{path} is accessible by other users (mode {stat.S_IMODE(st.st_mode):o}): chmod 600 it")
+    text = path.read_text().strip()
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        raise AuthError(f"{path}: not a hex secret") from None
+    try:
+        return _check_secret(secret)
+    except AuthError as e:
+        raise AuthError(f"{path}: {e}") from None
+
+
+def save_secret(uid: str, secret: bytes, root: Path | None = None) -> Path:
+    """Store garment ``uid``'s secret (atomically, mode 0600 in a 0700 folder)."""
+    secret = _check_secret(secret)
+    path = _secret_path(uid, root)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secret.hex() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_or_create_secret(uid: str, root: Path | None = None) -> bytes:
+    """This user's secret for garment ``uid``; a new random one is created and stored
+    if there is none yet (provision the garment with it)."""
+    secret = load_secret(uid, root)
+    if secret is None:
+        secret = secrets.token_bytes(SECRET_LEN)
+        save_secret(uid, secret, root)
+    return secret
+
+
+# ---- golden vectors -----------------------------------------------------------------------
+GOLDEN_FILE = "models/golden/auth.json"
+
+
+def golden_vectors() -> dict[str, Any]:
+    """The vectors of ``models/golden/auth.json`` (deterministic)."""
+    hx = bytes.hex
+    # HMAC cases: key lengths below, at and above the 64-byte block, empty message.
+    hm = []
+    for key, msg in [
+        (bytes(range(32)), b""),
+        (bytes(range(64)), b"block-sized key"),
+        (bytes(range(100)), b"key longer than a block is hashed first"),
+        (b"\x01", bytes(range(256)) * 3),
+        (hashlib.sha256(b"garment").digest(), b"x" * 63),
+        (hashlib.sha256(b"garment").digest(), b"x" * 64),
+        (hashlib.sha256(b"garment").digest(), b"x" * 65),
+    ]:
+        hm.append({"key": hx(key), "msg": hx(msg), "mac": hx(hmac_sha256(key, msg))})
+    secret = hashlib.sha256(b"golden garment secret").digest()
+    sessions = []
+    for i, counter in enumerate((1, 257, 0xFFFFFFFE)):
+        nonce = hashlib.sha256(b"nonce %d" % i).digest()[:NONCE_LEN]
+        key = session_key(secret, nonce)
+        reqs = []
+        for j, (ptype, seq, body) in enumerate([
+            (wire.T_ARM, 0, b""),
+            (wire.T_STIM_TEST, 0x1234, struct.pack(wire.STIM_TEST_FMT, 2, 15000, 300, 40, 2000)),
+            (wire.T_SET_LIMITS, 0xFFFF, bytes(range(36))),
+            (wire.T_MODEL_CHUNK, 7, bytes(1000)),
+        ]):
+            c = min(counter + 1 + j, 0xFFFFFFFE)
+            reqs.append({"type": ptype, "seq": seq, "body": hx(body), "counter": c,
+                         "trailer": hx(request_trailer(key, ptype, seq, body, c)),
+                         "frame": hx(_frame(ptype, seq, body + request_trailer(key, ptype, seq, body, c)))})
+        sessions.append({
+            "nonce": hx(nonce), "counter": counter,
+            "response": hx(struct.pack(wire.AUTH_RESPONSE_FMT, counter, response_mac(secret, nonce, counter))),
+            "session_key": hx(key), "requests": reqs,
+        })
+    return {
+        "about": "HMAC-SHA256 and the auth protocol, pinned for garmentfw/auth.py and garment/auth.py",
+        "hmac": hm,
+        "secret": hx(secret),
+        "sessions": sessions,
+    }
+
+
+def _frame(ptype: int, seq: int, body: bytes) -> bytes:
+    from garment.protocol import encode_packet
+
+    return encode_packet(ptype, seq, body)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m garment.auth")
+    p.add_argument("--write-golden", metavar="PATH", nargs="?", const=GOLDEN_FILE,
+                   help=f"write the golden vectors (default {GOLDEN_FILE})")
+    a = p.parse_args(argv)
+    if a.write_golden:
+        Path(a.write_golden).write_text(json.dumps(golden_vectors(), indent=1) + "\n")
+        print(a.write_golden)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -43,32 +43,16 @@ firmware/lib/garmentfw/filter_coeffs.py [misc] All conditional function variants
 firmware/lib/garmentfw/filter_coeffs.py [unused-ignore] Unused "type: ignore" comment
 firmware/lib/garmentfw/wire.py [misc] All conditional function variants must have identical signatures
 firmware/lib/garmentfw/wire.py [unused-ignore] Unused "type: ignore" comment
-# Optional fallbacks assigned None without an Optional type.
+# Fallbacks assigned None where the name's type does not allow it.
 firmware/lib/garmentfw/device.py [assignment] Incompatible types in assignment (expression has type "None", variable has type "type[FilterBank]")
 firmware/lib/garmentfw/device.py [misc] Cannot assign to a type
 firmware/lib/garmentfw/model_format.py [assignment] Incompatible types in assignment (expression has type "None", variable has type "Callable[[Any, Any | None], Any]")
-# json.dumps(sort_keys=...) under try/except TypeError: MicroPython's json takes no sort_keys.
-firmware/lib/garmentfw/model_format.py [call-overload] No overload variant of "dumps" matches argument types "Any", "tuple[str, str]", "bool"
-firmware/lib/garmentfw/model_format.py [call-overload] Unexpected keyword argument "sort_keys" for overloaded function "dumps"
-# Empty list literals that need an annotation.
-firmware/lib/garmentfw/dsp.py [var-annotated] Need type annotation for "secs" (hint: "secs: list[<type>] = ...")
-firmware/lib/garmentfw/model_format.py [var-annotated] Need type annotation for "layers" (hint: "layers: list[<type>] = ...")
-# A variable first bound to a bytearray, later to an array.
-firmware/lib/garmentfw/int8net.py [assignment] Incompatible types in assignment (expression has type "array[int] | bytearray", variable has type "bytearray")
-# One name bound by three conditional imports (load_board).
-firmware/lib/garmentfw/app.py [no-redef] Name "mod" already defined (by an import)
-firmware/lib/garmentfw/app.py [no-redef] Name "mod" already defined (by an import)
-# time.ticks_ms()/ticks_us() values are opaque tick types in the stubs, stored as int here.
+# time.ticks_us() values are an opaque tick type in the stubs, stored in int attributes here.
 firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
 firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
 firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
 firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
 firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
-firmware/lib/garmentfw/boards/sim.py [arg-type] Argument 1 to "service" of "RigPort" has incompatible type "_TicksMs"; expected "int"
-# Attributes initialised to None and used without a None check.
-firmware/lib/garmentfw/boards/sim_link.py [attr-defined] "None" has no attribute "close"
-firmware/lib/garmentfw/boards/sim_rig.py [attr-defined] "None" has no attribute "close"
-firmware/lib/garmentfw/boards/sim_rig.py [attr-defined] "None" has no attribute "write"
 """
 
 # MCU board HAL module (boards/<name>.py) -> the stubs port it is checked against.

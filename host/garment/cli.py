@@ -8,7 +8,7 @@ import sys
 from garment.client import DeviceError
 from garment.commands.common import CliError, print_err
 from garment.commands.data import cmd_import, cmd_phantom, cmd_report
-from garment.commands.decoder import cmd_evaluate, cmd_train
+from garment.commands.decoder import cmd_evaluate, cmd_train, cmd_upload
 from garment.commands.device import cmd_info, cmd_live, cmd_sim, cmd_stream
 from garment.transports import TransportError
 
@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     windows(sp)
     sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("upload", help="upload a model file to a garment (verified, atomic, old one kept)")
+    sp.add_argument("model")
+    sp.add_argument("--device", default="sim", help="sim | serial:PATH | socket://HOST:PORT")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_upload)
 
     sp = sub.add_parser("flash", help="compile the firmware with mpy-cross and copy it to a board with mpremote")
     sp.add_argument("--port", required=True, help="serial port of the board (e.g. /dev/ttyACM0)")

@@ -363,7 +363,6 @@ except OSError:
 
 # Reads files back on the board: size and sha256 (size only where hashlib lacks sha256).
 _VERIFY = """\
-import os
 try:
     from hashlib import sha256
     from binascii import hexlify
@@ -464,6 +463,12 @@ def _check_verify(out: str, image: Image, paths_: list[str], port: str) -> None:
             raise FlashError(f"verification failed on {port}: {p} differs on the board (copy corrupted); flash again")
 
 
+def _check_port(port: str) -> None:
+    """Fail early on a device path that does not exist (mpremote's own message is vaguer)."""
+    if "://" not in port and port.startswith("/") and not os.path.exists(port):
+        raise FlashError(f"serial port {port} not found")
+
+
 def copy_image(image: Image, port: str, *, mpremote: list[str] | None = None,
                timeout: float = MPREMOTE_TIMEOUT_S) -> None:
     """Copy a built image to the board on ``port`` with mpremote, verify it, soft-reset.
@@ -471,8 +476,7 @@ def copy_image(image: Image, port: str, *, mpremote: list[str] | None = None,
     ``mpremote`` is the command to run (default: :func:`mpremote_argv`). Raises
     :class:`FlashError` with a one-line message.
     """
-    if "://" not in port and port.startswith("/") and not os.path.exists(port):
-        raise FlashError(f"serial port {port} not found")
+    _check_port(port)
     argv = mpremote if mpremote is not None else mpremote_argv()
     first, second = mpremote_commands(port, image)
     rest = [f.path for f in image.files if f.path != "main.py"] + [MANIFEST_NAME]
@@ -491,6 +495,9 @@ def flash(port: str, board: str, dry_run: bool = False, out_dir: str | None = No
     message.
     """
     spec = board_spec(board)
+    if not dry_run:
+        _check_port(port)
+        mpremote = mpremote if mpremote is not None else mpremote_argv()
     with tempfile.TemporaryDirectory(prefix="garment-flash-") as tmp:
         root = Path(out_dir) if out_dir else Path(tmp) / "image"
         image = build_image(spec.name, root, firmware=firmware)

@@ -18,11 +18,13 @@ def load_board():
 
 def make_device(board):
     """The device with every feature this firmware has."""
+    from garmentfw.auth import AuthFeature
     from garmentfw.decoder_feature import DecoderFeature
     from garmentfw.device import Device
     from garmentfw.model_feature import ModelFeature
 
     dev = Device(board)
+    dev.add_feature(AuthFeature(dev))
     dec = DecoderFeature(dev)
     dev.add_feature(dec)
     dev.add_feature(ModelFeature(dev, dec))

@@ -3,6 +3,8 @@
 # Only a model that passed model_format's checks (CRC, version, shapes, this garment's
 # sampling rate and channel count) is ever run; until then `verified` is False and
 # the stimulation supervisor keeps outputs at zero.
+from binascii import crc32
+
 import micropython
 
 from garmentfw import wire
@@ -64,7 +66,7 @@ class DecoderFeature:
             raise ValueError("model has too many outputs to report")
         self.net = net
         self.fx = fx
-        self.crc = data[-4] | (data[-3] << 8) | (data[-2] << 16) | (data[-1] << 24)
+        self.crc = crc32(data) & 0xFFFFFFFF  # of the whole file, as the uploader states it
         self.size = len(data)
         self._next = -1
         self.verified = True

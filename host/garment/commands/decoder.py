@@ -131,3 +131,43 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if "device_agreement" in out:
             print(f"device agreement {100 * out['device_agreement']:.2f}%")
     return 0
+
+
+async def _upload(args: argparse.Namespace) -> dict[str, Any]:
+    from garment.auth import ensure_authenticated
+    from garment.devices import connect
+
+    data = Path(args.model).read_bytes()
+    async with connect(args.device, timeout=5) as g:
+        await ensure_authenticated(g)
+
+        def progress(done: int, total: int) -> None:
+            if not args.json:
+                print(f"\ruploading {done}/{total} bytes", end="", flush=True)
+
+        info = await g.upload_model(data, progress=progress)
+    if not args.json:
+        print()
+    return info
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from garment.models.modelfile import ModelFormatError, from_bytes
+
+    p = Path(args.model)
+    if not p.is_file():
+        raise CliError(f"{p}: no such model file")
+    try:
+        from_bytes(p.read_bytes())  # refuse a broken file before it reaches the garment
+    except ModelFormatError as e:
+        raise CliError(f"{p}: {e}") from None
+    info = asyncio.run(_upload(args))
+    if args.json:
+        print(json.dumps(info))
+    else:
+        a = info.get("active") or {}
+        print(f"active model: {a.get('task')} {a.get('labels')} ({a.get('size')} bytes, crc {a.get('crc')}); "
+              f"previous kept: {'yes' if info.get('previous') else 'no'}")
+    return 0

@@ -41,7 +41,10 @@ class Board:
         print("garment-sim ready link=%d rig=%d" % (port, rig_port))
 
     def uid(self) -> str:
-        return "sim-%d" % self.link.port
+        # Like a chip ID: stable for the life of this garment's flash (its state dir).
+        from binascii import crc32
+
+        return "sim-%08x" % (crc32(self.state_dir.encode()) & 0xFFFFFFFF)
 
     def battery_mv(self) -> int:
         return 4000

@@ -10,6 +10,8 @@ _TCP_NODELAY = const(1)
 
 
 class TcpLink:
+    wired = True  # a cable (USB CDC; the sim's socket stands for one): provisioning allowed
+
     def __init__(self, port: int, host: str = "127.0.0.1"):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -7,6 +7,8 @@ import micropython
 
 
 class StdioLink:
+    wired = True  # a cable (USB CDC; the sim's socket stands for one): provisioning allowed
+
     def __init__(self):
         micropython.kbd_intr(-1)
         self._in = sys.stdin.buffer

@@ -1,0 +1,377 @@
+"""Host authentication (garment.auth): the arithmetic against RFC 4231 and the golden
+vectors, the secret store, and the whole exchange against the real firmware
+(garmentfw/auth.py on the MicroPython unix port, sim board, a stand-in privileged
+feature) so that host and device are checked together."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import stat
+import struct
+import subprocess
+import threading
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import pytest
+
+from garment import auth
+from garment.client import DeviceError, GarmentClient
+from garment.paths import firmware_lib, micropython_exe
+from garment.protocol import Deframer, wire
+from garment.transports import SerialTransport
+
+GOLDEN = Path(__file__).parents[2] / "models" / "golden" / "auth.json"
+
+# RFC 4231 section 4: HMAC-SHA-256 test cases 1-7 (case 5 is truncated to 128 bits).
+RFC4231 = [
+    (b"\x0b" * 20, b"Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+    (b"Jefe", b"what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+    (b"\xaa" * 20, b"\xdd" * 50, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"),
+    (bytes(range(1, 26)), b"\xcd" * 50, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"),
+    (b"\x0c" * 20, b"Test With Truncation", "a3b6167473100ee06e0c796c2955552b"),
+    (b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First",
+     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+    (b"\xaa" * 131, b"This is a test using a larger than block-size key and a larger than block-size data. "
+     b"The key needs to be hashed before being used by the HMAC algorithm.",
+     "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"),
+]
+
+
+# ---- arithmetic ---------------------------------------------------------------------------
+@pytest.mark.parametrize("key,msg,want", RFC4231)
+def test_hmac_rfc4231(key: bytes, msg: bytes, want: str) -> None:
+    assert auth.hmac_sha256(key, msg).hex().startswith(want)
+    # split input is the concatenation
+    assert auth.hmac_sha256(key, msg[:3], msg[3:]) == auth.hmac_sha256(key, msg)
+
+
+def test_golden_file_is_current() -> None:
+    """models/golden/auth.json is what the host computes (regenerate: python -m garment.auth --write-golden)."""
+    assert json.loads(GOLDEN.read_text()) == json.loads(json.dumps(auth.golden_vectors()))
+
+
+def test_golden_frames_decode_to_signed_requests() -> None:
+    g = json.loads(GOLDEN.read_text())
+    key = bytes.fromhex(g["sessions"][1]["session_key"])
+    for r in g["sessions"][1]["requests"]:
+        (pkt,) = Deframer().feed(bytes.fromhex(r["frame"]))
+        assert (pkt.type, pkt.seq) == (r["type"], r["seq"])
+        body, trailer = pkt.body[: -wire.AUTH_TAG_LEN], pkt.body[-wire.AUTH_TAG_LEN :]
+        assert body.hex() == r["body"] and trailer.hex() == r["trailer"]
+        ctr = struct.unpack_from("<I", trailer)[0]
+        assert ctr == r["counter"]
+        assert trailer == auth.request_trailer(key, pkt.type, pkt.seq, body, ctr)
+
+
+def test_signer_counts_up_and_binds_type_seq_body() -> None:
+    secret = secrets.token_bytes(32)
+    a = auth.GarmentAuth(secret)
+    with pytest.raises(auth.AuthError):
+        a.sign(wire.T_ARM, 0, b"")  # no session yet
+    nonce = bytes(range(16))
+    body = a.respond(nonce, 41)
+    c, mac = struct.unpack(wire.AUTH_RESPONSE_FMT, body)
+    assert c == 41 and mac == auth.response_mac(secret, nonce, 41)
+    t1 = a.sign(wire.T_ARM, 5, b"")
+    t2 = a.sign(wire.T_ARM, 5, b"")
+    assert len(t1) == wire.AUTH_TAG_LEN
+    assert struct.unpack_from("<I", t1)[0] == 42 and struct.unpack_from("<I", t2)[0] == 43
+    key = auth.session_key(secret, nonce)
+    assert t1 == auth.request_trailer(key, wire.T_ARM, 5, b"", 42)
+    assert t1[4:] != auth.request_trailer(key, wire.T_ARM, 6, b"", 42)[4:]
+    assert t1[4:] != auth.request_trailer(key, wire.T_DISARM, 5, b"", 42)[4:]
+    assert t1[4:] != auth.request_trailer(key, wire.T_ARM, 5, b"\x00", 42)[4:]
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x01" * 31, bytes(32), b"\x07" * 32])
+def test_bad_secrets_are_refused(bad: bytes) -> None:
+    with pytest.raises(auth.AuthError):
+        auth.GarmentAuth(bad)
+
+
+# ---- the secret store ---------------------------------------------------------------------
+def test_secret_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(auth.SECRETS_ENV, str(tmp_path / "keys"))
+    assert auth.secrets_dir() == tmp_path / "keys"
+    assert auth.load_secret("abc123") is None
+    s = auth.load_or_create_secret("abc123")
+    assert len(s) == 32
+    assert auth.load_or_create_secret("abc123") == s  # stable
+    assert auth.load_or_create_secret("other") != s  # one per garment
+    path = tmp_path / "keys" / "abc123.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
+    assert not list((tmp_path / "keys").glob("*.tmp"))
+    os.chmod(path, 0o644)
+    with pytest.raises(auth.AuthError, match="chmod 600"):
+        auth.load_secret("abc123")
+    for uid in ("../evil", "", "a/b", ".hidden"):
+        with pytest.raises(auth.AuthError):
+            auth.load_or_create_secret(uid)
+
+
+def test_secret_store_default_is_the_user_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(auth.SECRETS_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert auth.secrets_dir() == tmp_path / "garment" / "secrets"
+
+
+# ---- against the real firmware ------------------------------------------------------------
+_LAUNCHER = """
+import sys
+from garmentfw import wire
+from garmentfw.boards import sim
+from garmentfw.device import Device, ANY_LEN
+from garmentfw.auth import AuthFeature
+
+class Privileged:
+    # stands in for the stimulation feature: T_ARM and T_SET_LIMITS need a session
+    def __init__(self, d):
+        self.d = d
+    def handlers(self):
+        return {wire.T_ARM: (self.ok, 0, True), wire.T_SET_LIMITS: (self.ok, ANY_LEN, True)}
+    def ok(self, seq, pkt, n):
+        self.d.reply(wire.R_ACK, seq, bytes((pkt[0], n)))
+    def tick(self, now):
+        return False
+    def on_disconnect(self):
+        pass
+
+b = sim.Board()
+b.link.wired = WIRED
+d = Device(b)
+d.add_feature(AuthFeature(d))
+d.add_feature(Privileged(d))
+d.run()
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Fw:
+    """The firmware's auth on the unix port with the sim board's TCP link."""
+
+    def __init__(self, state: Path, wired: bool = True) -> None:
+        self.port = _free_port()
+        script = state.parent / f"launch_{self.port}.py"
+        script.write_text(_LAUNCHER.replace("WIRED", str(wired)))
+        env = dict(os.environ, MICROPYPATH=f"{firmware_lib()}:.frozen", GARMENT_SIM_PORT=str(self.port),
+                   GARMENT_SIM_RIG_PORT=str(_free_port()), GARMENT_SIM_STATE=str(state))
+        self.proc = subprocess.Popen([str(micropython_exe()), str(script)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env)
+        assert self.proc.stdout is not None
+        ready = threading.Event()
+        self.lines: list[str] = []
+
+        def pump() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.lines.append(line)
+                if "garment-sim ready" in line:
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        assert ready.wait(20) and self.proc.poll() is None, "".join(self.lines)
+        self.url = f"socket://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+@pytest.fixture
+def fw(tmp_path: Path) -> Iterator[_Fw]:
+    f = _Fw(tmp_path / "flash")
+    yield f
+    f.stop()
+
+
+@pytest.fixture
+async def client(fw: _Fw) -> AsyncIterator[GarmentClient]:
+    c = GarmentClient(SerialTransport(fw.url), timeout=3.0)
+    await c.connect()
+    yield c
+    await c.close()
+
+
+async def _arm(c: GarmentClient) -> int:
+    pkt = await c.request(wire.T_ARM, privileged=True)
+    assert pkt.type == wire.R_ACK and pkt.body[2] == wire.T_ARM
+    return pkt.body[3]  # the body length the handler saw
+
+
+async def test_provision_authenticate_and_privileged_requests(client: GarmentClient) -> None:
+    secret = secrets.token_bytes(32)
+    with pytest.raises(DeviceError) as e:
+        await _arm(client)
+    assert e.value.code == wire.E_UNAUTHORIZED
+    with pytest.raises(DeviceError) as e:
+        await auth.authenticate(client, secret)
+    assert e.value.code == wire.E_BAD_STATE and "not provisioned" in str(e.value)
+    await auth.provision(client, secret)
+    a = await auth.authenticate(client, secret)
+    assert client.signer is a
+    assert await _arm(client) == 0  # the trailer was stripped before the handler
+    pkt = await client.request(wire.T_SET_LIMITS, bytes(36), privileged=True)
+    assert pkt.body[3] == 36
+    await auth.end_session(client)
+    with pytest.raises(DeviceError) as e:
+        await _arm(client)
+    assert e.value.code == wire.E_UNAUTHORIZED
+    codes = [ev.code for ev in client.events]
+    assert 0x10 in codes and 0x11 in codes  # authenticated, refusal logged
+
+
+async def test_wrong_secret_and_wrong_mac(client: GarmentClient) -> None:
+    secret = secrets.token_bytes(32)
+    await auth.provision(client, secret)
+    with pytest.raises(DeviceError) as e:
+        await auth.authenticate(client, secrets.token_bytes(32))
+    assert e.value.code == wire.E_UNAUTHORIZED
+    a = await auth.authenticate(client, secret)
+
+    class Forger:
+        def sign(self, ptype: int, seq: int, body: bytes) -> bytes:
+            t = bytearray(a.sign(ptype, seq, body))
+            t[-1] ^= 1
+            return bytes(t)
+
+    client.signer = Forger()
+    with pytest.raises(DeviceError) as e:
+        await _arm(client)
+    assert e.value.code == wire.E_UNAUTHORIZED
+    client.signer = a
+    await _arm(client)
+
+
+async def test_replay_and_captured_frame(client: GarmentClient) -> None:
+    secret = secrets.token_bytes(32)
+    await auth.provision(client, secret)
+    a = await auth.authenticate(client, secret)
+    sent: list[tuple[int, bytes]] = []
+
+    class Recorder:
+        def sign(self, ptype: int, seq: int, body: bytes) -> bytes:
+            t = a.sign(ptype, seq, body)
+            sent.append((seq, t))
+            return t
+
+    client.signer = Recorder()
+    await _arm(client)
+    await _arm(client)
+    # the first request again, byte for byte (same seq, same trailer)
+    seq, trailer = sent[0]
+
+    class Replayer:
+        def sign(self, ptype: int, seq_: int, body: bytes) -> bytes:
+            return trailer
+
+    client._seq = seq  # noqa: SLF001 - recreate the captured frame exactly
+    client.signer = Replayer()
+    with pytest.raises(DeviceError) as e:
+        await _arm(client)
+    assert e.value.code == wire.E_REPLAY
+    # an older counter with a fresh, valid MAC: refused too (reordering)
+    key_counter = a.counter
+    a.counter = 0
+    client.signer = a
+    with pytest.raises(DeviceError) as e:
+        await _arm(client)
+    assert e.value.code == wire.E_REPLAY
+    a.counter = key_counter
+    await _arm(client)
+    # after a new session the captured frame fails its MAC
+    await auth.authenticate(client, secret)
+    client._seq = seq  # noqa: SLF001
+    client.signer = Replayer()
+    with pytest.raises(DeviceError) as e:
+        await _arm(client)
+    assert e.value.code == wire.E_UNAUTHORIZED
+
+
+async def test_provisioning_twice_refused_and_rotation(client: GarmentClient) -> None:
+    s1, s2 = secrets.token_bytes(32), secrets.token_bytes(32)
+    await auth.provision(client, s1)
+    with pytest.raises(DeviceError) as e:
+        await auth.provision(client, s2)  # no session: refused
+    assert e.value.code == wire.E_BAD_STATE
+    await auth.authenticate(client, s1)
+    await auth.provision(client, s2)  # from a session: rotated
+    assert client.signer is None
+    with pytest.raises(DeviceError):
+        await auth.authenticate(client, s1)
+    await auth.authenticate(client, s2)
+    await _arm(client)
+
+
+async def test_ensure_authenticated_uses_the_store(client: GarmentClient, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(auth.SECRETS_ENV, str(tmp_path / "keys"))
+    a = await auth.ensure_authenticated(client)  # provisions the fresh garment
+    await _arm(client)
+    uid = (await client.info())["uid"]
+    assert auth.load_secret(uid) is not None
+    await auth.end_session(client)
+    assert await auth.ensure_authenticated(client) is not a  # and re-authenticates with it
+    await _arm(client)
+
+
+async def test_counter_survives_a_reboot(tmp_path: Path) -> None:
+    flash = tmp_path / "flash"
+    secret = secrets.token_bytes(32)
+    f = _Fw(flash)
+    try:
+        async with GarmentClient(SerialTransport(f.url), timeout=3.0) as c:
+            await auth.provision(c, secret)
+            a = await auth.authenticate(c, secret)
+            for _ in range(3):
+                await _arm(c)
+            used = a.counter
+    finally:
+        f.stop()
+    f = _Fw(flash)
+    try:
+        async with GarmentClient(SerialTransport(f.url), timeout=3.0) as c:
+            nonce, counter = await auth.challenge(c)
+            assert counter > used
+            a = await auth.authenticate(c, secret)
+            a.counter = used - 1  # a counter from before the reboot
+            with pytest.raises(DeviceError) as e:
+                await _arm(c)
+            assert e.value.code == wire.E_REPLAY
+    finally:
+        f.stop()
+
+
+async def test_provisioning_over_a_wireless_link_is_refused(tmp_path: Path) -> None:
+    f = _Fw(tmp_path / "flash", wired=False)
+    try:
+        async with GarmentClient(SerialTransport(f.url), timeout=3.0) as c:
+            with pytest.raises(DeviceError) as e:
+                await auth.provision(c, secrets.token_bytes(32))
+            assert e.value.code == wire.E_UNAUTHORIZED and "USB" in str(e.value)
+            with pytest.raises(DeviceError) as e:
+                await auth.authenticate(c, secrets.token_bytes(32))
+            assert e.value.code == wire.E_BAD_STATE
+    finally:
+        f.stop()
+    assert not (tmp_path / "flash" / "auth").exists()
+
+
+def test_firmware_auth_compiles_for_every_target(tmp_path: Path) -> None:
+    from garment.paths import mpy_cross_exe
+
+    src = firmware_lib() / "garmentfw" / "auth.py"
+    for arch in ("xtensawin", "armv7emsp", "armv6m", "rv32imc"):
+        proc = subprocess.run([str(mpy_cross_exe()), f"-march={arch}", "-o", str(tmp_path / f"auth_{arch}.mpy"), str(src)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+

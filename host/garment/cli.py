@@ -10,6 +10,7 @@ from garment.commands.common import CliError, print_err
 from garment.commands.data import cmd_import, cmd_phantom, cmd_report
 from garment.commands.decoder import cmd_evaluate, cmd_train, cmd_upload
 from garment.commands.device import cmd_info, cmd_live, cmd_sim, cmd_stream
+from garment.flash import BOARDS
 from garment.transports import TransportError
 
 
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("flash", help="compile the firmware with mpy-cross and copy it to a board with mpremote")
     sp.add_argument("--port", required=True, help="serial port of the board (e.g. /dev/ttyACM0)")
-    sp.add_argument("--board", default="esp32s3", choices=("esp32s3", "rp2040", "rp2350"))
+    sp.add_argument("--board", default="esp32s3", choices=sorted(BOARDS))
     sp.add_argument("--out", default=None, help="keep the compiled tree in this folder")
     sp.add_argument("--dry-run", action="store_true", help="compile only, copy nothing")
     sp.set_defaults(func=cmd_flash)

@@ -227,7 +227,7 @@ async def test_provision_authenticate_and_privileged_requests(client: GarmentCli
         await _arm(client)
     assert e.value.code == wire.E_UNAUTHORIZED
     codes = [ev.code for ev in client.events]
-    assert 0x10 in codes and 0x11 in codes  # authenticated, refusal logged
+    assert auth.EV_AUTH_OK in codes and auth.EV_AUTH_REFUSED in codes  # authenticated, refusal logged
 
 
 async def test_wrong_secret_and_wrong_mac(client: GarmentClient) -> None:

@@ -53,26 +53,33 @@ def _mpy_sub_version() -> int:
     return int(out.rsplit("mpy v", 1)[1].split(".")[1])  # "... emitting mpy v6.3"
 
 
-@pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, fl.Image]:
-    root = tmp_path_factory.mktemp("images")
-    return {b: flash("/dev/unused", b, dry_run=True, out_dir=str(root / b), echo=_quiet) for b in BOARDS}
-
-
 def _firmware_copy(dest: Path) -> Path:
     shutil.copytree(firmware_root(), dest, ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
     return dest
 
 
+@pytest.fixture(scope="module")
+def fw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A frozen copy of the firmware tree: others keep adding modules while tests run."""
+    return _firmware_copy(tmp_path_factory.mktemp("fw") / "firmware")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory, fw: Path) -> dict[str, fl.Image]:
+    root = tmp_path_factory.mktemp("images")
+    return {
+        b: flash("/dev/unused", b, dry_run=True, out_dir=str(root / b), firmware=fw, echo=_quiet) for b in BOARDS
+    }
+
+
 # ---- the image ---------------------------------------------------------------------------
 @pytest.mark.parametrize("board", sorted(BOARDS))
-def test_image_is_compiled_for_the_board(images: dict[str, fl.Image], board: str) -> None:
+def test_image_is_compiled_for_the_board(images: dict[str, fl.Image], fw: Path, board: str) -> None:
     image = images[board]
     arch = BOARDS[board].arch
     assert image.board.arch == arch and arch in MPY_ARCH
     sub = _mpy_sub_version()
-    lib = firmware_root() / "lib"
-    sources = {p.relative_to(firmware_root()).as_posix() for p in lib.rglob("*.py") if "__pycache__" not in p.parts}
+    sources = {p.relative_to(fw).as_posix() for p in (fw / "lib").rglob("*.py") if "__pycache__" not in p.parts}
     on_board = {p.relative_to(image.root).as_posix() for p in image.root.rglob("*") if p.is_file()}
 
     # Every module is there, compiled; nothing is left as source under lib/.
@@ -81,7 +88,7 @@ def test_image_is_compiled_for_the_board(images: dict[str, fl.Image], board: str
         assert src[:-3] + ".mpy" in on_board, f"{src} missing from the {board} image"
     # boot.py and main.py stay source, byte for byte.
     for name in ("boot.py", "main.py"):
-        assert (image.root / name).read_bytes() == (firmware_root() / name).read_bytes()
+        assert (image.root / name).read_bytes() == (fw / name).read_bytes()
 
     native = 0
     for mpy in image.root.rglob("*.mpy"):
@@ -96,13 +103,13 @@ def test_image_is_compiled_for_the_board(images: dict[str, fl.Image], board: str
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))
-def test_image_leaves_out_sim_and_other_ports(images: dict[str, fl.Image], board: str) -> None:
+def test_image_leaves_out_sim_and_other_ports(images: dict[str, fl.Image], fw: Path, board: str) -> None:
     image = images[board]
     boards_dir = image.root / "lib" / "garmentfw" / "boards"
     present = {p.name for p in boards_dir.iterdir()}
     for name in SIM_ONLY:
         assert name[:-3] + ".mpy" not in present
-        if (firmware_root() / "lib/garmentfw/boards" / name).exists():
+        if (fw / "lib/garmentfw/boards" / name).exists():
             assert f"lib/garmentfw/boards/{name}" in image.excluded
     assert "stdio_link.mpy" in present  # shared by the MCU boards
     if BOARDS[board].port == "esp32":
@@ -112,11 +119,11 @@ def test_image_leaves_out_sim_and_other_ports(images: dict[str, fl.Image], board
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))
-def test_manifest(images: dict[str, fl.Image], board: str) -> None:
+def test_manifest(images: dict[str, fl.Image], fw: Path, board: str) -> None:
     image = images[board]
     man = json.loads((image.root / MANIFEST_NAME).read_text())
     version_line = next(
-        s for s in (firmware_root() / "lib/garmentfw/__init__.py").read_text().splitlines() if s.startswith("VERSION")
+        s for s in (fw / "lib/garmentfw/__init__.py").read_text().splitlines() if s.startswith("VERSION")
     )
     assert man["version"] == version_line.split("=", 1)[1].strip().strip("\"'")
     assert (man["board"], man["arch"], man["format"]) == (board, BOARDS[board].arch, 1)
@@ -131,9 +138,12 @@ def test_manifest(images: dict[str, fl.Image], board: str) -> None:
     assert set(man["excluded"]) == set(image.excluded)
 
 
-def test_build_is_reproducible(tmp_path: Path, images: dict[str, fl.Image]) -> None:
-    again = build_image("rp2040", tmp_path / "again")
-    assert again.manifest()["files"] == images["rp2040"].manifest()["files"]
+def test_build_is_reproducible(tmp_path: Path) -> None:
+    fw = _firmware_copy(tmp_path / "fw")  # a frozen copy: the tree may change under a test
+    one = build_image("rp2040", tmp_path / "one", firmware=fw)
+    two = build_image("rp2040", tmp_path / "two", firmware=fw)
+    assert one.manifest() == two.manifest()
+    assert (one.root / MANIFEST_NAME).read_bytes() == (two.root / MANIFEST_NAME).read_bytes()
 
 
 def test_hal_modules_of_unknown_boards_are_left_out(tmp_path: Path) -> None:

@@ -52,12 +52,12 @@ _REC_VERSION = const(1)
 _REC_LEN = const(37)
 _BLOCK = const(64)
 
-# R_EVENT codes of this module.
-EV_AUTH_OK = const(0x10)       # session opened
-EV_AUTH_REFUSED = const(0x11)  # a refused response or privileged request
-EV_PROVISIONED = const(0x12)   # secret provisioned or rotated
-EV_AUTH_END = const(0x13)      # session closed
-EV_AUTH_STORE = const(0x14)    # the auth record is missing/corrupt or could not be written
+# R_EVENT codes of this module (device: 0-2, auth: 10-14, model/decoder: 20-22).
+EV_AUTH_OK = const(10)       # session opened
+EV_AUTH_REFUSED = const(11)  # a refused response or privileged request
+EV_PROVISIONED = const(12)   # secret provisioned or rotated
+EV_AUTH_END = const(13)      # session closed
+EV_AUTH_STORE = const(14)    # the auth record is missing/corrupt or could not be written
 
 
 @micropython.viper

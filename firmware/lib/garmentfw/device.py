@@ -65,7 +65,22 @@ class Device:
         self.decoder = None  # decoder feature: sees filtered samples (features, inference)
         self.last_ping_ms = time.ticks_ms()  # host heartbeat (T_PING)
         self.store = board.store
-        self._apply_config(self.fs, self.n_ch, self.mains, self.kind, self.hp, self.notch)
+        self._apply_config(*self._stored_config())
+
+    def _stored_config(self):
+        # The acquisition settings survive a reboot (a model is only valid for its rate).
+        default = (self.fs, self.n_ch, self.mains, self.kind, self.hp, self.notch)
+        if self.store is None:
+            return default
+        try:
+            raw = self.store.load("config")
+            if raw is not None and len(raw) == wire.CONFIG_LEN:
+                cfg = struct.unpack(wire.CONFIG_FMT, raw)
+                if cfg[0] in wire.ALLOWED_FS and 1 <= cfg[1] <= wire.MAX_CHANNELS and cfg[2] in wire.ALLOWED_MAINS:
+                    return cfg
+        except Exception as e:  # a corrupt record: defaults, and say so
+            print("config record rejected:", e)
+        return default
 
     def add_feature(self, feature) -> None:
         """Register a feature: ``feature.handlers()`` gives {type: (fn, body_len, privileged)};
@@ -218,6 +233,8 @@ class Device:
             self.error(seq, wire.E_BAD_STATE, "stop streaming before changing the configuration")
             return
         self._apply_config(fs, n_ch, mains, kind, hp, notch)
+        if self.store is not None:
+            self.store.save("config", self._config_bytes(), keep_previous=False)
         self._reply(wire.R_CONFIG, seq, self._config_bytes())
 
     def _start(self, seq, pkt, n):

@@ -137,9 +137,19 @@ async def _upload(args: argparse.Namespace) -> dict[str, Any]:
     from garment.auth import ensure_authenticated
     from garment.devices import connect
 
+    from garment.client import StreamConfig
+    from garment.models.modelfile import from_bytes
+
     data = Path(args.model).read_bytes()
+    feats = from_bytes(data).features
     async with connect(args.device, timeout=5) as g:
         await ensure_authenticated(g)
+        cfg = await g.get_config()
+        if (cfg.fs, cfg.channels) != (feats["fs"], feats["n_ch"]):
+            # the model is only valid at the rate and channel count it was trained for
+            await g.set_config(StreamConfig(feats["fs"], feats["n_ch"], cfg.mains, cfg.kind, cfg.highpass, cfg.notch))
+            if not args.json:
+                print(f"garment reconfigured to {feats['fs']} Hz x {feats['n_ch']} channels for this model")
 
         def progress(done: int, total: int) -> None:
             if not args.json:

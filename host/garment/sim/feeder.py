@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import numpy as np
@@ -17,6 +18,27 @@ import numpy as np
 from garment.protocol import Deframer, encode_packet, wire
 
 N_INPUTS = 8  # the AFE has 8 electrode inputs whatever the channel count in use
+
+# Rig messages of the stimulation rig (sim board). Defaults until wire.py names them.
+RIG_PULSE = getattr(wire, "RIG_PULSE", 0xA3)  # sim -> rig: RIG_PULSE_FMT, one per delivered pulse
+RIG_IMPEDANCE = getattr(wire, "RIG_IMPEDANCE", 0xA4)  # rig -> sim: channel u8, ohms u32
+RIG_BATTERY = getattr(wire, "RIG_BATTERY", 0xA5)  # rig -> sim: battery_mv u16 (proposed)
+RIG_PULSE_FMT = getattr(wire, "RIG_PULSE_FMT", "<IIBIH")  # t_us, afe_index, channel, amplitude_ua, width_us
+RIG_IMPEDANCE_FMT = getattr(wire, "RIG_IMPEDANCE_FMT", "<BI")
+RIG_BATTERY_FMT = getattr(wire, "RIG_BATTERY_FMT", "<H")
+#: what "at the rail" feeds: past the ADS1299's +-187.5 mV input range at gain 24
+RAIL_UV = 250_000.0
+
+
+@dataclass(frozen=True)
+class RigPulse:
+    """A pulse as the simulated stimulator delivered it (``RIG_PULSE``)."""
+
+    t_us: int  # device clock (ticks_us, wraps at 2**30)
+    afe_index: int  # AFE conversion index at that moment (since START)
+    channel: int
+    amplitude_ua: int
+    width_us: int
 
 
 class EmgSource(Protocol):
@@ -91,6 +113,17 @@ class EmgFeeder:
         self.on_block: Callable[[int, np.ndarray], None] | None = None
         #: notified on every AFE report (tests wait on it for AFE time to pass)
         self.progress = threading.Condition()
+        # HIL rig: messages to the sim, signal overrides, delivered pulses.
+        self._pending_rig: list[tuple[int, bytes]] = []
+        self._override: dict[int, float] = {}  # input -> constant microvolts (rail, dead)
+        #: every pulse the simulated stimulator reported, in order; guarded by ``pulse_cond``
+        self.pulses: list[RigPulse] = []
+        self.pulse_cond = threading.Condition()
+        #: called (feeder thread) for every RIG_PULSE; must not block
+        self.on_pulse: Callable[[RigPulse], None] | None = None
+        #: AFE conversion index minus feeder sample index (None until known); see afe_index_of()
+        self.afe_offset: int | None = None
+        self.offset_changes = 0  # the mapping moved (the AFE ran dry or restarted)
 
     def start(self, fs: int = 2000) -> None:
         # Build the source before connecting: a phantom takes a moment to set up, and
@@ -115,6 +148,55 @@ class EmgFeeder:
         with self._lock:
             self._pending_lead_off.append(struct.pack(wire.RIG_LEAD_OFF_FMT, channel, int(p), int(n)))
 
+    def send_rig(self, ptype: int, body: bytes) -> None:
+        """Queue any rig message for the sim (sent from the feeder thread)."""
+        with self._lock:
+            self._pending_rig.append((ptype, bytes(body)))
+
+    def set_impedance(self, channel: int, ohms: int) -> None:
+        """Rig: the stimulation electrode pair of ``channel`` now measures ``ohms``."""
+        self.send_rig(RIG_IMPEDANCE, struct.pack(RIG_IMPEDANCE_FMT, channel, ohms))
+
+    def set_battery(self, mv: int) -> None:
+        """Rig: the simulated battery now reads ``mv`` millivolts (needs RIG_BATTERY in the sim)."""
+        self.send_rig(RIG_BATTERY, struct.pack(RIG_BATTERY_FMT, mv))
+
+    def hold_input(self, channel: int, microvolts: float | None) -> None:
+        """Feed a constant ``microvolts`` on electrode input ``channel`` from the next
+        block on (``RAIL_UV``: at the rail; 0.0: a dead, flat input); None releases it."""
+        with self._lock:
+            if microvolts is None:
+                self._override.pop(channel, None)
+            else:
+                self._override[channel] = float(microvolts)
+
+    def saturate(self, channel: int, on: bool = True) -> None:
+        """Drive input ``channel`` past the AFE's rail (or release it)."""
+        self.hold_input(channel, RAIL_UV if on else None)
+
+    def afe_index_of(self, sample: int) -> int | None:
+        """The AFE conversion index that converts feeder sample ``sample`` (None until known)."""
+        return None if self.afe_offset is None else sample + self.afe_offset
+
+    def pulses_since(self, start: int = 0) -> list[RigPulse]:
+        with self.pulse_cond:
+            return self.pulses[start:]
+
+    def wait_pulses(self, predicate: Callable[[list[RigPulse]], bool], timeout: float) -> bool:
+        """Wait until ``predicate(all pulses so far)`` holds; False on timeout."""
+        with self.pulse_cond:
+            return self.pulse_cond.wait_for(lambda: predicate(self.pulses), timeout)
+
+    def _on_pulse(self, body: bytes) -> None:
+        if len(body) != struct.calcsize(RIG_PULSE_FMT):
+            return
+        p = RigPulse(*struct.unpack(RIG_PULSE_FMT, body))
+        with self.pulse_cond:
+            self.pulses.append(p)
+            self.pulse_cond.notify_all()
+        if self.on_pulse is not None:
+            self.on_pulse(p)
+
     def _send(self, ptype: int, body: bytes) -> None:
         assert self._sock is not None
         self._sock.sendall(encode_packet(ptype, self._seq, body))
@@ -133,17 +215,28 @@ class EmgFeeder:
                     return
                 with self._lock:
                     lo, self._pending_lead_off = self._pending_lead_off, []
+                    rig, self._pending_rig = self._pending_rig, []
                 for body in lo:
                     self._send(wire.RIG_LEAD_OFF, body)
+                for ptype, body in rig:
+                    self._send(ptype, body)
                 for pkt in d.feed(data):
                     if pkt.type == wire.RIG_AFE:
                         self._on_report(pkt.body)
+                    elif pkt.type == RIG_PULSE:
+                        self._on_pulse(pkt.body)
         except OSError as e:
             if not self._stop.is_set():
                 self.error = str(e)
 
     def _on_report(self, body: bytes) -> None:
         fs, _nch, conv, queued, fed = struct.unpack(wire.RIG_AFE_FMT, body)
+        # The next conversion takes the oldest queued sample: feeder sample fed - queued.
+        offset = conv - (fed - queued) if queued else None
+        if offset is not None and offset != self.afe_offset:
+            if self.afe_offset is not None:
+                self.offset_changes += 1
+            self.afe_offset = offset
         with self.progress:
             self.reports += 1
             self.conversions, self.queued, self.fed_reported = conv, queued, fed
@@ -156,6 +249,11 @@ class EmgFeeder:
         while want > 0:
             n = min(want, 31)  # 31 x 8 x 4 B + 3 fits MAX_BODY
             block = self.source.next_block(n)
+            if self._override:
+                block = np.array(block, dtype=np.float32)
+                with self._lock:
+                    for ch, uv in self._override.items():
+                        block[:, ch] = uv
             nv = np.clip(np.rint(np.asarray(block, dtype=np.float64) * 1000.0), -2**31, 2**31 - 1).astype("<i4")
             if self.on_block is not None:
                 self.on_block(self.sent, block)

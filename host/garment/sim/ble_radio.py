@@ -170,6 +170,8 @@ class SimPeripheral:
         self._subscribed = asyncio.Event()
         self._connected = asyncio.Event()
         self._advertising = True
+        self._adv_lock = asyncio.Lock()  # one HCI advertising command sequence at a time
+        self._adv_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         ctrl = _RadioController(self.radio, f"garment {self.name}", self.address)
@@ -198,10 +200,13 @@ class SimPeripheral:
     async def _advertise(self) -> None:
         assert self.device is not None
         adv, rsp = nus_advertising(self.name)
-        await self.device.start_advertising(
-            advertising_data=adv, scan_response_data=rsp, auto_restart=False, advertising_interval_min=20.0,
-            advertising_interval_max=20.0,
-        )
+        async with self._adv_lock:
+            if not self._advertising or self.connection is not None:
+                return
+            await self.device.start_advertising(
+                advertising_data=adv, scan_response_data=rsp, auto_restart=False, advertising_interval_min=20.0,
+                advertising_interval_max=20.0,
+            )
 
     # ---- connection ----------------------------------------------------------------
     def _on_connection(self, conn: Connection) -> None:
@@ -227,7 +232,7 @@ class SimPeripheral:
             self._bridge.cancel()
             self._bridge = None
         if self._advertising and self.device is not None:
-            asyncio.get_running_loop().create_task(self._advertise())
+            self._adv_task = asyncio.get_running_loop().create_task(self._advertise())
 
     def _on_subscription(self, bearer: Any, notify: bool, indicate: bool) -> None:
         if notify:
@@ -349,9 +354,13 @@ class SimPeripheral:
             with contextlib.suppress(BaseException):
                 await self._bridge
             self._bridge = None
+        if self._adv_task is not None:
+            with contextlib.suppress(BaseException):
+                await self._adv_task
         if self.device is not None:
-            with contextlib.suppress(Exception):
-                await self.device.stop_advertising()
+            async with self._adv_lock:
+                with contextlib.suppress(Exception):
+                    await self.device.stop_advertising()
 
 
 class VirtualRadio:

@@ -20,24 +20,44 @@ def make_transport(spec: str) -> Transport:
     if "://" in spec or spec.startswith("/"):
         return SerialTransport(spec)
     if spec.startswith("ble:"):
-        raise TransportError(f"{spec}: BLE transport is not available in this build")
+        address = spec[len("ble:") :]
+        if address == "sim":
+            raise TransportError("ble:sim is opened by garment.devices.connect(): it starts the simulated garment and its radio")
+        if not address:
+            raise TransportError("ble: needs the garment's address or name, e.g. ble:Garment-1A2B or ble:C4:DE:E2:12:34:56")
+        from garment.transports.ble import BleTransport
+
+        return BleTransport(address)
     raise TransportError(f"unknown device '{spec}': use sim, serial:PATH, socket://HOST:PORT or ble:ADDRESS")
 
 
 @contextlib.asynccontextmanager
 async def connect(spec: str, timeout: float = 2.0) -> AsyncIterator[GarmentClient]:
-    """Connect to a garment; ``sim`` starts (and afterwards stops) a simulated one."""
+    """Connect to a garment; ``sim`` and ``ble:sim`` start (and afterwards stop) a simulated one,
+    ``ble:sim`` behind a virtual radio (``garment.sim.ble_radio``)."""
     sim: SimGarment | None = None
     try:
-        if spec == "sim":
-            sim = SimGarment()
-            spec = sim.start()
-        client = GarmentClient(make_transport(spec), timeout=timeout)
-        await client.connect()
-        try:
-            yield client
-        finally:
-            await client.close()
+        async with contextlib.AsyncExitStack() as stack:
+            if spec == "sim":
+                sim = SimGarment()
+                spec = sim.start()
+            if spec == "ble:sim":
+                # The simulated garment behind a virtual radio: the host's BLE code over real ATT/GATT.
+                from garment.sim.ble_radio import sim_ble
+                from garment.transports.ble import BleTransport
+
+                sim = SimGarment()
+                sim.start()
+                radio, garment = await stack.enter_async_context(sim_ble(sim.port))
+                transport: Transport = BleTransport(garment.address, radio.client_backend, radio.scanner_backend)
+            else:
+                transport = make_transport(spec)
+            client = GarmentClient(transport, timeout=timeout)
+            await client.connect()
+            try:
+                yield client
+            finally:
+                await client.close()
     finally:
         if sim is not None:
             sim.stop()

@@ -47,11 +47,7 @@ KNOWN_ERRORS = """
 # const() fallback for CPython: the ignore names the wrong code (mypy reports [misc]).
 firmware/lib/garmentfw/filter_coeffs.py [misc] All conditional function variants must have identical signatures
 firmware/lib/garmentfw/filter_coeffs.py [unused-ignore] Unused "type: ignore" comment
-firmware/lib/garmentfw/wire.py [misc] All conditional function variants must have identical signatures
-firmware/lib/garmentfw/wire.py [unused-ignore] Unused "type: ignore" comment
 # Fallbacks assigned None where the name's type does not allow it.
-firmware/lib/garmentfw/device.py [assignment] Incompatible types in assignment (expression has type "None", variable has type "type[FilterBank]")
-firmware/lib/garmentfw/device.py [misc] Cannot assign to a type
 firmware/lib/garmentfw/model_format.py [assignment] Incompatible types in assignment (expression has type "None", variable has type "Callable[[Any, Any | None], Any]")
 # time.ticks_us() values are an opaque tick type in the stubs, stored in int attributes here.
 firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")

@@ -120,3 +120,12 @@ def test_stream_lsl_publishes_emg(tmp_path: Path) -> None:
     finally:
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+
+
+@pytest.mark.skipif(not UCI.is_dir(), reason="shared UCI data not present")
+def test_report_png_with_real_recordings(tmp_path: Path) -> None:
+    out = tmp_path / "report.png"
+    p = run("report", "--out", str(out), "--uci", str(UCI))
+    assert p.returncode == 0, p.stderr
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000

@@ -13,10 +13,7 @@ from garmentfw.ring import SampleRing
 from garmentfw.telemetry import SampleStreamer
 from garmentfw.txqueue import TxQueue
 
-try:
-    from garmentfw.dsp import FilterBank
-except ImportError:  # pragma: no cover - dsp lands separately
-    FilterBank = None
+from garmentfw.dsp import FilterBank
 
 ANY_LEN = const(-1)  # a handler that checks its own body length
 
@@ -93,8 +90,7 @@ class Device:
         self.board.afe.configure(fs, n_ch)
         self.fs, self.n_ch, self.mains, self.kind, self.hp, self.notch = fs, n_ch, mains, kind, hp, notch
         self.ring.reset(n_ch)
-        if FilterBank is not None:
-            self.filters = FilterBank(n_ch, fs, mains, hp=bool(hp), notch=bool(notch))
+        self.filters = FilterBank(n_ch, fs, mains, hp=bool(hp), notch=bool(notch))
         for f in self.features:
             on_config = getattr(f, "on_config", None)
             if on_config is not None:

@@ -12,7 +12,7 @@
 try:
     from micropython import const
 except ImportError:  # CPython (host side)
-    def const(x):  # type: ignore[no-redef]
+    def const(x):  # type: ignore[misc]
         return x
 
 PROTOCOL_VERSION = const(1)

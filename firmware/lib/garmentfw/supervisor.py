@@ -90,8 +90,8 @@ class Supervisor:
     def _idle_state(self) -> int:
         return wire.SS_CALIBRATED if self.calib.mask else wire.SS_IDLE
 
-    def _set(self, state: int, fault: int, text: str) -> None:
-        if state == self.state and fault == self.fault:
+    def _set(self, state: int, fault: int, text: str, force: bool = False) -> None:
+        if state == self.state and fault == self.fault and not force:
             return
         self.state = state
         self.fault = fault
@@ -173,7 +173,6 @@ class Supervisor:
         self.armed_mask = 0
         self.test_mask = 0
         self.electrode_mask = 0
-        self.state = self._idle_state() if self.state != wire.SS_FAULT else wire.SS_FAULT
         self._set(self._idle_state(), wire.FAULT_NONE, "faults reset")
         return None
 
@@ -331,14 +330,28 @@ class Supervisor:
             return True
         return False
 
-    def electrode_fault(self, ch: int, ohms: int) -> None:
-        """(7) Impedance out of range on ``ch``: that channel zero now, latched."""
+    def check_electrode(self, ch: int, amplitude_ua: int, ohms: int) -> bool:
+        """(7) Before every pulse: True if the electrode of ``ch`` is fit to deliver
+        ``amplitude_ua``; else that channel is zeroed and latched off. ohms < 0 means
+        "not measured yet" (a board that measures during its pulses, before the first)."""
+        if ohms < 0:
+            return True
+        if ohms < L.IMPEDANCE_MIN_OHM or ohms > L.IMPEDANCE_MAX_OHM:
+            self.electrode_fault(ch, "%d ohm outside %d..%d ohm" % (ohms, L.IMPEDANCE_MIN_OHM, L.IMPEDANCE_MAX_OHM))
+            return False
+        # uA * (ohm / 10) = uV / 10 < 2**30 (ohms <= IMPEDANCE_MAX_OHM)
+        if amplitude_ua * (ohms // 10) > L.COMPLIANCE_MV * 100:
+            self.electrode_fault(ch, "%d uA through %d ohm exceeds the %d V compliance"
+                                 % (amplitude_ua, ohms, L.COMPLIANCE_MV // 1000))
+            return False
+        return True
+
+    def electrode_fault(self, ch: int, why: str) -> None:
+        """(7) That channel zero now, latched until T_FAULT_RESET; the others go on."""
         self._zero_ch(ch)
         bit = 1 << ch
         self.electrode_mask |= bit
         self.armed_mask &= ~bit
         self.test_mask &= ~bit
         fault = self.fault if self.state == wire.SS_FAULT else wire.FAULT_ELECTRODE
-        self.fault = wire.FAULT_NONE if fault == wire.FAULT_ELECTRODE else fault  # force a logged change
-        self._set(self.state, fault, "electrode fault on channel %d: %d ohm (allowed %d..%d)"
-                  % (ch, ohms, L.IMPEDANCE_MIN_OHM, L.IMPEDANCE_MAX_OHM))
+        self._set(self.state, fault, "electrode fault on channel %d: %s" % (ch, why), force=True)

@@ -370,6 +370,7 @@ class VirtualRadio:
         self.link = LocalLink()
         self.default_rssi = default_rssi
         self.peripherals: list[SimPeripheral] = []
+        self._bystanders: list[Device] = []
         self._rssi: dict[str, int] = {}
         self._central: Device | None = None
         self._central_lock = asyncio.Lock()
@@ -388,6 +389,19 @@ class VirtualRadio:
         await p.start()
         self.peripherals.append(p)
         return p
+
+    async def add_bystander(self, name: str, address: str = "F0:00:00:00:BE:EF", service_uuid16: int = 0x180D) -> Device:
+        """Another BLE device in the room (a heart-rate strap by default): advertises, is no garment."""
+        ctrl = _RadioController(self, f"bystander {name}", address)
+        ctrl.le_features = ctrl.le_features & ~hci.LeFeatureMask.LE_EXTENDED_ADVERTISING
+        dev = Device(name=name, address=hci.Address(address), host=Host(ctrl, AsyncPipeSink(ctrl)))
+        await dev.power_on()
+        nm = name.encode()
+        adv = bytes((2, 0x01, 0x06, 3, 0x03, service_uuid16 & 0xFF, service_uuid16 >> 8))
+        await dev.start_advertising(advertising_data=adv, scan_response_data=bytes((len(nm) + 1, 0x09)) + nm,
+                                    advertising_interval_min=20.0, advertising_interval_max=20.0)
+        self._bystanders.append(dev)
+        return dev
 
     def set_rssi(self, address: str, dbm: int) -> None:
         """What the host adapter hears from ``address`` (its advertisements)."""
@@ -458,6 +472,10 @@ class VirtualRadio:
         for p in self.peripherals:
             await p.close()
         self.peripherals = []
+        for dev in self._bystanders:
+            with contextlib.suppress(Exception):
+                await dev.stop_advertising()
+        self._bystanders = []
         self._listeners = []
         if self._central is not None:
             with contextlib.suppress(Exception):

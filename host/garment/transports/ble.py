@@ -79,8 +79,8 @@ async def scan(
                 await asyncio.wait_for(enough.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
-    except BleakError as e:
-        raise TransportError(f"BLE scan failed: {e}") from None
+    except (BleakError, OSError) as e:
+        raise TransportError(f"Bluetooth is not available ({e or type(e).__name__})") from None
     return sorted(seen.values(), key=lambda r: -r.rssi)
 
 
@@ -144,8 +144,8 @@ class BleTransport(Transport):
             raise TransportError(
                 f"{self.name}: no garment advertising as {self.address} within {self._scan_timeout:.0f} s"
             ) from None
-        except BleakError as e:
-            raise TransportError(f"{self.name}: cannot scan: {e}") from None
+        except (BleakError, OSError) as e:
+            raise TransportError(f"{self.name}: Bluetooth is not available ({e or type(e).__name__})") from None
         raise TransportError(f"{self.name}: scan ended without finding {self.address}")
 
     async def _connect(self) -> None:
@@ -160,8 +160,8 @@ class BleTransport(Transport):
                 BleakClient, device, self.name, disconnected_callback=self._on_disconnected,
                 max_attempts=self._max_attempts, pair=self._pair, **kwargs,
             )
-        except (BleakError, asyncio.TimeoutError) as e:
-            raise TransportError(f"{self.name}: cannot connect: {e}") from None
+        except (BleakError, asyncio.TimeoutError, OSError) as e:
+            raise TransportError(f"{self.name}: cannot connect: {e or type(e).__name__}") from None
         try:
             rx = client.services.get_characteristic(NUS_RX_UUID)
             tx = client.services.get_characteristic(NUS_TX_UUID)

@@ -26,6 +26,7 @@ import numpy as np
 from garment.client import (
     DecoderOutput,
     DeviceError,
+    DeviceTimeout,
     GarmentClient,
     Pulse,
     SampleBlock,
@@ -33,7 +34,7 @@ from garment.client import (
     StreamConfig,
 )
 from garment.protocol import Packet, wire
-from garment.transports import TransportError
+from garment.transports import TransportClosed, TransportError
 from garment.tui.errors import describe
 
 LEVELS = ("info", "warning", "error")
@@ -146,12 +147,15 @@ class LinkView:
 
 
 class SampleCollector:
-    """A sink that keeps what it receives in memory (calibration captures, training)."""
+    """A sink that keeps what it receives in memory (calibration captures, training);
+    ``done`` is set once ``target`` samples arrived (never, for target 0)."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: int = 0) -> None:
         self.codes: list[np.ndarray] = []
         self.uV: list[np.ndarray] = []
         self.n = 0
+        self.target = target
+        self.done = asyncio.Event()
 
     def open(self, meta: Any) -> None:
         pass
@@ -160,6 +164,8 @@ class SampleCollector:
         self.codes.append(block.data)
         self.uV.append(np.asarray(uV, dtype=np.float32))
         self.n += len(block.data)
+        if self.target and self.n >= self.target:
+            self.done.set()
 
     def event(self, event: Any) -> None:
         pass
@@ -367,6 +373,32 @@ class GarmentSession:
     def detach(self, sink: Any) -> None:
         with contextlib.suppress(ValueError):
             self.sinks.remove(sink)
+
+    async def capture(self, seconds: float, on_progress: Callable[[float], None] | None = None,
+                      stall_s: float = 3.0) -> SampleCollector:
+        """Collect the next ``seconds`` of samples (progress 0..1 reported as they come)."""
+        target = max(1, int(round(seconds * self.fs)))
+        col = SampleCollector(target)
+        self.attach(col)
+        last_n, last_t = 0, self.clock()
+        try:
+            while not col.done.is_set():
+                if not self.connected:
+                    raise TransportClosed(self.lost_reason or "link lost")
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(col.done.wait(), 0.1)
+                if on_progress is not None:
+                    on_progress(min(1.0, col.n / target))
+                if col.n != last_n:
+                    last_n, last_t = col.n, self.clock()
+                elif self.clock() - last_t > stall_s:
+                    raise DeviceTimeout(f"no samples from the garment for {stall_s:.0f} s")
+        finally:
+            self.detach(col)
+        if col.n > target:  # the last block may overshoot: keep exactly the request
+            codes, uV = col.samples_codes()[:target], col.samples_uV()[:target]
+            col.codes, col.uV, col.n = [codes], [uV], target
+        return col
 
     def ingest_block(self, block: SampleBlock) -> None:
         uV = block.data.astype(np.float32) * np.float32(self.uV_per_code)

@@ -9,27 +9,40 @@ _IPPROTO_TCP = const(6)  # Linux values; the unix port's socket module has no na
 _TCP_NODELAY = const(1)
 
 
+def listen(port: int, host: str = "127.0.0.1"):
+    """A non-blocking loopback TCP server socket (one pending connection)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(socket.getaddrinfo(host, port)[0][-1])
+    s.listen(1)
+    s.setblocking(False)
+    return s
+
+
+def accept(server):
+    """The next waiting connection (non-blocking, no Nagle delay), or None."""
+    try:
+        c, _ = server.accept()
+    except OSError:
+        return None
+    c.setblocking(False)
+    c.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)  # telemetry latency: no Nagle batching
+    return c
+
+
 class TcpLink:
     wired = True  # a cable (USB CDC; the sim's socket stands for one): provisioning allowed
 
     def __init__(self, port: int, host: str = "127.0.0.1"):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(socket.getaddrinfo(host, port)[0][-1])
-        s.listen(1)
-        s.setblocking(False)
-        self.server = s
+        self.server = listen(port, host)
         self.client = None
         self._dropped = False
         self.port = port
 
     def _accept(self):
-        try:
-            c, _ = self.server.accept()
-        except OSError:
+        c = accept(self.server)
+        if c is None:
             return
-        c.setblocking(False)
-        c.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)  # telemetry latency: no Nagle batching
         if self.client is not None:
             self._close_client()
         self.client = c

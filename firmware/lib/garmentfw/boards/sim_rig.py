@@ -1,18 +1,13 @@
 # The rig port of the simulated garment: the HIL rig / EMG feeder connects here and
 # feeds electrode signals (nanovolts) into the AFE model, and sets lead-off faults.
 # It is the physics side of the simulation, not part of the firmware's protocol.
-import socket
-
-from micropython import const
-
-_IPPROTO_TCP = const(6)  # Linux values; the unix port's socket module has no names for them
-_TCP_NODELAY = const(1)
 import struct
 
 import micropython
 from array import array
 
 from garmentfw import wire
+from garmentfw.boards.sim_link import accept, listen
 from garmentfw.framing import Deframer, Framer
 
 
@@ -30,12 +25,7 @@ class RigPort:
     REPORT_MS = 10
 
     def __init__(self, port: int, chip, host: str = "127.0.0.1"):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(socket.getaddrinfo(host, port)[0][-1])
-        s.listen(1)
-        s.setblocking(False)
-        self.server = s
+        self.server = listen(port, host)
         self.client = None
         self.chip = chip
         self.rx = bytearray(4096)
@@ -89,12 +79,9 @@ class RigPort:
 
     def service(self, now_ms: int):
         if self.client is None:
-            try:
-                c, _ = self.server.accept()
-            except OSError:
+            c = accept(self.server)
+            if c is None:
                 return
-            c.setblocking(False)
-            c.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)  # telemetry latency: no Nagle batching
             self.client = c
             self.fed = 0
             self._report()

@@ -1,0 +1,311 @@
+# The pulse scheduler: per channel a frequency, a phase width and a target amplitude;
+# tick() (every loop pass, device clock time.ticks_us) emits each due pulse through the
+# HAL stimulator driver, after the supervisor's impedance check and final gate.
+#
+# (5) Every pulse is biphasic and charge-balanced: the driver API is
+#     pulse(ch, amplitude_ua, width_us, interphase_us) - two equal and opposite phases
+#     separated by the interphase gap; there is no way to ask for anything else.
+# (6) The amplitude rises no faster than the slew: each pulse may exceed the previous
+#     one by at most slew * (time since the previous pulse) (a start counts as a pulse
+#     at 0 uA, so every start ramps from zero); a decrease takes effect at the next
+#     pulse and a stop (target 0) at once (no further pulse, driver.off(ch)).
+# Pulses on different channels never overlap electrically: a pulse waits until the
+# previous one (2 x width + interphase + PULSE_GUARD_US) is over.
+# Every delivered pulse is recorded (t_us, ch, amplitude, width, interphase) in a
+# preallocated ring that the feature sends as R_PULSES, and registered with the
+# Blanker (11). Per-pulse work allocates nothing.
+#
+# HAL stimulator driver contract (boards/sim_stim.py, boards/esp32s3_stim.py):
+#   n_channels                       stimulation channels (1..8)
+#   enable()                         output-enable on (called when armed)
+#   all_off()                        every channel off and output-enable low, now
+#   off(ch)                          that channel off now
+#   pulse(ch, ua, width_us, ip_us)   one biphasic, charge-balanced pulse -> bool delivered
+#   impedance(ch) -> int             last electrode impedance in ohm (-1: not measured yet)
+#   estop_pressed() -> bool          the E-stop button was pressed (latched in the driver
+#                                    until read; the driver already cut the output)
+import time
+from array import array
+
+from micropython import const
+
+from garmentfw import limits as L
+from garmentfw import wire
+
+PULSE_GUARD_US = const(20)
+FIRST_PULSE_US = const(10000)  # a start's first pulse comes min(period, this) after it
+_MASK = const(0x3FFFFFFF)  # wire.COUNTER_MOD - 1
+_HALF = const(0x20000000)
+_NCH = const(8)
+
+
+def _wdiff(a: int, b: int) -> int:
+    """a - b for indices modulo COUNTER_MOD, in -2**29 .. 2**29 - 1."""
+    d = (a - b) & _MASK
+    if d >= _HALF:
+        d -= _MASK + 1
+    return d
+
+
+class Blanker:
+    """(11) Blank windows after pulses, mapped from the device clock to AFE sample indices,
+    applied to raw blocks (before filtering) by FilterBank.blank().
+
+    The mapping: anchor(now_us, index, fs) records that sample ``index`` was the newest
+    conversion at ``now_us`` (the feature calls it from on_raw when the ring is empty,
+    i.e. every loop pass); a pulse at t_us then falls at index + (t_us - now_us) * fs.
+    The window starts one sample early and ends 4 samples late (one for the anchor's
+    conversion-to-read delay, the rest for rounding). Overlapping windows merge."""
+
+    def __init__(self, capacity: int = 32):
+        self.cap = capacity
+        self.ws = array("i", bytes(4 * capacity))
+        self.we = array("i", bytes(4 * capacity))
+        self.head = 0
+        self.count = 0
+        self.have = False
+        self.a_us = 0
+        self.a_idx = 0
+        self.fs10 = 200  # fs // 10 (every allowed fs is a multiple of 10)
+        self.windows = 0  # windows added (diagnostics)
+
+    def reset(self) -> None:
+        self.count = 0
+        self.have = False
+
+    def anchor(self, now_us: int, index: int, fs: int) -> None:
+        self.a_us = now_us
+        self.a_idx = index
+        self.fs10 = fs // 10
+        self.have = True
+
+    def index_at(self, t_us: int) -> int:
+        """The AFE index of the newest conversion at t_us (estimate)."""
+        dt = time.ticks_diff(t_us, self.a_us)
+        return (self.a_idx + dt * self.fs10 // 100000) & _MASK
+
+    def add(self, t_us: int, dur_us: int) -> None:
+        """Blank [t_us, t_us + dur_us) (pulse + blank window). Allocation-free."""
+        if not self.have:
+            return
+        dt = time.ticks_diff(t_us, self.a_us)
+        if dt > 2000000 or dt < -2000000:
+            return  # no samples for seconds: the supervisor's stall check has it
+        s = (self.a_idx + dt * self.fs10 // 100000 - 1) & _MASK
+        e = (s + dur_us * self.fs10 // 100000 + 5) & _MASK
+        self.windows += 1
+        c = self.count
+        if c:
+            last = self.head + c - 1
+            if last >= self.cap:
+                last -= self.cap
+            if _wdiff(s, self.we[last]) <= 0 or c == self.cap:
+                if _wdiff(e, self.we[last]) > 0:
+                    self.we[last] = e
+                return
+        i = self.head + c
+        if i >= self.cap:
+            i -= self.cap
+        self.ws[i] = s
+        self.we[i] = e
+        self.count = c + 1
+
+    def apply(self, block, n: int, first: int, fb, ch_mask: int) -> None:
+        """Blank the windows that fall in this raw block (samples first..first+n-1)."""
+        while self.count:
+            i = self.head
+            s = _wdiff(self.ws[i], first)
+            e = _wdiff(self.we[i], first)
+            if e > 0:
+                if s >= n:
+                    return
+                fb.blank(block, n, ch_mask, s, e - s)
+                if e > n:
+                    return  # continues in the next block (start 0 there)
+            i += 1
+            if i == self.cap:
+                i = 0
+            self.head = i
+            self.count -= 1
+
+
+class StimEngine:
+    def __init__(self, driver, n_channels: int, gate, clock_us=None, capacity: int = 64):
+        """gate: the Supervisor (check_electrode, allowed, record_pulse)."""
+        self.drv = driver
+        self.n = n_channels
+        self.gate = gate
+        self.clock = clock_us or time.ticks_us
+        self.blanker = None
+        self.target = array("i", bytes(4 * _NCH))
+        self.amp = array("i", bytes(4 * _NCH))  # amplitude of the last pulse (0 = stopped)
+        self.width = array("i", bytes(4 * _NCH))
+        self.period = array("i", bytes(4 * _NCH))
+        self.due = array("i", bytes(4 * _NCH))
+        self.last_t = array("i", bytes(4 * _NCH))
+        self.active_mask = 0
+        self.slew_hi = 20  # slew // 1000: uA per ms
+        self.slew_lo = 0  # slew % 1000
+        self.blank_us = 5000
+        self._busy_until = 0
+        self._busy = False
+        # delivered pulses waiting for R_PULSES
+        self.cap = capacity
+        self.r_t = array("i", bytes(4 * capacity))
+        self.r_ch = array("i", bytes(4 * capacity))
+        self.r_amp = array("i", bytes(4 * capacity))
+        self.r_w = array("i", bytes(4 * capacity))
+        self.r_head = 0
+        self.r_count = 0
+        self.lost = 0
+        self.total = 0
+
+    # ---- configuration (request path) ----------------------------------------------
+    def set_slew(self, slew_ua_per_s: int) -> None:
+        self.slew_hi = slew_ua_per_s // 1000
+        self.slew_lo = slew_ua_per_s % 1000
+
+    def set_blank(self, blank_us: int) -> None:
+        self.blank_us = blank_us
+
+    def configure(self, ch: int, width_us: int, freq_hz: int) -> None:
+        """Pulse width and frequency of a channel (checked by the caller against limits)."""
+        self.width[ch] = width_us
+        self.period[ch] = 1000000 // freq_hz
+
+    def set_target(self, ch: int, amplitude_ua: int, now_us: int) -> None:
+        """Target amplitude of a channel: 0 stops it now; lower takes effect at the next
+        pulse; higher is reached at the slew rate; a start ramps from zero."""
+        if amplitude_ua <= 0:
+            if self.active_mask >> ch & 1 or self.target[ch]:
+                self.zero(ch)
+            return
+        bit = 1 << ch
+        if not self.active_mask & bit:
+            self.amp[ch] = 0
+            self.last_t[ch] = now_us
+            p = self.period[ch]
+            self.due[ch] = time.ticks_add(now_us, p if p < FIRST_PULSE_US else FIRST_PULSE_US)
+            self.active_mask |= bit
+        elif self.amp[ch] > amplitude_ua:
+            self.amp[ch] = amplitude_ua
+        self.target[ch] = amplitude_ua
+
+    def zero(self, ch: int) -> None:
+        self.target[ch] = 0
+        self.amp[ch] = 0
+        self.active_mask &= ~(1 << ch)
+        self.drv.off(ch)
+
+    def zero_all(self) -> None:
+        for ch in range(_NCH):
+            self.target[ch] = 0
+            self.amp[ch] = 0
+        self.active_mask = 0
+        self.drv.all_off()
+
+    # ---- the per-pulse path (no allocation) ----------------------------------------
+    def tick(self, now_us: int) -> int:
+        """Emit every pulse due at now_us; returns how many."""
+        if not self.active_mask:
+            return 0
+        drv = self.drv
+        gate = self.gate
+        emitted = 0
+        for ch in range(self.n):
+            if not self.active_mask >> ch & 1:
+                continue
+            if time.ticks_diff(now_us, self.due[ch]) < 0:
+                continue
+            if self._busy and time.ticks_diff(now_us, self._busy_until) < 0:
+                break
+            tgt = self.target[ch]
+            a = self.amp[ch]
+            if a < tgt:
+                dt = time.ticks_diff(now_us, self.last_t[ch])
+                if dt > 1000000:
+                    dt = 1000000
+                # slew * dt / 1e6 rounded down, in two halves that stay below 2**30
+                a += self.slew_hi * dt // 1000 + self.slew_lo * dt // 1000000
+                if a > tgt:
+                    a = tgt
+            else:
+                a = tgt
+            p = self.period[ch]
+            if a <= 0:
+                self.due[ch] = time.ticks_add(now_us, p)
+                continue
+            w = self.width[ch]
+            if not gate.check_electrode(ch, a, drv.impedance(ch)):
+                continue  # the supervisor zeroed the channel
+            if not gate.allowed(ch, a, w):
+                return emitted  # the supervisor zeroed everything
+            drv.pulse(ch, a, w, L.INTERPHASE_US)
+            self.amp[ch] = a
+            self.last_t[ch] = now_us
+            d = time.ticks_add(self.due[ch], p)
+            if time.ticks_diff(now_us, d) >= 0:
+                d = time.ticks_add(now_us, p)  # more than a period late: no burst to catch up
+            self.due[ch] = d
+            self._record(now_us, ch, a, w)
+            gate.record_pulse(a, w)
+            dur = 2 * w + L.INTERPHASE_US
+            bl = self.blanker
+            if bl is not None:
+                bl.add(now_us, dur + self.blank_us)
+            emitted += 1
+            self._busy = True
+            self._busy_until = time.ticks_add(now_us, dur + PULSE_GUARD_US)
+            now_us = self.clock()  # a driver that times its phases took that long
+        return emitted
+
+    def _record(self, t: int, ch: int, a: int, w: int) -> None:
+        self.total += 1
+        c = self.r_count
+        if c == self.cap:
+            self.lost += 1
+            return
+        i = self.r_head + c
+        if i >= self.cap:
+            i -= self.cap
+        self.r_t[i] = t & _MASK
+        self.r_ch[i] = ch
+        self.r_amp[i] = a
+        self.r_w[i] = w
+        self.r_count = c + 1
+
+    def pending(self) -> int:
+        return self.r_count
+
+    def oldest_us(self) -> int:
+        return self.r_t[self.r_head]
+
+    def take_into(self, pkt, off: int, max_n: int) -> int:
+        """Move up to max_n recorded pulses into pkt at off as wire.PULSE_FMT records."""
+        n = self.r_count if self.r_count < max_n else max_n
+        i = self.r_head
+        for k in range(n):
+            wire_pack_pulse(pkt, off + k * wire.PULSE_LEN, self.r_t[i], self.r_ch[i], self.r_amp[i], self.r_w[i], L.INTERPHASE_US)
+            i += 1
+            if i == self.cap:
+                i = 0
+        self.r_head = i
+        self.r_count -= n
+        return n
+
+
+def wire_pack_pulse(buf, off: int, t_us: int, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> None:
+    """One wire.PULSE_FMT ("<IBIHH") record, byte by byte (no allocation)."""
+    buf[off] = t_us & 0xFF
+    buf[off + 1] = (t_us >> 8) & 0xFF
+    buf[off + 2] = (t_us >> 16) & 0xFF
+    buf[off + 3] = (t_us >> 24) & 0xFF
+    buf[off + 4] = ch
+    buf[off + 5] = amplitude_ua & 0xFF
+    buf[off + 6] = (amplitude_ua >> 8) & 0xFF
+    buf[off + 7] = (amplitude_ua >> 16) & 0xFF
+    buf[off + 8] = (amplitude_ua >> 24) & 0xFF
+    buf[off + 9] = width_us & 0xFF
+    buf[off + 10] = width_us >> 8
+    buf[off + 11] = interphase_us & 0xFF
+    buf[off + 12] = interphase_us >> 8

@@ -1,0 +1,260 @@
+# The stimulation policy: decoder output -> per-channel target amplitude within the
+# calibrated [motor threshold, max comfortable] range (0 = off). The safety supervisor
+# clips the result again (the one allowed clip) and everything downstream (slew,
+# limits, faults) still applies: a policy can only ask.
+#
+# Parameters come from the model file's stimulation section (model_format.TAG_STIM):
+#   {"preset": "off" | "proportional" | "threshold" | "cycling", "params": {...}}
+# Policy.from_dict() validates them (unknown names, out-of-range values -> ValueError
+# with a message naming the parameter) and converts them to integers once; the
+# per-window path (targets()) is integer-only and allocation-free.
+#
+# Inputs:
+#   activations: per decoder output, fixed point Q12 (ACT_ONE = 4096 = 1.0), clamped
+#     to 0..ACT_ONE; the decoder feature produces them (EMG envelope, class
+#     probability, regression output scaled to 0..1).
+#   crank: angle in centi-degrees (0..35999) and cadence in centi-rpm, from the
+#     decoder's regression output or from T_CRANK (external crank sensor). Between
+#     updates the angle is extrapolated with the cadence.
+#
+# Presets and their params (lists are per stimulation channel; a scalar applies to all):
+#   off           no params; every channel 0.
+#   proportional  gain (1.0, 0 < g <= 16), deadband (0.05, 0 <= d <= 0.9), inputs,
+#                 max_mA. level = gain * (act - deadband) / (1 - deadband) clipped to
+#                 0..1; act < deadband -> off; else amplitude = motor + level * (top -
+#                 motor), top = min(max comfortable, max_mA).
+#   threshold     level (0.5, 0 < l <= 1), intensity (1.0, 0..1), inputs, max_mA:
+#                 act >= level -> motor + intensity * (top - motor), else off.
+#   cycling       phase_on, phase_off (degrees; 0 <= on <= 720, 0 < off - on < 360):
+#                 channel i stimulates while the advanced crank angle is in [on, off)
+#                 (mod 360); delay_ms (100, 0..500): the electromechanical delay, the
+#                 angle is advanced by cadence * delay; intensity (1.0, 0..1); max_mA;
+#                 timeout_ms (500, 50..1000): crank data older than this -> off;
+#                 min_rpm (0, 0..200): below this cadence -> off.
+#   inputs: per channel, the activation index it follows (-1 = never); default i -> i.
+#   max_mA: per channel (or scalar) cap in mA (> 0) under the calibrated maximum.
+import time
+from array import array
+
+from micropython import const
+
+from garmentfw import wire
+
+ACT_ONE = const(4096)  # activation 1.0 in Q12
+PRESETS = ("off", "proportional", "threshold", "cycling")
+P_OFF = const(0)
+P_PROPORTIONAL = const(1)
+P_THRESHOLD = const(2)
+P_CYCLING = const(3)
+
+_PARAMS = {
+    "off": (),
+    "proportional": ("gain", "deadband", "inputs", "max_mA"),
+    "threshold": ("level", "intensity", "inputs", "max_mA"),
+    "cycling": ("phase_on", "phase_off", "delay_ms", "intensity", "max_mA", "timeout_ms", "min_rpm"),
+}
+
+
+def _num(params, name, default, lo, hi):
+    v = params.get(name, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError("stim param %r must be a number, got %r" % (name, v))
+    if not lo <= v <= hi:
+        raise ValueError("stim param %s=%r outside %r..%r" % (name, v, lo, hi))
+    return v
+
+
+def _per_channel(params, name, default, lo, hi, n):
+    """A scalar (for every channel) or a list of at most n numbers (missing -> default)."""
+    v = params.get(name, default)
+    if isinstance(v, list):
+        if len(v) > n:
+            raise ValueError("stim param %r has %d values for %d channels" % (name, len(v), n))
+        out = []
+        for i in range(n):
+            out.append(_num({name: v[i]}, name, default, lo, hi) if i < len(v) else default)
+        return out
+    return [_num(params, name, default, lo, hi)] * n
+
+
+class Policy:
+    """A validated stimulation policy for n channels (see the module comment)."""
+
+    def __init__(self, preset: str = "off", n_channels: int = wire.MAX_CHANNELS):
+        self.preset = preset
+        self.kind = PRESETS.index(preset)
+        self.n = n_channels
+        m = wire.MAX_CHANNELS
+        self.inputs = array("i", [i for i in range(m)])
+        self.top_ua = array("i", [0x3FFFFFFF] * m)  # max_mA cap
+        self.level_q12 = array("i", [ACT_ONE] * m)  # intensity (threshold, cycling)
+        self.gain_q8 = 256  # proportional: gain / (1 - deadband), Q8
+        self.dead_q12 = 0
+        self.thr_q12 = ACT_ONE // 2
+        self.on_cdeg = array("i", bytes(4 * m))
+        self.span_cdeg = array("i", bytes(4 * m))  # 0 = channel never on (cycling)
+        self.delay_ms = 100
+        self.timeout_ms = 500
+        self.min_crpm = 0
+        # crank state (cycling)
+        self.continuous = self.kind == P_CYCLING
+        self.crank_ok = False
+        self.angle = 0
+        self.crpm = 0
+        self.crank_ms = 0
+        self._est_prev = -1
+        self._est_ms = 0
+
+    @classmethod
+    def from_dict(cls, d, n_channels: int = wire.MAX_CHANNELS) -> "Policy":
+        """Build from the model file's stimulation section; raises ValueError (with a
+        message naming the parameter) on anything unknown or out of range."""
+        if not isinstance(d, dict):
+            raise ValueError("stimulation section must be an object")
+        for k in d:
+            if k not in ("preset", "params"):
+                raise ValueError("unknown key %r in the stimulation section" % (k,))
+        preset = d.get("preset", "off")
+        if preset not in PRESETS:
+            raise ValueError("unknown stimulation preset %r (known: %s)" % (preset, ", ".join(PRESETS)))
+        params = d.get("params", {})
+        if not isinstance(params, dict):
+            raise ValueError("'params' must be an object")
+        allowed = _PARAMS[preset]
+        for k in params:
+            if k not in allowed:
+                raise ValueError("unknown parameter %r for preset %r (allowed: %s)" % (k, preset, ", ".join(allowed) or "none"))
+        n = n_channels
+        p = cls(preset, n)
+        if preset == "off":
+            return p
+        if "max_mA" in params:
+            caps = _per_channel(params, "max_mA", 100.0, 0.001, 100.0, n)
+            for i in range(n):
+                p.top_ua[i] = int(caps[i] * 1000 + 0.5)
+        if preset in ("proportional", "threshold"):
+            if "inputs" in params:
+                ins = params["inputs"]
+                if not isinstance(ins, list) or len(ins) > n:
+                    raise ValueError("stim param 'inputs' must be a list of at most %d activation indices" % n)
+                for i in range(n):
+                    v = ins[i] if i < len(ins) else -1
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not -1 <= v < 64:
+                        raise ValueError("stim param inputs[%d]=%r must be an index 0..63 or -1" % (i, v))
+                    p.inputs[i] = int(v)
+        if preset == "proportional":
+            gain = _num(params, "gain", 1.0, 1e-6, 16.0)
+            dead = _num(params, "deadband", 0.05, 0.0, 0.9)
+            p.dead_q12 = int(dead * ACT_ONE + 0.5)
+            p.gain_q8 = int(gain / (1.0 - dead) * 256 + 0.5)
+        elif preset == "threshold":
+            p.thr_q12 = int(_num(params, "level", 0.5, 1e-6, 1.0) * ACT_ONE + 0.5)
+            lv = _num(params, "intensity", 1.0, 0.0, 1.0)
+            for i in range(n):
+                p.level_q12[i] = int(lv * ACT_ONE + 0.5)
+        else:  # cycling
+            on = params.get("phase_on")
+            off = params.get("phase_off")
+            if not isinstance(on, list) or not isinstance(off, list) or len(on) != len(off) or not 1 <= len(on) <= n:
+                raise ValueError("cycling needs lists phase_on and phase_off of equal length 1..%d (degrees)" % n)
+            for i in range(len(on)):
+                a = _num({"phase_on": on[i]}, "phase_on", 0, 0, 720)
+                b = _num({"phase_off": off[i]}, "phase_off", 0, 0, 1080)
+                if not 0 < b - a < 360:
+                    raise ValueError("cycling channel %d: phase_off - phase_on = %r must be in (0, 360) degrees" % (i, b - a))
+                p.on_cdeg[i] = int(a * 100 + 0.5) % 36000
+                p.span_cdeg[i] = int((b - a) * 100 + 0.5)
+            lv = _per_channel(params, "intensity", 1.0, 0.0, 1.0, n)
+            for i in range(n):
+                p.level_q12[i] = int(lv[i] * ACT_ONE + 0.5)
+            p.delay_ms = int(_num(params, "delay_ms", 100, 0, 500))
+            p.timeout_ms = int(_num(params, "timeout_ms", 500, 50, 1000))
+            p.min_crpm = int(_num(params, "min_rpm", 0, 0, 200) * 100 + 0.5)
+        return p
+
+    # ---- inputs --------------------------------------------------------------------
+    def set_crank(self, angle_cdeg: int, cadence_crpm: int, now_ms: int) -> None:
+        """A crank reading: angle 0..35999 cdeg; cadence in crpm, or -1 to estimate it
+        from successive angles (decoder regression output). Allocation-free."""
+        if cadence_crpm < 0:
+            prev = self._est_prev
+            dt = time.ticks_diff(now_ms, self._est_ms)
+            if prev >= 0 and 0 < dt <= 1000:
+                d = angle_cdeg - prev
+                if d < 0:
+                    d += 36000
+                if d > 18000:  # backwards or a jump: no forward cadence
+                    d = 0
+                # cdeg per ms -> crpm: crpm = d / dt * 1000 / 6 ; d * 1000 < 2**30
+                est = d * 1000 // (6 * dt)
+                cadence_crpm = (3 * self.crpm + est) >> 2 if self.crank_ok else est
+            else:
+                cadence_crpm = 0
+            self._est_prev = angle_cdeg
+            self._est_ms = now_ms
+        if cadence_crpm > 65535:
+            cadence_crpm = 65535
+        self.angle = angle_cdeg
+        self.crpm = cadence_crpm
+        self.crank_ms = now_ms
+        self.crank_ok = True
+
+    def crank_angle(self, now_ms: int) -> int:
+        """Crank angle now, advanced by the electromechanical delay (cdeg), or -1 if the
+        crank data is stale."""
+        if not self.crank_ok:
+            return -1
+        el = time.ticks_diff(now_ms, self.crank_ms)
+        if el < 0:
+            el = 0
+        if el > self.timeout_ms:
+            return -1
+        # crpm * 6 = cdeg per s; crpm <= 65535, el + delay <= 1500 ms: < 2**30
+        return (self.angle + self.crpm * 6 * (el + self.delay_ms) // 1000) % 36000
+
+    # ---- the per-window path (no allocation) ---------------------------------------
+    def targets(self, acts, n_acts: int, motor, top, out, now_ms: int) -> None:
+        """Fill out[ch] (uA, 0 = off) for every channel from activations (Q12) or the
+        crank; motor/top: per-channel calibrated motor threshold and max comfortable
+        (top 0 = uncalibrated -> off)."""
+        k = self.kind
+        n = self.n
+        ang = -1
+        if k == P_CYCLING:
+            ang = self.crank_angle(now_ms)
+            if self.crpm < self.min_crpm:
+                ang = -1
+        for ch in range(n):
+            hi = top[ch]
+            cap = self.top_ua[ch]
+            if cap < hi:
+                hi = cap
+            lo = motor[ch]
+            if hi < lo:
+                hi = lo
+            a = 0
+            if top[ch] <= 0 or k == P_OFF:
+                a = 0
+            elif k == P_CYCLING:
+                span = self.span_cdeg[ch]
+                if ang >= 0 and span > 0:
+                    d = ang - self.on_cdeg[ch]
+                    if d < 0:
+                        d += 36000
+                    if d < span:
+                        a = lo + (((hi - lo) * self.level_q12[ch]) >> 12)
+            else:
+                i = self.inputs[ch]
+                if 0 <= i < n_acts:
+                    x = acts[i]
+                    if x > ACT_ONE:
+                        x = ACT_ONE
+                    if k == P_PROPORTIONAL:
+                        if x >= self.dead_q12 and x > 0:
+                            lv = ((x - self.dead_q12) * self.gain_q8) >> 8
+                            if lv > ACT_ONE:
+                                lv = ACT_ONE
+                            a = lo + (((hi - lo) * lv) >> 12)
+                    elif x >= self.thr_q12:
+                        a = lo + (((hi - lo) * self.level_q12[ch]) >> 12)
+            out[ch] = a

@@ -4,13 +4,16 @@ runs the same tests on hardware. Tests that need the rig (signal injection, faul
 injection) skip on hardware without a rig, saying so."""
 from __future__ import annotations
 
-from typing import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, AsyncIterator, Iterator
 
 import pytest
 
 from garment.client import GarmentClient
 from garment.devices import make_transport
 from garment.sim import SimGarment
+
+if TYPE_CHECKING:
+    from rig import StimBench
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,3 +67,17 @@ def rig(sim: SimGarment | None) -> SimGarment:
     if sim is None:
         pytest.skip("needs the HIL rig (signal/fault injection); this device has none")
     return sim
+
+
+# ---- stimulation safety suite (hil_tests/test_safety_*.py) ---------------------------------
+@pytest.fixture
+async def bench(garment: GarmentClient, sim: SimGarment | None) -> AsyncIterator["StimBench"]:
+    """An authenticated garment, disarmed, without faults or calibrations, its closed loop
+    silent, with its pulse log and (on the sim) the rig; put back as it was afterwards."""
+    from rig import StimBench
+
+    b = await StimBench.open(garment, sim)
+    try:
+        yield b
+    finally:
+        await b.restore()

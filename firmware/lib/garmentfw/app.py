@@ -28,6 +28,10 @@ def make_device(board):
     dec = DecoderFeature(dev)
     dev.add_feature(dec)
     dev.add_feature(ModelFeature(dev, dec))
+    if getattr(board, "stim", None) is not None:
+        from garmentfw.stim_feature import StimFeature
+
+        dev.add_feature(StimFeature(dev))
     return dev
 
 
@@ -35,12 +39,23 @@ def main():
     board = load_board()
 
     while True:
+        dev = None
         try:
-            make_device(board).run()
+            dev = make_device(board)
+            dev.run()
         except KeyboardInterrupt:
-            board.safe_state()
+            _off(dev, board, "interrupted")
             raise
         except Exception as e:
-            board.safe_state()
+            _off(dev, board, "exception")
             sys.print_exception(e)
             board.reinit()
+
+
+def _off(dev, board, why):
+    # Outputs off first, whatever state the device was in.
+    try:
+        if dev is not None and dev.stim is not None:
+            dev.stim.safe_off(why)
+    finally:
+        board.safe_state()

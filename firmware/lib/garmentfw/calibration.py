@@ -84,7 +84,7 @@ class CalibrationSet:
     def __init__(self, n_channels: int, store=None):
         self.n = n_channels
         self.store = store
-        self.cals = [None] * n_channels
+        self.cals: list = [None] * n_channels  # Calibration or None per channel
         self.motor = array("i", bytes(4 * wire.MAX_CHANNELS))
         self.max = array("i", bytes(4 * wire.MAX_CHANNELS))
         self.width = array("i", bytes(4 * wire.MAX_CHANNELS))
@@ -157,7 +157,7 @@ class CalibrationSet:
 
     def load(self, lim) -> list:
         """Load and verify the stored record; returns messages about what was refused."""
-        notes = []
+        notes: list = []
         for ch in range(self.n):
             self._apply(ch, None)
         if self.store is None:

@@ -39,6 +39,11 @@ _HALF = const(0x20000000)
 _NCH = const(8)
 
 
+def _tadd(t, d):
+    # time.ticks_add for tick values kept in int arrays (the stubs type ticks opaquely)
+    return time.ticks_add(t, d)
+
+
 def _wdiff(a: int, b: int) -> int:
     """a - b for indices modulo COUNTER_MOD, in -2**29 .. 2**29 - 1."""
     d = (a - b) & _MASK
@@ -73,18 +78,18 @@ class Blanker:
         self.count = 0
         self.have = False
 
-    def anchor(self, now_us: int, index: int, fs: int) -> None:
+    def anchor(self, now_us, index: int, fs: int) -> None:
         self.a_us = now_us
         self.a_idx = index
         self.fs10 = fs // 10
         self.have = True
 
-    def index_at(self, t_us: int) -> int:
+    def index_at(self, t_us) -> int:
         """The AFE index of the newest conversion at t_us (estimate)."""
         dt = time.ticks_diff(t_us, self.a_us)
         return (self.a_idx + dt * self.fs10 // 100000) & _MASK
 
-    def add(self, t_us: int, dur_us: int) -> None:
+    def add(self, t_us, dur_us: int) -> None:
         """Blank [t_us, t_us + dur_us) (pulse + blank window). Allocation-free."""
         if not self.have:
             return
@@ -141,8 +146,10 @@ class StimEngine:
         self.amp = array("i", bytes(4 * _NCH))  # amplitude of the last pulse (0 = stopped)
         self.width = array("i", bytes(4 * _NCH))
         self.period = array("i", bytes(4 * _NCH))
-        self.due = array("i", bytes(4 * _NCH))
-        self.last_t = array("i", bytes(4 * _NCH))
+        # raw tick values: lists of small ints (a port's ticks may exceed 32 bits, e.g.
+        # the unix port's 2**62 period); storing into a list allocates nothing
+        self.due = [0] * _NCH
+        self.last_t = [0] * _NCH
         self.active_mask = 0
         self.slew_hi = 20  # slew // 1000: uA per ms
         self.slew_lo = 0  # slew % 1000
@@ -173,7 +180,7 @@ class StimEngine:
         self.width[ch] = width_us
         self.period[ch] = 1000000 // freq_hz
 
-    def set_target(self, ch: int, amplitude_ua: int, now_us: int) -> None:
+    def set_target(self, ch: int, amplitude_ua: int, now_us) -> None:
         """Target amplitude of a channel: 0 stops it now; lower takes effect at the next
         pulse; higher is reached at the slew rate; a start ramps from zero."""
         if amplitude_ua <= 0:
@@ -205,7 +212,7 @@ class StimEngine:
         self.drv.all_off()
 
     # ---- the per-pulse path (no allocation) ----------------------------------------
-    def tick(self, now_us: int) -> int:
+    def tick(self, now_us) -> int:
         """Emit every pulse due at now_us; returns how many."""
         if not self.active_mask:
             return 0
@@ -243,7 +250,7 @@ class StimEngine:
             drv.pulse(ch, a, w, L.INTERPHASE_US)
             self.amp[ch] = a
             self.last_t[ch] = now_us
-            d = time.ticks_add(self.due[ch], p)
+            d = _tadd(self.due[ch], p)
             if time.ticks_diff(now_us, d) >= 0:
                 d = time.ticks_add(now_us, p)  # more than a period late: no burst to catch up
             self.due[ch] = d
@@ -278,7 +285,12 @@ class StimEngine:
         return self.r_count
 
     def oldest_us(self) -> int:
+        """Device time of the oldest unsent pulse, modulo COUNTER_MOD (as reported)."""
         return self.r_t[self.r_head]
+
+    def oldest_age_us(self, now_us) -> int:
+        """How long the oldest unsent pulse has waited (no allocation)."""
+        return _wdiff(now_us & _MASK, self.r_t[self.r_head])
 
     def take_into(self, pkt, off: int, max_n: int) -> int:
         """Move up to max_n recorded pulses into pkt at off as wire.PULSE_FMT records."""
@@ -294,7 +306,7 @@ class StimEngine:
         return n
 
 
-def wire_pack_pulse(buf, off: int, t_us: int, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> None:
+def wire_pack_pulse(buf, off: int, t_us, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> None:
     """One wire.PULSE_FMT ("<IBIHH") record, byte by byte (no allocation)."""
     buf[off] = t_us & 0xFF
     buf[off + 1] = (t_us >> 8) & 0xFF

@@ -30,7 +30,9 @@
 #                 (mod 360); delay_ms (100, 0..500): the electromechanical delay, the
 #                 angle is advanced by cadence * delay; intensity (1.0, 0..1); max_mA;
 #                 timeout_ms (500, 50..1000): crank data older than this -> off;
-#                 min_rpm (0, 0..200): below this cadence -> off.
+#                 min_rpm (0, 0..200): below this cadence -> off; angle_output (0): with a
+#                 regression decoder, the output that is the crank angle in degrees
+#                 (T_CRANK, an external sensor, takes precedence while it is fresh).
 #   inputs: per channel, the activation index it follows (-1 = never); default i -> i.
 #   max_mA: per channel (or scalar) cap in mA (> 0) under the calibrated maximum.
 import time
@@ -51,7 +53,7 @@ _PARAMS = {
     "off": (),
     "proportional": ("gain", "deadband", "inputs", "max_mA"),
     "threshold": ("level", "intensity", "inputs", "max_mA"),
-    "cycling": ("phase_on", "phase_off", "delay_ms", "intensity", "max_mA", "timeout_ms", "min_rpm"),
+    "cycling": ("phase_on", "phase_off", "delay_ms", "intensity", "max_mA", "timeout_ms", "min_rpm", "angle_output"),
 }
 
 
@@ -88,7 +90,8 @@ class Policy:
         self.inputs = array("i", [i for i in range(m)])
         self.top_ua = array("i", [0x3FFFFFFF] * m)  # max_mA cap
         self.level_q12 = array("i", [ACT_ONE] * m)  # intensity (threshold, cycling)
-        self.gain_q8 = 256  # proportional: gain / (1 - deadband), Q8
+        self.scale_q12 = ACT_ONE  # proportional: gain / (1 - deadband), Q12
+        self.sat = ACT_ONE + 1  # (act - deadband) from which the level saturates at 1.0
         self.dead_q12 = 0
         self.thr_q12 = ACT_ONE // 2
         self.on_cdeg = array("i", bytes(4 * m))
@@ -96,6 +99,7 @@ class Policy:
         self.delay_ms = 100
         self.timeout_ms = 500
         self.min_crpm = 0
+        self.angle_output = 0
         # crank state (cycling)
         self.continuous = self.kind == P_CYCLING
         self.crank_ok = False
@@ -104,6 +108,7 @@ class Policy:
         self.crank_ms = 0
         self._est_prev = -1
         self._est_ms = 0
+        self._have_est = False
 
     @classmethod
     def from_dict(cls, d, n_channels: int = wire.MAX_CHANNELS) -> "Policy":
@@ -146,7 +151,8 @@ class Policy:
             gain = _num(params, "gain", 1.0, 1e-6, 16.0)
             dead = _num(params, "deadband", 0.05, 0.0, 0.9)
             p.dead_q12 = int(dead * ACT_ONE + 0.5)
-            p.gain_q8 = int(gain / (1.0 - dead) * 256 + 0.5)
+            p.scale_q12 = max(1, int(gain * ACT_ONE * ACT_ONE / (ACT_ONE - p.dead_q12) + 0.5))
+            p.sat = (ACT_ONE << 12) // p.scale_q12 + 1
         elif preset == "threshold":
             p.thr_q12 = int(_num(params, "level", 0.5, 1e-6, 1.0) * ACT_ONE + 0.5)
             lv = _num(params, "intensity", 1.0, 0.0, 1.0)
@@ -170,10 +176,14 @@ class Policy:
             p.delay_ms = int(_num(params, "delay_ms", 100, 0, 500))
             p.timeout_ms = int(_num(params, "timeout_ms", 500, 50, 1000))
             p.min_crpm = int(_num(params, "min_rpm", 0, 0, 200) * 100 + 0.5)
+            ao = _num(params, "angle_output", 0, 0, 63)
+            if ao != int(ao):
+                raise ValueError("stim param angle_output=%r must be an output index" % (ao,))
+            p.angle_output = int(ao)
         return p
 
     # ---- inputs --------------------------------------------------------------------
-    def set_crank(self, angle_cdeg: int, cadence_crpm: int, now_ms: int) -> None:
+    def set_crank(self, angle_cdeg: int, cadence_crpm: int, now_ms) -> None:
         """A crank reading: angle 0..35999 cdeg; cadence in crpm, or -1 to estimate it
         from successive angles (decoder regression output). Allocation-free."""
         if cadence_crpm < 0:
@@ -187,9 +197,11 @@ class Policy:
                     d = 0
                 # cdeg per ms -> crpm: crpm = d / dt * 1000 / 6 ; d * 1000 < 2**30
                 est = d * 1000 // (6 * dt)
-                cadence_crpm = (3 * self.crpm + est) >> 2 if self.crank_ok else est
+                cadence_crpm = (3 * self.crpm + est) >> 2 if self._have_est else est
+                self._have_est = True
             else:
                 cadence_crpm = 0
+                self._have_est = False
             self._est_prev = angle_cdeg
             self._est_ms = now_ms
         if cadence_crpm > 65535:
@@ -199,7 +211,7 @@ class Policy:
         self.crank_ms = now_ms
         self.crank_ok = True
 
-    def crank_angle(self, now_ms: int) -> int:
+    def crank_angle(self, now_ms) -> int:
         """Crank angle now, advanced by the electromechanical delay (cdeg), or -1 if the
         crank data is stale."""
         if not self.crank_ok:
@@ -213,7 +225,7 @@ class Policy:
         return (self.angle + self.crpm * 6 * (el + self.delay_ms) // 1000) % 36000
 
     # ---- the per-window path (no allocation) ---------------------------------------
-    def targets(self, acts, n_acts: int, motor, top, out, now_ms: int) -> None:
+    def targets(self, acts, n_acts: int, motor, top, out, now_ms) -> None:
         """Fill out[ch] (uA, 0 = off) for every channel from activations (Q12) or the
         crank; motor/top: per-channel calibrated motor threshold and max comfortable
         (top 0 = uncalibrated -> off)."""
@@ -251,7 +263,9 @@ class Policy:
                         x = ACT_ONE
                     if k == P_PROPORTIONAL:
                         if x >= self.dead_q12 and x > 0:
-                            lv = ((x - self.dead_q12) * self.gain_q8) >> 8
+                            d = x - self.dead_q12
+                            # rounded to nearest; d < sat keeps the product < 2**25
+                            lv = ACT_ONE if d >= self.sat else (d * self.scale_q12 + 2048) >> 12
                             if lv > ACT_ONE:
                                 lv = ACT_ONE
                             a = lo + (((hi - lo) * lv) >> 12)

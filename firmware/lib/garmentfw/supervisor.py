@@ -104,7 +104,7 @@ class Supervisor:
             self._set(s, self.fault, "calibrated channels 0x%02x" % self.calib.mask if s else "no calibration")
 
     # ---- host commands -------------------------------------------------------------
-    def arm(self, now_ms: int, battery_mv: int, emg_bad):
+    def arm(self, now_ms, battery_mv: int, emg_bad):
         """T_ARM. None when armed (or already armed), else (wire error code, message).
         emg_bad: None, or why the EMG is unusable now (rail, lead-off, dead, stalled)."""
         if self.armed():
@@ -253,7 +253,7 @@ class Supervisor:
             self.dose_uc += q
         self._pc = pc
 
-    def output_active(self, active: bool, now_ms: int) -> None:
+    def output_active(self, active: bool, now_ms) -> None:
         """ARMED <-> STIMULATING from what the engine delivers."""
         s = self.state
         if active:
@@ -264,7 +264,7 @@ class Supervisor:
             self._set(wire.SS_ARMED, self.fault, "all channels at zero")
 
     # ---- periodic checks (every loop pass) -----------------------------------------
-    def check_heartbeat(self, now_ms: int, last_ping_ms: int) -> bool:
+    def check_heartbeat(self, now_ms, last_ping_ms: int) -> bool:
         """(2) True (and tripped) when the host heartbeat is overdue while armed.
         Arming counts as a heartbeat: the clock runs from the later of the two."""
         if not self.armed():
@@ -276,14 +276,14 @@ class Supervisor:
             return True
         return False
 
-    def check_session(self, now_ms: int) -> bool:
+    def check_session(self, now_ms) -> bool:
         """(10) Session-duration cap, counted from the arm."""
         if self.armed() and time.ticks_diff(now_ms, self._arm_ms) >= self.limits.session_s * 1000:
             self.trip(wire.FAULT_SESSION, "session reached limits.session_s=%d s" % self.limits.session_s)
             return True
         return False
 
-    def check_dose(self, now_ms: int) -> bool:
+    def check_dose(self, now_ms) -> bool:
         """(10) Rolling-dose cap: uC of charge per phase over the last DOSE_WINDOW_S."""
         d = time.ticks_diff(now_ms, self._bin_t)
         if d >= L.DOSE_WINDOW_S * 1000:
@@ -307,10 +307,10 @@ class Supervisor:
             return True
         return False
 
-    def battery_due(self, now_ms: int) -> bool:
+    def battery_due(self, now_ms) -> bool:
         return self.armed() and time.ticks_diff(now_ms, self._batt_next) >= 0
 
-    def check_battery(self, now_ms: int, battery_mv: int) -> bool:
+    def check_battery(self, now_ms, battery_mv: int) -> bool:
         """(10) Low battery: BATTERY_READINGS readings in a row below BATTERY_MIN_MV (one
         sagging reading under a pulse does not count) -> FAULT_BATTERY."""
         self._batt_next = time.ticks_add(now_ms, L.BATTERY_PERIOD_MS)

@@ -195,3 +195,29 @@ INFO_KEYS = ("board", "version", "protocol", "channels_max", "fs_allowed", "afe"
 # Samples per R_SAMPLES packet by channel count: as many as fit MAX_BODY, capped at 20
 # (10 ms at 2 kHz keeps latency low; 8 ch x 20 x 3 B = 480 B).
 SAMPLES_PER_PACKET = const(20)
+
+# ---- Appended for BLE (issue 8): 16-bit telemetry --------------------------------------
+# STREAM_FILTERED16: the filtered samples of STREAM_FILTERED, each sent as int16 LE equal to
+# the filtered code shifted right arithmetically by FILTERED16_SHIFT and saturated to
+# -32768..32767 (garmentfw/telemetry16.py). R_SAMPLES body: SAMPLES_HDR_FMT with kind = 2,
+# then n_samples x n_ch x SAMPLE16_BYTES. The host multiplies by 2**FILTERED16_SHIFT to get
+# codes again: one step is 16 AFE LSBs (0.36 uV at gain 24), full scale +-11.7 mV, beyond any
+# surface EMG once the 20 Hz high-pass has removed the electrode offset. 8 ch x 1 kHz is
+# then 16 kB/s of samples, what a BLE link (NUS, MTU 247) carries with margin; the default
+# kind on a link whose ``wired`` attribute is False (BLE). 24-bit kinds stay available.
+STREAM_FILTERED16 = const(2)
+FILTERED16_SHIFT = const(4)
+SAMPLE16_BYTES = const(2)
+
+# Rig port additions for the simulated stimulator (issue 6, boards/sim_stim.py and
+# boards/sim_rig_stim.py). Appended; nothing above changed.
+RIG_PULSE = const(0xA3)       # sim -> rig: RIG_PULSE_FMT, one per delivered stimulation pulse
+RIG_IMPEDANCE = const(0xA4)   # rig -> sim: RIG_IMPEDANCE_FMT, a channel's electrode impedance
+# t_us u32 (device clock), afe_index u32 (first AFE conversion the pulse affects), channel u8,
+# amplitude_ua u32, width_us u16
+RIG_PULSE_FMT = "<IIBIH"
+RIG_IMPEDANCE_FMT = "<BI"     # channel u8, ohms u32 (a peeled-off electrode: ~1_000_000)
+RIG_BATTERY = const(0xA5)     # rig -> sim: battery_mv u16 (the simulated battery)
+RIG_ESTOP = const(0xA6)       # rig -> sim: -  (the board's emergency-stop button is pressed)
+# Note: STIM_STATE's lead_off_mask carries the per-channel ELECTRODE fault mask (impedance),
+# not the AFE's EMG lead-off bits (those are in R_STATUS.lead_off).

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import socket
 from typing import Any, AsyncIterator, Callable
 
 from bumble import gatt, hci, ll, pairing
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 LE_DATA_LENGTH = 251  # LL payload with data length extension (ESP32 NimBLE, any BLE 4.2+ adapter)
 CONTROLLER_ACL_BUFFERS = 12  # outstanding ACL packets a controller takes before it says "wait"
+FIRMWARE_TX_RING = 4096  # boards/ble_link.py: bytes the firmware holds for the air
 _HOST_ADDRESS = "C0:FF:EE:00:00:01"
 
 
@@ -255,12 +257,12 @@ class SimPeripheral:
     async def _run_bridge(self, conn: Connection) -> None:
         writer: asyncio.StreamWriter | None = None
         try:
-            reader, writer = await asyncio.open_connection(*self.tcp)
-            sock = writer.get_extra_info("socket")
-            if sock is not None:
-                import socket
-
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, FIRMWARE_TX_RING)  # before connecting: the window
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, self.tcp)
+            reader, writer = await asyncio.open_connection(sock=sock, limit=FIRMWARE_TX_RING)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._writer = writer
             for piece in self._pending_rx:
                 writer.write(piece)
@@ -289,7 +291,9 @@ class SimPeripheral:
         buf = bytearray()
         try:
             while True:
-                data = await reader.read(65536)
+                # Take no more than the firmware's TX ring holds: while the air is busy the
+                # bytes wait in the firmware (its TxQueue fills and drops, as on a garment).
+                data = await reader.read(FIRMWARE_TX_RING)
                 if not data:
                     log.info("%s: firmware closed its link", self.name)
                     await conn.disconnect()

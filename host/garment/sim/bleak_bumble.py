@@ -158,7 +158,7 @@ class BumbleClient(BaseBleakClient):
             raise BleakDeviceNotFoundError(self.address, f"Device with address {self.address} was not found.")
         try:
             conn = await central.connect(target, timeout=timeout)
-        except (core.ConnectionError, core.TimeoutError, asyncio.TimeoutError, hci.HCI_Error) as e:
+        except (core.BaseBumbleError, asyncio.TimeoutError) as e:
             raise BleakError(f"connection to {self.address} failed: {e}") from None
         self._conn = conn
         self._local_disconnect = False
@@ -204,7 +204,13 @@ class BumbleClient(BaseBleakClient):
 
     def _on_security_request(self, _auth_req: Any) -> None:
         # The peripheral asks for security (MicroPython's gap_pair()): pair or re-encrypt, like BlueZ.
-        asyncio.get_running_loop().create_task(self._secure(pair=True))
+        async def answer() -> None:
+            try:
+                await self._secure(pair=True)
+            except (BleakError, core.BaseBumbleError, asyncio.TimeoutError) as e:
+                log.warning("%s: security request not honoured: %s", self.address, e)
+
+        asyncio.get_running_loop().create_task(answer())
 
     async def _secure(self, pair: bool) -> None:
         async with self._securing:
@@ -218,7 +224,7 @@ class BumbleClient(BaseBleakClient):
                     await conn.encrypt()
                 elif pair:
                     await conn.pair()
-            except (core.ProtocolError, hci.HCI_Error, core.InvalidStateError) as e:
+            except core.BaseBumbleError as e:
                 raise BleakError(f"{self.address}: pairing failed: {e}") from None
 
     async def disconnect(self) -> None:
@@ -228,7 +234,7 @@ class BumbleClient(BaseBleakClient):
         self._local_disconnect = True
         try:
             await conn.disconnect()
-        except (hci.HCI_Error, core.InvalidStateError, asyncio.TimeoutError) as e:
+        except (core.BaseBumbleError, asyncio.TimeoutError) as e:
             log.debug("disconnect: %s", e)
         self._conn = None
         self._peer = None

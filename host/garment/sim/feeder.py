@@ -124,6 +124,9 @@ class EmgFeeder:
         #: AFE conversion index minus feeder sample index (None until known); see afe_index_of()
         self.afe_offset: int | None = None
         self.offset_changes = 0  # the mapping moved (the AFE ran dry or restarted)
+        #: held while the source produces a block (hooks like inject_onset take it too)
+        self.source_lock = threading.Lock()
+        self.produced = 0  # samples taken from the source (= ``sent`` once they are out)
 
     def start(self, fs: int = 2000) -> None:
         # Build the source before connecting: a phantom takes a moment to set up, and
@@ -173,6 +176,18 @@ class EmgFeeder:
     def saturate(self, channel: int, on: bool = True) -> None:
         """Drive input ``channel`` past the AFE's rail (or release it)."""
         self.hold_input(channel, RAIL_UV if on else None)
+
+    def inject_onset(self, channel: int, level: float, delay_s: float = 0.0) -> int:
+        """Step the drive of the muscle under ``channel`` to ``level`` at the first sample
+        not produced yet (+ ``delay_s``); returns that feeder sample index. Needs a source
+        with ``inject_onset`` (the phantom)."""
+        with self.source_lock:
+            src = self.source
+            if src is None or not hasattr(src, "inject_onset"):
+                raise RuntimeError("the feeder's EMG source has no inject_onset (not a phantom)")
+            d = int(round(delay_s * self.fs))
+            src.inject_onset((src.position + d) / src.fs, channel, level)  # type: ignore[attr-defined]
+            return self.produced + d
 
     def afe_index_of(self, sample: int) -> int | None:
         """The AFE conversion index that converts feeder sample ``sample`` (None until known)."""
@@ -248,7 +263,9 @@ class EmgFeeder:
         want = int(self.lead_s * fs) - queued - in_flight
         while want > 0:
             n = min(want, 31)  # 31 x 8 x 4 B + 3 fits MAX_BODY
-            block = self.source.next_block(n)
+            with self.source_lock:
+                block = self.source.next_block(n)
+                self.produced += n
             if self._override:
                 block = np.array(block, dtype=np.float32)
                 with self._lock:

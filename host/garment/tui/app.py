@@ -40,6 +40,28 @@ class Timings:
 
 NOT_CONNECTED = "○ not connected"
 
+SCREEN_CLASSES = {
+    "connect": "garment.tui.screens.connect:ConnectScreen",
+    "live": "garment.tui.screens.live:LiveScreen",
+    "calibrate": "garment.tui.screens.calibrate:CalibrateScreen",
+    "train": "garment.tui.screens.train:TrainScreen",
+    "upload": "garment.tui.screens.upload:UploadScreen",
+    "hil": "garment.tui.screens.hil:HilScreen",
+    "log": "garment.tui.screens.log:LogScreen",
+}
+
+
+def _screen_factory(name: str) -> Callable[[], Any]:
+    """A mode's screen, imported when first shown (keeps start-up fast)."""
+
+    def make() -> Any:
+        import importlib
+
+        module, _, cls = SCREEN_CLASSES[name].partition(":")
+        return getattr(importlib.import_module(module), cls)()
+
+    return make
+
 
 class GarmentApp(App[int]):
     """The garment companion. ``device``: connect at start (None: the Connect screen)."""
@@ -48,15 +70,7 @@ class GarmentApp(App[int]):
     CSS_PATH = "garment.tcss"
     ENABLE_COMMAND_PALETTE = False
 
-    MODES = {
-        "connect": "garment.tui.screens.connect:ConnectScreen",
-        "live": "garment.tui.screens.live:LiveScreen",
-        "calibrate": "garment.tui.screens.calibrate:CalibrateScreen",
-        "train": "garment.tui.screens.train:TrainScreen",
-        "upload": "garment.tui.screens.upload:UploadScreen",
-        "hil": "garment.tui.screens.hil:HilScreen",
-        "log": "garment.tui.screens.log:LogScreen",
-    }
+    MODES = {name: _screen_factory(name) for name in SCREEN_CLASSES}
 
     BINDINGS = [
         # The emergency stop: priority, so no focused widget or busy screen can swallow it.
@@ -96,6 +110,7 @@ class GarmentApp(App[int]):
         self.internal_errors: list[str] = []
         self._error_times: list[float] = []
         self.connecting: str | None = None
+        self._backstop = False  # the internal-error backstop is armed once the app runs
         self.last_model_path: str | None = None  # the Train screen's latest model, for Upload
         self._closing = False
 
@@ -108,10 +123,24 @@ class GarmentApp(App[int]):
         self.set_interval(0.1, self.refresh_safety)
         if self.session is None and self.initial_device:
             self.connect_to(self.initial_device)
+        self._backstop = True
 
     async def action_quit(self) -> None:
+        open("/tmp/tuidev/dbg.txt","a").write("quit start\n")
         await self.shutdown()
+        open("/tmp/tuidev/dbg.txt","a").write("quit shutdown done\n")
         self.exit(0)
+        open("/tmp/tuidev/dbg.txt","a").write("quit exit called\n")
+        async def dump():
+            await asyncio.sleep(3)
+            import io
+            f = open("/tmp/tuidev/dbg.txt","a")
+            for t in asyncio.all_tasks():
+                n = t.get_name()
+                if "message pump" in n and "App" not in n and "Screen" not in n: continue
+                f.write("TASK " + n + "\n"); t.print_stack(limit=15, file=f)
+            f.close()
+        asyncio.get_running_loop().create_task(dump())
 
     async def shutdown(self) -> None:
         """Stop workers and close the garment session (stops a simulated garment)."""
@@ -173,7 +202,7 @@ class GarmentApp(App[int]):
         self._error_times = [t for t in self._error_times if now - t < 2.0] + [now]
         where = self._write_traceback(error)
         self.internal_errors.append(f"{type(error).__name__}: {error}")
-        if len(self._error_times) > 5 or self._closing:
+        if len(self._error_times) > 5 or self._closing or not self._backstop:
             super()._handle_exception(error)
             return
         self.report(f"internal error: {type(error).__name__}: {error}" + (f" (details in {where})" if where else ""),

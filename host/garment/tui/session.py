@@ -320,12 +320,11 @@ class GarmentSession:
         """Stop streaming, close the link, stop the simulated garment (idempotent)."""
         if self._closed:
             return
-        self._closed = True
+        self._closed = True  # the loops also check it: wait_for may swallow a cancel (3.11)
         for t in self.tasks:
             t.cancel()
-        for t in self.tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=2.0)
         self.tasks.clear()
         if self.connected:
             with contextlib.suppress(Exception):
@@ -483,7 +482,7 @@ class GarmentSession:
 
     # ---- background tasks ----------------------------------------------------------
     async def _pump_samples(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 block = await self.client.next_block(timeout=2.0)
             except TransportError as e:
@@ -495,23 +494,25 @@ class GarmentSession:
                     self.add_log("link", "warning", describe(e))
                     self.alert("no samples from the garment for 2 s", "warning")
                 continue
+            if self._closed:
+                return
             if self.stalled:
                 self.stalled = False
                 self.add_log("link", "info", "samples flowing again")
             self.ingest_block(block)
 
     async def _pump_pulses(self) -> None:
-        while True:
+        while not self._closed:
             self.ingest_pulse(await self.client.pulses.get())
 
     async def _pump_decoder(self) -> None:
-        while True:
+        while not self._closed:
             self.ingest_decoder(await self.client.decoder_outputs.get())
 
     async def _heartbeat(self) -> None:
         token = 0
         misses = 0
-        while self.connected:
+        while self.connected and not self._closed:
             t0 = time.perf_counter()
             try:
                 await self.client.ping(token)

@@ -4,6 +4,7 @@ import machine
 from machine import SPI, Pin
 
 from garmentfw.afe import drdy_source
+from garmentfw.boards.esp32s3_stim import Esp32s3Stimulator
 from garmentfw.boards.stdio_link import StdioLink
 from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.montage import CYCLING_SHORTS
@@ -31,6 +32,7 @@ class Board:
         # Stimulation off first, before anything else can fail.
         self.stim_enable = Pin(PIN_STIM_ENABLE, Pin.OUT, value=0)
         self.led = Pin(PIN_LED, Pin.OUT, value=0)
+        self.stim = Esp32s3Stimulator(enable=self.stim_enable, led=self.led)
         spi = SPI(1, baudrate=4_000_000, polarity=0, phase=1, sck=Pin(PIN_SCK), mosi=Pin(PIN_MOSI), miso=Pin(PIN_MISO))
         cs = Pin(PIN_AFE_CS, Pin.OUT, value=1)
         drdy = Pin(PIN_AFE_DRDY, Pin.IN, Pin.PULL_UP)

@@ -10,6 +10,8 @@ from garmentfw.afe import Ads1299Source
 from garmentfw.boards.ads1299_fake import FakeADS1299
 from garmentfw.boards.sim_link import TcpLink
 from garmentfw.boards.sim_rig import RigPort
+from garmentfw.boards.sim_rig_stim import attach as attach_stim
+from garmentfw.boards.sim_stim import SimStimulator
 from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.montage import CYCLING_SHORTS
 from garmentfw.store import Store
@@ -36,6 +38,8 @@ class Board:
         self.afe = Ads1299Source(drv, chip.pending, chip.next_index)
         self.link = TcpLink(port)
         self.rig = RigPort(rig_port, chip)
+        self.stim = SimStimulator(chip, n_channels=4)
+        attach_stim(self.rig, self.stim)
         self._poller = select.poll()
         self._registered = []
         print("garment-sim ready link=%d rig=%d" % (port, rig_port))
@@ -47,7 +51,7 @@ class Board:
         return "sim-%08x" % (crc32(self.state_dir.encode()) & 0xFFFFFFFF)
 
     def battery_mv(self) -> int:
-        return 4000
+        return self.stim.battery_mv
 
     def service(self) -> None:
         r = self.rig
@@ -71,7 +75,7 @@ class Board:
             break
 
     def safe_state(self) -> None:
-        pass  # no stimulator yet on this board
+        self.stim.all_off()
 
     def reinit(self) -> None:
         time.sleep_ms(100)

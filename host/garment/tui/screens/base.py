@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable
 
 from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
@@ -24,8 +25,9 @@ class GarmentScreen(Screen[Any]):
 
     def compose(self) -> ComposeResult:
         yield NavBar(self.MODE)
-        yield Footer()
-        yield EStopBar()
+        with Vertical(id="bottom"):
+            yield EStopBar()
+            yield Footer()
         yield from self.compose_body()
 
     def compose_body(self) -> Iterable[Widget]:

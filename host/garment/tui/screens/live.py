@@ -107,12 +107,15 @@ class LiveScreen(GarmentScreen):
         x = s.trace.latest()
         n_valid = min(len(x), s.trace.total)
         recent = x[len(x) - n_valid :] if n_valid else x[:0]
-        peak = np.abs(recent).max(axis=0) if n_valid else np.zeros(s.n_ch)
+        # robust peak (99.5th percentile): a lone artefact does not flatten the trace
+        k = max(1, int(n_valid * 0.005))
+        peak = (np.partition(np.abs(recent), n_valid - k, axis=0)[n_valid - k] if n_valid
+                else np.zeros(s.n_ch))
         if self.autoscale:
-            want = np.array([nice_scale(p * 1.1, 5.0) for p in peak])
+            want = np.array([nice_scale(p * 1.2, 5.0) for p in peak])
             # rise at once, fall slowly (no jumping scales)
             self.scales = want if self.scales is None else np.where(want > self.scales, want,
-                                                                    np.maximum(want, self.scales * 0.995))
+                                                                    np.maximum(want, self.scales * 0.97))
         else:
             self.scales = np.full(s.n_ch, self.fixed_scale)
         status = s.client.last_status

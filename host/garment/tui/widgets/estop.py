@@ -65,7 +65,6 @@ class EStopBar(Horizontal):
 
     DEFAULT_CSS = """
     EStopBar {
-        dock: bottom;
         height: 3;
         background: $panel;
         padding: 0 1;
@@ -93,7 +92,7 @@ class EStopBar(Horizontal):
     """
 
     def compose(self) -> ComposeResult:
-        yield Button("E-STOP  [space]", id="estop-button")
+        yield Button("E-STOP (space)", id="estop-button")
         yield Static("", id="estop-state")
 
     def on_mount(self) -> None:
@@ -101,7 +100,7 @@ class EStopBar(Horizontal):
 
     def show(self, view: SafetyView) -> None:
         self.query_one("#estop-state", Static).update(view.message)
-        self.query_one("#estop-button", Button).label = "E-STOP LATCHED" if view.latched else "E-STOP  [space]"
+        self.query_one("#estop-button", Button).label = "E-STOP LATCHED" if view.latched else "E-STOP (space)"
         for lvl in ("latched", "pending", "error", "active", "ok"):
             self.set_class(view.level == lvl, f"-{lvl}")
 

@@ -1,7 +1,7 @@
 """Live EMG traces drawn with Unicode braille (waveform) and blocks (envelope).
 
-Each :class:`TraceView` shows one channel: two rows of braille (2 x 4 dots per cell,
-so 8 dots of height) hold the min-max band of the samples that fall in each dot
+Each :class:`TraceView` shows one channel: three rows of braille (2 x 4 dots per cell,
+so 12 dots of height) hold the min-max band of the samples that fall in each dot
 column (the decimation keeps every spike visible), and a third row of block
 characters holds the RMS envelope of the same columns. Rendering is a few numpy
 operations per frame, cheap enough for 8 channels at 25 frames per second.
@@ -18,11 +18,11 @@ BRAILLE = 0x2800
 # dot bit for (row 0..3, column 0..1) inside one braille cell
 _DOT = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.int32)
 BLOCKS = " ▁▂▃▄▅▆▇█"
-_NICE = (1.0, 2.0, 5.0)
+_NICE = (1.0, 2.0, 3.0, 5.0)
 
 
 def nice_scale(value: float, floor: float = 1.0) -> float:
-    """The 1-2-5 step at or above ``value`` (at least ``floor``)."""
+    """The 1-2-3-5 step at or above ``value`` (at least ``floor``)."""
     v = max(float(value), floor)
     e = math.floor(math.log10(v))
     for m in _NICE:
@@ -53,7 +53,7 @@ def column_stats(x: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, n
     return lo, hi, rms
 
 
-def braille_band(lo: np.ndarray, hi: np.ndarray, scale: float, rows: int = 2) -> list[str]:
+def braille_band(lo: np.ndarray, hi: np.ndarray, scale: float, rows: int = 3) -> list[str]:
     """Rows of braille drawing, per dot column, the band ``lo..hi`` within ``+-scale``.
 
     ``lo``/``hi`` have two entries per character cell (2 dot columns per cell).
@@ -86,10 +86,11 @@ def block_row(values: np.ndarray, scale: float) -> str:
 
 
 class TraceView(Widget):
-    """One channel's waveform (2 rows of braille) over its RMS envelope (1 row of blocks)."""
+    """One channel's waveform (3 rows of braille) over its RMS envelope (1 row of blocks)."""
 
+    ROWS = 3  # braille rows of the waveform; one more row holds the envelope
     DEFAULT_CSS = """
-    TraceView { height: 3; width: 1fr; }
+    TraceView { height: 4; width: 1fr; }
     """
 
     def __init__(self, channel: int, *, id: str | None = None, classes: str | None = None) -> None:
@@ -113,7 +114,7 @@ class TraceView(Widget):
         if width <= 0:
             return Text("")
         lo, hi, rms = column_stats(self._x, width * 2)
-        rows = braille_band(lo, hi, self.scale_uV)
+        rows = braille_band(lo, hi, self.scale_uV, self.ROWS)
         env = column_stats(self._x, width)[2]
         if len(env) >= 3:  # light smoothing: a 3-column moving average
             env = np.convolve(np.pad(env, 1, mode="edge"), np.ones(3) / 3, mode="valid")

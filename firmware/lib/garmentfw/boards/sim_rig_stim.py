@@ -1,0 +1,78 @@
+# The stimulator's side of the sim board's rig port (boards/sim_rig.py), without
+# editing RigPort: attach(rig, stim) makes
+# - every delivered pulse go to the rig as RIG_PULSE (rig <- sim: t_us u32, afe_index
+#   u32 (first AFE conversion the pulse affects), ch u8, amplitude_ua u32, width_us u16);
+# - RIG_IMPEDANCE (rig -> sim: ch u8, ohms u32) set a channel's electrode impedance;
+# - RIG_BATTERY (rig -> sim: battery_mv u16) set the simulated battery (stim.battery_mv);
+# - RIG_ESTOP (rig -> sim: empty) press the simulated E-stop button;
+#   every other rig message still goes to RigPort._on_packet.
+# RIG_BATTERY / RIG_ESTOP are the HIL rig's proposals (hil_tests/rig.py); wire.py does
+# not define them yet, so they are taken from wire.py if it does, else 0xA5 / 0xA6.
+# Hook (boards/sim.py, Board.__init__, after the rig port and the stimulator exist):
+#     self.stim = SimStimulator(self.chip, n_channels=4)
+#     attach(self.rig, self.stim)
+# and Board.battery_mv() -> self.stim.battery_mv, Board.safe_state() -> self.stim.all_off().
+import struct
+
+from garmentfw import wire
+from garmentfw.framing import Framer
+
+RIG_PULSE_LEN = 15  # struct.calcsize(wire.RIG_PULSE_FMT)
+RIG_IMPEDANCE_LEN = 5
+RIG_BATTERY = getattr(wire, "RIG_BATTERY", 0xA5)
+RIG_ESTOP = getattr(wire, "RIG_ESTOP", 0xA6)
+
+
+class _PulseSender:
+    """send(t_us, afe_index, ch, amplitude_ua, width_us): one RIG_PULSE to the rig's
+    client, if one is connected. Allocation-free; a failed write is counted, not fatal
+    (the rig's own read path notices a dead client)."""
+
+    def __init__(self, rig):
+        self.rig = rig
+        self.pkt = Framer.packet()
+        self.sent = 0
+        self.errors = 0
+
+    def __call__(self, t_us: int, afe_index: int, ch: int, amplitude_ua: int, width_us: int) -> None:
+        rig = self.rig
+        c = rig.client
+        if c is None:
+            return
+        struct.pack_into(wire.RIG_PULSE_FMT, self.pkt, 3, t_us, afe_index, ch, amplitude_ua, width_us)
+        m = rig.framer.encode(self.pkt, wire.RIG_PULSE, RIG_PULSE_LEN)
+        try:
+            c.write(rig.framer.out, 0, m)
+            self.sent += 1
+        except OSError:
+            self.errors += 1
+
+
+def attach(rig, stim) -> None:
+    """Connect a SimStimulator to a RigPort (see the module comment)."""
+    stim.rig = rig
+    stim.rig_send = _PulseSender(rig)
+    deframer = rig.deframer
+    orig = deframer._on_packet
+
+    def on_packet(ptype, seq, pkt, n):
+        if ptype == wire.RIG_IMPEDANCE:
+            if n == RIG_IMPEDANCE_LEN:
+                ch, ohms = struct.unpack_from(wire.RIG_IMPEDANCE_FMT, pkt, 3)
+                if ch < stim.n_channels:
+                    stim.set_impedance(ch, ohms if ohms < 0x3FFFFFFF else 0x3FFFFFFF)
+                    return
+            rig.errors += 1
+            return
+        if ptype == RIG_BATTERY:
+            if n == 2:
+                stim.battery_mv = pkt[3] | (pkt[4] << 8)
+            else:
+                rig.errors += 1
+            return
+        if ptype == RIG_ESTOP:
+            stim.press_estop()
+            return
+        orig(ptype, seq, pkt, n)
+
+    deframer._on_packet = on_packet

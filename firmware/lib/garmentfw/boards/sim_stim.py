@@ -1,0 +1,182 @@
+# The sim board's stimulator: a model of a constant-current front end, implementing the
+# HAL driver contract of garmentfw.stim_engine. It
+# - delivers (records) biphasic pulses, phase by phase, only while the output-enable is
+#   on (off at construction, as a real board's enable pin pulled low at power-up);
+# - reads back a per-channel electrode impedance that the HIL rig sets (RIG_IMPEDANCE,
+#   see sim_rig_stim.attach): a peeled-off electrode is ~1 MOhm;
+# - couples every pulse's artefact into the EMG the AFE model converts next
+#   (add_artefact), and reports every pulse to the rig (RIG_PULSE) with the exact AFE
+#   index of the first conversion it affects, so the rig can check the blanking;
+# - has a simulated E-stop button (press_estop) that cuts the output like the real one.
+# Per pulse it allocates nothing.
+import time
+from array import array
+
+from micropython import const
+
+_MASK = const(0x3FFFFFFF)
+_NIN = const(8)  # AFE inputs
+ART_US = const(1500)  # how long a pulse's artefact lasts in the EMG
+ART_MAX = const(8)  # samples of artefact at most (covers 2 kHz)
+# FakeADS1299 input-FIFO state words (its _S_RD, _S_CNT, _S_CAP): this module writes the
+# artefact into the samples queued for conversion without changing ads1299_fake.py.
+_S_RD = const(0)
+_S_CNT = const(1)
+_S_CAP = const(2)
+
+
+def _ticks_us():
+    return time.ticks_us()
+
+
+def add_artefact(chip, art, n: int, scratch) -> int:
+    """Add art[k*8 + c] nanovolts to input c of the next n samples the FakeADS1299 ``chip``
+    converts (its input FIFO, right after the conversions due now). Missing queued
+    samples (no feeder running) are queued with the artefact alone, via scratch
+    (an array('i') of at least n*8). Returns the samples touched. Allocation-free."""
+    chip._advance()  # conversions due before the pulse take the input that was there
+    st = chip._st
+    buf = chip._in
+    rd = st[_S_RD]
+    cnt = st[_S_CNT]
+    cap = st[_S_CAP]
+    k = 0
+    while k < n and k < cnt:
+        slot = rd + k
+        if slot >= cap:
+            slot -= cap
+        base = slot * _NIN
+        j = k * _NIN
+        for c in range(_NIN):
+            v = buf[base + c] + art[j + c]
+            if v > 2000000000:
+                v = 2000000000
+            elif v < -2000000000:
+                v = -2000000000
+            buf[base + c] = v
+        k += 1
+    if k < n:
+        m = n - k
+        for i in range(m * _NIN):
+            scratch[i] = art[k * _NIN + i]
+        chip.feed(scratch, m)
+    return n
+
+
+class SimStimulator:
+    NAME = "sim-cc"
+
+    def __init__(self, chip=None, n_channels: int = 4, clock=None, coupling_nv_per_ua: int = 100,
+                 capacity: int = 256):
+        if not 1 <= n_channels <= 8:
+            raise ValueError("n_channels must be 1..8")
+        self.n_channels = n_channels
+        self.chip = chip
+        self.clock = clock or _ticks_us
+        self.enabled = False  # output-enable: off at power-up
+        self.led = False  # output indicator
+        self.ohms = array("i", [1000] * n_channels)
+        self.coupling = coupling_nv_per_ua
+        self.rig = None  # set by sim_rig_stim.attach()
+        self.rig_send = None
+        self._estop = False
+        self.battery_mv = 4000  # the simulated battery (the rig sets it: RIG_BATTERY)
+        # delivered phases, newest last (a ring): t_us, channel, phase-1 and phase-2 signed
+        # amplitude (cathodic first), phase widths, interphase gap
+        self.cap = capacity
+        self.t = array("i", bytes(4 * capacity))
+        self.ch = array("i", bytes(4 * capacity))
+        self.a1 = array("i", bytes(4 * capacity))
+        self.a2 = array("i", bytes(4 * capacity))
+        self.w1 = array("i", bytes(4 * capacity))
+        self.w2 = array("i", bytes(4 * capacity))
+        self.ip = array("i", bytes(4 * capacity))
+        self.afe_index = array("i", bytes(4 * capacity))
+        self.count = 0  # pulses delivered since construction
+        self.per_ch = array("i", bytes(4 * 8))  # pulses delivered per channel
+        self.refused = 0  # pulse() while the output-enable was off (a bug if ever > 0)
+        self.offs = 0
+        self.all_offs = 0
+        self.net_charge_pc = 0  # sum of both phases' charge over every pulse: stays 0
+        self._art = array("i", bytes(4 * ART_MAX * _NIN))
+        self._scratch = array("i", bytes(4 * ART_MAX * _NIN))
+        self.artefacts = True
+
+    # ---- HAL driver contract -------------------------------------------------------
+    def enable(self) -> None:
+        self.enabled = True
+        self.led = True
+
+    def all_off(self) -> None:
+        self.enabled = False
+        self.led = False
+        self.all_offs += 1
+
+    def off(self, ch: int) -> None:
+        self.offs += 1  # nothing in flight between pulses: a pulse is atomic here
+
+    def impedance(self, ch: int) -> int:
+        return self.ohms[ch]
+
+    def estop_pressed(self) -> bool:
+        v = self._estop
+        self._estop = False
+        return v
+
+    def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> bool:
+        if not self.enabled or not 0 <= ch < self.n_channels:
+            self.refused += 1
+            return False
+        t = self.clock() & _MASK
+        i = self.count % self.cap
+        self.t[i] = t
+        self.ch[i] = ch
+        self.a1[i] = -amplitude_ua  # cathodic phase first
+        self.w1[i] = width_us
+        self.ip[i] = interphase_us
+        self.a2[i] = amplitude_ua  # equal and opposite: charge-balanced
+        self.w2[i] = width_us
+        self.net_charge_pc += self.a1[i] * self.w1[i] + self.a2[i] * self.w2[i]
+        idx = -1
+        chip = self.chip
+        if chip is not None:
+            idx = chip.conversions() & _MASK  # index of the first conversion after now
+            if self.artefacts:
+                self._artefact(chip, ch, amplitude_ua)
+        self.afe_index[i] = idx
+        self.count += 1
+        self.per_ch[ch] += 1
+        send = self.rig_send
+        if send is not None:
+            send(t, idx if idx >= 0 else 0, ch, amplitude_ua, width_us)
+        return True
+
+    # ---- sim / rig side ------------------------------------------------------------
+    def set_impedance(self, ch: int, ohms: int) -> None:
+        self.ohms[ch] = ohms
+
+    def press_estop(self) -> None:
+        """The E-stop button: cuts the output at once, the firmware latches it."""
+        self.all_off()
+        self._estop = True
+
+    def last(self, k: int = 0) -> tuple:
+        """The k-th most recent pulse: (t_us, ch, a1, w1, ip, a2, w2, afe_index)."""
+        i = (self.count - 1 - k) % self.cap
+        return (self.t[i], self.ch[i], self.a1[i], self.w1[i], self.ip[i], self.a2[i], self.w2[i], self.afe_index[i])
+
+    def _artefact(self, chip, ch: int, amplitude_ua: int) -> None:
+        # A decaying, alternating spike: strongest on the EMG input of the same index.
+        fs = chip.fs()
+        n = 1 + ART_US * fs // 1000000
+        if n > ART_MAX:
+            n = ART_MAX
+        peak = amplitude_ua * self.coupling
+        art = self._art
+        for k in range(n):
+            v = peak >> k
+            if k & 1:
+                v = -v
+            for c in range(_NIN):
+                art[k * _NIN + c] = v if c == ch else v >> 2
+        add_artefact(chip, art, n, self._scratch)

@@ -1,0 +1,146 @@
+"""Behaviour 2: host heartbeat missing for longer than the timeout (default 500 ms) -> all
+channels at zero within 100 ms, latched until re-armed.
+
+Timing is measured on the host clock: the device's pulse times (the rig's reports on the
+sim, the garment's own R_PULSES on hardware, mapped never earlier than they happened)
+and the device's report of the trip (its R_EVENT uptime, mapped with T_STATUS round
+trips) against the moment the last ping was sent and answered."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from garment.auth import ensure_authenticated
+from garment.client import DeviceError, GarmentClient
+from garment.devices import make_transport
+from garment.protocol import wire
+from garment.sim import SimGarment
+from rig import Heartbeat, SimRig, StimBench, calib, heartbeat, sync_uptime
+
+ZERO_WITHIN_S = 0.100
+
+
+@pytest.mark.parametrize("timeout_ms", [500, 200])
+async def test_heartbeat_loss_zeroes_within_100ms_and_latches(bench: StimBench, timeout_ms: int) -> None:
+    g = bench.g
+    if timeout_ms != 500:
+        await bench.set_limits(heartbeat_ms=timeout_ms)
+    assert (await g.get_limits()).heartbeat_ms == timeout_ms
+    await bench.calibrate(0)
+    await bench.calibrate(1)
+    await sync_uptime(g, bench.log.ms)
+    hb = Heartbeat(g, period=0.05)
+    hb.start()
+    await g.arm()
+    await g.stim_test(0, 15000, 300, 40, 20000)
+    await g.stim_test(1, 12000, 300, 40, 20000)
+    await bench.wait_pulses(8, channel=1)
+    pulse_mark = bench.log.mark()
+    rig_mark = bench.rig.mark() if bench.rig else 0
+    state_mark = len(bench.log.states)
+    event_mark = len(bench.log.events)
+    # the last ping: sent at last_sent, answered (so processed) before last_acked
+    await hb.stop()
+    last_sent, last_acked = hb.last_sent, hb.last_acked
+    t_state, st = await bench.wait_state(lambda s: s.state == "fault", timeout=3, since=state_mark,
+                                         what="the heartbeat fault")
+    assert st.fault == "heartbeat", st
+    assert st.amplitude_ua == (0,) * 8 and st.armed_mask == 0
+    ev = bench.event("FAULT heartbeat", event_mark)
+    assert ev is not None, bench.log.events[event_mark:]
+    await sync_uptime(g, bench.log.ms, rounds=4)
+    t_trip = bench.event_host_time(ev)
+    err = bench.log.ms.error_s or 0.0
+    timeout = timeout_ms / 1000
+    # the garment's own report: it tripped after the timeout, within 100 ms of it
+    assert t_trip >= last_sent + timeout - err - 0.001, (t_trip - last_sent, err)
+    assert t_trip <= last_acked + timeout + ZERO_WITHIN_S + err, (t_trip - last_acked, err)
+    # the pulses: they went on up to the timeout and stopped by it + 100 ms
+    times = bench.pulse_times(pulse_mark, rig_mark)
+    assert times, "no pulse after the heartbeat stopped: the test saw nothing"
+    last = max(times)
+    assert last <= last_acked + timeout + ZERO_WITHIN_S, f"pulse {last - last_acked:.3f} s after the last ping"
+    assert last >= last_sent + timeout - 0.060, f"stimulation stopped {last - last_sent:.3f} s after the last ping"
+    assert last <= t_trip + err + 0.002, "a pulse after the garment reported the trip"
+    # its pulse reports all came before the fault report (the device flushes them first)
+    fault_arrival = t_state
+    assert all(p.host_t <= fault_arrival for p in bench.log.since(pulse_mark))
+
+    # latched: the heartbeat comes back, nothing restarts by itself
+    latch_mark = bench.log.mark()
+    rig_latch = bench.rig.mark() if bench.rig else 0
+    async with heartbeat(g):
+        await bench.let_time_pass(0.5)
+        assert (await g.stim_state()).state == "fault"
+        with pytest.raises(DeviceError) as e:
+            await g.stim_test(0, 15000, 300, 40, 1000)
+        assert e.value.code == wire.E_BAD_STATE
+        assert bench.log.since(latch_mark) == []
+        if bench.rig is not None:
+            assert bench.rig.pulses(rig_latch) == []
+        # re-arming clears it (and starts nothing by itself)
+        st = await g.arm()
+        assert st.state == "armed" and st.fault == "none"
+        await bench.let_time_pass(0.2)
+        assert bench.log.since(latch_mark) == []
+        await g.stim_test(0, 15000, 300, 40, 1000)
+        await bench.wait_pulses(2, channel=0, mark=latch_mark)
+
+
+async def test_no_heartbeat_at_all_after_arming(bench: StimBench) -> None:
+    """Arming counts as a heartbeat; without any ping after it the trip comes at the timeout."""
+    g = bench.g
+    await bench.calibrate(0)
+    await sync_uptime(g, bench.log.ms)
+    state_mark = len(bench.log.states)
+    t0 = time.monotonic()
+    await g.arm()
+    await g.stim_test(0, 15000, 300, 40, 20000)
+    t1 = time.monotonic()
+    await bench.wait_state(lambda s: s.state == "fault", timeout=3, since=state_mark)
+    ev = bench.event("FAULT heartbeat")
+    assert ev is not None
+    t_trip = bench.event_host_time(ev)
+    err = bench.log.ms.error_s or 0.0
+    assert t0 + 0.5 - err - 0.001 <= t_trip <= t1 + 0.5 + ZERO_WITHIN_S + err
+
+
+async def test_link_drop_zeroes_at_once(rig: SimGarment, tmp_path: Path) -> None:
+    """The host's link goes away mid-train: no heartbeat can come, so the garment stops
+    at once (rather than after the timeout), latched until a host re-arms."""
+    sim = SimGarment(state_dir=tmp_path / "flash")
+    sim.start()
+    try:
+        r = SimRig(sim)
+        g = GarmentClient(make_transport(sim.url), timeout=3)
+        await g.connect()
+        try:
+            await ensure_authenticated(g)
+            await g.set_calibration(calib(0))
+            async with heartbeat(g):
+                await g.arm()
+                await g.stim_test(0, 15000, 300, 40, 20000)
+                r.wait_pulses(5, channel=0)
+            mark = r.mark()
+            t_drop = time.monotonic()
+            await g.transport.close()  # the cable is pulled
+            r.wait_afe(400)  # 200 ms of AFE time
+            late = [r.host_time(p) - t_drop for p in r.pulses(mark)]
+            assert all(d < 0.030 for d in late), late
+            assert len(r.pulses(mark)) <= 1, "pulses went on after the link dropped"
+        finally:
+            await g.close()
+        g = GarmentClient(make_transport(sim.url), timeout=3)
+        await g.connect()
+        try:
+            st = await g.stim_state()
+            assert st.state == "fault" and st.fault == "heartbeat", st
+            await ensure_authenticated(g)
+            async with heartbeat(g):
+                assert (await g.arm()).state == "armed"  # re-arming clears it
+        finally:
+            await g.close()
+    finally:
+        sim.stop()

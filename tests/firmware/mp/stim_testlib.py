@@ -1,0 +1,309 @@
+# Shared by the stimulation firmware tests (test_supervisor, test_stim_*,
+# test_calibration): a virtual clock installed AS the `time` module (import this before
+# anything from garmentfw), a fake board with the sim stimulator on the register-level
+# AFE model, and helpers that send real encoded request frames to a Device.
+import sys
+import time as _real_time
+
+# The real port's tick period (2**30 on MCUs, 2**62 on the 64-bit unix port) and a start
+# far beyond 32 bits when the port allows it: tick values must never be stored in int32.
+# (Only small ints below: a big int in the clock would allocate in the tests' hot paths.)
+_MASK = _real_time.ticks_add(0, -1)  # period - 1
+_HALF = (_MASK >> 1) + 1
+T = [(1 << 33) + 1000000 if _MASK > (1 << 34) else 1000000]  # virtual time in microseconds
+_M30 = 0x3FFFFFFF  # wire.COUNTER_MOD - 1: pulse times are reported modulo 2**30
+
+
+def ticks_us():
+    return T[0] & _MASK
+
+
+def ticks_ms():
+    return (T[0] // 1000) & _MASK
+
+
+def ticks_diff(a, b):
+    d = a - b
+    if d >= _HALF:
+        d = d - _HALF - _HALF
+    elif d < -_HALF:
+        d = d + _HALF + _HALF
+    return d
+
+
+def ticks_add(a, d):
+    return (a + d) & _MASK
+
+
+def mdiff(a, b):
+    """a - b for device times reported modulo COUNTER_MOD (R_PULSES, the sim driver)."""
+    d = (a - b) & _M30
+    return d - _M30 - 1 if d > (_M30 >> 1) else d
+
+
+def sleep_us(us):
+    T[0] += us
+
+
+def sleep_ms(ms):
+    T[0] += ms * 1000
+
+
+def advance_us(us):
+    T[0] += us
+
+
+class _VirtualTime:
+    pass
+
+
+_vt = _VirtualTime()
+_vt.ticks_us = ticks_us
+_vt.ticks_ms = ticks_ms
+_vt.ticks_diff = ticks_diff
+_vt.ticks_add = ticks_add
+_vt.sleep_us = sleep_us
+_vt.sleep_ms = sleep_ms
+_vt.ticks_cpu = ticks_us
+sys.modules["time"] = _vt
+
+import os  # noqa: E402
+import struct  # noqa: E402
+from array import array  # noqa: E402
+
+from garmentfw import wire  # noqa: E402
+from garmentfw.framing import Deframer, Framer  # noqa: E402
+
+
+class Recorder:
+    """Callbacks for a bare Supervisor: transitions and zeroing calls."""
+
+    def __init__(self):
+        self.changes = []
+        self.zero_all = 0
+        self.zero_ch = []
+
+    def on_change(self, state, fault, text):
+        self.changes.append((state, fault, text))
+
+    def on_zero_all(self):
+        self.zero_all += 1
+
+    def on_zero_ch(self, ch):
+        self.zero_ch.append(ch)
+
+
+def tmpdir(tag):
+    root = "/tmp/garment-stimtest-%s-%d" % (tag, id(T))
+    try:
+        for n in os.listdir(root):
+            os.remove(root + "/" + n)
+    except OSError:
+        pass
+    return root
+
+
+# ---- a Device on a fake board ------------------------------------------------------
+class Link:
+    def __init__(self):
+        self.inbox = bytearray()
+        self.out = bytearray()
+        self.dropped = False
+
+    def readinto(self, buf):
+        n = len(self.inbox)
+        if n > len(buf):
+            n = len(buf)
+        if not n:
+            return 0
+        buf[:n] = self.inbox[:n]
+        self.inbox = self.inbox[n:]
+        return n
+
+    def write(self, buf, off, n):
+        self.out.extend(memoryview(buf)[off:off + n])
+        return n
+
+    def connected(self):
+        return True
+
+    def dropped_client(self):
+        d = self.dropped
+        self.dropped = False
+        return d
+
+
+class Board:
+    NAME = "test"
+    MONTAGE = ("a", "b", "c", "d", "e", "f", "g", "h")
+    AFE_NAME = "fake"
+
+    def __init__(self, store_root=None, n_stim=4):
+        from garmentfw.afe import Ads1299Source
+        from garmentfw.boards.ads1299_fake import FakeADS1299
+        from garmentfw.boards.sim_stim import SimStimulator
+        from garmentfw.drivers.ads1299 import ADS1299
+        from garmentfw.store import Store
+
+        self.chip = FakeADS1299(clock=ticks_us, depth=1024)
+        c = self.chip
+        drv = ADS1299(c.spi, c.cs, c.drdy, reset=c.reset_pin, start=c.start_pin, pwdn=c.pwdn_pin, sleep_us=sleep_us)
+        drv.init()
+        self.afe = Ads1299Source(drv, c.pending, c.next_index)
+        self.link = Link()
+        self.store = Store(store_root) if store_root else None
+        self.stim = SimStimulator(c, n_stim, clock=ticks_us)
+        self.batt = 4000
+
+    def service(self):
+        pass
+
+    def battery_mv(self):
+        return self.batt
+
+    def uid(self):
+        return "test"
+
+
+class AcceptAll:
+    """Stands in for an authenticated session (the auth module is tested on its own)."""
+
+    def check(self, device, ptype, seq, pkt, body_len):
+        return body_len
+
+
+class Host:
+    """Sends real frames to a Device and decodes what it answers."""
+
+    def __init__(self, dev, board):
+        self.dev = dev
+        self.board = board
+        self.framer = Framer()
+        self.pkt = Framer.packet()
+        self.got = []  # (type, seq, body bytes)
+        self._d = Deframer(self._on, self._err)
+        self.errors = 0
+
+    def _on(self, ptype, seq, pkt, n):
+        self.got.append((ptype, seq, bytes(pkt[3:3 + n])))
+
+    def _err(self, code):
+        self.errors += 1
+
+    def send(self, ptype, body=b""):
+        """Inject one request through the device's deframer (as the link would); returns its seq."""
+        seq = self.framer.seq
+        self.pkt[3:3 + len(body)] = body
+        n = self.framer.encode(self.pkt, ptype, len(body))
+        self.dev.deframer.feed(self.framer.out, n)
+        return seq
+
+    def collect(self):
+        """Drain the device's queued output and decode it."""
+        self.dev.txq.drain(self.board.link.write)
+        out = self.board.link.out
+        if out:
+            self._d.feed(out, len(out))
+            self.board.link.out = bytearray()
+
+    def request(self, ptype, body=b""):
+        """Send and return (reply type, body) of the answer to it."""
+        seq = self.send(ptype, body)
+        self.collect()
+        for t, s, b in self.got:
+            if t < 0x90 or t == wire.R_ERROR:
+                if len(b) >= 2 and b[0] | (b[1] << 8) == seq and t != wire.R_EVENT:
+                    return t, b[2:]
+        raise AssertionError("no reply to 0x%02x" % ptype)
+
+    def ok(self, ptype, body=b""):
+        t, b = self.request(ptype, body)
+        assert t != wire.R_ERROR, "request 0x%02x refused: %s" % (ptype, bytes(b[1:]).decode())
+        return t, b
+
+    def refused(self, ptype, body=b""):
+        """(code, message) of an R_ERROR answer."""
+        t, b = self.request(ptype, body)
+        assert t == wire.R_ERROR, "request 0x%02x was accepted (reply 0x%02x)" % (ptype, t)
+        return b[0], bytes(b[1:]).decode()
+
+    def of_type(self, ptype):
+        self.collect()
+        return [b for t, s, b in self.got if t == ptype]
+
+    def pulses(self):
+        """Every pulse reported in R_PULSES so far: (t_us, ch, amplitude, width, interphase)."""
+        out = []
+        for b in self.of_type(wire.R_PULSES):
+            n = b[0]
+            assert len(b) == 1 + n * wire.PULSE_LEN, (len(b), n)
+            for i in range(n):
+                out.append(struct.unpack_from(wire.PULSE_FMT, b, 1 + i * wire.PULSE_LEN))
+        return out
+
+    def states(self):
+        """Unsolicited R_STIM_STATE (ref NO_REF) as (state, fault, armed, electrode_mask)."""
+        res = []
+        for b in self.of_type(wire.R_STIM_STATE):
+            if b[0] | (b[1] << 8) == wire.NO_REF:
+                f = struct.unpack(wire.STIM_STATE_FMT, b[2:])
+                res.append(f[:4])
+        return res
+
+    def clear(self):
+        self.collect()
+        self.got = []
+
+    def ping(self):
+        self.send(wire.T_PING, b"\0\0\0\0")
+
+
+def calib_body(ch, sensory=5000, motor=10000, mx=30000, area=2500, width=300, freq=40):
+    return struct.pack(wire.CALIB_FMT, ch, sensory, motor, mx, area, width, freq)
+
+
+def test_body(ch, amp, width=300, freq=40, dur=1000):
+    return struct.pack(wire.STIM_TEST_FMT, ch, amp, width, freq, dur)
+
+
+def make_device(store_root=None, n_stim=4, auth=True, features=True):
+    """A Device with the stimulation feature on the fake board (auth: accept-all)."""
+    from garmentfw.device import Device
+    from garmentfw.stim_feature import StimFeature
+
+    b = Board(store_root, n_stim)
+    d = Device(b)
+    stim = StimFeature(d)
+    d.add_feature(stim)
+    if auth:
+        d.auth = AcceptAll()
+    h = Host(d, b)
+    return b, d, stim, h
+
+
+def run(dev, host, ms, step_us=1000, ping_every_ms=100):
+    """Run the device loop for ``ms`` of virtual time, pinging like a live host
+    (ping_every_ms = 0: no heartbeat)."""
+    steps = ms * 1000 // step_us
+    next_ping = 0
+    for i in range(steps):
+        if ping_every_ms and i * step_us >= next_ping:
+            host.ping()
+            next_ping += ping_every_ms * 1000
+        T[0] += step_us
+        dev.step()
+
+
+def armed_device(channels=(0, 1), **kw):
+    """Calibrated channels, armed, one ping done."""
+    b, d, stim, h = make_device(**kw)
+    run(d, h, 20)
+    for ch in channels:
+        h.ok(wire.T_CALIB_SET, calib_body(ch))
+    h.ping()
+    h.ok(wire.T_ARM)
+    return b, d, stim, h
+
+
+def zeros(n):
+    return array("i", bytes(4 * n))

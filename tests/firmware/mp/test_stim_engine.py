@@ -1,0 +1,221 @@
+# The pulse scheduler with the sim stimulator: biphasic charge-balanced pulses (5), the
+# slew limit and immediate decreases/stops (6), the impedance check before every pulse
+# (7), pulse records for R_PULSES, artefact blank windows (11), no allocation per pulse.
+import stim_testlib as S
+
+import gc
+import struct
+
+from garmentfw import limits as L
+from garmentfw import wire
+from garmentfw.boards.sim_stim import SimStimulator
+from garmentfw.calibration import Calibration, CalibrationSet
+from garmentfw.stim_engine import FIRST_PULSE_US, Blanker, StimEngine, wire_pack_pulse
+from garmentfw.supervisor import Supervisor
+
+
+def _engine(channels=(0, 1, 2, 3), slew=20000, mx=40000, **lim):
+    rec = S.Recorder()
+    limits = L.Limits(slew_ua_per_s=slew, **lim)
+    cs = CalibrationSet(4)
+    for ch in channels:
+        assert cs.set(Calibration(ch, 5000, 10000, mx, 5000, 300, 40), limits) is None
+    drv = SimStimulator(None, 4, clock=S.ticks_us)
+    eng = None
+
+    def zero_all():
+        eng.zero_all()
+
+    def zero_ch(ch):
+        eng.zero(ch)
+
+    sup = Supervisor(4, limits, cs, rec.on_change, zero_all, zero_ch)
+    eng = StimEngine(drv, 4, sup, S.ticks_us)
+    eng.set_slew(slew)
+    for ch in channels:
+        eng.configure(ch, 300, 40)
+    assert sup.arm(S.ticks_ms(), 4000, None) is None
+    sup.set_model(True)
+    drv.enable()
+    return eng, sup, drv, rec
+
+
+def _run(eng, ms, step_us=500):
+    for _ in range(ms * 1000 // step_us):
+        S.advance_us(step_us)
+        eng.tick(S.ticks_us())
+
+
+def _pulses(drv):
+    return [drv.last(k) for k in range(min(drv.count, drv.cap) - 1, -1, -1)]
+
+
+def test_pulses_are_biphasic_and_charge_balanced():
+    eng, sup, drv, rec = _engine()
+    eng.set_target(0, 20000, S.ticks_us())
+    eng.set_target(3, 15000, S.ticks_us())
+    _run(eng, 2000)
+    ps = _pulses(drv)
+    assert len(ps) > 100
+    for t, ch, a1, w1, ip, a2, w2, idx in ps:
+        assert a1 < 0 < a2 and a1 == -a2, (a1, a2)  # equal and opposite phases
+        assert w1 == w2 == 300 and ip == L.INTERPHASE_US > 0
+    assert drv.net_charge_pc == 0 and drv.refused == 0
+
+
+def test_frequency_first_pulse_and_ramp_from_zero():
+    eng, sup, drv, rec = _engine(slew=20000)
+    t0 = S.ticks_us()
+    eng.set_target(0, 20000, t0)
+    _run(eng, 1000, step_us=100)
+    ps = _pulses(drv)
+    # 40 Hz: the first pulse 10 ms after the start, then every 25 ms
+    assert S.mdiff(ps[0][0], t0) == FIRST_PULSE_US, S.mdiff(ps[0][0], t0)
+    assert len(ps) == 40, len(ps)
+    for i in range(1, len(ps)):
+        assert S.mdiff(ps[i][0], ps[i - 1][0]) == 25000
+    # the ramp from zero: 20 mA/s -> 200 uA after 10 ms, then +500 uA per pulse
+    amps = [p[5] for p in ps]
+    assert amps[0] == 200 and amps[1] == 700 and amps[2] == 1200, amps[:3]
+
+
+def test_slew_limits_rises_but_not_decreases_or_stops():
+    eng, sup, drv, rec = _engine(slew=50000)
+    start = S.ticks_us()
+    eng.set_target(1, 30000, start)
+    _run(eng, 1000, step_us=700)  # an uneven loop: pulses come late by up to 0.7 ms
+    ps = _pulses(drv)
+    prev_t, prev_a = None, 0
+    for t, ch, a1, w1, ip, a2, w2, idx in ps:
+        dt = S.mdiff(t, prev_t if prev_t is not None else start)
+        assert a2 - prev_a <= 50000 * dt // 1000000, (a2, prev_a, dt)  # never faster than the slew
+        prev_t, prev_a = t, a2
+    assert prev_a == 30000  # it got there (0.6 s at 50 mA/s)
+    # a decrease is immediate: the very next pulse
+    n = drv.count
+    eng.set_target(1, 12000, S.ticks_us())
+    _run(eng, 30, step_us=100)
+    assert drv.count == n + 1 and drv.last()[5] == 12000
+    # a stop is immediate: no pulse after it, the driver told at once
+    offs = drv.offs
+    eng.set_target(1, 0, S.ticks_us())
+    assert drv.offs == offs + 1 and eng.amp[1] == 0 and eng.active_mask == 0
+    n = drv.count
+    _run(eng, 200)
+    assert drv.count == n
+    # the next start ramps from zero again
+    eng.set_target(1, 30000, S.ticks_us())
+    _run(eng, 15, step_us=100)
+    assert drv.last()[5] == 500  # 50 mA/s x 10 ms
+
+
+def test_channels_never_overlap_electrically():
+    eng, sup, drv, rec = _engine()
+    now = S.ticks_us()
+    for ch in range(4):
+        eng.set_target(ch, 20000, now)  # all due at the same instant
+    _run(eng, 1000, step_us=100)
+    ps = _pulses(drv)
+    ps.sort(key=lambda p: S.mdiff(p[0], ps[0][0]))
+    for i in range(1, len(ps)):
+        assert S.mdiff(ps[i][0], ps[i - 1][0]) >= 2 * 300 + L.INTERPHASE_US, (ps[i - 1], ps[i])
+    per_ch = [sum(1 for p in ps if p[1] == ch) for ch in range(4)]
+    assert min(per_ch) >= 39, per_ch  # and each still gets its 40 Hz
+
+
+def test_impedance_checked_before_every_pulse():
+    # behaviour 7: the channel is zero from the very next pulse on; the others go on
+    eng, sup, drv, rec = _engine()
+    now = S.ticks_us()
+    eng.set_target(0, 20000, now)
+    eng.set_target(1, 20000, now)
+    _run(eng, 300)
+    n0 = sum(1 for p in _pulses(drv) if p[1] == 0)
+    drv.set_impedance(0, 1000000)  # the electrode peels off
+    _run(eng, 500)
+    ps = _pulses(drv)
+    assert sum(1 for p in ps if p[1] == 0) == n0  # not one more pulse on channel 0
+    assert sum(1 for p in ps if p[1] == 1) > n0 + 15  # channel 1 continues
+    assert sup.electrode_mask == 1 and sup.fault == wire.FAULT_ELECTRODE
+    assert eng.amp[0] == 0 and not eng.active_mask & 1 and drv.offs >= 1
+    drv.set_impedance(0, 1000)  # back on: still latched
+    _run(eng, 200)
+    assert sum(1 for p in _pulses(drv) if p[1] == 0) == n0
+
+
+def test_pulse_records_pack_as_the_wire_format():
+    eng, sup, drv, rec = _engine()
+    eng.set_target(2, 20000, S.ticks_us())
+    _run(eng, 300)
+    n = eng.pending()
+    assert n == drv.count and n > 5
+    pkt = bytearray(4 + 20 * wire.PULSE_LEN)
+    k = eng.take_into(pkt, 4, 20)
+    assert k == n and eng.pending() == 0
+    ps = _pulses(drv)
+    for i in range(k):
+        f = struct.unpack_from(wire.PULSE_FMT, pkt, 4 + i * wire.PULSE_LEN)
+        assert f == (ps[i][0], 2, ps[i][5], 300, L.INTERPHASE_US), (f, ps[i])
+    b = bytearray(13)
+    wire_pack_pulse(b, 0, 0x3FFFFFFF, 7, 100000, 1000, 50)
+    assert bytes(b) == struct.pack(wire.PULSE_FMT, 0x3FFFFFFF, 7, 100000, 1000, 50)
+
+
+def test_blanker_maps_pulses_to_afe_samples_and_merges():
+    bl = Blanker(4)
+    t = S.ticks_us()
+    bl.anchor(t, 1000, 2000)  # sample 1000 was the newest at t; 2 kHz
+    assert bl.index_at(S.ticks_add(t, 5000)) == 1010
+    bl.add(S.ticks_add(t, 5000), 700 + 5000)  # pulse at sample ~1010 + 5.7 ms
+    assert bl.count == 1 and bl.ws[0] == 1009 and bl.we[0] == 1009 + 11 + 5
+    bl.add(S.ticks_add(t, 6000), 5700)  # overlaps: merged
+    assert bl.count == 1 and bl.we[0] == 1011 + 11 + 5
+    bl.add(S.ticks_add(t, 50000), 5700)
+    assert bl.count == 2
+
+    class FB:
+        def __init__(self):
+            self.calls = []
+
+        def blank(self, block, n, mask, start, length):
+            self.calls.append((start, length))
+
+    fb = FB()
+    bl.apply(None, 20, 1000, fb, 0xFF)  # samples 1000..1019: the window starts at 9
+    assert fb.calls == [(9, 18)] and bl.count == 2  # FilterBank.blank clips to the block
+    bl.apply(None, 20, 1020, fb, 0xFF)  # ... continues at the block start, ends at 1027
+    assert fb.calls[-1] == (-11, 18) and bl.count == 1
+    # wrap-around of the AFE counter
+    bl2 = Blanker(4)
+    bl2.anchor(t, wire.COUNTER_MOD - 3, 1000)
+    bl2.add(S.ticks_add(t, 4000), 1000)
+    assert bl2.ws[0] == 0 and bl2.we[0] == 6
+    fb2 = FB()
+    bl2.apply(None, 10, wire.COUNTER_MOD - 2, fb2, 1)
+    assert fb2.calls == [(2, 6)]
+
+
+def test_no_allocation_per_pulse():
+    eng, sup, drv, rec = _engine(slew=1000000)
+    eng.blanker = Blanker()
+    eng.blanker.anchor(S.ticks_us(), 0, 2000)
+    now = S.ticks_us()
+    for ch in range(4):
+        eng.set_target(ch, 30000, now)
+    pkt = bytearray(4 + 20 * wire.PULSE_LEN)
+    _run(eng, 200, step_us=100)
+    eng.take_into(pkt, 4, 20)
+    n0 = drv.count
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(5000):  # 0.5 s at 100 us per loop pass
+        S.advance_us(100)
+        eng.tick(S.ticks_us())
+        if eng.pending() >= 20:
+            eng.take_into(pkt, 4, 20)
+        if eng.blanker.count > 16:
+            eng.blanker.count = 0
+        sup.check_dose(S.ticks_ms())
+    used = gc.mem_alloc() - before
+    assert drv.count - n0 >= 70, drv.count - n0  # it really pulsed (4 ch x 40 Hz x 0.5 s)
+    assert used == 0, used

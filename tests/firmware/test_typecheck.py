@@ -58,7 +58,7 @@ firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in
 """
 
 # MCU board HAL module (boards/<name>.py) -> the stubs port it is checked against.
-BOARD_PORTS = {"esp32s3": "esp32", "esp32s3_stim": "esp32", "rp2040": "rp2", "rp2350": "rp2"}
+BOARD_PORTS = {"esp32s3": "esp32", "esp32s3_stim": "esp32", "ble_link": "esp32", "rp2040": "rp2", "rp2350": "rp2"}
 
 
 def _is_sim_module(path: Path) -> bool:

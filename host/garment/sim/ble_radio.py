@@ -91,12 +91,12 @@ class _RadioController(Controller):
                     reports.append(dataclasses.replace(r, data=data, rssi=rssi))
                 packet = hci.HCI_LE_Advertising_Report_Event(reports)
             elif isinstance(packet, hci.HCI_LE_Extended_Advertising_Report_Event):
-                reports = []
-                for r in packet.reports:
-                    rsp = bool(r.event_type & hci.HCI_LE_Extended_Advertising_Report_Event.EventType.SCAN_RESPONSE)
-                    data = scan_response if rsp and scan_response is not None else r.data
-                    reports.append(dataclasses.replace(r, data=data, rssi=rssi))
-                packet = hci.HCI_LE_Extended_Advertising_Report_Event(reports)
+                ext = []
+                for e in packet.reports:
+                    rsp = bool(e.event_type & hci.HCI_LE_Extended_Advertising_Report_Event.EventType.SCAN_RESPONSE)
+                    data = scan_response if rsp and scan_response is not None else e.data
+                    ext.append(dataclasses.replace(e, data=data, rssi=rssi))
+                packet = hci.HCI_LE_Extended_Advertising_Report_Event(ext)
             send(packet)
 
         self.send_hci_packet = fix  # type: ignore[method-assign]
@@ -182,11 +182,11 @@ class SimPeripheral:
         dev = Device(name=self.name, address=hci.Address(self.address), host=Host(ctrl, AsyncPipeSink(ctrl)))
         dev.gatt_server.max_mtu = self.mtu
         dev.pairing_config_factory = _just_works
-        rx = gatt.Characteristic(
+        rx: gatt.Characteristic[bytes] = gatt.Characteristic(
             UUID(NUS_RX_UUID.upper()),
             gatt.Characteristic.Properties.WRITE | gatt.Characteristic.Properties.WRITE_WITHOUT_RESPONSE,
             gatt.Characteristic.WRITEABLE,
-            gatt.CharacteristicValue(write=self._on_rx),
+            gatt.CharacteristicValue[bytes](write=self._on_rx),
         )
         tx: gatt.Characteristic[bytes] = gatt.Characteristic(
             UUID(NUS_TX_UUID.upper()), gatt.Characteristic.Properties.NOTIFY, gatt.Characteristic.READABLE, b""

@@ -112,7 +112,7 @@ class GarmentApp(App[int]):
         self.connecting: str | None = None
         self._backstop = False  # the internal-error backstop is armed once the app runs
         self.last_model_path: str | None = None  # the Train screen's latest model, for Upload
-        self._closing = False
+        self._shutting_down = False
 
     # ---- start and stop ------------------------------------------------------------
     def on_mount(self) -> None:
@@ -126,27 +126,14 @@ class GarmentApp(App[int]):
         self._backstop = True
 
     async def action_quit(self) -> None:
-        open("/tmp/tuidev/dbg.txt","a").write("quit start\n")
         await self.shutdown()
-        open("/tmp/tuidev/dbg.txt","a").write("quit shutdown done\n")
         self.exit(0)
-        open("/tmp/tuidev/dbg.txt","a").write("quit exit called\n")
-        async def dump():
-            await asyncio.sleep(3)
-            import io
-            f = open("/tmp/tuidev/dbg.txt","a")
-            for t in asyncio.all_tasks():
-                n = t.get_name()
-                if "message pump" in n and "App" not in n and "Screen" not in n: continue
-                f.write("TASK " + n + "\n"); t.print_stack(limit=15, file=f)
-            f.close()
-        asyncio.get_running_loop().create_task(dump())
 
     async def shutdown(self) -> None:
         """Stop workers and close the garment session (stops a simulated garment)."""
-        if self._closing:
+        if self._shutting_down:
             return
-        self._closing = True
+        self._shutting_down = True
         self.workers.cancel_all()
         s, self.session = self.session, None
         if s is not None:
@@ -202,7 +189,7 @@ class GarmentApp(App[int]):
         self._error_times = [t for t in self._error_times if now - t < 2.0] + [now]
         where = self._write_traceback(error)
         self.internal_errors.append(f"{type(error).__name__}: {error}")
-        if len(self._error_times) > 5 or self._closing or not self._backstop:
+        if len(self._error_times) > 5 or self._shutting_down or not self._backstop:
             super()._handle_exception(error)
             return
         self.report(f"internal error: {type(error).__name__}: {error}" + (f" (details in {where})" if where else ""),

@@ -100,7 +100,7 @@ class CalibrateScreen(GarmentScreen):
                     with Vertical(classes="form"):
                         with Horizontal():
                             yield Label("Stimulation channel")
-                            yield Select([], id="stim-channel", allow_blank=False)
+                            yield Select([(f"{ch}", ch) for ch in range(N_STIM)], id="stim-channel", allow_blank=False)
                         with Horizontal():
                             yield Label("Pulse width (us)")
                             yield Input("300", id="stim-width", type="integer")

@@ -1,0 +1,131 @@
+"""Behaviour 11: stimulation artefacts are blanked from the EMG (blank window after each
+pulse, interpolated), so the decoder never reads its own stimulation as intent.
+
+The sim's stimulator couples every pulse into the EMG the AFE converts next (a decaying
+spike of ~100 nV per uA on the electrode of the same index) and tells the rig the AFE
+index of the first affected conversion. The raw stream (before blanking) shows the
+spikes at those indices; the filtered stream (after blanking) must not."""
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from garment.client import GarmentClient, StreamConfig
+from garment.dataset import device_filter
+from garment.features.reference import FeatureConfig, compute_features
+from garment.protocol import wire
+from garment.sim.feeder import RigPulse
+from garment.commands.stim import ENVELOPE_FULL_SCALE
+from rig import SimRig, StimBench, envelope_model, heartbeat
+
+MOD = wire.COUNTER_MOD
+
+
+async def _record(g: GarmentClient, rig: SimRig, kind: int, seconds: float,
+                  amplitude_ua: int = 20000) -> tuple[np.ndarray, int, list[RigPulse]]:
+    """Stream ``kind`` while channel 0 runs a train; (samples (n, 8), first index, pulses
+    at the full amplitude)."""
+    await g.set_config(StreamConfig(kind=kind))
+    mark = rig.mark()
+    blocks = []
+    await g.start_stream()
+    async with heartbeat(g):
+        await g.arm()
+        await g.stim_test(0, amplitude_ua, 300, 40, int(seconds * 1000))
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, rig.wait_afe, int(seconds * 2000) + 400)
+        await g.disarm()
+    await g.stop_stream()
+    blocks = g.take_buffered()
+    assert blocks, "no samples"
+    first = blocks[0].first_index
+    data = np.vstack([b.data for b in blocks])
+    assert blocks[-1].first_index + len(blocks[-1].data) - first == len(data), "samples were lost"
+    return data, first, [p for p in rig.pulses(mark, 0) if p.amplitude_ua >= amplitude_ua]
+
+
+async def test_artefacts_blanked_from_filtered_emg(bench: StimBench) -> None:
+    rig = bench.need_rig()
+    g = bench.g
+    feeder = rig.feeder
+    for ch in range(8):
+        feeder.inject_onset(ch, 0.0)  # quiet muscles: the artefacts stand out
+    await bench.calibrate(0)
+    await bench.set_limits(slew_ua_per_s=100000, blank_us=2000)
+    raw, first_r, pulses_r = await _record(g, rig, wire.STREAM_RAW, 1.5)
+    filt, first_f, pulses_f = await _record(g, rig, wire.STREAM_FILTERED, 1.5)
+    assert len(pulses_r) >= 20 and len(pulses_f) >= 20
+
+    def at(first: int, p: RigPulse) -> int:
+        return int((p.afe_index - first) % MOD)
+
+    # raw: a spike at every pulse index (what the blanking must remove)
+    spikes = []
+    for p in pulses_r:
+        i = at(first_r, p)
+        if 40 <= i < len(raw) - 10:
+            base = np.median(raw[i - 40 : i - 2, 0])
+            spikes.append(np.abs(raw[i : i + 3, 0] - base).max())
+    spikes_a = np.array(spikes)
+    assert len(spikes_a) >= 15
+    uv_per_code = 4.5e6 / 24 / 2**23
+    expected = 20000 * 100e-3 / uv_per_code  # 20 mA x 100 nV/uA, in codes
+    assert np.median(spikes_a) > 0.5 * expected, (np.median(spikes_a), expected)
+
+    # filtered: in the same windows nothing stands out of the EMG
+    win = np.zeros(len(filt), bool)
+    peaks = []
+    for p in pulses_f:
+        i = at(first_f, p)
+        if 5 <= i < len(filt) - 30:
+            peaks.append(np.abs(filt[i - 2 : i + 20, 0]).max())
+            win[i - 5 : i + 30] = True
+    peaks_a = np.array(peaks)
+    assert len(peaks_a) >= 15
+    quiet = filt[400:][~win[400:], 0]  # after the filters settled, away from the pulses
+    noise = 1.4826 * np.median(np.abs(quiet - np.median(quiet)))
+    assert peaks_a.max() < 0.02 * np.median(spikes_a), (peaks_a.max(), np.median(spikes_a))
+    assert peaks_a.max() <= 8 * noise + 20, (peaks_a.max(), noise)
+
+
+async def test_decoder_does_not_read_its_own_stimulation(bench: StimBench) -> None:
+    """Closed loop (envelope model, proportional): the user's effort starts stimulation;
+    when the effort ends the stimulation must end, although every pulse puts a spike
+    into the EMG that, unblanked, reads as more effort than the policy's deadband."""
+    rig = bench.need_rig()
+    g = bench.g
+    feeder = rig.feeder
+    for ch in range(8):
+        feeder.inject_onset(ch, 0.0)
+    cal = await bench.calibrate(0, max_ua=20000, motor_ua=18000, sensory_ua=5000)
+    await bench.set_limits(slew_ua_per_s=100000)
+    # what the decoder would read without blanking: quiet muscles, a train at the motor
+    # threshold (the least the closed loop ever delivers), the raw EMG (artefacts
+    # included) through the device's filters and the model's feature
+    raw, first, pulses = await _record(g, rig, wire.STREAM_RAW, 1.0, cal.motor_ua)
+    assert len(pulses) >= 10
+    cfg = FeatureConfig(fs=2000, n_ch=8, window=200, increment=40, features=("MAV",))
+    feats, ends = compute_features(device_filter(raw, 2000), cfg)
+    i0 = (pulses[0].afe_index - first) % MOD + 200  # windows full of full-amplitude pulses
+    i1 = (pulses[-1].afe_index - first) % MOD
+    during = feats[(ends >= i0) & (ends <= i1), 0]
+    assert len(during) >= 5
+    act = float(np.median(during)) / ENVELOPE_FULL_SCALE
+    assert act > 0.12, f"unblanked artefacts read as activation {act:.2f} < deadband 0.1: the test would prove nothing"
+
+    await g.set_config(StreamConfig())
+    await g.upload_model(envelope_model())
+    bench.model_changed = True
+    loop = asyncio.get_running_loop()
+    async with heartbeat(g):
+        await g.arm()
+        feeder.inject_onset(0, 0.7)
+        ps = await bench.wait_pulses(30, channel=0, timeout=10)
+        assert max(p.amplitude_ua for p in ps) >= 10000
+        feeder.inject_onset(0, 0.0)  # effort ends
+        await loop.run_in_executor(None, rig.wait_afe, 1000)  # 0.5 s: the envelope window empties
+        mark = rig.mark()
+        await loop.run_in_executor(None, rig.wait_afe, 2000)  # 1 s more
+        assert rig.pulses(mark, 0) == [], "the stimulation kept itself going"
+        await g.disarm()

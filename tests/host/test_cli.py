@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from garment.sim import SimGarment
+from simkill import kill_when_streaming
 
 GARMENT = [sys.executable, "-m", "garment.cli"]
 
@@ -57,24 +57,10 @@ def test_garment_that_dies_mid_stream_is_reported_and_data_kept() -> None:
             [*GARMENT, "stream", "--device", sim.url, "--seconds", "30", "--json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        # Kill the firmware once the host has received data (the feeder sees the AFE run).
-        killed = threading.Event()
-
-        def killer() -> None:
-            # once the CLI is connected and the AFE has run a further second, pull the plug
-            if sim.wait_output("link: host connected", timeout=30):
-                assert sim.feeder is not None
-                start = sim.feeder.conversions
-                with sim.feeder.progress:
-                    sim.feeder.progress.wait_for(lambda: sim.feeder.conversions - start > 2000, timeout=20)
-            sim.kill()
-            killed.set()
-
-        t = threading.Thread(target=killer)
-        t.start()
+        t = kill_when_streaming(sim, 2000)
         out, err = proc.communicate(timeout=60)
         t.join()
-    assert killed.is_set()
+    assert not sim.alive()
     assert proc.returncode == 3, err
     assert "Traceback" not in err
     report = json.loads(out)

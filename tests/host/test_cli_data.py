@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 
 from garment.recordings import read_edf
 from garment.sim import SimGarment
+from simkill import kill_when_streaming
 
 GARMENT = [sys.executable, "-m", "garment.cli"]
 UCI = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "uci-lower-limb"
@@ -74,16 +74,7 @@ def test_stream_out_survives_the_link_dropping(tmp_path: Path) -> None:
         proc = subprocess.Popen([*GARMENT, "stream", "--device", sim.url, "--seconds", "60", "--json",
                                  "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-        def killer() -> None:
-            if sim.wait_output("link: host connected", timeout=60):
-                assert sim.feeder is not None
-                start = sim.feeder.conversions
-                with sim.feeder.progress:
-                    sim.feeder.progress.wait_for(lambda: sim.feeder.conversions - start > 3000, timeout=30)
-            sim.kill()
-
-        t = threading.Thread(target=killer)
-        t.start()
+        t = kill_when_streaming(sim, 3000)
         stdout, stderr = proc.communicate(timeout=120)
         t.join()
     assert proc.returncode == 3, stderr

@@ -4,6 +4,8 @@ runs the same tests on hardware. Tests that need the rig (signal injection, faul
 injection) skip on hardware without a rig, saying so."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING, AsyncIterator, Iterator
 
 import pytest
@@ -11,13 +13,14 @@ import pytest
 from garment.client import GarmentClient
 from garment.devices import make_transport
 from garment.sim import SimGarment
+from garment.transports import SerialTransport, Transport
 
 if TYPE_CHECKING:
     from rig import StimBench
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--device", default="sim", help="sim | serial:PATH | socket://HOST:PORT | ble:ADDR")
+    parser.addoption("--device", default="sim", help="sim | ble:sim | serial:PATH | socket://HOST:PORT | ble:ADDR")
 
 
 @pytest.fixture(scope="session")
@@ -27,14 +30,30 @@ def device_spec(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def sim(device_spec: str) -> Iterator[SimGarment | None]:
-    """The simulated garment for the whole session (None on hardware)."""
-    if device_spec != "sim":
+    """The simulated garment for the whole session (None on hardware). With ``ble:sim`` it
+    is provisioned over its "USB" socket first, then restarted behind the virtual radio."""
+    if device_spec not in ("sim", "ble:sim"):
         yield None
         return
     s = SimGarment()
     s.start()
+    if device_spec == "ble:sim":
+        asyncio.run(_provision_over_usb(s.url))
+        s.wired = False
+        s.restart()
     yield s
     s.stop()
+
+
+async def _provision_over_usb(url: str) -> None:
+    from garment.auth import ensure_authenticated
+
+    g = GarmentClient(SerialTransport(url), timeout=3.0)
+    await g.connect()
+    try:
+        await ensure_authenticated(g)
+    finally:
+        await g.close()
 
 
 @pytest.fixture
@@ -46,20 +65,30 @@ def url(device_spec: str, sim: SimGarment | None) -> str:
 
 
 @pytest.fixture
-async def garment(url: str) -> AsyncIterator[GarmentClient]:
-    """A connected client; the garment is returned to its default configuration after."""
-    g = GarmentClient(make_transport(url), timeout=3.0)
-    await g.connect()
-    try:
-        yield g
-    finally:
-        try:
-            await g.stop_stream()
-            from garment.client import StreamConfig
+async def garment(url: str, device_spec: str, sim: SimGarment | None) -> AsyncIterator[GarmentClient]:
+    """A connected client (over the virtual radio with ``ble:sim``); the garment is returned
+    to its default configuration after."""
+    async with contextlib.AsyncExitStack() as stack:
+        if device_spec == "ble:sim" and sim is not None:
+            from garment.sim.ble_radio import sim_ble
+            from garment.transports.ble import BleTransport
 
-            await g.set_config(StreamConfig())
+            radio, p = await stack.enter_async_context(sim_ble(sim.port))
+            transport: Transport = BleTransport(p.address, radio.client_backend, radio.scanner_backend)
+        else:
+            transport = make_transport(url)
+        g = GarmentClient(transport, timeout=3.0)
+        await g.connect()
+        try:
+            yield g
         finally:
-            await g.close()
+            try:
+                await g.stop_stream()
+                from garment.client import StreamConfig
+
+                await g.set_config(StreamConfig())
+            finally:
+                await g.close()
 
 
 @pytest.fixture

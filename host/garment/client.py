@@ -190,11 +190,18 @@ class Event:
 
 
 def decode_samples(body: bytes) -> tuple[int, int, int, np.ndarray]:
-    """``R_SAMPLES`` body -> (first_index, n_ch, kind, int32 array (n, n_ch))."""
+    """``R_SAMPLES`` body -> (first_index, n_ch, kind, int32 array (n, n_ch)) in AFE codes.
+
+    Kind ``STREAM_FILTERED16`` (int16 of code >> FILTERED16_SHIFT) is scaled back to codes.
+    """
     first, n, nch, kind = struct.unpack_from(wire.SAMPLES_HDR_FMT, body)
-    need = wire.SAMPLES_HDR_LEN + n * nch * wire.SAMPLE_BYTES
+    width = wire.SAMPLE16_BYTES if kind == wire.STREAM_FILTERED16 else wire.SAMPLE_BYTES
+    need = wire.SAMPLES_HDR_LEN + n * nch * width
     if len(body) != need or nch == 0:
         raise ValueError(f"samples packet of {len(body)} bytes, header says {need}")
+    if kind == wire.STREAM_FILTERED16:
+        v16 = np.frombuffer(body, dtype="<i2", offset=wire.SAMPLES_HDR_LEN).astype(np.int32)
+        return first, nch, kind, (v16 << wire.FILTERED16_SHIFT).reshape(n, nch)
     raw = np.frombuffer(body, dtype=np.uint8, offset=wire.SAMPLES_HDR_LEN).reshape(-1, 3).astype(np.int32)
     v = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
     v = (v ^ 0x800000) - 0x800000  # sign-extend 24 -> 32 bits
@@ -223,6 +230,7 @@ class GarmentClient:
         # Unbounded on purpose: received samples are never thrown away on the host.
         self._samples: asyncio.Queue[SampleBlock | BaseException] = asyncio.Queue()
         self._rx_task: asyncio.Task[None] | None = None
+        self._streaming = False
         self._dev_seq: int | None = None
         self._next_index: int | None = None
         self._last_raw: int | None = None
@@ -315,9 +323,44 @@ class GarmentClient:
         self._last_raw = None
         self._wraps = 0
         await self.request(wire.T_STREAM_START)
+        self._streaming = True
 
     async def stop_stream(self) -> None:
+        self._streaming = False
         await self.request(wire.T_STREAM_STOP)
+
+    async def resume(self) -> None:
+        """Carry on after the link dropped (``TransportClosed``): reopen the transport (its
+        ``reconnect()`` where it has one, e.g. BLE), shake hands again and restart the stream
+        if one was running. Sample indices carry on, so the samples lost meanwhile are counted
+        in ``stats`` as one gap. An authenticated session must be opened again."""
+        if self._rx_task is not None:
+            self._rx_task.cancel()
+            try:
+                await self._rx_task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - it ended with the link
+                pass
+            self._rx_task = None
+        reconnect = getattr(self.transport, "reconnect", None)
+        if reconnect is not None:
+            await reconnect()
+        else:
+            await self.transport.close()
+            await self.transport.open()
+        kept = []  # blocks received before the drop stay; the end-of-link markers go
+        while not self._samples.empty():
+            item = self._samples.get_nowait()
+            if isinstance(item, SampleBlock):
+                kept.append(item)
+        for block in kept:
+            self._samples.put_nowait(block)
+        self.closed_reason = None
+        self._deframer.reset()  # a frame cut by the drop must not swallow the first reply
+        self._dev_seq = None  # the garment's packet numbers are compared within one link session
+        self._rx_task = asyncio.create_task(self._rx_loop(), name="garment-rx")
+        await self.hello()
+        if self._streaming:
+            await self.request(wire.T_STREAM_START)
 
     async def ping(self, token: int = 0) -> int:
         pkt = await self.request(wire.T_PING, struct.pack("<I", token))

@@ -46,7 +46,7 @@ async def connect(spec: str, timeout: float = 2.0) -> AsyncIterator[GarmentClien
                 from garment.sim.ble_radio import sim_ble
                 from garment.transports.ble import BleTransport
 
-                sim = SimGarment()
+                sim = SimGarment(wired=False)
                 sim.start()
                 radio, garment = await stack.enter_async_context(sim_ble(sim.port))
                 transport: Transport = BleTransport(garment.address, radio.client_backend, radio.scanner_backend)

@@ -36,7 +36,8 @@ class Device:
         self.fs = 2000
         self.n_ch = 8
         self.mains = 50
-        self.kind = wire.STREAM_FILTERED
+        # BLE carries 8 ch x 1 kHz only as 16-bit: the default on a link that is not wired.
+        self.kind = wire.STREAM_FILTERED if getattr(board.link, "wired", True) else wire.STREAM_FILTERED16
         self.hp = 1
         self.notch = 1
         self.filters = None
@@ -218,8 +219,8 @@ class Device:
             bad = "channels=%d not in 1..%d" % (n_ch, wire.MAX_CHANNELS)
         elif mains not in wire.ALLOWED_MAINS:
             bad = "mains=%d not in %s" % (mains, wire.ALLOWED_MAINS)
-        elif kind not in (wire.STREAM_RAW, wire.STREAM_FILTERED):
-            bad = "stream kind=%d not in (0, 1)" % kind
+        elif kind not in (wire.STREAM_RAW, wire.STREAM_FILTERED, wire.STREAM_FILTERED16):
+            bad = "stream kind=%d not in (0, 1, 2)" % kind
         elif hp > 1 or notch > 1:
             bad = "hp/notch flags must be 0 or 1"
         if bad:

@@ -1,7 +1,9 @@
-# Packs processed samples into R_SAMPLES packets (int24 LE) and queues them.
+# Packs processed samples into R_SAMPLES packets (int24 LE, or int16 LE for
+# STREAM_FILTERED16) and queues them.
 import micropython
 
 from garmentfw import wire
+from garmentfw.telemetry16 import pack_i16
 
 
 @micropython.viper
@@ -28,11 +30,14 @@ class SampleStreamer:
         self.kind = wire.STREAM_FILTERED
         self._n = 0
         self._first = 0
+        self._bps = wire.SAMPLE_BYTES
         self.packets = 0
+        self.clipped16 = 0  # 16-bit values saturated (STREAM_FILTERED16)
 
     def start(self, n_ch: int, kind: int) -> None:
         self.n_ch = n_ch
         self.kind = kind
+        self._bps = wire.SAMPLE16_BYTES if kind == wire.STREAM_FILTERED16 else wire.SAMPLE_BYTES
         self._n = 0
 
     def add(self, block, n: int, first_index: int) -> None:
@@ -43,8 +48,11 @@ class SampleStreamer:
         pkt = self._pkt
         if self._n == 0:
             self._first = first_index
-        off = wire.HEADER_LEN + wire.SAMPLES_HDR_LEN + self._n * nch * wire.SAMPLE_BYTES
-        _pack_i24(block, n * nch, pkt, off)
+        off = wire.HEADER_LEN + wire.SAMPLES_HDR_LEN + self._n * nch * self._bps
+        if self._bps == wire.SAMPLE16_BYTES:
+            self.clipped16 += pack_i16(block, n * nch, pkt, off, wire.FILTERED16_SHIFT)
+        else:
+            _pack_i24(block, n * nch, pkt, off)
         self._n += n
         if self._n >= wire.SAMPLES_PER_PACKET:
             self.flush()
@@ -62,7 +70,7 @@ class SampleStreamer:
         pkt[7] = n
         pkt[8] = self.n_ch
         pkt[9] = self.kind
-        body = wire.SAMPLES_HDR_LEN + n * self.n_ch * wire.SAMPLE_BYTES
+        body = wire.SAMPLES_HDR_LEN + n * self.n_ch * self._bps
         m = self._fr.encode(pkt, wire.R_SAMPLES, body)
         self._txq.push(self._fr.out, m)
         self._n = 0

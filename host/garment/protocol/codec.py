@@ -89,6 +89,11 @@ class Deframer:
         self.malformed = 0
         self.oversize = 0
 
+    def reset(self) -> None:
+        """Forget a partly received frame (the link dropped); the counters stay."""
+        self._buf.clear()
+        self._discarding = False
+
     def feed(self, data: bytes) -> list[Packet]:
         """Add received bytes; return every complete, valid packet they finish."""
         packets: list[Packet] = []

@@ -23,6 +23,7 @@ N_INPUTS = 8  # the AFE has 8 electrode inputs whatever the channel count in use
 RIG_PULSE = getattr(wire, "RIG_PULSE", 0xA3)  # sim -> rig: RIG_PULSE_FMT, one per delivered pulse
 RIG_IMPEDANCE = getattr(wire, "RIG_IMPEDANCE", 0xA4)  # rig -> sim: channel u8, ohms u32
 RIG_BATTERY = getattr(wire, "RIG_BATTERY", 0xA5)  # rig -> sim: battery_mv u16 (proposed)
+RIG_ESTOP = getattr(wire, "RIG_ESTOP", 0xA6)  # rig -> sim: empty body: press the E-stop button (proposed)
 RIG_PULSE_FMT = getattr(wire, "RIG_PULSE_FMT", "<IIBIH")  # t_us, afe_index, channel, amplitude_ua, width_us
 RIG_IMPEDANCE_FMT = getattr(wire, "RIG_IMPEDANCE_FMT", "<BI")
 RIG_BATTERY_FMT = getattr(wire, "RIG_BATTERY_FMT", "<H")
@@ -163,6 +164,10 @@ class EmgFeeder:
     def set_battery(self, mv: int) -> None:
         """Rig: the simulated battery now reads ``mv`` millivolts (needs RIG_BATTERY in the sim)."""
         self.send_rig(RIG_BATTERY, struct.pack(RIG_BATTERY_FMT, mv))
+
+    def press_estop(self) -> None:
+        """Rig: press the simulated garment's E-stop button."""
+        self.send_rig(RIG_ESTOP, b"")
 
     def hold_input(self, channel: int, microvolts: float | None) -> None:
         """Feed a constant ``microvolts`` on electrode input ``channel`` from the next

@@ -45,6 +45,7 @@ class SimGarment:
         heapsize: str = "4m",
         state_dir: Path | None = None,
         pty: bool = False,
+        wired: bool = True,
     ) -> None:
         self.feed = feed
         self.source_factory = source_factory or default_source
@@ -53,6 +54,9 @@ class SimGarment:
         self._own_state = state_dir is None
         self.state_dir = Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix="garment-sim-"))
         self.pty = pty
+        #: False: the firmware's link says ``wired = False``, as behind the virtual BLE radio
+        #: (16-bit telemetry by default, provisioning refused). Read at each (re)start.
+        self.wired = wired
         self.bridge: PtyBridge | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
@@ -99,6 +103,7 @@ class SimGarment:
             GARMENT_SIM_RIG_PORT=str(self.rig_port),
         )
         env["GARMENT_SIM_STATE"] = str(self.state_dir)
+        env["GARMENT_SIM_WIRED"] = "1" if self.wired else "0"
         self.proc = subprocess.Popen(
             [str(micropython_exe()), "-X", f"heapsize={self.heapsize}", str(firmware_root() / "main.py")],
             stdout=subprocess.PIPE,

@@ -37,6 +37,8 @@ class Board:
         drv.init()
         self.afe = Ads1299Source(drv, chip.pending, chip.next_index)
         self.link = TcpLink(port)
+        if os.getenv("GARMENT_SIM_WIRED") == "0":
+            self.link.wired = False  # reached over the virtual BLE radio (garment.sim.ble_radio)
         self.rig = RigPort(rig_port, chip)
         self.stim = SimStimulator(chip, n_channels=4)
         attach_stim(self.rig, self.stim)

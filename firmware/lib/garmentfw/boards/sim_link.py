@@ -7,6 +7,8 @@ from micropython import const
 
 _IPPROTO_TCP = const(6)  # Linux values; the unix port's socket module has no names for them
 _TCP_NODELAY = const(1)
+_SO_SNDBUF = const(7)
+_BLE_SNDBUF = const(4096)  # behind the virtual radio: hold about what ble_link.py's TX ring holds
 
 
 def listen(port: int, host: str = "127.0.0.1"):
@@ -45,6 +47,8 @@ class TcpLink:
             return
         if self.client is not None:
             self._close_client()
+        if not self.wired:
+            c.setsockopt(socket.SOL_SOCKET, _SO_SNDBUF, _BLE_SNDBUF)
         self.client = c
         print("link: host connected")
 

@@ -9,7 +9,7 @@ from garment.client import DeviceError
 from garment.commands.common import CliError, print_err
 from garment.commands.data import cmd_import, cmd_phantom, cmd_report
 from garment.commands.decoder import cmd_evaluate, cmd_train, cmd_upload
-from garment.commands.device import cmd_info, cmd_live, cmd_sim, cmd_stream
+from garment.commands.device import cmd_info, cmd_live, cmd_scan, cmd_sim, cmd_stream
 from garment.flash import BOARDS
 from garment.transports import TransportError
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd")
 
     def device(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--device", default="sim", help="sim | serial:PATH | socket://HOST:PORT (default: sim)")
+        sp.add_argument("--device", default="sim", help="sim | serial:PATH | socket://HOST:PORT | ble:ADDRESS | ble:sim (default: sim)")
 
     sp = sub.add_parser("sim", help="start the simulated garment and print the URL to connect to")
     sp.add_argument("--pty", action="store_true", help="serve the link on a pseudo-terminal (/dev/pts/N)")
@@ -48,10 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--fs", type=int, default=2000)
     sp.add_argument("--mains", type=int, default=50, choices=(50, 60))
     sp.add_argument("--raw", action="store_true", help="stream AFE codes before filtering")
+    sp.add_argument("--bits", type=int, choices=(16, 24), default=None,
+                    help="filtered sample width (default: the link's, 16 on BLE, 24 on USB)")
     sp.add_argument("--out", help="record to this BDF+ file (with BIDS-EMG sidecars)")
     sp.add_argument("--lsl", action="store_true", help="publish EMG and events on Lab Streaming Layer")
     sp.add_argument("--json", action="store_true", help="print exactly one JSON object")
     sp.set_defaults(func=cmd_stream)
+
+    sp = sub.add_parser("scan", help="list BLE garments in range")
+    sp.add_argument("--timeout", type=float, default=5.0)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_scan)
 
     sp = sub.add_parser("live", help="live streaming statistics in the terminal")
     device(sp)

@@ -33,9 +33,14 @@ async def cmd_stream(args: argparse.Namespace) -> int:
         sinks.append(LslSink())
     async with connect(args.device) as g:
         cfg = await g.get_config()
+        if args.raw:
+            kind = wire.STREAM_RAW
+        elif args.bits:
+            kind = wire.STREAM_FILTERED16 if args.bits == 16 else wire.STREAM_FILTERED
+        else:  # keep what the link is set up for (16-bit on BLE, 24-bit on USB)
+            kind = cfg.kind if cfg.kind != wire.STREAM_RAW else wire.STREAM_FILTERED
         want = StreamConfig(
-            fs=args.fs, channels=args.channels, mains=args.mains,
-            kind=wire.STREAM_RAW if args.raw else wire.STREAM_FILTERED, highpass=cfg.highpass, notch=cfg.notch,
+            fs=args.fs, channels=args.channels, mains=args.mains, kind=kind, highpass=cfg.highpass, notch=cfg.notch,
         )
         if want != cfg:
             await g.set_config(want)
@@ -78,6 +83,21 @@ async def cmd_live(args: argparse.Namespace) -> int:
                 uv = rms * float(info.get("lsb_fv", 0)) / 1e9
                 bars = " ".join(f"{v:6.1f}" for v in uv)
                 print(f"{rate:7.0f} S/s  dropped {st.dropped}  crc {st.crc_errors}  rms[uV] {bars}", flush=True)
+
+
+async def cmd_scan(args: argparse.Namespace) -> int:
+    """BLE garments in range (advertising the Nordic UART Service)."""
+    from garment.transports.ble import scan
+
+    found = await scan(timeout=args.timeout)
+    if args.json:
+        print(json.dumps([{"name": r.name, "address": r.address, "rssi": r.rssi} for r in found]))
+    else:
+        for r in found:
+            print(f"{r.address}  {r.name or '?':20s} {r.rssi} dBm")
+        if not found:
+            print("no garments found")
+    return 0
 
 
 def cmd_sim(args: argparse.Namespace) -> int:

@@ -221,3 +221,6 @@ RIG_BATTERY = const(0xA5)     # rig -> sim: battery_mv u16 (the simulated batter
 RIG_ESTOP = const(0xA6)       # rig -> sim: -  (the board's emergency-stop button is pressed)
 # Note: STIM_STATE's lead_off_mask carries the per-channel ELECTRODE fault mask (impedance),
 # not the AFE's EMG lead-off bits (those are in R_STATUS.lead_off).
+RIG_ADD = const(0xA7)         # rig -> sim: RIG_ADD_HDR_FMT, then n x 8 int32 LE nV added onto
+#                               queued input (a late correction, e.g. an evoked M-wave's head)
+RIG_ADD_HDR_FMT = "<IH"       # first AFE conversion index u32, n u16

@@ -52,6 +52,9 @@ class PhantomConfig:
         cv_drop: fractional conduction-velocity loss of a fully fatigued muscle.
         crosstalk: scales crosstalk between neighbouring muscles (0 disables it).
         stim_latency_ms: mean onset latency of the evoked M-wave (units spread +-1 ms).
+        stim_artefact: add the stimulation artefact itself (False when something else
+            already couples it in, e.g. the simulated garment's stimulator model, which
+            injects it into the AFE at the exact pulse sample; the M-wave stays).
     """
 
     n_units: int = 100
@@ -65,6 +68,7 @@ class PhantomConfig:
     cv_drop: float = 0.35
     crosstalk: float = 1.0
     stim_latency_ms: float = 4.0
+    stim_artefact: bool = True
 
 
 @dataclass
@@ -278,7 +282,8 @@ class PhantomEngine:
         units = self.stim_order[ch][: int(round(rho * self.pools[ch].n_units))]
         length = max(art.size, self.tail_n + int(np.ceil(0.01 * self.fs)))
         out = np.zeros((length, len(self.sites)))
-        out[: art.size] += art[:, None] * self.stim_spread[ch][None, :]
+        if self.cfg.stim_artefact:
+            out[: art.size] += art[:, None] * self.stim_spread[ch][None, :]
         if units.size:
             # Spike times such that each unit's potential becomes visible after its latency.
             cvf = float(self.cv_factor[ch])

@@ -22,6 +22,7 @@ from .scenarios import make_scenario
 _NOISE_KEYS = {"noise_uV", "mains_hz", "mains_uV", "mains_harmonics", "wander_uV", "dc_offset_uV"}
 _ENGINE_KEYS = {
     "n_units",
+    "stim_artefact",
     "motion_rate_hz",
     "motion_uV",
     "pedal_motion_uV",
@@ -211,6 +212,24 @@ class PhantomStream:
         bisect.insort(self._pending, (pulse.t_s, self._n_pulses, pulse))
         self._n_pulses += 1
         return True
+
+    def stimulate_now(
+        self, t_s: float, channel: int, amplitude_ma: float, width_us: float = 300.0
+    ) -> tuple[int, np.ndarray]:
+        """Render a pulse's response at once, even when reported after its samples were made.
+
+        The part from the current position on appears in the coming blocks; the part that
+        falls on samples already produced is returned as ``(first sample, (k, C) uV)`` for a
+        caller who can still deliver it (the simulated garment's AFE input queue).
+        """
+        if not 0 <= int(channel) < self.channels:
+            raise ValueError(f"channel must be 0..{self.channels - 1}")
+        pulse = StimPulse(float(t_s), int(channel), float(amplitude_ma), float(width_us))
+        start, wave, rho = self.engine.render_pulse(pulse)
+        self._overlays.append((start, wave))
+        self._applied.append((pulse.t_s, pulse.channel, pulse.amplitude_ma, pulse.width_us, rho))
+        head = wave[: max(0, min(self._pos, start + wave.shape[0]) - start)]
+        return start, head
 
     def stimulate_many(self, pulses: Iterable[StimPulse | tuple]) -> int:
         """Report several pulses (:class:`StimPulse` or ``(t_s, channel, mA[, us])``); count accepted."""

@@ -79,7 +79,9 @@ def default_source(fs: int) -> EmgSource:
     try:
         from garment.phantom import PhantomStream  # the biophysical phantom, when present
 
-        return PhantomStream("cycling", fs=fs, channels=N_INPUTS, seed=0)  # type: ignore[no-any-return]
+        # The sim's stimulator model couples the artefact into the AFE at the exact pulse
+        # sample; the phantom adds the physiology: the evoked M-wave.
+        return PhantomStream("cycling", fs=fs, channels=N_INPUTS, seed=0, stim_artefact=False)  # type: ignore[no-any-return]
     except ImportError:
         return NoiseEmgSource(fs)
 
@@ -128,6 +130,7 @@ class EmgFeeder:
         #: held while the source produces a block (hooks like inject_onset take it too)
         self.source_lock = threading.Lock()
         self.produced = 0  # samples taken from the source (= ``sent`` once they are out)
+        self.evoked = 0  # pulses the source rendered an evoked response for
 
     def start(self, fs: int = 2000) -> None:
         # Build the source before connecting: a phantom takes a moment to set up, and
@@ -214,8 +217,30 @@ class EmgFeeder:
         with self.pulse_cond:
             self.pulses.append(p)
             self.pulse_cond.notify_all()
+        self._evoke(p)
         if self.on_pulse is not None:
             self.on_pulse(p)
+
+    def _evoke(self, p: "RigPulse") -> None:
+        # The muscle answers the garment's stimulation: the source (a phantom) renders the
+        # M-wave at the feeder sample that the pulse's AFE conversion corresponds to.
+        # Its head falls on samples already fed (the feeder runs ahead of the AFE): those
+        # go to the AFE's input queue as a correction (RIG_ADD), before they are converted.
+        src = self.source
+        render = getattr(src, "stimulate_now", None)
+        if render is None or self.afe_offset is None or not self.fs:
+            return
+        sample = p.afe_index - self.afe_offset
+        with self.source_lock:
+            start, head = render(sample / self.fs, p.channel, p.amplitude_ua / 1000.0, p.width_us)
+        self.evoked += 1
+        nv = np.rint(np.asarray(head, dtype=np.float64) * 1000.0)
+        pad = np.zeros((len(nv), N_INPUTS))
+        pad[:, : nv.shape[1]] = nv
+        first = start + self.afe_offset
+        for i in range(0, len(pad), 31):
+            part = pad[i : i + 31].astype("<i4")
+            self._send(wire.RIG_ADD, struct.pack(wire.RIG_ADD_HDR_FMT, first + i, len(part)) + part.tobytes())
 
     def _send(self, ptype: int, body: bytes) -> None:
         assert self._sock is not None

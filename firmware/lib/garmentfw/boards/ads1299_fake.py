@@ -301,6 +301,36 @@ def _ring_in(ring, src, st, n: int) -> int:
     return n
 
 
+@micropython.viper
+def _ring_add(ring, src, st, k0: int, n: int) -> int:
+    # Add n 8-channel samples onto the queued input samples k0..k0+n-1 (0 = the next
+    # to be converted); samples not queued (already converted, or not fed yet) are
+    # skipped. Returns how many were patched.
+    s = ptr32(st)
+    d = ptr32(ring)
+    a = ptr32(src)
+    cap = int(s[_S_CAP])
+    cnt = int(s[_S_CNT])
+    rd = int(s[_S_RD])
+    done = 0
+    i = 0
+    while i < n:
+        k = k0 + i
+        if k >= 0 and k < cnt:
+            w = rd + k
+            if w >= cap:
+                w -= cap
+            o = w * 8
+            j = i * 8
+            c = 0
+            while c < 8:
+                d[o + c] = d[o + c] + a[j + c]
+                c += 1
+            done += 1
+        i += 1
+    return done
+
+
 class _Pin:
     """machine.Pin-like line between the MCU and the model."""
 
@@ -483,6 +513,14 @@ class FakeADS1299:
         took = _ring_in(self._in, nv, self._st, n_samples)
         self.feed_dropped += n_samples - took
         return took
+
+    def add_input(self, first_index: int, nv, n_samples: int) -> int:
+        """Add ``nv`` (interleaved 8-channel nanovolts) onto input samples not converted yet,
+        the first being the one conversion ``first_index`` (since START) will take. A late
+        correction of the electrode signal (e.g. an evoked response rendered after the
+        samples were fed). Returns how many samples were still queued and got it."""
+        self._advance()
+        return int(_ring_add(self._in, nv, self._st, first_index - self._conv_total, n_samples))
 
     def queued(self) -> int:
         """Input samples waiting to be converted."""

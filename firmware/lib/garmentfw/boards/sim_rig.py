@@ -34,6 +34,7 @@ class RigPort:
         self.pkt = Framer.packet()
         self.deframer = Deframer(self._on_packet, self._on_error)
         self.fed = 0
+        self.added = 0
         self.errors = 0
         self._last = 0
         self.fs = 0
@@ -51,6 +52,13 @@ class RigPort:
             _le32_into(pkt, 6, self.nv, count * 8)
             self.chip.feed(self.nv, count)
             self.fed = (self.fed + count) & 0x3FFFFFFF
+        elif ptype == wire.RIG_ADD and n >= 6:
+            first, count = struct.unpack_from(wire.RIG_ADD_HDR_FMT, pkt, 3)
+            if n != 6 + count * 32 or count > 256:
+                self.errors += 1
+                return
+            _le32_into(pkt, 9, self.nv, count * 8)
+            self.added += self.chip.add_input(first, self.nv, count)
         elif ptype == wire.RIG_LEAD_OFF and n == 3:
             ch, p, nn = struct.unpack_from(wire.RIG_LEAD_OFF_FMT, pkt, 3)
             if ch < 8:

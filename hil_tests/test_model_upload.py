@@ -2,14 +2,13 @@
 many points of an upload boots with the old or the new model, never a broken one."""
 from __future__ import annotations
 
-import binascii
 import struct
 from pathlib import Path
 
 import pytest
 
 from garment.auth import ensure_authenticated
-from garment.client import DeviceError, GarmentClient
+from garment.client import DeviceError, GarmentClient, model_id
 from garment.devices import make_transport
 from garment.protocol import encode_packet, wire
 from garment.sim import SimGarment
@@ -21,7 +20,7 @@ RIDGE = (GOLDEN / "int8_ridge.gmdl").read_bytes()  # made for 1 kHz / 4 channels
 
 
 def crc(b: bytes) -> str:
-    return "%08x" % (binascii.crc32(b) & 0xFFFFFFFF)
+    return "%08x" % model_id(b)
 
 
 async def _client(url: str) -> GarmentClient:
@@ -67,7 +66,7 @@ async def _kill_after(sim: SimGarment, n_requests: int, data: bytes) -> None:
     g = await _client(sim.url)
     done = 0
     try:
-        pkt = await g.request(wire.T_MODEL_BEGIN, struct.pack(wire.MODEL_BEGIN_FMT, len(data), binascii.crc32(data)), privileged=True)
+        pkt = await g.request(wire.T_MODEL_BEGIN, struct.pack(wire.MODEL_BEGIN_FMT, len(data), model_id(data)), privileged=True)
         offset = struct.unpack_from("<I", pkt.body, 2)[0]
         done += 1
         while offset < len(data) and done < n_requests:

@@ -6,6 +6,7 @@ ends with ``error`` set and every sink is closed normally (the recording is save
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +71,8 @@ class RecordingSink:
     def open(self, meta: StreamMeta) -> None:
         from garment.recordings import RecordingWriter
 
-        full_scale = (2**23) * meta.uV_per_code
+        # whole microvolts: EDF header fields hold 8 characters
+        full_scale = float(math.ceil((2**23) * meta.uV_per_code))
         self._writer = RecordingWriter(
             self.path, meta.channel_names, ["uV"] * meta.channels, float(meta.fs),
             physical_range=(-full_scale, full_scale),
@@ -86,6 +88,10 @@ class RecordingSink:
 
     def event(self, event: Event) -> None:
         pass
+
+    def annotate(self, onset_s: float, duration_s: float, text: str) -> None:
+        """Add an EDF+ annotation (a prompt, a class label) to the recording."""
+        self._writer.annotate(onset_s, duration_s, text)
 
     def close(self) -> None:
         if self._writer is not None:

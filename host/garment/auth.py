@@ -42,7 +42,7 @@ EV_AUTH_END = 13
 EV_AUTH_STORE = 14
 
 
-class AuthError(Exception):
+class AuthError(RuntimeError):
     """Authentication could not be set up (no secret, unreadable secret file, ...)."""
 
 
@@ -162,18 +162,40 @@ async def provision(client: GarmentClient, secret: bytes) -> None:
 
 
 async def ensure_authenticated(client: GarmentClient, secret: bytes | None = None) -> GarmentAuth:
-    """Authenticate with this user's secret for the garment (from the secret store),
-    provisioning the garment first if it has no secret yet."""
+    """Authenticate with this user's secret for the garment (from the secret store).
+
+    A garment that has no secret yet is provisioned with a new one (stored first). A
+    garment provisioned by another computer is not touched: AuthError says where its
+    secret must go."""
+    uid = None
     if secret is None:
         uid = str((await client.info())["uid"])
-        secret = load_or_create_secret(uid)
+        secret = load_secret(uid)
+        if secret is None:
+            if await _provisioned(client):
+                raise AuthError(f"garment {uid} was provisioned by another computer: put its secret in "
+                                f"{_secret_path(uid, None)} (or re-provision it over USB from that computer)")
+            secret = load_or_create_secret(uid)
     try:
         return await authenticate(client, secret)
     except DeviceError as e:
+        if e.code == wire.E_UNAUTHORIZED:
+            who = f"garment {uid}" if uid else "the garment"
+            raise AuthError(f"the stored secret is not {who}'s (authentication refused)") from None
         if e.code != wire.E_BAD_STATE or "not provisioned" not in str(e):
             raise
     await provision(client, secret)
     return await authenticate(client, secret)
+
+
+async def _provisioned(client: GarmentClient) -> bool:
+    try:
+        await challenge(client)
+    except DeviceError as e:
+        if e.code == wire.E_BAD_STATE and "not provisioned" in str(e):
+            return False
+        raise
+    return True
 
 
 # ---- the per-user secret store -----------------------------------------------------------

@@ -14,6 +14,12 @@ from garment.flash import BOARDS
 from garment.transports import TransportError
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    from garment.tui import run
+
+    return run(args.device)
+
+
 def cmd_flash(args: argparse.Namespace) -> int:
     from garment.flash import FlashError, flash
 
@@ -59,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--timeout", type=float, default=5.0)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_scan)
+
+    sp = sub.add_parser("tui", help="the companion app (also: garment with no arguments)")
+    device(sp)
+    sp.set_defaults(func=cmd_tui)
 
     sp = sub.add_parser("live", help="live streaming statistics in the terminal")
     device(sp)
@@ -128,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``garment`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.cmd is None:
-        args = parser.parse_args(["live", *(argv or [])])
+    if args.cmd is None:  # no subcommand: the companion app
+        from garment.tui import run
+
+        return run(None)
     try:
         result = args.func(args)
         if asyncio.iscoroutine(result):

@@ -74,6 +74,14 @@ class Status:
         return cls(f[0], wire.STATE_NAMES.get(f[1], str(f[1])), bool(f[2]), *f[3:])
 
 
+def model_id(data: bytes) -> int:
+    """A model file's id as MODEL_BEGIN and MODEL_INFO state it: CRC-32 of all but its
+    last 4 bytes (the CRC of a whole model file is one constant, its CRC residue)."""
+    import binascii
+
+    return binascii.crc32(data[:-4]) & 0xFFFFFFFF
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Per-channel stimulation calibration (currents in microamps)."""
@@ -424,7 +432,7 @@ class GarmentClient:
         """Upload, verify and activate a model file; resumes an interrupted upload of the same file."""
         import binascii
 
-        crc = binascii.crc32(data) & 0xFFFFFFFF
+        crc = model_id(data)
         pkt = await self.request(wire.T_MODEL_BEGIN, struct.pack(wire.MODEL_BEGIN_FMT, len(data), crc), privileged=True)
         offset, total = struct.unpack_from("<II", pkt.body, 2)
         while offset < total:

@@ -103,9 +103,9 @@ async def device_agreement(
             await g.set_config(StreamConfig(fs=config.fs, channels=config.n_ch))
             await ensure_authenticated(g)
             info = await g.model_info()
-            import binascii
+            from garment.client import model_id
 
-            want = "%08x" % (binascii.crc32(model) & 0xFFFFFFFF)
+            want = "%08x" % model_id(model)
             active = info.get("active") or {}
             if active.get("crc") != want[-8:] or not info.get("verified"):
                 await g.upload_model(model)

@@ -375,3 +375,16 @@ def test_firmware_auth_compiles_for_every_target(tmp_path: Path) -> None:
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
 
+
+
+async def test_ensure_authenticated_never_overwrites_another_computers_garment(
+        client: GarmentClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    await auth.provision(client, secrets.token_bytes(32))  # provisioned "elsewhere"
+    monkeypatch.setenv(auth.SECRETS_ENV, str(tmp_path / "keys"))
+    with pytest.raises(auth.AuthError, match="another computer"):
+        await auth.ensure_authenticated(client)
+    uid = (await client.info())["uid"]
+    assert auth.load_secret(uid) is None  # no useless secret was created
+    auth.save_secret(uid, secrets.token_bytes(32))  # a stale secret in the store
+    with pytest.raises(auth.AuthError, match="not garment"):
+        await auth.ensure_authenticated(client)

@@ -66,7 +66,7 @@ class DecoderFeature:
             raise ValueError("model has too many outputs to report")
         self.net = net
         self.fx = fx
-        self.crc = crc32(data) & 0xFFFFFFFF  # of the whole file, as the uploader states it
+        self.crc = crc32(memoryview(data)[:-4]) & 0xFFFFFFFF  # the model's id (see MODEL_BEGIN_FMT)
         self.size = len(data)
         self._next = -1
         self.verified = True

@@ -18,6 +18,11 @@ except ImportError:  # pragma: no cover
     MAX_FILE = 65536
 
 _PART = "model.part"
+
+
+def model_id(data) -> int:
+    """What MODEL_BEGIN names a file by: the CRC-32 of all but its last 4 bytes."""
+    return crc32(memoryview(data)[:-4]) & 0xFFFFFFFF
 _META = "upload"
 
 
@@ -111,7 +116,7 @@ class ModelFeature:
             return
         with open(self._part(), "rb") as f:
             data = f.read()
-        if crc32(data) & 0xFFFFFFFF != self.crc:
+        if model_id(data) != self.crc:
             self._discard()
             self.dev.error(seq, wire.E_MODEL, "upload CRC mismatch: model discarded, the old one stays active")
             return
@@ -153,7 +158,7 @@ class ModelFeature:
         try:
             p = self.dev.store.load(MODEL, previous=True)
             if p is not None:
-                prev = {"size": len(p), "crc": "%08x" % (crc32(p) & 0xFFFFFFFF)}
+                prev = {"size": len(p), "crc": "%08x" % model_id(p)}
         except Exception as e:
             prev = {"error": str(e)}
         info = {

@@ -150,7 +150,10 @@ PULSE_FMT = "<IBIHH"
 PULSE_LEN = const(13)
 # window_end u32 (AFE index), class i8 (-1 = rejected), n_out u8, then n_out x i32 raw outputs
 DECODER_HDR_FMT = "<IbB"
-MODEL_BEGIN_FMT = "<II"       # total_len u32, crc32 u32 (of the whole file)
+# total_len u32, id u32 = CRC-32 of the file without its last 4 bytes. (A model file ends
+# with its own CRC-32, so the CRC of the WHOLE file is the same constant for every model;
+# this id is that stored CRC and tells models apart.)
+MODEL_BEGIN_FMT = "<II"
 
 # Stimulation supervisor states and faults.
 SS_IDLE = const(0)

@@ -241,7 +241,8 @@ class GarmentApp(App[int]):
             self.report_error(e, "could not remember the device")
         self.report(f"Connected: {session.title}, firmware {session.firmware}, "
                     f"{session.n_ch} channels at {session.fs} Hz")
-        await self.switch_mode("live")
+        if self.current_mode == "connect":
+            await self.switch_mode("live")
 
     def _adopt(self, session: GarmentSession) -> None:
         self.session = session
@@ -271,6 +272,7 @@ class GarmentApp(App[int]):
             self.connection = f"✖ {s.title}: link lost"
         self.safety = SafetyView(
             connected=s.connected,
+            lost=not s.connected,
             latched=s.estop_latched,
             pending=s.estop_pending,
             error=None if s.estop_latched else s.estop_error,

@@ -37,7 +37,8 @@ def moving_rms(x: np.ndarray, win: int) -> np.ndarray:
     if len(x) == 0:
         return np.zeros((0, x.shape[1]))
     c = np.cumsum(np.vstack([np.zeros((1, x.shape[1])), x**2]), axis=0)
-    return np.sqrt(np.maximum(c[win:] - c[:-win], 0.0) / win)
+    out: np.ndarray = np.sqrt(np.maximum(c[win:] - c[:-win], 0.0) / win)
+    return out
 
 
 @dataclass
@@ -123,20 +124,34 @@ class RampResult:
     motor_ua: int | None
 
 
+MAX_TEST_MS = 60000  # the firmware's longest T_STIM_TEST train
+
+
+def train_ms(amplitude_ua: int, slew_ua_per_s: int, hold_s: float) -> int:
+    """One test train: the firmware ramps it up from zero at the slew limit, then holds
+    ``hold_s`` at the amplitude."""
+    rise = -(-amplitude_ua * 1000 // max(1, slew_ua_per_s))  # ceil, ms
+    return int(min(MAX_TEST_MS, rise + round(hold_s * 1000)))
+
+
 class Ramp:
     """A slow amplitude ramp on one stimulation channel, stopped by the user.
 
-    ``send(amplitude_ua, duration_ms)`` delivers one test train (``stim_test``); the
-    trains last one step, so output ends at most one step after the ramp stops.
-    ``felt()`` records the sensory threshold and goes on; ``contraction()`` records the
-    motor threshold and stops; ``stop()`` stops at once.
+    Every step sends one test train (``send(amplitude_ua, duration_ms)``, i.e.
+    ``stim_test``); the firmware starts each train from zero and ramps it at its slew
+    limit, so a step lasts ``train_ms(amplitude)`` and the next, stronger train follows
+    when it ends. ``felt()`` records the sensory threshold and goes on;
+    ``contraction()`` records the motor threshold and stops; ``stop()`` stops at once
+    (the caller then disarms, which zeroes the output).
     """
 
     def __init__(self, settings: StimSettings, send: Callable[[int, int], Awaitable[Any]],
+                 train_ms: Callable[[int], int] | None = None,
                  on_step: Callable[[int], None] | None = None) -> None:
         settings.check()
         self.s = settings
         self.send = send
+        self.train_ms = train_ms or (lambda amp: int(round(settings.step_s * 1000)))
         self.on_step = on_step
         self.amplitude_ua = 0
         self.sensory_ua: int | None = None
@@ -168,17 +183,17 @@ class Ramp:
     async def run(self) -> RampResult:
         s = self.s
         amp = s.start_ua
-        duration_ms = int(round(s.step_s * 1000))
         while not self._stop.is_set():
             if amp > s.ceiling_ua:
                 self.stop("ceiling")
                 break
+            duration_ms = self.train_ms(amp)
             self.amplitude_ua = amp
             await self.send(amp, duration_ms)
             if self.on_step is not None:
                 self.on_step(amp)
             try:
-                await asyncio.wait_for(self._stop.wait(), s.step_s)
+                await asyncio.wait_for(self._stop.wait(), duration_ms / 1000.0)
             except asyncio.TimeoutError:
                 pass
             amp += s.step_ua

@@ -25,6 +25,7 @@ class DeviceEntry:
 
 
 SIM_ENTRY = DeviceEntry("sim", "Simulated garment", "real firmware on the MicroPython unix port", "sim")
+BLE_SIM_ENTRY = DeviceEntry("ble:sim", "Simulated garment over BLE", "the BLE transport over a virtual radio", "ble")
 
 
 class Discovery:
@@ -111,5 +112,7 @@ def describe_spec(spec: str) -> DeviceEntry:
     """An entry for a spec typed by the user or remembered from last time."""
     if spec == "sim":
         return SIM_ENTRY
+    if spec == "ble:sim":
+        return BLE_SIM_ENTRY
     kind = "ble" if spec.startswith("ble:") else "recent"
     return DeviceEntry(spec, spec, "used last time", kind)

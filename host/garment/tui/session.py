@@ -94,7 +94,7 @@ class TraceBuffer:
     def __init__(self, n_ch: int, fs: int, seconds: float = 2.0) -> None:
         self.n_ch = n_ch
         self.fs = fs
-        self.n = max(16, int(round(fs * seconds)))
+        self.n = max(4, int(round(fs * seconds)))
         self._data = np.zeros((self.n, n_ch), dtype=np.float32)
         self._pos = 0
         self.total = 0  # samples pushed so far
@@ -121,7 +121,8 @@ class TraceBuffer:
         """Per-channel RMS of the last ``seconds`` (microvolts)."""
         k = max(1, min(self.n, self.total, int(self.fs * seconds)))
         x = self.latest()[-k:]
-        return np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=0))
+        out: np.ndarray = np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=0))
+        return out
 
 
 @dataclass(frozen=True)
@@ -244,28 +245,40 @@ class GarmentSession:
         self._last_lead_off = 0
         self._auth_tried = False
         self._closed = False
+        self._stack: contextlib.AsyncExitStack | None = None  # e.g. the virtual BLE radio
         client.listeners.append(self._on_packet)
 
     # ---- opening and closing -------------------------------------------------------
     @classmethod
     async def open(cls, spec: str, timeout: float = 2.0, **kw: Any) -> "GarmentSession":
-        """Connect to ``spec`` (``sim`` starts a simulated garment first); not yet streaming."""
+        """Connect to ``spec``; not yet streaming.
+
+        ``sim`` starts a simulated garment first (in a thread: the interface keeps
+        running); ``ble:sim`` starts one without a wired link and reaches it over
+        the virtual BLE radio (the real BLE transport over ATT/GATT).
+        """
         from garment.devices import make_transport
 
         sim = None
         url = spec
-        if spec == "sim":
-            from garment.sim import SimGarment
-
-            sim = SimGarment()
-            _SIMS.add(sim)
-            try:
-                url = await asyncio.to_thread(sim.start)
-            except BaseException:
-                await asyncio.to_thread(_stop_sim, sim)
-                raise
+        stack = contextlib.AsyncExitStack()
         try:
-            client = GarmentClient(make_transport(url), timeout=timeout)
+            if spec in ("sim", "ble:sim"):
+                from garment.sim import SimGarment
+
+                sim = SimGarment() if spec == "sim" else SimGarment(wired=False)
+                _SIMS.add(sim)
+                url = await asyncio.to_thread(sim.start)
+            if spec == "ble:sim":
+                from garment.sim.ble_radio import sim_ble
+                from garment.transports.ble import BleTransport
+
+                radio, peripheral = await stack.enter_async_context(sim_ble(sim.port))  # type: ignore[union-attr]
+                transport: Any = BleTransport(peripheral.address, radio.client_backend, radio.scanner_backend)
+                url = f"ble:{peripheral.address} (virtual radio)"
+            else:
+                transport = make_transport(url)
+            client = GarmentClient(transport, timeout=timeout)
             await client.connect()
             try:
                 info = await client.info()
@@ -274,10 +287,13 @@ class GarmentSession:
                 await client.close()
                 raise
         except BaseException:
+            await stack.aclose()
             if sim is not None:
                 await asyncio.to_thread(_stop_sim, sim)
             raise
-        return cls(client, spec, info, config, url=url, sim=sim, **kw)
+        session = cls(client, spec, info, config, url=url, sim=sim, **kw)
+        session._stack = stack
+        return session
 
     async def start(self, background: bool = True) -> None:
         """Ask what the garment knows (stimulation, model), start streaming and the tasks."""
@@ -336,6 +352,10 @@ class GarmentSession:
             with contextlib.suppress(Exception):
                 s.close()
         self.sinks.clear()
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            with contextlib.suppress(Exception):
+                await stack.aclose()
         if self.sim is not None:
             sim, self.sim = self.sim, None
             await asyncio.to_thread(_stop_sim, sim)
@@ -349,7 +369,7 @@ class GarmentSession:
     # ---- descriptions --------------------------------------------------------------
     @property
     def title(self) -> str:
-        kind = "simulated garment" if self.spec == "sim" else self.spec
+        kind = {"sim": "simulated garment", "ble:sim": "simulated garment (BLE)"}.get(self.spec, self.spec)
         return f"{kind} {self.info.get('uid', '')}".strip()
 
     @property
@@ -527,7 +547,24 @@ class GarmentSession:
                     self.add_log("link", "warning", describe(e, "heartbeat"))
             token = (token + 1) & 0xFFFFFFFF
             self.update_rate()
+            await self._poll_stim(token)
             await asyncio.sleep(self.HEARTBEAT_S)
+
+    async def _poll_stim(self, tick: int) -> None:
+        # The garment reports state changes itself; amplitudes are polled: 5 Hz while
+        # armed or stimulating, 1 Hz otherwise.
+        if not self.stim_supported:
+            return
+        active = self.stim is not None and self.stim.state in ("armed", "stimulating")
+        if not active and tick % 5:
+            return
+        try:
+            self.ingest_stim_state(await self.client.stim_state(), source="poll")
+        except DeviceError as e:
+            if e.name == "unknown_type":
+                self.stim_supported = False
+        except TransportError:
+            pass  # the heartbeat reports link problems
 
     def _lost(self, reason: str) -> None:
         if not self.connected:
@@ -561,6 +598,18 @@ class GarmentSession:
             problem=(f"link lost: {self.lost_reason}" if not self.connected and self.lost_reason
                      else "no samples" if self.stalled else ""),
         )
+
+    def channel_amplitude_ua(self, channel: int, now: float | None = None, recent_s: float = 0.5) -> int:
+        """The present amplitude of a stimulation channel: the supervisor's state, or the
+        last delivered pulse when that is more recent than the last state report."""
+        st = self.stim
+        amp = st.amplitude_ua[channel] if st is not None and channel < len(st.amplitude_ua) else 0
+        p = self.last_pulse[channel] if channel < len(self.last_pulse) else None
+        times = self.pulse_times[channel] if channel < len(self.pulse_times) else None
+        now = self.clock() if now is None else now
+        if p is not None and times and now - times[-1] <= recent_s:
+            return max(amp, p.amplitude_ua)
+        return amp
 
     def pulse_rate(self, channel: int, now: float | None = None, window: float = 1.0) -> float:
         now = self.clock() if now is None else now

@@ -170,8 +170,10 @@ def train_decoder(
         true.extend(lab_arr[te].tolist())
         pred.extend(m.labels[int(k)] if 0 <= int(k) < len(m.labels) else "?" for k in p)
     conf = confusion_matrix(true, pred, model.labels)
-    if model.agreement < 0.99:
-        warnings.append(f"float and int8 agree on only {100 * model.agreement:.1f}% of windows")
+    worst = min(model.agreement, model.cv_agreement)
+    if worst < 0.99:
+        warnings.append(f"float and int8 decisions agree on only {100 * worst:.1f}% of windows "
+                        "(cross-validated): quantisation changes the decoder")
     say("done", 1.0)
     return TrainResult(
         labels=list(model.labels), n_windows=len(idx), n_groups=int(len(ug)),

@@ -62,7 +62,7 @@ def _model(name):
 
 
 def _upload(d, data, upto=None, chunk=100):
-    _req(d, wire.T_MODEL_BEGIN, struct.pack("<II", len(data), crc32(data) & 0xFFFFFFFF))
+    _req(d, wire.T_MODEL_BEGIN, struct.pack("<II", len(data), crc32(data[:-4]) & 0xFFFFFFFF))
     off = 0
     end = len(data) if upto is None else upto
     while off < end:
@@ -93,7 +93,7 @@ def test_bad_crc_and_wrong_garment_are_refused_old_model_stays():
     _req(d, wire.T_MODEL_COMMIT)
     bad = bytearray(_model("mlp"))
     bad[100] ^= 0xFF
-    _req(d, wire.T_MODEL_BEGIN, struct.pack("<II", len(bad), crc32(_model("mlp")) & 0xFFFFFFFF))
+    _req(d, wire.T_MODEL_BEGIN, struct.pack("<II", len(bad), crc32(_model("mlp")[:-4]) & 0xFFFFFFFF))
     _req(d, wire.T_MODEL_CHUNK, struct.pack("<I", 0) + bytes(bad))
     _req(d, wire.T_MODEL_COMMIT)
     assert rep[-1][0] == wire.R_ERROR and rep[-1][1] == wire.E_MODEL and "CRC" in rep[-1][2], rep[-1]
@@ -118,12 +118,22 @@ def test_out_of_order_and_oversize_chunks_refused():
     assert rep[-1][1] == wire.E_OUT_OF_RANGE
 
 
+def test_a_different_model_of_the_same_size_is_not_spliced_on():
+    b, d, rep = _rig()
+    lda = _model("lda")
+    other = bytearray(lda)
+    other[40] ^= 1  # same size, different content (and so a different stored CRC)
+    _upload(d, lda, upto=300)
+    _req(d, wire.T_MODEL_BEGIN, struct.pack("<II", len(other), crc32(bytes(other)[:-4]) & 0xFFFFFFFF))
+    assert struct.unpack("<II", rep[-1][1]) == (0, len(other))  # starts over, no resume
+
+
 def test_resume_after_reboot_mid_upload():
     b, d, rep = _rig()
     data = _model("mlp")
     _upload(d, data, upto=700)
     b2, d2, rep2 = _rig(wipe=False)  # power cycle: a new device on the same flash
-    _req(d2, wire.T_MODEL_BEGIN, struct.pack("<II", len(data), crc32(data) & 0xFFFFFFFF))
+    _req(d2, wire.T_MODEL_BEGIN, struct.pack("<II", len(data), crc32(data[:-4]) & 0xFFFFFFFF))
     assert rep2[-1][0] == wire.R_MODEL_PROGRESS and struct.unpack("<II", rep2[-1][1]) == (700, len(data))
     _req(d2, wire.T_MODEL_CHUNK, struct.pack("<I", 700) + data[700:])
     _req(d2, wire.T_MODEL_COMMIT)

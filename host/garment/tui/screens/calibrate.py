@@ -12,11 +12,14 @@ from textual.widgets import Button, ContentSwitcher, DataTable, Input, Label, Op
 from textual.widgets.option_list import Option
 
 from garment.tui import config
+from garment.client import Calibration
 from garment.tui.calibration import (
     CalibrationResults,
     ChannelThresholds,
     Ramp,
+    RampResult,
     StimSettings,
+    train_ms,
     default_max,
     electrode_verdict,
     muscle_name,
@@ -24,6 +27,7 @@ from garment.tui.calibration import (
     rest_baseline,
 )
 from garment.tui.screens.base import GarmentScreen
+from garment.tui.widgets.inputs import SafeInput
 
 STEPS = (
     ("step-electrodes", "1 Electrodes"),
@@ -103,19 +107,19 @@ class CalibrateScreen(GarmentScreen):
                             yield Select([(f"{ch}", ch) for ch in range(N_STIM)], id="stim-channel", allow_blank=False)
                         with Horizontal():
                             yield Label("Pulse width (us)")
-                            yield Input("300", id="stim-width", type="integer")
+                            yield SafeInput("300", id="stim-width", type="integer")
                             yield Label("Frequency (Hz)")
-                            yield Input("35", id="stim-freq", type="integer")
+                            yield SafeInput("35", id="stim-freq", type="integer")
                         with Horizontal():
                             yield Label("Start (uA)")
-                            yield Input("1000", id="stim-start", type="integer")
+                            yield SafeInput("1000", id="stim-start", type="integer")
                             yield Label("Step (uA per step)")
-                            yield Input("500", id="stim-step", type="integer")
+                            yield SafeInput("500", id="stim-step", type="integer")
                         with Horizontal():
                             yield Label("Ceiling (uA)")
-                            yield Input("40000", id="stim-ceiling", type="integer")
+                            yield SafeInput("40000", id="stim-ceiling", type="integer")
                             yield Label("Electrode area (mm2)")
-                            yield Input("2500", id="stim-area", type="integer")
+                            yield SafeInput("2500", id="stim-area", type="integer")
                     yield RampDisplay("ramp idle", id="ramp-amp")
                     with Horizontal(classes="buttons"):
                         yield Button("Start ramp", id="ramp-start", variant="warning")
@@ -130,7 +134,7 @@ class CalibrateScreen(GarmentScreen):
                     with Vertical(classes="form"):
                         with Horizontal():
                             yield Label("Profile (person)")
-                            yield Input("default", id="subject", restrict=r"[A-Za-z0-9._-]*")
+                            yield SafeInput("default", id="subject", restrict=r"[A-Za-z0-9._-]*")
                     yield Static("", id="save-summary")
                     with Horizontal(classes="buttons"):
                         yield Button("Save to garment and profile", id="save", variant="success")
@@ -193,6 +197,7 @@ class CalibrateScreen(GarmentScreen):
 
     # ---- tables ----------------------------------------------------------------------
     def refresh_electrodes(self) -> None:
+        self.sync_session()
         if not self.is_current or self.query_one("#cal-panels", ContentSwitcher).current != "step-electrodes":
             return
         s = self.session
@@ -264,9 +269,10 @@ class CalibrateScreen(GarmentScreen):
         if self.busy:
             self.garment_app.report(f"{action}: wait for the current step to finish", "warning")
             return False
-        if self.require_session(action) is None or self.results is None:
+        if self.require_session(action) is None:
             return False
-        return True
+        self.sync_session()
+        return self.results is not None
 
     # ---- rest ------------------------------------------------------------------------
     def start_rest(self) -> None:
@@ -359,71 +365,111 @@ class CalibrateScreen(GarmentScreen):
         if not isinstance(ch, int):
             self.garment_app.report("Stimulation ramp: choose a channel", "warning")
             return
+        assert self.results is not None
+        self.busy = True
+        self._ramp_buttons(True)
+        display = self.query_one("#ramp-amp", RampDisplay)
+        display.update(f"channel {ch}: preparing (provisional calibration, arming)...")
+        display.focus()
+        self.results.stim = settings
+        self.garment_app.run_guarded(self._ramp_session(ch, settings), "Stimulation ramp", group="stim")
+
+    async def _ramp_session(self, ch: int, settings: StimSettings) -> None:
+        """Provisional calibration (max = the ceiling), arm, ramp, disarm, restore.
+
+        The firmware only runs test trains on a calibrated, armed channel, and each
+        train's amplitude is bounded by the calibration's max: so the search stores a
+        provisional calibration (0, 0, ceiling) and puts the channel's previous
+        calibration back afterwards; the measured thresholds are written by Save.
+        """
         s = self.session
         assert s is not None and self.results is not None
         client = s.client
-
-        async def send(amp: int, duration_ms: int) -> None:
-            await s.stim_request(lambda: client.stim_test(ch, amp, settings.width_us, settings.freq_hz, duration_ms))
-
-        display = self.query_one("#ramp-amp", RampDisplay)
-        self.ramp = Ramp(settings, send, on_step=lambda amp: display.update(
-            f"channel {ch}: {amp / 1000:.1f} mA\nf = felt   c = contraction   Esc = stop   SPACE = E-STOP"))
-        self.busy = True
-        self._ramp_buttons(True)
-        display.update(f"channel {ch}: starting at {settings.start_ua / 1000:.1f} mA ...")
-        display.focus()
-        self.results.stim = settings
-        self.garment_app.run_guarded(self._ramp(ch, self.ramp), "Stimulation ramp", group="stim")
-
-    async def _ramp(self, ch: int, ramp: Ramp) -> None:
-        assert self.results is not None
         display = self.query_one("#ramp-amp", RampDisplay)
         outcome = "error"
+        prev = None
+        provisional = False
         try:
+            await s.ensure_auth()
+            limits = await client.get_limits()
+            if settings.ceiling_ua > limits.max_ua:
+                raise ValueError(f"ceiling {settings.ceiling_ua} uA is above the garment's limit "
+                                 f"max_ua={limits.max_ua}: lower it")
+            prev = await client.get_calibration(ch)
+            await client.set_calibration(Calibration(ch, 0, 0, settings.ceiling_ua, settings.area_mm2,
+                                                     settings.width_us, settings.freq_hz))
+            provisional = True
+            s.ingest_stim_state(await client.arm(), source="arm")
+
+            async def send(amp: int, duration_ms: int) -> None:
+                s.ingest_stim_state(await client.stim_test(ch, amp, settings.width_us, settings.freq_hz,
+                                                           duration_ms), source="test")
+
+            hold = self.garment_app.timings.ramp_step_s
+            def on_step(amp: int) -> None:
+                felt = self.ramp.sensory_ua if self.ramp is not None else None
+                display.update(f"channel {ch}: {amp / 1000:.1f} mA"
+                               + (f"   (felt at {felt / 1000:.1f} mA)" if felt else "")
+                               + "\nf = felt   c = contraction   Esc = stop   SPACE = E-STOP")
+
+            ramp = Ramp(settings, send, train_ms=lambda amp: train_ms(amp, limits.slew_ua_per_s, hold),
+                        on_step=on_step)
+            self.ramp = ramp
             res = await ramp.run()
             outcome = res.reason
-            th = self.results.thresholds.setdefault(ch, ChannelThresholds())
-            if res.sensory_ua is not None:
-                th.sensory_ua = res.sensory_ua
-            if res.motor_ua is not None:
-                th.motor_ua = res.motor_ua
-                th.max_ua = default_max(res.motor_ua, ramp.s.ceiling_ua)
-            self.fill_tables()
-            if res.reason == "motor":
-                display.update(f"channel {ch}: sensory {(th.sensory_ua or 0) / 1000:.1f} mA, motor "
-                               f"{res.motor_ua / 1000:.1f} mA (max set to {(th.max_ua or 0) / 1000:.1f} mA)")
-                if all(t.motor_ua for t in self.results.thresholds.values()):
-                    self.mark_done("step-stim")
-            elif res.reason == "ceiling":
-                display.update(f"channel {ch}: reached the ceiling {ramp.s.ceiling_ua / 1000:.1f} mA without a "
-                               "contraction. Check the electrode placement.")
-                self.garment_app.report("ramp reached its ceiling without a motor threshold", "warning")
-            else:
-                display.update(f"channel {ch}: ramp stopped at {res.last_ua / 1000:.1f} mA")
+            self._ramp_result(ch, ramp, res)
         except asyncio.CancelledError:
             outcome = "estop"
             display.update(f"channel {ch}: ramp stopped by E-STOP")
             raise
         finally:
-            self.busy = False
-            self.ramp = None
-            self._ramp_buttons(False)
-            if outcome not in ("estop", "error"):
-                await self._end_train(ch, ramp.s.step_s)
+            try:
+                await self._ramp_cleanup(ch, prev if provisional else None, provisional, stop=outcome != "estop")
+            finally:
+                self.busy = False
+                self.ramp = None
+                self._ramp_buttons(False)
 
-    async def _end_train(self, ch: int, step_s: float) -> None:
-        # The test train in progress ends by itself within one step; disarming stops it now
-        # where the firmware allows (best effort: the E-STOP is the hard stop).
+    def _ramp_result(self, ch: int, ramp: Ramp, res: RampResult) -> None:
+        assert self.results is not None
+        display = self.query_one("#ramp-amp", RampDisplay)
+        th = self.results.thresholds.setdefault(ch, ChannelThresholds())
+        if res.sensory_ua is not None:
+            th.sensory_ua = res.sensory_ua
+        if res.motor_ua is not None:
+            th.motor_ua = res.motor_ua
+            th.max_ua = default_max(res.motor_ua, ramp.s.ceiling_ua)
+        self.fill_tables()
+        if res.reason == "motor":
+            display.update(f"channel {ch}: sensory {(th.sensory_ua or 0) / 1000:.1f} mA, motor "
+                           f"{(th.motor_ua or 0) / 1000:.1f} mA (max set to {(th.max_ua or 0) / 1000:.1f} mA). "
+                           "Save (step 5) writes it to the garment.")
+            if all(t.motor_ua for t in self.results.thresholds.values()):
+                self.mark_done("step-stim")
+        elif res.reason == "ceiling":
+            display.update(f"channel {ch}: reached the ceiling {ramp.s.ceiling_ua / 1000:.1f} mA without a "
+                           "contraction. Check the electrode placement.")
+            self.garment_app.report("ramp reached its ceiling without a motor threshold", "warning")
+        else:
+            display.update(f"channel {ch}: ramp stopped at {res.last_ua / 1000:.1f} mA")
+
+    async def _ramp_cleanup(self, ch: int, prev: Calibration | None, provisional: bool, stop: bool) -> None:
+        """Output off (disarm) and the channel's previous calibration back."""
         s = self.session
         if s is None or not s.connected:
             return
-        try:
-            st = await s.stim_request(s.client.disarm)
-            s.ingest_stim_state(st, source="disarm")
-        except Exception as e:  # noqa: BLE001 - logged; the train ends by itself
-            s.add_log("stim", "warning", f"ramp stop on channel {ch}: disarm refused ({e}); the test train "
-                      f"ends within {step_s:g} s")
+        client = s.client
+        if stop:
+            try:
+                s.ingest_stim_state(await client.disarm(), source="disarm")
+            except Exception as e:  # noqa: BLE001
+                self.garment_app.report_error(e, "Ramp stop: disarm failed (press SPACE for the E-STOP)")
+        if provisional:
+            restore = prev if prev is not None and prev.max_ua else Calibration(ch, 0, 0, 0, 0, 0, 0)
+            try:
+                await client.set_calibration(restore)
+            except Exception as e:  # noqa: BLE001
+                self.garment_app.report_error(e, f"channel {ch}: could not remove the provisional calibration")
 
     def _ramp_buttons(self, ramping: bool) -> None:
         self.query_one("#ramp-start", Button).disabled = ramping
@@ -432,6 +478,7 @@ class CalibrateScreen(GarmentScreen):
         for inp in self.query(".form Input"):
             inp.disabled = ramping
         self.query_one("#stim-channel", Select).disabled = ramping
+        self.refresh_bindings()
 
     def action_felt(self) -> None:
         if self.ramp is not None:
@@ -483,9 +530,10 @@ class CalibrateScreen(GarmentScreen):
             cals = r.calibrations()
             saved_on_garment: list[int] = []
             problems: list[str] = []
+            await s.ensure_auth()
             for cal in cals:
                 try:
-                    back = await s.stim_request(lambda cal=cal: s.client.set_calibration(cal))
+                    back = await s.client.set_calibration(cal)
                     if back != cal:
                         problems.append(f"channel {cal.channel}: the garment stored {back}, not what was sent")
                     else:

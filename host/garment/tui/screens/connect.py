@@ -13,8 +13,9 @@ from textual.widget import Widget
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from garment.tui.discovery import SIM_ENTRY, DeviceEntry, describe_spec
+from garment.tui.discovery import BLE_SIM_ENTRY, SIM_ENTRY, DeviceEntry, describe_spec
 from garment.tui.screens.base import GarmentScreen
+from garment.tui.widgets.inputs import SafeInput
 
 BLE_SCAN_ID = "ble-scan"
 
@@ -42,7 +43,7 @@ class ConnectScreen(GarmentScreen):
             yield OptionList(id="devices")
             yield Static("Or type a device (serial:/dev/ttyACM0, socket://HOST:PORT, ble:ADDRESS) and press Enter:",
                          classes="hint")
-            yield Input(placeholder="device", id="manual")
+            yield SafeInput(placeholder="device", id="manual")
             yield Static("", id="connect-status")
 
     def on_mount(self) -> None:
@@ -54,9 +55,9 @@ class ConnectScreen(GarmentScreen):
         disc = self.garment_app.discovery
         try:
             ports = disc.serial_ports()
-        except Exception as e:  # noqa: BLE001
+        except Exception as err:  # noqa: BLE001
             ports = []
-            self.garment_app.report_error(e, "listing serial ports")
+            self.garment_app.report_error(err, "listing serial ports")
         ble_ok, ble_text = disc.ble_status()
         last = disc.last_device()
         hardware = any(p.hardware for p in ports)
@@ -101,8 +102,9 @@ class ConnectScreen(GarmentScreen):
             options.append(Option(f"  {'Scanning...' if self.scanning else ble_text + ' (b)'}", id=BLE_SCAN_ID,
                                   disabled=self.scanning))
             ble = list(self.ble_found)
-            if last and last.startswith("ble:") and all(b.spec != last for b in ble):
+            if last and last.startswith("ble:") and all(b.spec != last for b in ble) and last != "ble:sim":
                 ble.insert(0, describe_spec(last))
+            ble.append(BLE_SIM_ENTRY)
             for b in ble:
                 add(b)
             if self.ble_state:
@@ -115,8 +117,8 @@ class ConnectScreen(GarmentScreen):
         ol.add_options(options)
         # highlight: the last device if it is offered (and hardware is present), else the first
         want = None
-        for oid, e in self.entries.items():
-            if hardware and e.spec == last:
+        for oid, entry in self.entries.items():
+            if hardware and entry.spec == last:
                 want = oid
                 break
         if want is None:

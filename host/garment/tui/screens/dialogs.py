@@ -7,16 +7,18 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from garment.tui.widgets.estop import EStopBar
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """``title`` / ``body`` with [yes] and [Cancel]; dismisses with True or False.
 
-    (The E-STOP stays available: space is an app-level priority binding.)
+    The E-STOP bar stays visible (and space, an app-level priority binding, works).
     """
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical {
+    ConfirmScreen #confirm-box {
         width: 70; height: auto; border: thick $warning; background: $surface; padding: 1 2;
     }
     ConfirmScreen #confirm-title { text-style: bold; margin-bottom: 1; }
@@ -32,7 +34,9 @@ class ConfirmScreen(ModalScreen[bool]):
         self.yes = yes
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with Vertical(id="modal-bottom"):
+            yield EStopBar()
+        with Vertical(id="confirm-box"):
             yield Static(self.title_text, id="confirm-title", markup=False)
             if self.body:
                 yield Static(self.body, markup=False)

@@ -18,6 +18,7 @@ from textual.widgets import Button, Input, Label, RichLog, Static
 
 from garment.tui.hil import HilCounts, default_hil_path, hil_command, k_expression
 from garment.tui.screens.base import GarmentScreen
+from garment.tui.widgets.inputs import SafeInput
 
 OUTCOME_STYLE = {"PASSED": "green", "FAILED": "bold red", "ERROR": "bold red", "SKIPPED": "yellow",
                  "XFAIL": "yellow", "XPASS": "bold red"}
@@ -41,10 +42,10 @@ class HilScreen(GarmentScreen):
             with Vertical(classes="form"):
                 with Horizontal():
                     yield Label("Device")
-                    yield Input(id="hil-device", placeholder="sim | serial:/dev/ttyACM0 | ble:ADDR")
+                    yield SafeInput(id="hil-device", placeholder="sim | serial:/dev/ttyACM0 | ble:ADDR")
                 with Horizontal():
                     yield Label("Only tests (-k, a,b)")
-                    yield Input(id="hil-k", placeholder="all tests")
+                    yield SafeInput(id="hil-k", placeholder="all tests")
             with Horizontal(classes="buttons"):
                 yield Button("Run suite (Ctrl+T)", id="hil-run", variant="primary")
                 yield Button("Stop (Ctrl+X)", id="hil-stop", disabled=True)

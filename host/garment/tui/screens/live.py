@@ -1,10 +1,11 @@
 """Live: every EMG channel as a trace with its envelope, the decoder's output, the
-stimulation channels, link quality and battery. Traces repaint at 25 frames/s."""
+stimulation channels, link quality and battery. Traces repaint at 30 frames/s."""
 from __future__ import annotations
 
 from typing import Iterable
 
 import numpy as np
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
@@ -16,8 +17,8 @@ from garment.tui.screens.base import GarmentScreen
 from garment.tui.widgets.link import LinkQuality
 from garment.tui.widgets.traces import BLOCKS, TraceView, nice_scale
 
-FPS = 25
-PANEL_EVERY = 5  # side panels and labels: every 5th frame (5 Hz)
+FPS = 30
+PANEL_EVERY = 6  # side panels and labels: every 6th frame (5 Hz)
 N_STIM = 8
 LABEL_COLOURS = ("cyan", "magenta", "yellow", "green", "blue", "red", "white", "bright_cyan")
 
@@ -42,6 +43,7 @@ class LiveScreen(GarmentScreen):
         self.env_scales: np.ndarray | None = None
         self.frames = 0  # frames painted (the smoke test and the FPS check read it)
         self._built_for: object = None
+        self._panel_lines: tuple[int, int] = (0, 0)
 
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="live-body"):
@@ -135,18 +137,23 @@ class LiveScreen(GarmentScreen):
                 t.append(f"{name}\n", style="bold")
                 t.append(f"{rms[ch]:6.1f} µV rms\n")
                 t.append("LEAD OFF" if off else f"±{scale:g} µV", style="bold red" if off else "dim")
-                self.query_one(f"#label-{ch}", Static).update(t)
+                self.query_one(f"#label-{ch}", Static).update(t, layout=False)  # fixed size
 
     def paint_panels(self) -> None:
         s = self.session
         if s is None:
             return
         self.query_one("#link", LinkQuality).show(s.link_view(), s.fs)
-        self.query_one("#decoder", Static).update(self.decoder_text())
-        self.query_one("#stim", Static).update(self.stim_table())
+        stim = self.stim_table()
+        # a layout pass only when a panel's height changes (layout is the costly part)
+        lines = (3, 1 + N_STIM if isinstance(stim, Group) else 1)
+        relayout = lines != self._panel_lines
+        self._panel_lines = lines
+        self.query_one("#decoder", Static).update(self.decoder_text(), layout=relayout)
+        self.query_one("#stim", Static).update(stim, layout=relayout)
         hold = "HOLD (p resumes)  " if self.paused else ""
         scale = "autoscale" if self.autoscale else f"fixed ±{self.fixed_scale:g} µV"
-        self.query_one("#live-status", Static).update(f"{hold}{s.n_ch} ch at {s.fs} Hz, {scale}")
+        self.query_one("#live-status", Static).update(f"{hold}{s.n_ch} ch at {s.fs} Hz, {scale}", layout=False)
 
     def decoder_text(self) -> Text:
         s = self.session
@@ -173,7 +180,7 @@ class LiveScreen(GarmentScreen):
             t.append("█" if lab >= 0 else "·", style=LABEL_COLOURS[lab % 8] if lab >= 0 else "dim")
         return t
 
-    def stim_table(self) -> Table | Text:
+    def stim_table(self) -> Group | Text:
         s = self.session
         if s is None:
             return Text("")
@@ -190,12 +197,10 @@ class LiveScreen(GarmentScreen):
                     "bold yellow" if st.state in ("armed", "stimulating") else "bold green")
         if st.fault != "none":
             head.append(f"  fault {st.fault}", style="bold red")
-        t.add_row(head, "", "", "")
-        amps = list(st.amplitude_ua) + [0] * (N_STIM - len(st.amplitude_ua))
         for ch in range(N_STIM):
             armed = bool(st.armed_mask >> ch & 1)
             off = bool(st.lead_off_mask >> ch & 1)
-            ma = amps[ch] / 1000.0
+            ma = s.channel_amplitude_ua(ch) / 1000.0
             name = s.channel_names[ch] if ch < len(s.channel_names) else f"S{ch + 1}"
             bar = BLOCKS[min(8, int(round(ma / 5.0)))] if ma > 0 else " "
             rate = s.pulse_rate(ch)
@@ -203,7 +208,7 @@ class LiveScreen(GarmentScreen):
             if off:
                 label.append(" OFF", style="bold red")
             t.add_row(label, Text(bar, style="yellow"), f"{ma:5.1f} mA", f"{rate:3.0f} p/s")
-        return t
+        return Group(head, t)
 
     # ---- actions -------------------------------------------------------------------
     def action_pause(self) -> None:

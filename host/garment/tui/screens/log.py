@@ -46,7 +46,7 @@ class LogScreen(GarmentScreen):
 
     def on_mount(self) -> None:
         self.set_interval(0.2, self.follow)
-        self.follow()
+        self.call_after_refresh(self.follow)  # once the log has its width
 
     def follow(self) -> None:
         log = self.garment_app.event_log

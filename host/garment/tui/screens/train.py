@@ -17,6 +17,7 @@ from textual.worker import Worker
 
 from garment.tui import config
 from garment.tui.screens.base import GarmentScreen
+from garment.tui.widgets.inputs import SafeInput
 from garment.tui.training import AnnotatedRecordingSink, Prompt, TrainPlan, TrainResult, parse_labels, train_decoder
 
 KINDS = (("LDA (fast, robust)", "lda"), ("Logistic regression", "logreg"), ("MLP (one hidden layer)", "mlp"))
@@ -80,16 +81,16 @@ class TrainScreen(GarmentScreen):
                 with Vertical(classes="form"):
                     with Horizontal():
                         yield Label("Labels")
-                        yield Input("rest,extend,flex", id="train-labels", restrict=r"[A-Za-z0-9_,;.-]*")
+                        yield SafeInput("rest,extend,flex", id="train-labels", restrict=r"[A-Za-z0-9_,;.-]*")
                     with Horizontal():
                         yield Label("Repetitions")
-                        yield Input("5", id="train-reps", type="integer")
+                        yield SafeInput("5", id="train-reps", type="integer")
                     with Horizontal():
                         yield Label("Hold (s)")
-                        yield Input("4", id="train-hold", type="number")
+                        yield SafeInput("4", id="train-hold", type="number")
                     with Horizontal():
                         yield Label("Rest between (s)")
-                        yield Input("3", id="train-rest", type="number")
+                        yield SafeInput("3", id="train-rest", type="number")
                     with Horizontal():
                         yield Label("Decoder")
                         yield Select(KINDS, id="train-kind", value="lda", allow_blank=False)
@@ -157,6 +158,7 @@ class TrainScreen(GarmentScreen):
         busy = self.recording or self.training
         self.query_one("#train-start", Button).disabled = busy
         self.query_one("#train-stop", Button).disabled = not self.recording
+        self.refresh_bindings()
 
     # ---- the session -------------------------------------------------------------------
     async def _session(self, plan: TrainPlan) -> None:

@@ -3,7 +3,7 @@ garment activated exactly that file (CRC), and roll back to the previous model."
 from __future__ import annotations
 
 import asyncio
-import binascii
+from garment.client import model_id
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from textual.widgets.option_list import Option
 
 from garment.tui import config
 from garment.tui.screens.base import GarmentScreen
+from garment.tui.widgets.inputs import SafeInput
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class ModelFile:
 def inspect_model(path: Path) -> ModelFile:
     """Read and check a model file on the host (the garment checks it again)."""
     data = path.read_bytes()
-    crc = f"{binascii.crc32(data) & 0xFFFFFFFF:08x}"
+    crc = f"{model_id(data):08x}"
     from garment.models import from_bytes
 
     qm = from_bytes(data)
@@ -142,7 +143,7 @@ class UploadScreen(GarmentScreen):
             with Vertical(id="model-files-box"):
                 yield Static("Model files", classes="screen-title")
                 yield OptionList(id="model-files")
-                yield Input(placeholder="or a path to a .gmdl file, Enter", id="model-path")
+                yield SafeInput(placeholder="or a path to a .gmdl file, Enter", id="model-path")
             with Vertical(id="upload-main"):
                 yield Static("Upload a decoder to the garment", classes="screen-title")
                 yield Static("", id="model-details", classes="panel")
@@ -150,7 +151,7 @@ class UploadScreen(GarmentScreen):
                 yield ProgressBar(id="upload-progress", total=100, show_eta=False)
                 yield Static("", id="upload-status")
                 with Horizontal(classes="buttons"):
-                    yield Button("Upload, verify, activate (Ctrl+U)", id="upload", variant="primary")
+                    yield Button("Upload + verify (Ctrl+U)", id="upload", variant="primary")
                     yield Button("Roll back (Ctrl+B)", id="rollback", variant="warning")
                     yield Button("Refresh", id="refresh")
 

@@ -18,6 +18,7 @@ class SafetyView:
     """What the bar shows (computed by the app from the session several times a second)."""
 
     connected: bool = False
+    lost: bool = False  # the link to a connected garment dropped
     latched: bool = False
     pending: bool = False
     error: str | None = None
@@ -34,6 +35,9 @@ class SafetyView:
             return "E-STOP SENT: waiting for the garment to confirm..."
         if self.error:
             return f"E-STOP NOT CONFIRMED: {self.error}. Switch the garment off if it is stimulating."
+        if self.lost:
+            return ("LINK LOST: the garment stops stimulating by itself within its heartbeat timeout. "
+                    "F1 to reconnect.")
         if not self.connected:
             return "No garment connected (F1 to connect)."
         if self.state == "unknown":
@@ -53,7 +57,7 @@ class SafetyView:
             return "latched"
         if self.pending:
             return "pending"
-        if self.error or self.state == "fault":
+        if self.error or self.state == "fault" or self.lost:
             return "error"
         if self.state in ("armed", "stimulating"):
             return "active"

@@ -28,12 +28,16 @@ class LinkQuality(Static):
         super().__init__(id=id)
         self.border_title = "Link"
         self.view: LinkView | None = None
+        self._rows = -1
 
     def show(self, view: LinkView | None, expected_sps: int = 0) -> None:
         if view == self.view:
             return
         self.view = view
-        self.update(self._table(view, expected_sps))
+        table = self._table(view, expected_sps)
+        rows = table.row_count if isinstance(table, Table) else 1
+        self.update(table, layout=rows != self._rows)  # a layout pass only when the height changes
+        self._rows = rows
 
     @staticmethod
     def _table(v: LinkView | None, expected_sps: int) -> Table | Text:

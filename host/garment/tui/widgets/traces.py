@@ -4,14 +4,17 @@ Each :class:`TraceView` shows one channel: three rows of braille (2 x 4 dots per
 so 12 dots of height) hold the min-max band of the samples that fall in each dot
 column (the decimation keeps every spike visible), and a third row of block
 characters holds the RMS envelope of the same columns. Rendering is a few numpy
-operations per frame, cheap enough for 8 channels at 25 frames per second.
+operations per frame, cheap enough for 8 channels at 30 frames per second.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 from textual.widget import Widget
 
 BRAILLE = 0x2800
@@ -26,10 +29,10 @@ def nice_scale(value: float, floor: float = 1.0) -> float:
     v = max(float(value), floor)
     e = math.floor(math.log10(v))
     for m in _NICE:
-        s = m * 10**e
+        s = float(m * 10**e)
         if s >= v * 0.999:
             return s
-    return 10.0 ** (e + 1)
+    return float(10.0 ** (e + 1))
 
 
 def column_stats(x: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,12 +89,19 @@ def block_row(values: np.ndarray, scale: float) -> str:
 
 
 class TraceView(Widget):
-    """One channel's waveform (3 rows of braille) over its RMS envelope (1 row of blocks)."""
+    """One channel's waveform (3 rows of braille) over its RMS envelope (1 row of blocks).
+
+    Lines are produced by ``render_line`` as ready-made strips (no Rich layout per frame):
+    the rows are computed once per new data or size and cached.
+    """
 
     ROWS = 3  # braille rows of the waveform; one more row holds the envelope
     DEFAULT_CSS = """
     TraceView { height: 4; width: 1fr; }
     """
+    WAVE = Style(color="bright_green")
+    WAVE_OFF = Style(color="red")
+    ENVELOPE = Style(color="yellow")
 
     def __init__(self, channel: int, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -100,6 +110,8 @@ class TraceView(Widget):
         self.scale_uV = 100.0
         self.env_scale_uV = 50.0
         self.lead_off = False
+        self._rows: list[str] | None = None
+        self._rows_width = -1
 
     def show(self, x: np.ndarray, scale_uV: float, env_scale_uV: float, lead_off: bool = False) -> None:
         """New samples (oldest first) and scales; repaints."""
@@ -107,20 +119,34 @@ class TraceView(Widget):
         self.scale_uV = scale_uV
         self.env_scale_uV = env_scale_uV
         self.lead_off = lead_off
+        self._rows = None
         self.refresh()
 
-    def render(self) -> Text:
-        width = self.size.width
+    def rows(self, width: int) -> list[str]:
+        """The ROWS braille lines and the envelope line for ``width`` cells."""
+        if self._rows is not None and self._rows_width == width:
+            return self._rows
         if width <= 0:
-            return Text("")
-        lo, hi, rms = column_stats(self._x, width * 2)
+            return [""] * (self.ROWS + 1)
+        lo, hi, _ = column_stats(self._x, width * 2)
         rows = braille_band(lo, hi, self.scale_uV, self.ROWS)
         env = column_stats(self._x, width)[2]
         if len(env) >= 3:  # light smoothing: a 3-column moving average
             env = np.convolve(np.pad(env, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-        t = Text(no_wrap=True, overflow="crop")
-        style = "red" if self.lead_off else "bright_green"
-        for r in rows:
-            t.append(r + "\n", style=style)
-        t.append(block_row(env, self.env_scale_uV), style="yellow")
-        return t
+        rows.append(block_row(env, self.env_scale_uV))
+        self._rows, self._rows_width = rows, width
+        return rows
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        rows = self.rows(width)
+        if not 0 <= y < len(rows):
+            return Strip.blank(width, self.rich_style)
+        base = self.rich_style  # the widget's background from CSS
+        style = base + (self.ENVELOPE if y == self.ROWS else (self.WAVE_OFF if self.lead_off else self.WAVE))
+        text = rows[y][:width]
+        return Strip([Segment(text.ljust(width), style)], width)
+
+    def render(self) -> Text:
+        """The same picture as Rich text (tests, screenshots of the widget alone)."""
+        return Text("\n".join(self.rows(self.size.width)), no_wrap=True, overflow="crop")

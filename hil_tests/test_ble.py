@@ -7,7 +7,6 @@ devices (serial) skip this module.
 """
 from __future__ import annotations
 
-import binascii
 import inspect
 import struct
 import time
@@ -16,7 +15,7 @@ from typing import AsyncIterator, Iterator
 
 import pytest
 
-from garment.client import DeviceError, GarmentClient, StreamConfig, decode_samples
+from garment.client import DeviceError, GarmentClient, StreamConfig, decode_samples, model_id
 from garment.protocol import cobs_encode, crc16, encode_packet, wire
 from garment.sim import SimGarment
 from garment.transports.ble import GARMENT_MTU, BleTransport
@@ -201,7 +200,7 @@ async def test_ble_refuses_provisioning_but_authenticates_and_uploads(
         assert e.value.code == wire.E_UNAUTHORIZED and "wired" in str(e.value)
         await ensure_authenticated(g)
         info = await g.upload_model(LDA)
-        assert info["verified"] and info["active"]["crc"] == "%08x" % (binascii.crc32(LDA) & 0xFFFFFFFF)
+        assert info["verified"] and info["active"]["crc"] == "%08x" % model_id(LDA)
         assert (await g.model_info())["active"]["crc"] == info["active"]["crc"]
 
     if ble_sim is None:  # a real garment: provisioned over USB beforehand (garment provision)

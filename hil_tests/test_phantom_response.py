@@ -10,7 +10,7 @@ from garment.auth import ensure_authenticated
 from garment.client import Calibration, GarmentClient, StreamConfig
 from garment.sim import SimGarment
 
-from rig import SimRig, heartbeat
+from rig import SimRig, heartbeat, limits
 
 
 async def test_stimulation_evokes_m_waves(garment: GarmentClient, rig: SimGarment) -> None:
@@ -19,6 +19,9 @@ async def test_stimulation_evokes_m_waves(garment: GarmentClient, rig: SimGarmen
     await ensure_authenticated(g)
     await g.set_config(StreamConfig(fs=2000, channels=8))
     fs = 2000
+    lim0 = await g.get_limits()
+    # the shortest blank (amplifier recovery only), so the evoked response stays visible
+    await g.set_limits(limits(lim0, blank_us=500))
     await g.set_calibration(Calibration(0, 5000, 8000, 30000, 2500, 300, 25))
     samples: dict[int, float] = {}
     mark = r.mark()
@@ -35,6 +38,7 @@ async def test_stimulation_evokes_m_waves(garment: GarmentClient, rig: SimGarmen
                 samples[b.first_index + i] = float(v)
         await g.disarm()
     await g.set_calibration(Calibration(0, 0, 0, 0, 0, 0, 0))
+    await g.set_limits(lim0)
     pulses = r.pulses(mark, channel=0)
     assert r.feeder.evoked >= len(pulses) // 2, (r.feeder.evoked, len(pulses))
     post, pre = [], []

@@ -308,9 +308,10 @@ class SimRig:
         """Wait until the AFE has converted ``samples`` more samples (AFE time passes)."""
         f = self.feeder
         with f.progress:
-            start = f.conversions
-            ok = f.progress.wait_for(lambda: f.conversions - start >= samples, timeout)
-        assert ok, f"the AFE did not convert {samples} samples in {timeout} s"
+            start = f.afe_total
+            ok = f.progress.wait_for(lambda: f.afe_total - start >= samples, timeout)
+        assert ok, (f"the AFE did not convert {samples} samples in {timeout} s (feeder thread alive: "
+                    f"{f._thread.is_alive()}, error: {f.error}, sim alive: {self.sim.alive()})")
 
 
 # ---- standard set-ups -------------------------------------------------------------------------
@@ -343,30 +344,42 @@ def check_pulse_safe(p: Pulse, cal: Calibration | None, lim: Limits) -> str | No
     return None
 
 
-def match_pulses(reported: list[Pulse], delivered: list[RigPulse], tol_us: int = 2000) -> tuple[list[Pulse], list[RigPulse]]:
+def match_pulses(reported: list[Pulse], delivered: list[RigPulse], tol_us: int = 20000) -> tuple[list[Pulse], list[RigPulse]]:
     """Pair every pulse the stimulator delivered with one the garment reported (same
-    channel, amplitude and width, device times within ``tol_us``). Returns what is left
-    unpaired on each side."""
+    channel, amplitude and width, device times within ``tol_us``: the garment stamps a
+    pulse when it decides to fire it, the stimulator when it fires, and a preempted sim
+    process can put milliseconds between the two). Returns what is left unpaired on
+    each side."""
     pool: dict[tuple[int, int, int], list[int]] = {}
     for i, p in enumerate(reported):
         pool.setdefault((p.channel, p.amplitude_ua, p.width_us), []).append(i)
     used = [False] * len(reported)
     left_rig: list[RigPulse] = []
     for d in delivered:
-        cands = pool.get((d.channel, d.amplitude_ua, d.width_us), [])
-        hit = None
-        for i in cands:
+        best, best_dt = None, tol_us + 1
+        for i in pool.get((d.channel, d.amplitude_ua, d.width_us), []):
             if not used[i]:
-                dt = (d.t_us - reported[i].t_us) % US_MOD
-                dt = dt - US_MOD if dt >= US_MOD // 2 else dt
-                if abs(dt) <= tol_us:
-                    hit = i
-                    break
-        if hit is None:
+                dt = abs(wrap_us(d.t_us, reported[i].t_us))
+                if dt < best_dt:
+                    best, best_dt = i, dt
+        if best is None:
             left_rig.append(d)
         else:
-            used[hit] = True
+            used[best] = True
     return [p for i, p in enumerate(reported) if not used[i]], left_rig
+
+
+def stamp_skew_us(reported: list[Pulse], delivered: list[RigPulse]) -> list[int]:
+    """For each delivered pulse, |stimulator time - reported time| of its match (us)."""
+    out = []
+    by_key: dict[tuple[int, int, int], list[Pulse]] = {}
+    for p in reported:
+        by_key.setdefault((p.channel, p.amplitude_ua, p.width_us), []).append(p)
+    for d in delivered:
+        c = by_key.get((d.channel, d.amplitude_ua, d.width_us), [])
+        if c:
+            out.append(min(abs(wrap_us(d.t_us, p.t_us)) for p in c))
+    return out
 
 
 def wrap_us(a: int, b: int) -> int:
@@ -403,6 +416,7 @@ class StimBench:
         self.limits0: Limits | None = None
         self.cals0: list[Calibration] = []
         self.model_changed = False
+        self.model0: str | None = None  # CRC of the model active before the test
         self.fs = 2000
 
     @classmethod
@@ -422,6 +436,7 @@ class StimBench:
         assert b.n >= 1, "the garment has no stimulation channel"
         b.limits0 = await g.get_limits()
         b.fs = (await g.get_config()).fs
+        b.model0 = ((await g.model_info()).get("active") or {}).get("crc")
         await b.safe_start()
         return b
 
@@ -454,6 +469,15 @@ class StimBench:
             for c in self.cals0:
                 if c.max_ua > 0:
                     await g.set_calibration(c)
+            if self.model_changed and self.model0 is not None:
+                # best effort (the garment keeps two models): back to the one before the
+                # test if it is still the previous one
+                info = await g.model_info()
+                active = (info.get("active") or {}).get("crc")
+                previous = (info.get("previous") or {}).get("crc")
+                if active != self.model0 and previous == self.model0:
+                    with contextlib.suppress(DeviceError):
+                        await g.model_rollback()
         finally:
             self.log.close()
 
@@ -477,7 +501,8 @@ class StimBench:
         """AFE time passes (rig reports on the sim; the device's own uptime on hardware)."""
         if self.rig is not None:
             rig = self.rig
-            await asyncio.get_running_loop().run_in_executor(None, rig.wait_afe, int(seconds * self.fs))
+            fs = rig.feeder.fs or self.fs  # the rate the AFE runs at now
+            await asyncio.get_running_loop().run_in_executor(None, rig.wait_afe, max(1, int(seconds * fs)))
             return
         st = await self.g.status()
         start = st.uptime_ms

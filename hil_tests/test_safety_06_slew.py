@@ -48,9 +48,11 @@ async def test_decreases_and_stops_are_immediate(bench: StimBench) -> None:
         feeder.inject_onset(ch, 0.0)
     slew = 5000
     cal = await bench.calibrate(0, max_ua=20000, motor_ua=8000, sensory_ua=3000)
-    await bench.set_limits(slew_ua_per_s=slew)
-    await g.upload_model(envelope_model(stim={   # gain 2: strong effort saturates at the maximum
-        "preset": "proportional", "params": {"gain": 2.0, "deadband": 0.1, "inputs": [0, 1, 2, 3]}}))
+    # blank 20 ms: the decoder must not read the evoked M-waves (test_safety_11) - it then
+    # sees the effort only between them, hence the high gain: strong effort saturates
+    await bench.set_limits(slew_ua_per_s=slew, blank_us=20000)
+    await g.upload_model(envelope_model(stim={
+        "preset": "proportional", "params": {"gain": 8.0, "deadband": 0.05, "inputs": [0, 1, 2, 3]}}))
     bench.model_changed = True
     loop = asyncio.get_running_loop()
     async with heartbeat(g):
@@ -58,7 +60,7 @@ async def test_decreases_and_stops_are_immediate(bench: StimBench) -> None:
         feeder.inject_onset(0, 0.9)  # strong effort: target at the maximum
         ps = await bench.wait_amplitude(0, cal.max_ua, timeout=15)
         mark = bench.log.mark()
-        feeder.inject_onset(0, 0.15)  # weak effort: target near the motor threshold
+        feeder.inject_onset(0, 0.1)  # weak effort: target near the motor threshold
         await loop.run_in_executor(None, rig.wait_afe, 1200)
         down = [p.pulse for p in bench.log.since(mark, 0)]
         drops = [(a.amplitude_ua - b.amplitude_ua, wrap_us(b.t_us, a.t_us)) for a, b in zip([ps[-1]] + down, down)]

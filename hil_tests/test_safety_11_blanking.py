@@ -2,14 +2,17 @@
 pulse, interpolated), so the decoder never reads its own stimulation as intent.
 
 The sim's stimulator couples every pulse into the EMG the AFE converts next (a decaying
-spike of ~100 nV per uA on the electrode of the same index) and tells the rig the AFE
-index of the first affected conversion. The raw stream (before blanking) shows the
-spikes at those indices; the filtered stream (after blanking) must not."""
+spike of ~100 nV per uA on the electrode of the same index, <= 1.5 ms) and tells the rig
+the AFE index of the first affected conversion. The raw stream (before blanking) shows the
+spikes at those indices; the filtered stream (after blanking) must not. The phantom also
+answers each pulse with an evoked M-wave (physiology: ~5-7 ms latency, over by ~20 ms),
+which only a blank window that long removes: the closed-loop test sets blank_us = 20 ms."""
 from __future__ import annotations
 
 import asyncio
 
 import numpy as np
+import pytest
 
 from garment.client import GarmentClient, StreamConfig
 from garment.dataset import device_filter
@@ -17,13 +20,13 @@ from garment.features.reference import FeatureConfig, compute_features
 from garment.protocol import wire
 from garment.sim.feeder import RigPulse
 from garment.commands.stim import ENVELOPE_FULL_SCALE
-from rig import SimRig, StimBench, envelope_model, heartbeat
+from rig import SimRig, StimBench, envelope_model, heartbeat, off_model
 
 MOD = wire.COUNTER_MOD
 
 
 async def _record(g: GarmentClient, rig: SimRig, kind: int, seconds: float,
-                  amplitude_ua: int = 20000) -> tuple[np.ndarray, int, list[RigPulse]]:
+                  amplitude_ua: int = 20000, freq_hz: int = 40) -> tuple[np.ndarray, int, list[RigPulse]]:
     """Stream ``kind`` while channel 0 runs a train; (samples (n, 8), first index, pulses
     at the full amplitude)."""
     await g.set_config(StreamConfig(kind=kind))
@@ -32,7 +35,7 @@ async def _record(g: GarmentClient, rig: SimRig, kind: int, seconds: float,
     await g.start_stream()
     async with heartbeat(g):
         await g.arm()
-        await g.stim_test(0, amplitude_ua, 300, 40, int(seconds * 1000))
+        await g.stim_test(0, amplitude_ua, 300, freq_hz, int(seconds * 1000))
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, rig.wait_afe, int(seconds * 2000) + 400)
         await g.disarm()
@@ -52,41 +55,54 @@ async def test_artefacts_blanked_from_filtered_emg(bench: StimBench) -> None:
     for ch in range(8):
         feeder.inject_onset(ch, 0.0)  # quiet muscles: the artefacts stand out
     await bench.calibrate(0)
-    await bench.set_limits(slew_ua_per_s=100000, blank_us=2000)
-    raw, first_r, pulses_r = await _record(g, rig, wire.STREAM_RAW, 1.5)
-    filt, first_f, pulses_f = await _record(g, rig, wire.STREAM_FILTERED, 1.5)
-    assert len(pulses_r) >= 20 and len(pulses_f) >= 20
+    # the shortest blank window (0.5 ms + the pulse + the firmware's margins, ~4 ms): it must
+    # still cover the artefact, and it ends before the M-wave starts, so the samples
+    # measured below are the artefact's and the interpolation's only
+    await bench.set_limits(slew_ua_per_s=100000, blank_us=500)
+    # the decoder running (a model whose policy is "off"), as in use: more work per
+    # loop pass between reading the AFE and blanking
+    await g.upload_model(off_model())
+    bench.model_changed = True
+    # 20 Hz: 50 ms between pulses, so the EMG before each pulse is clear of the last M-wave
+    raw, first_r, pulses_r = await _record(g, rig, wire.STREAM_RAW, 2.0, freq_hz=20)
+    filt, first_f, pulses_f = await _record(g, rig, wire.STREAM_FILTERED, 4.0, freq_hz=20)
+    assert len(pulses_r) >= 20 and len(pulses_f) >= 50
 
     def at(first: int, p: RigPulse) -> int:
         return int((p.afe_index - first) % MOD)
+
+    def d2(x: np.ndarray, lo: int, hi: int) -> float:
+        """Largest |second difference| of x centred on samples lo..hi-1: a spike (the
+        artefact alternates sign from sample to sample) stands out of the EMG, of the
+        filters' ringing after an M-wave and of a blank window's straight line alike."""
+        seg = x[lo - 1 : hi + 1].astype(np.int64)
+        return float(np.abs(np.diff(seg, 2)).max())
 
     # raw: a spike at every pulse index (what the blanking must remove)
     spikes = []
     for p in pulses_r:
         i = at(first_r, p)
         if 40 <= i < len(raw) - 10:
-            base = np.median(raw[i - 40 : i - 2, 0])
-            spikes.append(np.abs(raw[i : i + 3, 0] - base).max())
+            spikes.append(d2(raw[:, 0], i, i + 3))
     spikes_a = np.array(spikes)
     assert len(spikes_a) >= 15
     uv_per_code = 4.5e6 / 24 / 2**23
     expected = 20000 * 100e-3 / uv_per_code  # 20 mA x 100 nV/uA, in codes
-    assert np.median(spikes_a) > 0.5 * expected, (np.median(spikes_a), expected)
+    assert np.median(spikes_a) > expected, (np.median(spikes_a), expected)
 
-    # filtered: in the same windows nothing stands out of the EMG
-    win = np.zeros(len(filt), bool)
-    peaks = []
+    # filtered: where the artefact was (before the M-wave starts) nothing stands out
+    peaks, before = [], []
     for p in pulses_f:
         i = at(first_f, p)
-        if 5 <= i < len(filt) - 30:
-            peaks.append(np.abs(filt[i - 2 : i + 20, 0]).max())
-            win[i - 5 : i + 30] = True
-    peaks_a = np.array(peaks)
-    assert len(peaks_a) >= 15
-    quiet = filt[400:][~win[400:], 0]  # after the filters settled, away from the pulses
-    noise = 1.4826 * np.median(np.abs(quiet - np.median(quiet)))
-    assert peaks_a.max() < 0.02 * np.median(spikes_a), (peaks_a.max(), np.median(spikes_a))
-    assert peaks_a.max() <= 8 * noise + 20, (peaks_a.max(), noise)
+        if 400 <= i < len(filt) - 30:
+            peaks.append(d2(filt[:, 0], i - 1, i + 4))  # the artefact's samples (i..i+3) and one before
+            before.append(d2(filt[:, 0], i - 30, i - 4))  # the EMG just before the pulse
+    peaks_a, before_a = np.array(peaks), np.array(before)
+    assert len(peaks_a) >= 30
+    leaked = [(k, int(v)) for k, v in enumerate(peaks_a)
+              if v >= 0.1 * np.median(spikes_a) and v > 3 * before_a[k]]
+    assert not leaked, (f"{len(leaked)} of {len(peaks_a)} pulses' artefacts not blanked (second difference "
+                        f"vs {np.median(spikes_a):.0f} unblanked): {leaked[:5]}")
 
 
 async def test_decoder_does_not_read_its_own_stimulation(bench: StimBench) -> None:
@@ -99,7 +115,7 @@ async def test_decoder_does_not_read_its_own_stimulation(bench: StimBench) -> No
     for ch in range(8):
         feeder.inject_onset(ch, 0.0)
     cal = await bench.calibrate(0, max_ua=20000, motor_ua=18000, sensory_ua=5000)
-    await bench.set_limits(slew_ua_per_s=100000)
+    await bench.set_limits(slew_ua_per_s=100000, blank_us=20000)  # artefact and M-wave
     # what the decoder would read without blanking: quiet muscles, a train at the motor
     # threshold (the least the closed loop ever delivers), the raw EMG (artefacts
     # included) through the device's filters and the model's feature
@@ -117,6 +133,12 @@ async def test_decoder_does_not_read_its_own_stimulation(bench: StimBench) -> No
     await g.set_config(StreamConfig())
     await g.upload_model(envelope_model())
     bench.model_changed = True
+    await _closed_loop_stops(bench, rig)
+
+
+async def _closed_loop_stops(bench: StimBench, rig: SimRig) -> None:
+    g = bench.g
+    feeder = rig.feeder
     loop = asyncio.get_running_loop()
     async with heartbeat(g):
         await g.arm()
@@ -129,3 +151,20 @@ async def test_decoder_does_not_read_its_own_stimulation(bench: StimBench) -> No
         await loop.run_in_executor(None, rig.wait_afe, 2000)  # 1 s more
         assert rig.pulses(mark, 0) == [], "the stimulation kept itself going"
         await g.disarm()
+
+
+@pytest.mark.xfail(strict=True, reason="known: the default blank_us (5 ms) does not cover the evoked "
+                   "M-wave (~5-20 ms); the closed loop then stimulates itself. Fix: a longer default "
+                   "blank window (~20 ms) or M-wave removal; then drop this marker")
+async def test_default_blank_window_covers_the_evoked_response(bench: StimBench) -> None:
+    """The same closed loop with the default limits (blank_us = 5 ms): the M-wave of each
+    pulse (5-20 ms after it) reaches the decoder as effort and keeps the loop going."""
+    rig = bench.need_rig()
+    g = bench.g
+    for ch in range(8):
+        rig.feeder.inject_onset(ch, 0.0)
+    await bench.calibrate(0, max_ua=20000, motor_ua=18000, sensory_ua=5000)
+    await bench.set_limits(slew_ua_per_s=100000)
+    await g.upload_model(envelope_model())
+    bench.model_changed = True
+    await _closed_loop_stops(bench, rig)

@@ -7,6 +7,7 @@ import sys
 
 from garment.client import DeviceError
 from garment.commands.common import CliError, print_err
+from garment.commands import stim as stim_cmds
 from garment.commands.data import cmd_import, cmd_phantom, cmd_report
 from garment.commands.decoder import cmd_evaluate, cmd_train, cmd_upload
 from garment.commands.device import cmd_info, cmd_live, cmd_scan, cmd_sim, cmd_stream
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default=None, help="keep the compiled tree in this folder")
     sp.add_argument("--dry-run", action="store_true", help="compile only, copy nothing")
     sp.set_defaults(func=cmd_flash)
+    stim_cmds.add_parsers(sub)
     return p
 
 

@@ -246,6 +246,7 @@ class GarmentClient:
         self.closed_reason: str | None = None
         self.hello_version: str | None = None
         self.signer: Signer | None = None
+        self._sign_lock = asyncio.Lock()
         self.pulses: asyncio.Queue[Pulse] = asyncio.Queue()
         self.decoder_outputs: asyncio.Queue[DecoderOutput] = asyncio.Queue()
         self.last_stim_state: StimState | None = None
@@ -289,14 +290,34 @@ class GarmentClient:
         """
         if self.closed_reason is not None:
             raise TransportClosed(self.closed_reason)
+        fut: asyncio.Future[Packet] = asyncio.get_running_loop().create_future()
+        if privileged and self.signer is not None:
+            # Signed requests must reach the garment in counter order: sign and send as one.
+            async with self._sign_lock:
+                seq = self._next_seq()
+                frame = encode_packet(ptype, seq, body + self.signer.sign(ptype, seq, body))
+                self._pending[seq] = _Pending(fut, ptype)
+                await self._write_or_forget(seq, frame)
+        else:
+            seq = self._next_seq()
+            self._pending[seq] = _Pending(fut, ptype)
+            await self._write_or_forget(seq, encode_packet(ptype, seq, body))
+        return await self._await_reply(seq, ptype, fut, timeout)
+
+    async def _write_or_forget(self, seq: int, frame: bytes) -> None:
+        try:
+            await self.transport.write(frame)
+        except BaseException:
+            self._pending.pop(seq, None)
+            raise
+
+    def _next_seq(self) -> int:
         seq = self._seq
         self._seq = (seq + 1) & 0xFFFF
-        if privileged and self.signer is not None:
-            body = body + self.signer.sign(ptype, seq, body)
-        fut: asyncio.Future[Packet] = asyncio.get_running_loop().create_future()
-        self._pending[seq] = _Pending(fut, ptype)
+        return seq
+
+    async def _await_reply(self, seq: int, ptype: int, fut: "asyncio.Future[Packet]", timeout: float | None) -> Packet:
         try:
-            await self.transport.write(encode_packet(ptype, seq, body))
             return await asyncio.wait_for(fut, timeout or self.timeout)
         except asyncio.TimeoutError:
             raise DeviceTimeout(

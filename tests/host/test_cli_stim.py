@@ -135,8 +135,8 @@ def test_stim_runs_until_stdin_closes(sim: SimGarment) -> None:
     assert amps[0] <= 1000 and amps == sorted(amps), amps[:10]  # ramped from zero
     after = len(feeder.pulses)
     with feeder.progress:
-        start = feeder.conversions
-        feeder.progress.wait_for(lambda: feeder.conversions - start >= 600, 10)
+        start = feeder.afe_total
+        feeder.progress.wait_for(lambda: feeder.afe_total - start >= 600, 10)
     assert len(feeder.pulses) == after, "pulses went on after the command exited"
 
 
@@ -151,8 +151,8 @@ def test_stim_in_a_terminal_stops_when_the_key_is_released(sim: SimGarment) -> N
     try:
         # nothing before a key press (1.5 s of AFE time)
         with feeder.progress:
-            start = feeder.conversions
-            assert feeder.progress.wait_for(lambda: feeder.conversions - start >= 3000, 15)
+            start = feeder.afe_total
+            assert feeder.progress.wait_for(lambda: feeder.afe_total - start >= 3000, 15)
         assert len(feeder.pulses) == mark
         t_end = time.monotonic() + 30
         # a key held down: the terminal's auto-repeat (~25/s)
@@ -171,8 +171,8 @@ def test_stim_in_a_terminal_stops_when_the_key_is_released(sim: SimGarment) -> N
     assert stopped - released < 3.0
     n = len(feeder.pulses)
     with feeder.progress:
-        start = feeder.conversions
-        feeder.progress.wait_for(lambda: feeder.conversions - start >= 600, 10)
+        start = feeder.afe_total
+        feeder.progress.wait_for(lambda: feeder.afe_total - start >= 600, 10)
     assert len(feeder.pulses) == n
 
 

@@ -137,7 +137,7 @@ class ModelFeature:
         try:
             self.dev.store.rollback(MODEL)
         except Exception as e:
-            self.dev.error(seq, wire.E_STORAGE, "no previous model to roll back to: %s" % e)
+            self.dev.error(seq, wire.E_BAD_STATE, "no previous model to roll back to: %s" % e)
             return
         self.dec.load()
         self.dev.event(22, "model rolled back")

@@ -108,6 +108,8 @@ class StimFeature:
             raise ValueError("the board has no stimulator driver (board.stim)")
         drv.all_off()  # power-up / reset: off before anything else can fail
         self.dev = device
+        self._in_pass = False
+        self._poll_us = 0
         self.drv = drv
         self.n = drv.n_channels
         if not 1 <= self.n <= wire.MAX_CHANNELS:
@@ -262,8 +264,14 @@ class StimFeature:
         if nch != self._nch or fs != self._fs:
             self._emg_config(nch, fs)
         bl = self.blanker
-        if dev.ring.count() == 0:  # this block ends with the newest conversion
-            bl.anchor(self._clock(), (first + n - 1) & _MASK, fs)
+        # Anchor pulse times to AFE indices with the time the AFE was polled (the first
+        # block of a pass), not when a late loop got round to the last block.
+        if not self._in_pass:
+            self._in_pass = True
+            self._poll_us = self._clock()
+        if dev.ring.count() == 0:  # this block ends with the newest conversion of the poll
+            bl.anchor(self._poll_us, (first + n - 1) & _MASK, fs)
+            self._in_pass = False
         fb = dev.filters
         if bl.count and fb is not None:
             bl.apply(block, n, first, fb, self._chmask)

@@ -38,6 +38,8 @@ from garment.protocol import wire
 #: MAV (ADC codes, after the device's filters) that the envelope model maps to activation 1.0.
 #: On the phantom at gain 24: rest ~60-150 codes, drive 0.2 ~2300, drive 0.5 ~7000.
 ENVELOPE_FULL_SCALE = 10000
+#: blank window of the latency benchmark: covers the artefact and the evoked M-wave
+BENCH_BLANK_US = 20000
 
 
 # ---- models for the closed loop --------------------------------------------------------------
@@ -371,6 +373,13 @@ async def measure_latency(g: GarmentClient, sim: Any, trials: int, channel: int 
     await g.upload_model(envelope_model(fs=fs, n_ch=8))
     cal = Calibration(channel, 5000, 10000, 20000, 2500, 300, 40)
     await g.set_calibration(cal)
+    # A 20 ms blank window: the decoder must not read the muscle's evoked M-waves (5-20 ms
+    # after each pulse) as effort, or the loop keeps itself going between trials. It
+    # does not touch the measurement: the first pulse of a trial has no blank before it.
+    lim = await g.get_limits()
+    if lim.blank_us < BENCH_BLANK_US:
+        await g.set_limits(Limits(**{**{k: getattr(lim, k) for k in lim.__dataclass_fields__},
+                                     "blank_us": BENCH_BLANK_US}))
     notes: list[str] = []
     lat: list[float] = []
     failed = 0
@@ -382,6 +391,11 @@ async def measure_latency(g: GarmentClient, sim: Any, trials: int, channel: int 
         await g.arm()
         for k in range(trials):
             await _afe_wait(feeder, int(0.4 * fs))  # rest: the envelope window empties
+            if not await _quiet(feeder, channel, fs):
+                notes.append(f"trial {k}: still stimulating after the rest; re-armed")
+                await g.disarm()
+                await g.arm()
+                await _afe_wait(feeder, int(0.2 * fs))
             mark = len(feeder.pulses_since(0))
             sample = feeder.inject_onset(channel, level, delay_s=0.002)
             off0 = feeder.afe_offset
@@ -419,12 +433,19 @@ async def measure_latency(g: GarmentClient, sim: Any, trials: int, channel: int 
     return LatencyResult(lat, trials, failed, notes)
 
 
+async def _quiet(feeder: Any, channel: int, fs: int) -> bool:
+    """True if no pulse on ``channel`` during the next 0.1 s of AFE time."""
+    mark = len(feeder.pulses_since(0))
+    await _afe_wait(feeder, fs // 10)
+    return not any(p.channel == channel for p in feeder.pulses_since(mark))
+
+
 async def _afe_wait(feeder: Any, samples: int, timeout: float = 10.0) -> None:
     """Let ``samples`` AFE conversions pass (waits on the feeder's AFE reports)."""
     def wait() -> bool:
         with feeder.progress:
-            start = feeder.conversions
-            return bool(feeder.progress.wait_for(lambda: feeder.conversions - start >= samples, timeout))
+            start = feeder.afe_total
+            return bool(feeder.progress.wait_for(lambda: feeder.afe_total - start >= samples, timeout))
 
     if not await asyncio.get_running_loop().run_in_executor(None, wait):
         raise CliError("the simulated AFE stopped converting")

@@ -131,6 +131,9 @@ class EmgFeeder:
         self.source_lock = threading.Lock()
         self.produced = 0  # samples taken from the source (= ``sent`` once they are out)
         self.evoked = 0  # pulses the source rendered an evoked response for
+        #: AFE conversions seen since this feeder started, across AFE restarts (a new
+        #: configuration restarts the AFE's own count): what "AFE time passing" waits on
+        self.afe_total = 0
 
     def start(self, fs: int = 2000) -> None:
         # Build the source before connecting: a phantom takes a moment to set up, and
@@ -284,6 +287,8 @@ class EmgFeeder:
             self.afe_offset = offset
         with self.progress:
             self.reports += 1
+            step = conv - self.conversions
+            self.afe_total += step if step >= 0 else conv  # a smaller count: the AFE restarted
             self.conversions, self.queued, self.fed_reported = conv, queued, fed
             self.progress.notify_all()
         if fs != self.fs or self.source is None:

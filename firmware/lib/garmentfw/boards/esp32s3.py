@@ -1,10 +1,12 @@
 # Reference board: ESP32-S3 + ADS1299 AFE (SPI + DRDY) + constant-current stimulator,
-# linked to the host over native USB CDC. Pin map of the reference schematic.
+# linked to the host over native USB CDC and BLE (NUS). Pin map of the reference schematic.
 import machine
 from machine import SPI, Pin
 
 from garmentfw.afe import drdy_source
 from garmentfw.boards.esp32s3_stim import Esp32s3Stimulator
+from garmentfw.boards.ble_link import BleLink
+from garmentfw.boards.dual_link import DualLink
 from garmentfw.boards.stdio_link import StdioLink
 from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.montage import CYCLING_SHORTS
@@ -40,8 +42,9 @@ class Board:
                       start=Pin(PIN_AFE_START, Pin.OUT, value=0), pwdn=Pin(PIN_AFE_PWDN, Pin.OUT, value=1))
         drv.init()
         self.afe = drdy_source(drv, drdy, Pin.IRQ_FALLING)
-        self.link = StdioLink()
         self.store = Store("/data")
+        # USB CDC and BLE (Nordic UART Service): a BLE host takes over while connected.
+        self.link = DualLink(StdioLink(), BleLink(self.store))
         self._vbat = machine.ADC(Pin(ADC_BATTERY), atten=machine.ADC.ATTN_11DB)
         self.wdt = machine.WDT(timeout=2000)
 

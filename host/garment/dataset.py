@@ -43,10 +43,15 @@ def emg_channels(rec: Recording, channels: Sequence[str] | None = None) -> Recor
     return rec.select_channels(keep)
 
 
+def to_microvolts(rec: Recording) -> np.ndarray:
+    """The samples of voltage channels (uV, mV, V) in microvolts, float64 (n, ch)."""
+    scale = np.array([_UNIT_TO_UV[u.lower()] for u in rec.units], dtype=np.float64)
+    return np.asarray(rec.samples, dtype=np.float64) * scale[None, :]
+
+
 def to_codes(rec: Recording, uV_per_code: float = UV_PER_CODE_G24) -> np.ndarray:
     """Physical samples -> int32 ADC codes, clipped at the 24-bit rails like the AFE."""
-    scale = np.array([_UNIT_TO_UV[u.lower()] for u in rec.units]) / uV_per_code
-    codes = np.rint(rec.samples * scale[None, :])
+    codes = np.rint(to_microvolts(rec) / uV_per_code)
     return np.clip(codes, -(2**23), 2**23 - 1).astype(np.int32)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from garment.client import GarmentClient, StreamConfig
-from garment.dataset import emg_channels
+from garment.dataset import emg_channels, to_microvolts
 from garment.devices import make_transport
 from garment.features.reference import FeatureConfig, compute_features
 from garment.models import reference
@@ -23,9 +23,6 @@ from garment.models.modelfile import from_bytes
 from garment.protocol import wire
 from garment.sim import SimGarment
 from garment.sim.feeder import N_INPUTS
-
-_UNIT_TO_UV = {"uv": 1.0, "mv": 1000.0, "v": 1e6}
-
 
 class PlaybackSource:
     """Plays recordings (EMG channels, in µV) into the simulated AFE, looping."""
@@ -36,7 +33,7 @@ class PlaybackSource:
         parts = []
         for rec in recordings:
             emg = emg_channels(rec, channels)
-            x = emg.samples * np.array([_UNIT_TO_UV[u.lower()] for u in emg.units])[None, :]
+            x = to_microvolts(emg)
             if int(emg.fs) != fs:
                 x = resample_poly(x, fs, int(emg.fs), axis=0)
             parts.append(x)
@@ -55,6 +52,8 @@ class PlaybackSource:
 async def measure(g: GarmentClient, model: bytes, seconds: float) -> dict[str, Any]:
     """Stream ``seconds`` and compare every decoder window with the host reference."""
     qm = from_bytes(model)
+    if qm.features is None:
+        raise ValueError("the model file has no feature configuration")
     cfg = FeatureConfig.from_dict(qm.features)
     samples: dict[int, np.ndarray] = {}
     outputs = []

@@ -7,8 +7,6 @@ numpy :class:`~garment.models.quantize.QuantizedModel`.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from garment.contracts import load_contract
+from garment.recordings.atomic import atomic_write_bytes
 from garment.models.quantize import InputQuant, QDense, QuantizedModel
 
 
@@ -117,19 +116,7 @@ def from_bytes(data: bytes, fs: int | None = None, n_ch: int | None = None) -> Q
 def write_model(path: str | Path, qm: QuantizedModel) -> int:
     """Write the model file atomically (temp file, fsync, rename); returns its size."""
     data = to_bytes(qm)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is not a secret
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
     return len(data)
 
 

@@ -6,14 +6,14 @@ Paths are computed at call time so that ``XDG_*`` overrides (tests) take effect.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import platformdirs
+
+from garment.recordings.atomic import atomic_write_text
 
 APP = "garment"
 
@@ -38,17 +38,7 @@ def settings_path() -> Path:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
 
 
 def load_settings() -> dict[str, Any]:

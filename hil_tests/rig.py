@@ -315,9 +315,9 @@ class SimRig:
 
 
 # ---- standard set-ups -------------------------------------------------------------------------
-#: A calibration every test can use: 25 cm^2 electrodes, 300 us at 40 Hz, 20 mA max.
+#: A calibration every test can use: 25 cm^2 electrodes, 300 us at 30 Hz, 20 mA max.
 def calib(channel: int, max_ua: int = 20000, motor_ua: int = 10000, sensory_ua: int = 5000,
-          area_mm2: int = 2500, width_us: int = 300, freq_hz: int = 40) -> Calibration:
+          area_mm2: int = 2500, width_us: int = 300, freq_hz: int = 30) -> Calibration:
     return Calibration(channel, sensory_ua, motor_ua, max_ua, area_mm2, width_us, freq_hz)
 
 

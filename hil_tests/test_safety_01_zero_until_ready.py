@@ -14,7 +14,7 @@ from garment.protocol import wire
 from garment.sim import SimGarment
 from rig import PulseLog, SimRig, StimBench, calib, envelope_model, heartbeat
 
-#: the first pulse of a start comes within one period (<= 25 ms at 40 Hz; 10 ms at most
+#: the first pulse of a start comes within one period (<= 33 ms at 30 Hz; 10 ms at most
 #: for a start) plus a loop pass; at the default 20 mA/s it cannot exceed this
 FIRST_PULSE_MAX_UA = 20000 * 30 // 1000
 
@@ -27,7 +27,7 @@ async def test_no_output_without_calibration(bench: StimBench) -> None:
         await g.arm()
     assert e.value.code == wire.E_BAD_STATE and "calibrat" in str(e.value)
     with pytest.raises(DeviceError) as e:
-        await g.stim_test(0, 5000, 300, 40, 1000)
+        await g.stim_test(0, 5000, 300, 30, 1000)
     assert e.value.code == wire.E_BAD_STATE
     rig_mark = bench.rig.mark() if bench.rig else 0
     async with heartbeat(g):
@@ -44,7 +44,7 @@ async def test_no_output_until_armed(bench: StimBench) -> None:
     st = await g.stim_state()
     assert st.state == "calibrated" and st.armed_mask == 0
     with pytest.raises(DeviceError) as e:
-        await g.stim_test(0, 15000, 300, 40, 1000)
+        await g.stim_test(0, 15000, 300, 30, 1000)
     assert e.value.code == wire.E_BAD_STATE and "not armed" in str(e.value)
     async with heartbeat(g):
         await bench.let_time_pass(0.5)
@@ -54,7 +54,7 @@ async def test_no_output_until_armed(bench: StimBench) -> None:
     # armed, it does stimulate: the test above could have failed
     async with heartbeat(g):
         await g.arm()
-        await g.stim_test(0, 15000, 300, 40, 1000)
+        await g.stim_test(0, 15000, 300, 30, 1000)
         ps = await bench.wait_pulses(3, channel=0)
     assert ps[0].amplitude_ua <= FIRST_PULSE_MAX_UA
 
@@ -76,7 +76,7 @@ async def test_every_start_ramps_from_zero(bench: StimBench) -> None:
             if how != "over a running train":
                 await g.arm()
             mark = bench.log.mark()
-            await g.stim_test(0, 15000, 300, 40, 5000)
+            await g.stim_test(0, 15000, 300, 30, 5000)
             ps = await bench.wait_amplitude(0, 15000, mark)
             firsts.append((how, ps[0].amplitude_ua, len(ps)))
             assert ps[0].amplitude_ua <= 100000 * 30 // 1000 + 1, (how, ps[:3])

@@ -34,8 +34,8 @@ async def test_heartbeat_loss_zeroes_within_100ms_and_latches(bench: StimBench, 
     hb = Heartbeat(g, period=0.05)
     hb.start()
     await g.arm()
-    await g.stim_test(0, 15000, 300, 40, 20000)
-    await g.stim_test(1, 12000, 300, 40, 20000)
+    await g.stim_test(0, 15000, 300, 30, 20000)
+    await g.stim_test(1, 12000, 300, 30, 20000)
     await bench.wait_pulses(8, channel=1)
     pulse_mark = bench.log.mark()
     rig_mark = bench.rig.mark() if bench.rig else 0
@@ -75,7 +75,7 @@ async def test_heartbeat_loss_zeroes_within_100ms_and_latches(bench: StimBench, 
         await bench.let_time_pass(0.5)
         assert (await g.stim_state()).state == "fault"
         with pytest.raises(DeviceError) as e:
-            await g.stim_test(0, 15000, 300, 40, 1000)
+            await g.stim_test(0, 15000, 300, 30, 1000)
         assert e.value.code == wire.E_BAD_STATE
         assert bench.log.since(latch_mark) == []
         if bench.rig is not None:
@@ -85,7 +85,7 @@ async def test_heartbeat_loss_zeroes_within_100ms_and_latches(bench: StimBench, 
         assert st.state == "armed" and st.fault == "none"
         await bench.let_time_pass(0.2)
         assert bench.log.since(latch_mark) == []
-        await g.stim_test(0, 15000, 300, 40, 1000)
+        await g.stim_test(0, 15000, 300, 30, 1000)
         await bench.wait_pulses(2, channel=0, mark=latch_mark)
 
 
@@ -97,7 +97,7 @@ async def test_no_heartbeat_at_all_after_arming(bench: StimBench) -> None:
     state_mark = len(bench.log.states)
     t0 = time.monotonic()
     await g.arm()
-    await g.stim_test(0, 15000, 300, 40, 20000)
+    await g.stim_test(0, 15000, 300, 30, 20000)
     t1 = time.monotonic()
     await bench.wait_state(lambda s: s.state == "fault", timeout=3, since=state_mark)
     ev = bench.event("FAULT heartbeat")
@@ -121,7 +121,7 @@ async def test_link_drop_zeroes_at_once(rig: SimGarment, tmp_path: Path) -> None
             await g.set_calibration(calib(0))
             async with heartbeat(g):
                 await g.arm()
-                await g.stim_test(0, 15000, 300, 40, 20000)
+                await g.stim_test(0, 15000, 300, 30, 20000)
                 r.wait_pulses(5, channel=0)
             mark = r.mark()
             t_drop = time.monotonic()

@@ -21,8 +21,8 @@ async def test_estop_zeroes_within_10ms_and_latches(bench: StimBench) -> None:
     await sync_uptime(g, bench.log.ms)
     async with heartbeat(g, period=0.05):
         await g.arm()
-        await g.stim_test(0, 15000, 300, 40, 20000)
-        await g.stim_test(1, 15000, 200, 50, 20000)
+        await g.stim_test(0, 15000, 300, 30, 20000)
+        await g.stim_test(1, 15000, 200, 30, 20000)
         await bench.wait_pulses(6, channel=1)
         mark = bench.log.mark()
         rig_mark = bench.rig.mark() if bench.rig else 0
@@ -50,7 +50,7 @@ async def test_estop_zeroes_within_10ms_and_latches(bench: StimBench) -> None:
 
         # latched: nothing can start until a fault reset
         latch = bench.log.mark()
-        for req in (g.arm(), g.stim_test(0, 10000, 300, 40, 1000)):
+        for req in (g.arm(), g.stim_test(0, 10000, 300, 30, 1000)):
             with pytest.raises(DeviceError) as e:
                 await req
             assert e.value.code == wire.E_BAD_STATE
@@ -69,7 +69,7 @@ async def test_estop_needs_no_session(bench: StimBench) -> None:
     await bench.calibrate(0)
     async with heartbeat(g):
         await g.arm()
-        await g.stim_test(0, 15000, 300, 40, 20000)
+        await g.stim_test(0, 15000, 300, 30, 20000)
         await bench.wait_pulses(3, channel=0)
         await end_session(g)
         with pytest.raises(DeviceError) as e:
@@ -93,7 +93,7 @@ async def test_estop_button(bench: StimBench) -> None:
     await bench.calibrate(0)
     async with heartbeat(g):
         await g.arm()
-        await g.stim_test(0, 15000, 300, 40, 20000)
+        await g.stim_test(0, 15000, 300, 30, 20000)
         rig.wait_pulses(3, channel=0)
         mark = rig.mark()
         t0 = time.monotonic()

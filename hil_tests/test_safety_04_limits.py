@@ -14,20 +14,20 @@ from garment.protocol import wire
 from rig import StimBench, calib, envelope_model, heartbeat, limits
 
 
-# channel 0: max 15 mA at 300 us / 40 Hz; limits.max_charge_nc = 5000 (15 mA x 300 us = 4.5 uC)
+# channel 0: max 15 mA at 300 us / 30 Hz; limits.max_charge_nc = 5000 (15 mA x 300 us = 4.5 uC)
 @pytest.mark.parametrize(
     "ch,amp,width,freq,dur,field",
     [
-        (0, 15001, 300, 40, 1000, "amplitude_ua"),  # above the calibrated maximum
-        (0, 0, 300, 40, 1000, "amplitude_ua"),
-        (0, 10000, 501, 40, 1000, "width_us"),  # above limits.max_width_us
-        (0, 10000, 19, 40, 1000, "width_us"),  # below the hard minimum
+        (0, 15001, 300, 30, 1000, "amplitude_ua"),  # above the calibrated maximum
+        (0, 0, 300, 30, 1000, "amplitude_ua"),
+        (0, 10000, 501, 30, 1000, "width_us"),  # above limits.max_width_us
+        (0, 10000, 19, 30, 1000, "width_us"),  # below the hard minimum
         (0, 10000, 300, 9, 1000, "freq_hz"),  # below limits.min_freq_hz
         (0, 10000, 300, 101, 1000, "freq_hz"),  # above limits.max_freq_hz
-        (0, 15000, 400, 40, 1000, "charge"),  # 6 uC per phase > limits.max_charge_nc
-        (0, 10000, 300, 40, 0, "duration_ms"),
-        (0, 10000, 300, 40, 60001, "duration_ms"),
-        (9, 10000, 300, 40, 1000, "channel"),
+        (0, 15000, 400, 30, 1000, "charge"),  # 6 uC per phase > limits.max_charge_nc
+        (0, 10000, 300, 30, 0, "duration_ms"),
+        (0, 10000, 300, 30, 60001, "duration_ms"),
+        (9, 10000, 300, 30, 1000, "channel"),
     ],
 )
 async def test_out_of_range_train_refused_not_clamped(bench: StimBench, ch: int, amp: int, width: int, freq: int,
@@ -47,7 +47,7 @@ async def test_out_of_range_train_refused_not_clamped(bench: StimBench, ch: int,
         assert after == before
         assert bench.log.pulses == [] and (bench.rig is None or bench.rig.pulses() == [])
         # the same train within range does run (the refusal above was about the field)
-        await g.stim_test(0, 10000, 300, 40, 500)
+        await g.stim_test(0, 10000, 300, 30, 500)
         await bench.wait_pulses(2, channel=0)
 
 

@@ -14,9 +14,10 @@ from rig import StimBench, heartbeat, match_pulses
 
 async def test_every_pulse_is_biphasic_reported_and_delivered_as_reported(bench: StimBench) -> None:
     g = bench.g
+    # a short blank window: 50 and 60 Hz leave EMG to read between pulses (behaviour 9)
+    await bench.set_limits(slew_ua_per_s=200000, blank_us=5000)
     await bench.calibrate(0)
     await bench.calibrate(1, width_us=200, freq_hz=50)
-    await bench.set_limits(slew_ua_per_s=200000)
     rig_mark = bench.rig.mark() if bench.rig else None
     async with heartbeat(g):
         await g.arm()

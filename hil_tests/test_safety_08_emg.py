@@ -26,8 +26,8 @@ async def test_bad_emg_zeroes_every_channel_and_latches(bench: StimBench, how: s
     emg_ch = 5  # an EMG channel that no stimulation channel sits on
     async with heartbeat(g):
         await g.arm()
-        await g.stim_test(0, 12000, 300, 40, 20000)
-        await g.stim_test(1, 12000, 300, 40, 20000)
+        await g.stim_test(0, 12000, 300, 30, 20000)
+        await g.stim_test(1, 12000, 300, 30, 20000)
         rig.wait_pulses(4, channel=1)
         mark = rig.mark()
         state_mark = len(bench.log.states)
@@ -53,7 +53,7 @@ async def test_bad_emg_zeroes_every_channel_and_latches(bench: StimBench, how: s
         st = await g.fault_reset()
         assert st.fault == "none"
         await g.arm()
-        await g.stim_test(0, 12000, 300, 40, 1000)
+        await g.stim_test(0, 12000, 300, 30, 1000)
         rig.wait_pulses(2, mark=m2, channel=0)
 
 

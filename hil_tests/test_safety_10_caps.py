@@ -23,7 +23,7 @@ async def test_session_cap(bench: StimBench) -> None:
         t0 = time.monotonic()
         await g.arm()
         t1 = time.monotonic()
-        await g.stim_test(0, 12000, 300, 40, 10000)
+        await g.stim_test(0, 12000, 300, 30, 10000)
         t_state, st = await bench.wait_state(lambda s: s.state == "fault", timeout=5, what="the session cap")
         assert st.fault == "session", st
         ev = bench.event("FAULT session")
@@ -46,7 +46,7 @@ async def test_session_cap(bench: StimBench) -> None:
 
 async def test_dose_cap(rig: SimGarment, tmp_path: Path) -> None:
     """A fresh garment (its rolling 10-minute dose starts at zero): limits.dose_limit = 300 uC
-    of charge per phase; 12 mA x 300 us pulses (3.6 uC) at 40 Hz reach it in about 2 s."""
+    of charge per phase; 12 mA x 300 us pulses (3.6 uC) at 30 Hz reach it in about 3 s."""
     sim = SimGarment(state_dir=tmp_path / "flash")
     sim.start()
     try:
@@ -59,7 +59,7 @@ async def test_dose_cap(rig: SimGarment, tmp_path: Path) -> None:
             await g.set_limits(limits(await g.get_limits(), dose_limit=300, slew_ua_per_s=1000000))
             async with heartbeat(g):
                 await g.arm()
-                await g.stim_test(0, 12000, 300, 40, 20000)
+                await g.stim_test(0, 12000, 300, 30, 20000)
                 deadline = time.monotonic() + 10
                 while (st := await g.stim_state()).state != "fault":
                     assert time.monotonic() < deadline, "the dose cap never tripped"
@@ -92,7 +92,7 @@ async def test_low_battery_switches_off(bench: StimBench) -> None:
         await bench.calibrate(0)
         async with heartbeat(g):
             await g.arm()
-            await g.stim_test(0, 12000, 300, 40, 20000)
+            await g.stim_test(0, 12000, 300, 30, 20000)
             rig.wait_pulses(4, channel=0)
             mark = rig.mark()
             t0 = time.monotonic()
@@ -111,7 +111,7 @@ async def test_low_battery_switches_off(bench: StimBench) -> None:
             await g.fault_reset()
             # a single sagging reading does not trip it
             await g.arm()
-            await g.stim_test(0, 12000, 300, 40, 3000)
+            await g.stim_test(0, 12000, 300, 30, 3000)
             rig.set_battery(3300)
             await bench.let_time_pass(0.05)
             rig.set_battery(4000)

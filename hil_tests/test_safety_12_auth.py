@@ -18,7 +18,7 @@ PRIVILEGED = [
     (wire.T_DISARM, b""),
     (wire.T_FAULT_RESET, b""),
     (wire.T_CALIB_SET, calib(0).pack()),
-    (wire.T_STIM_TEST, struct.pack(wire.STIM_TEST_FMT, 0, 10000, 300, 40, 1000)),
+    (wire.T_STIM_TEST, struct.pack(wire.STIM_TEST_FMT, 0, 10000, 300, 30, 1000)),
     (wire.T_SET_LIMITS, bytes(30)),
     (wire.T_CRANK, struct.pack("<HH", 9000, 8000)),
     (wire.T_MODEL_BEGIN, struct.pack(wire.MODEL_BEGIN_FMT, 100, 0)),

@@ -31,7 +31,7 @@ def _cli() -> list[str]:
 
 
 CLI = _cli()
-CAL = Calibration(0, 5000, 10000, 20000, 2500, 300, 40)
+CAL = Calibration(0, 5000, 10000, 20000, 2500, 300, 30)
 LIM = Limits(50000, 500, 10, 100, 25000, 20000, 500, 5000, 3600, 2000000)
 
 
@@ -63,22 +63,22 @@ def sim() -> Iterator[SimGarment]:
 @pytest.mark.parametrize(
     "req,needle",
     [
-        (TrainRequest(0, 20001, 300, 40, 1000), "calibrated maximum"),
-        (TrainRequest(0, 0, 300, 40, 1000), "amplitude"),
-        (TrainRequest(0, 10000, 501, 40, 1000), "pulse width"),
+        (TrainRequest(0, 20001, 300, 30, 1000), "calibrated maximum"),
+        (TrainRequest(0, 0, 300, 30, 1000), "amplitude"),
+        (TrainRequest(0, 10000, 501, 30, 1000), "pulse width"),
         (TrainRequest(0, 10000, 300, 101, 1000), "frequency"),
         (TrainRequest(0, 20000, 500, 100, 1000), "density"),
     ],
 )
 def test_check_train_refusals(req: TrainRequest, needle: str) -> None:
-    cal = Calibration(0, 5000, 10000, 20000, 200, 300, 40) if needle == "density" else CAL
+    cal = Calibration(0, 5000, 10000, 20000, 200, 300, 30) if needle == "density" else CAL
     bad = check_train(req, cal, LIM)
     assert bad is not None and needle in bad, bad
 
 
 def test_check_train_accepts_what_the_calibration_allows() -> None:
-    assert check_train(TrainRequest(0, 20000, 300, 40, 1000), CAL, LIM) is None
-    assert "no calibration" in (check_train(TrainRequest(1, 1000, 300, 40, 1000), Calibration(1, 0, 0, 0, 0, 0, 0), LIM) or "")
+    assert check_train(TrainRequest(0, 20000, 300, 30, 1000), CAL, LIM) is None
+    assert "no calibration" in (check_train(TrainRequest(1, 1000, 300, 30, 1000), Calibration(1, 0, 0, 0, 0, 0, 0), LIM) or "")
 
 
 # ---- refusals end to end ----------------------------------------------------------------------

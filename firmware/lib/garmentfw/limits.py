@@ -28,13 +28,15 @@ HARD_MAX_SLEW = const(1000000)      # 1 mA per ms
 HARD_MIN_HEARTBEAT_MS = const(50)
 HARD_MAX_HEARTBEAT_MS = const(1000)
 HARD_MIN_BLANK_US = const(500)      # the amplifier needs at least this to recover
-HARD_MAX_BLANK_US = const(20000)
+HARD_MAX_BLANK_US = const(50000)
 HARD_MAX_SESSION_S = const(14400)   # 4 h
 HARD_MAX_DOSE_UC = const(10000000)  # 10 C per rolling window
 MAX_TEST_MS = const(60000)          # one T_STIM_TEST train
 
 # ---- fixed properties of the output stage and the supervision -----------------------
 INTERPHASE_US = const(50)           # gap between the two phases of every pulse
+PULSE_GUARD_US = const(20)          # quiet time after a pulse before another channel's pulse
+BLANK_MARGIN_US = const(2500)       # the Blanker's margins (1 sample early, 4 late) at 2 kHz
 DENSITY_MAX_UA_PER_CM2 = const(2000)  # rms current density limit: 2 mA/cm^2
 IMPEDANCE_MIN_OHM = const(100)      # below: electrodes shorted together
 IMPEDANCE_MAX_OHM = const(20000)    # above: electrode off (a peeled electrode reads ~1 MOhm)
@@ -70,10 +72,19 @@ LIMITS_LEN = const(30)  # struct.calcsize(wire.LIMITS_FMT)
 
 
 class Limits:
-    """The configurable limits (the fields of wire.LIMITS_FMT), defaults conservative."""
+    """The configurable limits (the fields of wire.LIMITS_FMT), defaults conservative.
+
+    blank_us defaults to 24 ms after the pulse (with the pulse and the Blanker's margins,
+    ~26.5 ms from its onset): the evoked M-wave of a surface-stimulated thigh muscle
+    starts 3-7 ms after the pulse and is over by ~20 ms on its own electrodes, but its
+    far field reaches the neighbouring muscles' electrodes (crosstalk) broader in time,
+    until ~26 ms. A shorter window lets the decoder read the muscles' answer to its own
+    stimulation as effort, on the stimulated channel or its neighbours. It leaves EMG to
+    read between 30 Hz bursts of 4 channels at up to 800 us (EMG-driven stimulation runs
+    at 20-30 Hz for this reason); faster trains need a shorter window, set on purpose."""
 
     def __init__(self, max_ua=50000, max_width_us=500, min_freq_hz=10, max_freq_hz=100,
-                 max_charge_nc=25000, slew_ua_per_s=20000, heartbeat_ms=500, blank_us=5000,
+                 max_charge_nc=25000, slew_ua_per_s=20000, heartbeat_ms=500, blank_us=24000,
                  session_s=3600, dose_limit=2000000):
         self.max_ua = max_ua
         self.max_width_us = max_width_us
@@ -149,32 +160,56 @@ def check_density(amplitude_ua: int, width_us: int, freq_hz: int, area_mm2: int,
     return None
 
 
-def slot_us(width_us: int, blank_us: int) -> int:
-    """Time one pulse occupies: two phases, the interphase gap and the EMG blank window."""
-    return 2 * width_us + INTERPHASE_US + blank_us
+def slot_us(width_us: int) -> int:
+    """Time one pulse holds the output stage: two phases, the interphase gap and the
+    guard before another channel's pulse (StimEngine keeps to it)."""
+    return 2 * width_us + INTERPHASE_US + PULSE_GUARD_US
 
 
 def check_timing(lim, widths, freqs, mask: int):
     """Refuse multi-channel timing that cannot be met (channels in ``mask``; widths and
-    freqs indexed by channel): the pulses plus their blank windows must fit in one
-    second, and every channel's slot must fit between two pulses of every other one."""
+    freqs indexed by channel).
+
+    Pulses: they never overlap, so all of them must fit in one second. (Two pulses,
+    at most 2 x 2070 us, always fit in the shortest period the hard limits allow.)
+    Blank windows (11): the engine locks channels of one frequency into one burst per
+    period, which one blank window (from the burst's first pulse to blank_us after its
+    last, plus the Blanker's margins) covers; the EMG must still show between bursts,
+    or the decoder reads nothing but interpolation. (The margins are counted at the
+    garment's 2 kHz; at lower AFE rates they are wider in time: more blanking, never
+    less.) Bursts at different frequencies are counted as never sharing a
+    window (the worst case)."""
     total = 0
     n = len(widths)
     for ch in range(n):
         if mask >> ch & 1:
-            total += slot_us(widths[ch], lim.blank_us) * freqs[ch]
+            total += slot_us(widths[ch]) * freqs[ch]
     if total > 1000000:
-        return "infeasible timing: the channels' pulses and blank windows (blank_us=%d) need %d us every second" % (
-            lim.blank_us, total)
+        return "infeasible timing: the channels' pulses need %d us every second" % total
+    blanked = 0
     for j in range(n):
         if not mask >> j & 1:
             continue
-        period = 1000000 // freqs[j]
-        own = slot_us(widths[j], lim.blank_us)
+        f = freqs[j]
+        first = True
+        burst = 0
         for i in range(n):
-            if i != j and mask >> i & 1:
-                other = slot_us(widths[i], lim.blank_us)
-                if own + other > period:
-                    return ("infeasible timing: channel %d's pulse + blank (%d us) cannot fit between channel %d's "
-                            "pulses (period %d us, own slot %d us)" % (i, other, j, period, own))
+            if mask >> i & 1 and freqs[i] == f:
+                if i < j:
+                    first = False
+                    break
+                burst += slot_us(widths[i])
+        if not first:
+            continue  # this frequency's burst was counted at its lowest channel
+        window = burst + lim.blank_us + BLANK_MARGIN_US
+        period = 1000000 // f
+        if window >= period:
+            return ("infeasible timing: at %d Hz the burst (%d us) plus blank_us=%d and its margins (%d us) "
+                    "covers the whole period (%d us): the decoder would never see the EMG; lower blank_us, "
+                    "the pulse width, the channels or the frequency" % (
+                        f, burst, lim.blank_us, BLANK_MARGIN_US, period))
+        blanked += window * f
+    if blanked >= 1000000:
+        return ("infeasible timing: the blank windows (blank_us=%d) of bursts at different frequencies can "
+                "cover %d us of every second: the decoder would never see the EMG" % (lim.blank_us, blanked))
     return None

@@ -11,6 +11,12 @@
 #     pulse and a stop (target 0) at once (no further pulse, driver.off(ch)).
 # Pulses on different channels never overlap electrically: a pulse waits until the
 # previous one (2 x width + interphase + PULSE_GUARD_US) is over.
+# (11) Channels at one frequency fire in one burst per period: a channel that starts
+# joins the next pulse time of an active channel with the same period, and the pulses
+# of a burst follow each other within one tick (the engine waits out the short guard,
+# as a driver that times its phases does), so one blank window covers the burst's
+# artefacts and M-waves and the EMG between bursts stays readable
+# (limits.check_timing refuses timing where it would not).
 # Every delivered pulse is recorded (t_us, ch, amplitude, width, interphase) in a
 # preallocated ring that the feature sends as R_PULSES, and registered with the
 # Blanker (11). Per-pulse work allocates nothing.
@@ -32,7 +38,7 @@ from micropython import const
 from garmentfw import limits as L
 from garmentfw import wire
 
-PULSE_GUARD_US = const(20)
+_MAX_SLOT_US = const(2070)  # limits.slot_us(HARD_MAX_WIDTH_US): the longest a pulse holds the output
 FIRST_PULSE_US = const(10000)  # a start's first pulse comes min(period, this) after it
 _MASK = const(0x3FFFFFFF)  # wire.COUNTER_MOD - 1
 _HALF = const(0x20000000)
@@ -153,7 +159,7 @@ class StimEngine:
         self.active_mask = 0
         self.slew_hi = 20  # slew // 1000: uA per ms
         self.slew_lo = 0  # slew % 1000
-        self.blank_us = 5000
+        self.blank_us = L.Limits().blank_us
         self._busy_until = 0
         self._busy = False
         # delivered pulses waiting for R_PULSES
@@ -192,7 +198,12 @@ class StimEngine:
             self.amp[ch] = 0
             self.last_t[ch] = now_us
             p = self.period[ch]
-            self.due[ch] = time.ticks_add(now_us, p if p < FIRST_PULSE_US else FIRST_PULSE_US)
+            due = time.ticks_add(now_us, p if p < FIRST_PULSE_US else FIRST_PULSE_US)
+            for k in range(self.n):  # join the burst of a running channel at this frequency
+                if self.active_mask >> k & 1 and self.period[k] == p:
+                    due = self.due[k]
+                    break
+            self.due[ch] = due
             self.active_mask |= bit
         elif self.amp[ch] > amplitude_ua:
             self.amp[ch] = amplitude_ua
@@ -224,8 +235,13 @@ class StimEngine:
                 continue
             if time.ticks_diff(now_us, self.due[ch]) < 0:
                 continue
-            if self._busy and time.ticks_diff(now_us, self._busy_until) < 0:
-                break
+            if self._busy:
+                wait = time.ticks_diff(self._busy_until, now_us)
+                if 0 < wait <= _MAX_SLOT_US:
+                    # the rest of one pulse: keep the burst in one blank window
+                    time.sleep_us(wait)
+                    now_us = self.clock()
+                self._busy = False
             tgt = self.target[ch]
             a = self.amp[ch]
             if a < tgt:
@@ -262,7 +278,7 @@ class StimEngine:
                 bl.add(now_us, dur + self.blank_us)
             emitted += 1
             self._busy = True
-            self._busy_until = time.ticks_add(now_us, dur + PULSE_GUARD_US)
+            self._busy_until = time.ticks_add(now_us, dur + L.PULSE_GUARD_US)
             now_us = self.clock()  # a driver that times its phases took that long
         return emitted
 

@@ -38,8 +38,6 @@ from garment.protocol import wire
 #: MAV (ADC codes, after the device's filters) that the envelope model maps to activation 1.0.
 #: On the phantom at gain 24: rest ~60-150 codes, drive 0.2 ~2300, drive 0.5 ~7000.
 ENVELOPE_FULL_SCALE = 10000
-#: blank window of the latency benchmark: covers the artefact and the evoked M-wave
-BENCH_BLANK_US = 20000
 
 
 # ---- models for the closed loop --------------------------------------------------------------
@@ -371,15 +369,12 @@ async def measure_latency(g: GarmentClient, sim: Any, trials: int, channel: int 
     await g.set_config(StreamConfig(fs=2000, channels=8))
     fs = 2000
     await g.upload_model(envelope_model(fs=fs, n_ch=8))
-    cal = Calibration(channel, 5000, 10000, 20000, 2500, 300, 40)
+    cal = Calibration(channel, 5000, 10000, 20000, 2500, 300, 30)
     await g.set_calibration(cal)
-    # A 20 ms blank window: the decoder must not read the muscle's evoked M-waves (5-20 ms
-    # after each pulse) as effort, or the loop keeps itself going between trials. It
-    # does not touch the measurement: the first pulse of a trial has no blank before it.
-    lim = await g.get_limits()
-    if lim.blank_us < BENCH_BLANK_US:
-        await g.set_limits(Limits(**{**{k: getattr(lim, k) for k in lim.__dataclass_fields__},
-                                     "blank_us": BENCH_BLANK_US}))
+    # The device's own limits: its default blank window (18 ms after each pulse) keeps
+    # the decoder from reading the muscle's evoked M-waves as effort, so the loop falls
+    # quiet between trials; it does not touch the measurement (a trial's first pulse has
+    # no blank window before it).
     notes: list[str] = []
     lat: list[float] = []
     failed = 0

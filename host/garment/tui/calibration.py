@@ -79,7 +79,7 @@ class StimSettings:
     """Pulse parameters and the ramp used to find a channel's thresholds."""
 
     width_us: int = 300
-    freq_hz: int = 35
+    freq_hz: int = 30
     area_mm2: int = 2500  # 5 cm x 5 cm electrode
     start_ua: int = 1000
     step_ua: int = 500

@@ -258,11 +258,11 @@ class Host:
         self.send(wire.T_PING, b"\0\0\0\0")
 
 
-def calib_body(ch, sensory=5000, motor=10000, mx=30000, area=2500, width=300, freq=40):
+def calib_body(ch, sensory=5000, motor=10000, mx=30000, area=2500, width=300, freq=30):
     return struct.pack(wire.CALIB_FMT, ch, sensory, motor, mx, area, width, freq)
 
 
-def test_body(ch, amp, width=300, freq=40, dur=1000):
+def test_body(ch, amp, width=300, freq=30, dur=1000):
     return struct.pack(wire.STIM_TEST_FMT, ch, amp, width, freq, dur)
 
 

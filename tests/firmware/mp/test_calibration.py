@@ -10,7 +10,7 @@ from garmentfw.calibration import CALIB_LEN, RECORD, Calibration, CalibrationSet
 from garmentfw.store import Store
 
 
-def _cal(ch=0, sensory=5000, motor=10000, mx=30000, area=2500, width=300, freq=40):
+def _cal(ch=0, sensory=5000, motor=10000, mx=30000, area=2500, width=300, freq=30):
     return Calibration(ch, sensory, motor, mx, area, width, freq)
 
 
@@ -85,22 +85,34 @@ def test_density_rule_is_exact_at_2_mA_per_cm2():
 
 
 def test_infeasible_multichannel_timing_is_refused():
-    lim = L.Limits(blank_us=10000, max_freq_hz=100)
+    lim = L.Limits(max_width_us=1000)  # the default 24 ms blank window, max 100 Hz
+    assert lim.blank_us == 24000 and L.BLANK_MARGIN_US == 2500
     cs = CalibrationSet(4)
-    assert cs.set(_cal(0, width=500, freq=40), lim) is None
-    assert cs.set(_cal(1, width=500, freq=40), lim) is None
-    # slots of 2*500+50+10000 = 11050 us; two at 40 Hz fit a 25 ms period, a third does not
-    err = cs.set(_cal(2, width=500, freq=40), lim)
-    assert err is not None and err[0] == wire.E_OUT_OF_RANGE and "infeasible timing" in err[1], err
-    assert cs.get(2) is None and cs.mask == 0b11  # refused means not applied
-    # a fast channel whose period cannot hold the other channel's slot between its pulses
+    for ch in range(3):
+        assert cs.set(_cal(ch, mx=20000, width=1000, freq=30), lim) is None
+    # one burst per 33.3 ms period: 3 x (2*1000+50+20) = 6210 us + 24 + 2.5 ms leaves EMG
+    # to read; a fourth pulse (8280 us) would blank it all
+    err = cs.set(_cal(3, mx=20000, width=1000, freq=30), lim)
+    assert err is not None and err[0] == wire.E_OUT_OF_RANGE and "whole period" in err[1], err
+    assert cs.get(3) is None and cs.mask == 0b111  # refused means not applied
+    # the garment's four channels at 300 us and 30 Hz: 4 x 670 us, one window
+    cs4 = CalibrationSet(4)
+    for ch in range(4):
+        assert cs4.set(_cal(ch, freq=30), lim) is None
+    # 40 Hz leaves no EMG after a 24 ms window; a shorter window allows it
+    err = CalibrationSet(4).set(_cal(0, freq=40), lim)
+    assert err is not None and "blank_us=24000" in err[1], err
+    assert CalibrationSet(4).set(_cal(0, freq=40), L.Limits(blank_us=18000)) is None
+    # bursts at different frequencies never share a window: 27.17 ms at 20 Hz + at 30 Hz
     cs2 = CalibrationSet(4)
-    assert cs2.set(_cal(0, width=200, freq=20), lim) is None
-    err = cs2.set(_cal(1, width=200, freq=60, area=8000), lim)  # 80 % of the second: the sum fits
-    assert err is not None and "cannot fit between" in err[1], err
-    # the one-second budget on its own
-    msg = L.check_timing(L.Limits(blank_us=20000, max_freq_hz=150), [1000] * 8, [40] * 8, 0xFF)
+    assert cs2.set(_cal(0, freq=20), lim) is None
+    err = cs2.set(_cal(1, freq=30), lim)
+    assert err is not None and "different frequencies" in err[1], err
+    assert cs2.set(_cal(1, freq=20), lim) is None  # the same frequency shares the burst
+    # the one-second budget of the pulses on their own
+    msg = L.check_timing(L.Limits(blank_us=500, max_freq_hz=150), [1000] * 8, [150] * 8, 0xFF)
     assert msg is not None and "every second" in msg, msg
+    assert L.check_timing(L.Limits(blank_us=500, max_freq_hz=150), [1000] * 2, [100] * 2, 0b11) is None
 
 
 def test_store_roundtrip_and_boot_verification():

@@ -19,7 +19,7 @@ def _engine(channels=(0, 1, 2, 3), slew=20000, mx=40000, **lim):
     limits = L.Limits(slew_ua_per_s=slew, **lim)
     cs = CalibrationSet(4)
     for ch in channels:
-        assert cs.set(Calibration(ch, 5000, 10000, mx, 5000, 300, 40), limits) is None
+        assert cs.set(Calibration(ch, 5000, 10000, mx, 5000, 300, 30), limits) is None
     drv = SimStimulator(None, 4, clock=S.ticks_us)
     eng = None
 
@@ -121,6 +121,42 @@ def test_channels_never_overlap_electrically():
         assert S.mdiff(ps[i][0], ps[i - 1][0]) >= 2 * 300 + L.INTERPHASE_US, (ps[i - 1], ps[i])
     per_ch = [sum(1 for p in ps if p[1] == ch) for ch in range(4)]
     assert min(per_ch) >= 39, per_ch  # and each still gets its 40 Hz
+
+
+def test_one_frequency_fires_in_bursts_under_one_blank_window():
+    # (11) channels started at different times lock onto the running channel's pulse
+    # times, so one blank window (20 ms after the burst) covers all their artefacts and
+    # M-waves and the EMG between bursts stays readable
+    eng, sup, drv, rec = _engine(channels=(0, 1, 2))
+    bl = Blanker(64)
+    eng.blanker = bl
+    bl.anchor(S.ticks_us(), 0, 2000)
+    blank = 18000  # the engine runs 40 Hz here (25 ms): a window that leaves EMG between bursts
+    eng.set_blank(blank)
+    eng.set_target(0, 20000, S.ticks_us())
+    _run(eng, 7)
+    eng.set_target(1, 20000, S.ticks_us())
+    _run(eng, 6)
+    eng.set_target(2, 20000, S.ticks_us())
+    _run(eng, 500, step_us=2000)  # coarse loop passes, as on a busy device
+    ps = _pulses(drv)
+    slot = L.slot_us(300)
+    t0 = [p[0] for p in ps if p[1] == 0]
+    assert 20 <= len(t0) <= 22, len(t0)  # 513 ms at 40 Hz
+    for ch in (1, 2):
+        for p in ps:
+            if p[1] == ch:
+                # right behind channel 0's pulse of the same burst, one slot per channel
+                d = min(S.mdiff(p[0], t) for t in t0 if S.mdiff(p[0], t) >= 0)
+                assert d == ch * slot, (ch, d, slot)
+    per_ch = [sum(1 for p in ps if p[1] == ch) for ch in range(3)]
+    assert per_ch[1] >= 19 and per_ch[2] >= 19, per_ch
+    # one window per burst, from the burst's first pulse to blank_us after its last
+    assert bl.windows == len(ps) and bl.count == len(t0), (bl.windows, bl.count, len(t0))
+    for k in range(2, bl.count):
+        length = bl.we[k] - bl.ws[k]  # samples at 2 kHz
+        assert length * 500 <= 3 * slot + blank + L.BLANK_MARGIN_US, length
+        assert bl.ws[k] - bl.we[k - 1] > 0  # EMG between bursts
 
 
 def test_impedance_checked_before_every_pulse():

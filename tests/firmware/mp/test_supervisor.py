@@ -15,7 +15,7 @@ def _sup(channels=(0, 1), n=4, **lim):
     limits = L.Limits(**lim)
     cs = CalibrationSet(n)
     for ch in channels:
-        assert cs.set(Calibration(ch, 5000, 10000, 30000, 2500, 300, 40), limits) is None
+        assert cs.set(Calibration(ch, 5000, 10000, 30000, 2500, 300, 30), limits) is None
     sup = Supervisor(n, limits, cs, rec.on_change, rec.on_zero_all, rec.on_zero_ch)
     return sup, rec
 
@@ -32,7 +32,7 @@ def test_state_machine_and_every_transition_logged():
     assert sup.state == wire.SS_IDLE and sup.fault == wire.FAULT_NONE and not sup.armed()
     err = sup.arm(_now(), OK, None)
     assert err[0] == wire.E_BAD_STATE and "calibrat" in err[1], err
-    assert cs.set(Calibration(1, 5000, 10000, 30000, 2500, 300, 40), limits) is None
+    assert cs.set(Calibration(1, 5000, 10000, 30000, 2500, 300, 30), limits) is None
     sup.refresh()
     assert sup.state == wire.SS_CALIBRATED
     assert sup.arm(_now(), OK, None) is None
@@ -115,15 +115,15 @@ def test_requests_out_of_range_are_refused_not_clamped_and_policy_outputs_clippe
     # behaviour 4
     sup, rec = _sup()
     assert sup.arm(_now(), OK, None) is None
-    assert sup.check_test(0, 20000, 300, 40, 1000) is None
+    assert sup.check_test(0, 20000, 300, 30, 1000) is None
     cases = (
-        ((0, 30001, 300, 40, 1000), "max_ua"),  # above the channel's calibrated max
-        ((0, 20000, 501, 40, 1000), "width_us"),
+        ((0, 30001, 300, 30, 1000), "max_ua"),  # above the channel's calibrated max
+        ((0, 20000, 501, 30, 1000), "width_us"),
         ((0, 20000, 300, 101, 1000), "freq_hz"),
         ((0, 20000, 300, 9, 1000), "freq_hz"),
-        ((0, 20000, 300, 40, 0), "duration_ms"),
-        ((7, 20000, 300, 40, 1000), "channel"),
-        ((0, 0, 300, 40, 1000), "amplitude_ua"),
+        ((0, 20000, 300, 30, 0), "duration_ms"),
+        ((7, 20000, 300, 30, 1000), "channel"),
+        ((0, 0, 300, 30, 1000), "amplitude_ua"),
     )
     for args, field in cases:
         err = sup.check_test(*args)
@@ -135,9 +135,9 @@ def test_requests_out_of_range_are_refused_not_clamped_and_policy_outputs_clippe
     assert err is not None and "charge" in err[1], err
     # not armed / not calibrated
     sup3, _ = _sup()
-    err = sup3.check_test(0, 20000, 300, 40, 1000)
+    err = sup3.check_test(0, 20000, 300, 30, 1000)
     assert err[0] == wire.E_BAD_STATE and "T_ARM" in err[1], err
-    assert sup.check_test(2, 20000, 300, 40, 1000)[0] == wire.E_BAD_STATE
+    assert sup.check_test(2, 20000, 300, 30, 1000)[0] == wire.E_BAD_STATE
     # the one allowed clip: model/policy outputs into [motor, max]
     assert sup.clip(0, 1) == 10000 and sup.clip(0, 10**6) == 30000 and sup.clip(0, 20000) == 20000
     assert sup.clip(0, 0) == 0 and sup.clip(0, -5) == 0

@@ -109,7 +109,7 @@ class CalibrateScreen(GarmentScreen):
                             yield Label("Pulse width (us)")
                             yield SafeInput("300", id="stim-width", type="integer")
                             yield Label("Frequency (Hz)")
-                            yield SafeInput("35", id="stim-freq", type="integer")
+                            yield SafeInput("30", id="stim-freq", type="integer")
                         with Horizontal():
                             yield Label("Start (uA)")
                             yield SafeInput("1000", id="stim-start", type="integer")

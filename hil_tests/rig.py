@@ -266,6 +266,10 @@ class SimRig:
     def set_battery(self, mv: int) -> None:
         self.feeder.set_battery(mv)
 
+    def set_fatigue(self, level: float) -> None:
+        """The phantom's muscles rested (0) or tired (up to 1): M-waves lengthen with fatigue."""
+        self.feeder.set_fatigue(level)
+
     def inject_onset(self, channel: int, level: float, delay_s: float = 0.0) -> int:
         """Step the drive of the muscle under ``channel`` to ``level`` at the first sample
         the feeder has not produced yet (+ ``delay_s``); returns that feeder sample index

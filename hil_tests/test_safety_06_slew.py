@@ -46,6 +46,7 @@ async def test_decreases_and_stops_are_immediate(bench: StimBench) -> None:
     feeder = rig.feeder
     for ch in range(8):
         feeder.inject_onset(ch, 0.0)
+    rig.set_fatigue(0.0)  # rested: the default blank window covers their M-waves (test_safety_11)
     slew = 5000
     cal = await bench.calibrate(0, max_ua=20000, motor_ua=8000, sensory_ua=3000)
     # the default blank window hides the evoked M-waves from the decoder (test_safety_11),

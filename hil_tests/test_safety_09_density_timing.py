@@ -88,7 +88,7 @@ async def test_delivered_pulses_never_overlap(bench: StimBench) -> None:
     async with heartbeat(g):
         await g.arm()
         for ch in chans:
-            await g.stim_test(ch, 12000, 300, 40, 2000)
+            await g.stim_test(ch, 12000, 300, 30, 2000)
         await bench.wait_pulses(40, channel=chans[-1])
         await g.disarm()
     ps = sorted((p.pulse for p in bench.log.since()), key=lambda p: p.t_us)

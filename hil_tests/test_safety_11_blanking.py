@@ -115,6 +115,7 @@ async def test_decoder_does_not_read_its_own_stimulation(bench: StimBench) -> No
     feeder = rig.feeder
     for ch in range(8):
         feeder.inject_onset(ch, 0.0)
+    rig.set_fatigue(0.0)  # rested muscles (test_neighbouring_channels...: fatigue)
     cal = await bench.calibrate(0, max_ua=20000, motor_ua=18000, sensory_ua=5000)
     await bench.set_limits(slew_ua_per_s=100000)  # the default blank window
     # what the decoder would read without blanking: quiet muscles, a train at the motor
@@ -137,24 +138,34 @@ async def test_decoder_does_not_read_its_own_stimulation(bench: StimBench) -> No
     await _closed_loop_stops(bench, rig)
 
 
-async def test_neighbouring_channels_do_not_excite_each_other(bench: StimBench) -> None:
+@pytest.mark.parametrize("fatigue,freq_hz,blank_us", [(0.0, 30, None), (1.0, 20, 40000)],
+                         ids=["rested-default-window", "tired-40ms-window-20Hz"])
+async def test_neighbouring_channels_do_not_excite_each_other(
+        bench: StimBench, fatigue: float, freq_hz: int, blank_us: int | None) -> None:
     """Two neighbouring muscles (channels 0 and 1, same thigh), each stimulated in
     proportion to its own EMG. Channel 0's evoked M-wave reaches channel 1's electrodes
-    as crosstalk, broader in time than on its own electrodes (until ~26 ms after the
-    pulse); a window that only covers the M-wave on channel 0 (18 ms) lets channel 1 read
-    it as effort and stimulates channel 1, which nobody asked for. The default window
-    covers both: channel 1 stays quiet, and when the effort ends every channel does."""
+    as crosstalk, broader in time than on its own electrodes (rested: until ~26 ms after
+    the pulse); a window that only covers the M-wave on channel 0 (18 ms) lets channel 1
+    read it as effort and stimulates channel 1, which nobody asked for. The default
+    window covers rested muscles. Fatigue slows conduction (up to 35 %) and stretches the
+    M-wave (until ~40 ms): the default window then does not cover it, and a tired user
+    needs a longer window at a lower rate (40 ms at 20 Hz), which covers it."""
     rig = bench.need_rig()
     g = bench.g
     feeder = rig.feeder
+    rig.set_fatigue(fatigue)
     for ch in range(8):
         feeder.inject_onset(ch, 0.0)
-    cal = await bench.calibrate(0, max_ua=20000, motor_ua=18000, sensory_ua=5000)
-    await bench.calibrate(1, max_ua=20000, motor_ua=18000, sensory_ua=5000)
-    # the control: with an 18 ms window, channel 1 reads channel 0's stimulation as effort
-    await bench.set_limits(slew_ua_per_s=100000, blank_us=18000)
-    filt, first, pulses = await _record(g, rig, wire.STREAM_FILTERED, 1.5, cal.motor_ua, freq_hz=30)
-    assert len(pulses) >= 15
+    assert bench.limits0 is not None
+    window = bench.limits0.blank_us if blank_us is None else blank_us
+    # the control: a window one step shorter than the one under test (18 ms rested, the
+    # default 24 ms tired) lets channel 1 read channel 0's stimulation as effort
+    short = 18000 if blank_us is None else bench.limits0.blank_us
+    await bench.set_limits(slew_ua_per_s=100000, blank_us=short)
+    cal = await bench.calibrate(0, max_ua=20000, motor_ua=18000, sensory_ua=5000, freq_hz=freq_hz)
+    await bench.calibrate(1, max_ua=20000, motor_ua=18000, sensory_ua=5000, freq_hz=freq_hz)
+    filt, first, pulses = await _record(g, rig, wire.STREAM_FILTERED, 1.5, cal.motor_ua, freq_hz=freq_hz)
+    assert len(pulses) >= 10
     cfg = FeatureConfig(fs=2000, n_ch=8, window=200, increment=40, features=("MAV",))
     feats, ends = compute_features(filt, cfg)
     i0 = (pulses[0].afe_index - first) % MOD + 200
@@ -166,14 +177,15 @@ async def test_neighbouring_channels_do_not_excite_each_other(bench: StimBench) 
     # ~0.1 at this effort): only the stimulation could start channel 1
     deadband = 0.2
     assert act1 > deadband + 0.05, f"crosstalk M-waves read as activation {act1:.2f}: the test would prove nothing"
-    # the garment's own (default) window
-    assert bench.limits0 is not None
-    await bench.set_limits(slew_ua_per_s=100000, blank_us=bench.limits0.blank_us)
+    await bench.set_limits(slew_ua_per_s=100000, blank_us=window)
     await g.set_config(StreamConfig())
     await g.upload_model(envelope_model(stim={
         "preset": "proportional", "params": {"gain": 1.0, "deadband": deadband, "inputs": [0, 1, 2, 3]}}))
     bench.model_changed = True
-    await _closed_loop_stops(bench, rig, quiet=(1,))
+    try:
+        await _closed_loop_stops(bench, rig, quiet=(1,))
+    finally:
+        rig.set_fatigue(0.0)
 
 
 async def _closed_loop_stops(bench: StimBench, rig: SimRig, quiet: tuple[int, ...] = ()) -> None:

@@ -269,6 +269,17 @@ class PhantomStream:
             self.engine.restore(self._snap)
             self._seg = self.engine.render()
 
+    def set_fatigue(self, level: float) -> None:
+        """Set every muscle's fatigue (0 rested .. 1 fully fatigued: conduction velocity
+        down by ``cv_drop``, so MUAPs and evoked M-waves last longer) from the next
+        segment on; tests use it to start from a known state."""
+        if not 0.0 <= level <= 1.0:
+            raise ValueError("fatigue level must be in 0..1")
+        self.engine.fatigue[:] = level
+        if self._snap is not None:  # a re-render of the current segment keeps it too
+            k, res, fat, carry = self._snap
+            self._snap = (k, res, np.full_like(fat, level), carry)
+
     def inject_onset(self, t_s: float, channel: str | int, level: float = 0.5) -> None:
         """Step the drive of the muscle under ``channel`` to ``level`` at ``t_s`` (latency tests)."""
         self.set_drive(channel, level, t_s)

@@ -201,6 +201,14 @@ class EmgFeeder:
             src.inject_onset((src.position + d) / src.fs, channel, level)  # type: ignore[attr-defined]
             return self.produced + d
 
+    def set_fatigue(self, level: float) -> None:
+        """Every muscle's fatigue state, 0 (rested) .. 1 (needs a phantom source)."""
+        with self.source_lock:
+            src = self.source
+            if src is None or not hasattr(src, "set_fatigue"):
+                raise RuntimeError("the feeder's EMG source has no set_fatigue (not a phantom)")
+            src.set_fatigue(level)  # type: ignore[attr-defined]
+
     def afe_index_of(self, sample: int) -> int | None:
         """The AFE conversion index that converts feeder sample ``sample`` (None until known)."""
         return None if self.afe_offset is None else sample + self.afe_offset

@@ -423,8 +423,17 @@ class CalibrateScreen(GarmentScreen):
             display.update(f"channel {ch}: ramp stopped by E-STOP")
             raise
         finally:
+            # The cleanup (output off, provisional calibration removed) must finish even if
+            # the E-STOP cancels this task again while it runs: busy stays set until then.
+            cleanup = asyncio.ensure_future(
+                self._ramp_cleanup(ch, prev if provisional else None, provisional, stop=outcome != "estop"))
             try:
-                await self._ramp_cleanup(ch, prev if provisional else None, provisional, stop=outcome != "estop")
+                while not cleanup.done():
+                    try:
+                        await asyncio.shield(cleanup)
+                    except asyncio.CancelledError:
+                        if cleanup.done():
+                            raise
             finally:
                 self.busy = False
                 self.ramp = None

@@ -26,7 +26,7 @@ run: $(STAMP)
 
 # The HIL link, upload and safety tests run a second time over BLE (bleak over bumble's
 # real ATT/GATT stack, only the radio simulated).
-BLE_HIL := hil_tests/test_link.py hil_tests/test_bad_input.py hil_tests/test_model_upload.py \
+BLE_HIL := hil_tests/test_link.py hil_tests/test_safety_01_zero_until_ready.py hil_tests/test_bad_input.py hil_tests/test_model_upload.py \
 	hil_tests/test_safety_02_heartbeat.py hil_tests/test_safety_03_estop.py \
 	hil_tests/test_safety_04_limits.py hil_tests/test_safety_07_electrode.py \
 	hil_tests/test_safety_12_auth.py

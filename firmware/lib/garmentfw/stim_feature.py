@@ -557,6 +557,7 @@ class StimFeature:
             if err is not None:
                 self.dev.error(seq, err[0], err[1])
                 return
+            self._flush(self._clock(), True)  # the old train's pulses go before the reply
             eng = self.engine
             eng.zero(ch)  # a test train always starts from zero
             eng.configure(ch, width, freq)

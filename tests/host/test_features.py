@@ -7,7 +7,6 @@ Regenerate the golden vectors (only when the feature spec changes on purpose):
 """
 from __future__ import annotations
 
-import builtins
 import json
 import math
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 from garment.contracts import load_contract
 from garment.features.reference import FeatureConfig, compute_features, spec, window_ends
 from garment.paths import firmware_lib, micropython_exe, mpy_cross_exe
+from viper_audit import I32, load_firmware_module
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN_PATH = ROOT / "models/golden/features.json"
@@ -356,48 +356,10 @@ def test_firmware_modules_cross_compile(arch: str, tmp_path: Path) -> None:
 # very same viper source under CPython with every value an I32 that raises on leaving
 # the signed 32-bit range (and loads that read int32 arrays as the MCUs do).
 
-_LIM = 2**31
-
-
-class _I32Meta(type):
-    def __instancecheck__(cls, obj: object) -> bool:
-        return isinstance(obj, builtins.int)
-
-
-class I32(builtins.int, metaclass=_I32Meta):
-    """An int that must stay in [-2^31, 2^31): viper's machine word on the MCUs."""
-
-    def __new__(cls, v: int = 0) -> "I32":
-        v = builtins.int(v)
-        if not -_LIM <= v < _LIM:
-            raise OverflowError(f"32-bit overflow: {v}")
-        return super().__new__(cls, v)
-
-
-def _wrap(name: str) -> None:
-    op = getattr(builtins.int, name)
-    setattr(I32, name, lambda a, *b: I32(op(a, *b)))
-
-
-for _name in ("add radd sub rsub mul rmul lshift rlshift rshift rrshift and rand or ror xor rxor "
-              "floordiv rfloordiv mod rmod neg").split():
-    _wrap(f"__{_name}__")
-
-
 def load_device_module_audited(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     """garmentfw/features.py executed by CPython with 32-bit-checked ints."""
-    mp = types.ModuleType("micropython")
-    mp.viper = lambda f: f  # type: ignore[attr-defined]
-    mp.const = lambda x: x  # type: ignore[attr-defined]
-    pkg = types.ModuleType("garmentfw")
-    pkg.feature_spec = load_contract("feature_spec")  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "micropython", mp)
-    monkeypatch.setitem(sys.modules, "garmentfw", pkg)
-    path = firmware_lib() / "garmentfw" / "features.py"
-    mod = types.ModuleType("garmentfw_features_audit")
-    mod.__dict__.update({"int": I32, "ptr32": object, "__file__": str(path)})
-    exec(compile(path.read_text(), str(path), "exec"), mod.__dict__)
-    return mod
+    return load_firmware_module(monkeypatch, "features", {"feature_spec": load_contract("feature_spec")},
+                                {"int": I32, "ptr32": object})
 
 
 def test_device_code_fits_32_bits(monkeypatch: pytest.MonkeyPatch) -> None:

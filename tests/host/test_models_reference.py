@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import sys
 import types
 from array import array
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from garment.contracts import load_contract
 from garment.models import InputQuant, Int8Reference, read_model, reference
 from garment.paths import firmware_lib
+from viper_audit import audited, load_firmware_module, ptr8, ptr32
 
 GOLDEN = Path(__file__).parents[2] / "models" / "golden"
 VECTORS = json.loads((GOLDEN / "int8_vectors.json").read_text())["models"]
@@ -105,92 +105,15 @@ def test_majority_vote_rules() -> None:
 
 
 # ---- the device source under CPython, every value a checked 32-bit word -----------------
-_LIM = 2**31
-
-
-class _I32Meta(type):
-    def __instancecheck__(cls, obj: object) -> bool:
-        return isinstance(obj, builtins.int)
-
-
-class I32(builtins.int, metaclass=_I32Meta):
-    """An int that must stay in [-2^31, 2^31): viper's machine word on the MCUs."""
-
-    def __new__(cls, v: int = 0) -> "I32":
-        v = builtins.int(v)
-        if not -_LIM <= v < _LIM:
-            raise OverflowError(f"32-bit overflow: {v}")
-        return super().__new__(cls, v)
-
-
-def _wrap(name: str) -> None:
-    op = getattr(builtins.int, name)
-    setattr(I32, name, lambda a, *b: I32(op(a, *b)))
-
-
-for _name in ("add radd sub rsub mul rmul lshift rlshift rshift rrshift and rand or ror xor rxor "
-              "floordiv rfloordiv mod rmod neg").split():
-    _wrap(f"__{_name}__")
-
-
-class ptr8:  # noqa: N801 - the viper annotation names
-    """ptr8 view: loads 0..255 as I32, stores the low byte (as viper does)."""
-
-    def __init__(self, buf: Any) -> None:
-        self.buf = buf
-
-    def __getitem__(self, i: int) -> I32:
-        return I32(self.buf[i])
-
-    def __setitem__(self, i: int, v: int) -> None:
-        self.buf[i] = builtins.int(v) & 0xFF
-
-
-class ptr32:  # noqa: N801
-    """ptr32 view of an array('i'): loads the signed word (as on a 32-bit MCU)."""
-
-    def __init__(self, buf: Any) -> None:
-        self.buf = buf
-
-    def __getitem__(self, i: int) -> I32:
-        return I32(self.buf[i])
-
-    def __setitem__(self, i: int, v: int) -> None:
-        self.buf[i] = builtins.int(I32(v))
-
-
-def _audited(f: Any) -> Any:
-    ann = f.__annotations__
-
-    def call(*args: Any) -> Any:
-        names = f.__code__.co_varnames[: f.__code__.co_argcount]
-        conv = []
-        for nm, a in zip(names, args):
-            t = ann.get(nm)
-            conv.append(t(a) if t in (ptr8, ptr32) else I32(a))
-        return f(*conv)
-
-    return call
-
-
 @pytest.fixture()
 def audited_int8net(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     """garmentfw/int8net.py executed by CPython with 32-bit-checked ints and pointers."""
-    mp = types.ModuleType("micropython")
-    mp.viper = lambda f: f  # type: ignore[attr-defined]
-    mp.const = lambda x: x  # type: ignore[attr-defined]
-    pkg = types.ModuleType("garmentfw")
-    pkg.model_format = mf  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "micropython", mp)
-    monkeypatch.setitem(sys.modules, "garmentfw", pkg)
-    path = firmware_lib() / "garmentfw" / "int8net.py"
-    mod = types.ModuleType("garmentfw_int8net_audit")
-    mod.__dict__.update({"int": builtins.int, "ptr8": ptr8, "ptr32": ptr32, "__file__": str(path)})
-    exec(compile(path.read_text(), str(path), "exec", dont_inherit=True), mod.__dict__)
+    mod = load_firmware_module(monkeypatch, "int8net", {"model_format": mf},
+                               {"int": builtins.int, "ptr8": ptr8, "ptr32": ptr32})
     assert mod._SX == 0  # behaves like a 32-bit MCU
     assert mod._CLAMP_IN == mf.INPUT_CLAMP
     for name in ("_quant_input", "_dense8", "_dense32", "_vote"):
-        setattr(mod, name, _audited(getattr(mod, name)))
+        setattr(mod, name, audited(getattr(mod, name)))
     return mod
 
 

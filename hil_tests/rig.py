@@ -18,11 +18,14 @@ import contextlib
 import struct
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import AsyncIterator, Callable
 
 import pytest
 
+from garment.auth import ensure_authenticated
 from garment.client import Calibration, DeviceError, GarmentClient, Limits, Pulse, StimState
+from garment.devices import make_transport
 from garment.protocol import Packet, wire
 from garment.sim import SimGarment
 from garment.sim.feeder import RAIL_UV, EmgFeeder, RigPulse
@@ -556,3 +559,22 @@ class StimBench:
         await self.log.wait(lambda: any(p.pulse.amplitude_ua >= amplitude_ua for p in self.log.since(mark, channel)),
                             timeout, f"channel {channel} at {amplitude_ua} uA")
         return [p.pulse for p in self.log.since(mark, channel)]
+
+
+@contextlib.asynccontextmanager
+async def own_garment(tmp_path: Path, timeout: float = 3.0) -> AsyncIterator[tuple[SimGarment, "SimRig", GarmentClient]]:
+    """A simulated garment of the test's own (a fresh flash: no model, no calibration, a
+    dose window at zero), its rig, and a connected, authenticated client; closed and
+    stopped afterwards."""
+    sim = SimGarment(state_dir=tmp_path / "flash")
+    sim.start()
+    try:
+        g = GarmentClient(make_transport(sim.url), timeout=timeout)
+        await g.connect()
+        try:
+            await ensure_authenticated(g)
+            yield sim, SimRig(sim), g
+        finally:
+            await g.close()
+    finally:
+        sim.stop()

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from garment.auth import ensure_authenticated
-from garment.client import DeviceError, GarmentClient
-from garment.devices import make_transport
+from garment.client import DeviceError
 from garment.protocol import wire
 from garment.sim import SimGarment
-from rig import PulseLog, SimRig, StimBench, calib, envelope_model, heartbeat
+from rig import PulseLog, StimBench, calib, envelope_model, heartbeat, own_garment
 
 #: the first pulse of a start comes within one period (<= 33 ms at 30 Hz; 10 ms at most
 #: for a start) plus a loop pass; at the default 20 mA/s it cannot exceed this
@@ -90,35 +88,24 @@ async def test_every_start_ramps_from_zero(bench: StimBench) -> None:
 async def test_closed_loop_needs_a_verified_model(rig: SimGarment, tmp_path: Path) -> None:
     """A fresh garment (no model): calibrated and armed, an EMG onset stimulates nothing;
     with the envelope model loaded the same onset does, ramping from zero."""
-    sim = SimGarment(state_dir=tmp_path / "flash")
-    sim.start()
-    try:
-        g = GarmentClient(make_transport(sim.url), timeout=5)
-        await g.connect()
-        try:
-            await ensure_authenticated(g)
-            assert (await g.model_info())["verified"] is False
-            r = SimRig(sim)
-            log = PulseLog(g)
+    async with own_garment(tmp_path, timeout=5) as (sim, r, g):
+        assert (await g.model_info())["verified"] is False
+        log = PulseLog(g)
+        r.feeder.inject_onset(0, 0.0)
+        await g.set_calibration(calib(0))
+        async with heartbeat(g):
+            await g.arm()
+            r.feeder.inject_onset(0, 0.7)
+            await asyncio.get_running_loop().run_in_executor(None, r.wait_afe, 2000)  # 1 s of EMG
+            assert log.pulses == [] and r.pulses() == []
+            await g.disarm()
             r.feeder.inject_onset(0, 0.0)
-            await g.set_calibration(calib(0))
-            async with heartbeat(g):
-                await g.arm()
-                r.feeder.inject_onset(0, 0.7)
-                await asyncio.get_running_loop().run_in_executor(None, r.wait_afe, 2000)  # 1 s of EMG
-                assert log.pulses == [] and r.pulses() == []
-                await g.disarm()
-                r.feeder.inject_onset(0, 0.0)
-                info = await g.upload_model(envelope_model())
-                assert info["verified"]
-                await g.arm()
-                r.feeder.inject_onset(0, 0.7)
-                got = await log.wait_pulses(10, channel=0, timeout=10)
-            amps = [p.pulse.amplitude_ua for p in got]
-            assert amps[0] <= FIRST_PULSE_MAX_UA, amps[:5]
-            assert all(a <= b for a, b in zip(amps, amps[1:])), amps
-            assert max(amps) <= calib(0).max_ua
-        finally:
-            await g.close()
-    finally:
-        sim.stop()
+            info = await g.upload_model(envelope_model())
+            assert info["verified"]
+            await g.arm()
+            r.feeder.inject_onset(0, 0.7)
+            got = await log.wait_pulses(10, channel=0, timeout=10)
+        amps = [p.pulse.amplitude_ua for p in got]
+        assert amps[0] <= FIRST_PULSE_MAX_UA, amps[:5]
+        assert all(a <= b for a, b in zip(amps, amps[1:])), amps
+        assert max(amps) <= calib(0).max_ua

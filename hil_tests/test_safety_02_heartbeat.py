@@ -17,7 +17,7 @@ from garment.client import DeviceError, GarmentClient
 from garment.devices import make_transport
 from garment.protocol import wire
 from garment.sim import SimGarment
-from rig import Heartbeat, SimRig, StimBench, calib, heartbeat, sync_uptime
+from rig import Heartbeat, StimBench, calib, heartbeat, own_garment, sync_uptime
 
 ZERO_WITHIN_S = 0.100
 
@@ -110,37 +110,27 @@ async def test_no_heartbeat_at_all_after_arming(bench: StimBench) -> None:
 async def test_link_drop_zeroes_at_once(rig: SimGarment, tmp_path: Path) -> None:
     """The host's link goes away mid-train: no heartbeat can come, so the garment stops
     at once (rather than after the timeout), latched until a host re-arms."""
-    sim = SimGarment(state_dir=tmp_path / "flash")
-    sim.start()
-    try:
-        r = SimRig(sim)
-        g = GarmentClient(make_transport(sim.url), timeout=3)
-        await g.connect()
+    async with own_garment(tmp_path) as (sim, r, g):
+        await g.set_calibration(calib(0))
+        async with heartbeat(g):
+            await g.arm()
+            await g.stim_test(0, 15000, 300, 30, 20000)
+            r.wait_pulses(5, channel=0)
+        mark = r.mark()
+        t_drop = time.monotonic()
+        await g.transport.close()  # the cable is pulled
+        r.wait_afe(400)  # 200 ms of AFE time
+        late = [r.host_time(p) - t_drop for p in r.pulses(mark)]
+        assert all(d < 0.030 for d in late), late
+        assert len(r.pulses(mark)) <= 1, "pulses went on after the link dropped"
+        await g.close()
+        g2 = GarmentClient(make_transport(sim.url), timeout=3)
+        await g2.connect()
         try:
-            await ensure_authenticated(g)
-            await g.set_calibration(calib(0))
-            async with heartbeat(g):
-                await g.arm()
-                await g.stim_test(0, 15000, 300, 30, 20000)
-                r.wait_pulses(5, channel=0)
-            mark = r.mark()
-            t_drop = time.monotonic()
-            await g.transport.close()  # the cable is pulled
-            r.wait_afe(400)  # 200 ms of AFE time
-            late = [r.host_time(p) - t_drop for p in r.pulses(mark)]
-            assert all(d < 0.030 for d in late), late
-            assert len(r.pulses(mark)) <= 1, "pulses went on after the link dropped"
-        finally:
-            await g.close()
-        g = GarmentClient(make_transport(sim.url), timeout=3)
-        await g.connect()
-        try:
-            st = await g.stim_state()
+            st = await g2.stim_state()
             assert st.state == "fault" and st.fault == "heartbeat", st
-            await ensure_authenticated(g)
-            async with heartbeat(g):
-                assert (await g.arm()).state == "armed"  # re-arming clears it
+            await ensure_authenticated(g2)
+            async with heartbeat(g2):
+                assert (await g2.arm()).state == "armed"  # re-arming clears it
         finally:
-            await g.close()
-    finally:
-        sim.stop()
+            await g2.close()

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from garment.auth import ensure_authenticated
-from garment.client import DeviceError, GarmentClient
-from garment.devices import make_transport
+from garment.client import DeviceError
 from garment.protocol import wire
 from garment.sim import SimGarment
-from rig import SimRig, StimBench, calib, heartbeat, limits, sync_uptime
+from rig import StimBench, calib, heartbeat, limits, own_garment, sync_uptime
 
 
 async def test_session_cap(bench: StimBench) -> None:
@@ -47,37 +45,26 @@ async def test_session_cap(bench: StimBench) -> None:
 async def test_dose_cap(rig: SimGarment, tmp_path: Path) -> None:
     """A fresh garment (its rolling 10-minute dose starts at zero): limits.dose_limit = 300 uC
     of charge per phase; 12 mA x 300 us pulses (3.6 uC) at 30 Hz reach it in about 3 s."""
-    sim = SimGarment(state_dir=tmp_path / "flash")
-    sim.start()
-    try:
-        r = SimRig(sim)
-        g = GarmentClient(make_transport(sim.url), timeout=3)
-        await g.connect()
-        try:
-            await ensure_authenticated(g)
-            await g.set_calibration(calib(0))
-            await g.set_limits(limits(await g.get_limits(), dose_limit=300, slew_ua_per_s=1000000))
-            async with heartbeat(g):
-                await g.arm()
-                await g.stim_test(0, 12000, 300, 30, 20000)
-                deadline = time.monotonic() + 10
-                while (st := await g.stim_state()).state != "fault":
-                    assert time.monotonic() < deadline, "the dose cap never tripped"
-                    r.wait_afe(100)
-                assert st.fault == "dose", st
-                r.wait_afe(400)
-                delivered_uc = sum(p.amplitude_ua * p.width_us for p in r.pulses()) / 1e6
-                assert 300 - 3.6 <= delivered_uc <= 300 + 3.6, delivered_uc
-                await g.fault_reset()
-                with pytest.raises(DeviceError) as e:
-                    await g.arm()  # the window still holds 300 uC
-                assert e.value.code == wire.E_BAD_STATE and "dose" in str(e.value)
-                await g.set_limits(limits(await g.get_limits(), dose_limit=1000))
-                assert (await g.arm()).state == "armed"
-        finally:
-            await g.close()
-    finally:
-        sim.stop()
+    async with own_garment(tmp_path) as (sim, r, g):
+        await g.set_calibration(calib(0))
+        await g.set_limits(limits(await g.get_limits(), dose_limit=300, slew_ua_per_s=1000000))
+        async with heartbeat(g):
+            await g.arm()
+            await g.stim_test(0, 12000, 300, 30, 20000)
+            deadline = time.monotonic() + 10
+            while (st := await g.stim_state()).state != "fault":
+                assert time.monotonic() < deadline, "the dose cap never tripped"
+                r.wait_afe(100)
+            assert st.fault == "dose", st
+            r.wait_afe(400)
+            delivered_uc = sum(p.amplitude_ua * p.width_us for p in r.pulses()) / 1e6
+            assert 300 - 3.6 <= delivered_uc <= 300 + 3.6, delivered_uc
+            await g.fault_reset()
+            with pytest.raises(DeviceError) as e:
+                await g.arm()  # the window still holds 300 uC
+            assert e.value.code == wire.E_BAD_STATE and "dose" in str(e.value)
+            await g.set_limits(limits(await g.get_limits(), dose_limit=1000))
+            assert (await g.arm()).state == "armed"
 
 
 async def test_low_battery_switches_off(bench: StimBench) -> None:

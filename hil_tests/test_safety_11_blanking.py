@@ -17,6 +17,7 @@ import pytest
 
 from garment.client import GarmentClient, StreamConfig
 from garment.dataset import device_filter
+from garment.features.filters import blank
 from garment.features.reference import FeatureConfig, compute_features
 from garment.protocol import wire
 from garment.sim.feeder import RigPulse
@@ -138,51 +139,63 @@ async def test_decoder_does_not_read_its_own_stimulation(bench: StimBench) -> No
     await _closed_loop_stops(bench, rig)
 
 
-@pytest.mark.parametrize("fatigue,freq_hz,blank_us", [(0.0, 30, None), (1.0, 20, 40000)],
-                         ids=["rested-default-window", "tired-40ms-window-20Hz"])
+def _read_with_fixed_window(raw: np.ndarray, first: int, pulses: list[RigPulse], window_us: int,
+                            fs: int = 2000) -> np.ndarray:
+    """What the decoder would read (MAV per channel and window) from this raw EMG if every
+    pulse were blanked with a fixed ``window_us`` as the firmware's Blanker maps it (one
+    sample early, 4 late), then filtered: the host's bit-exact reference of the device."""
+    x = raw.copy()
+    for p in pulses:
+        i = int((p.afe_index - first) % MOD)
+        start = i - 1
+        length = (2 * p.width_us + 50 + window_us) * fs // 1_000_000 + 5
+        blank(x, 0xFF, start, length)
+    cfg = FeatureConfig(fs=fs, n_ch=8, window=200, increment=40, features=("MAV",))
+    feats, ends = compute_features(device_filter(x, fs), cfg)
+    i0 = (pulses[0].afe_index - first) % MOD + 200
+    i1 = (pulses[-1].afe_index - first) % MOD
+    return feats[(ends >= i0) & (ends <= i1)]
+
+
+@pytest.mark.parametrize("fatigue,freq_hz,fixed_us", [(0.0, 30, 18000), (1.0, 20, 24000)],
+                         ids=["rested-30Hz", "tired-20Hz"])
 async def test_neighbouring_channels_do_not_excite_each_other(
-        bench: StimBench, fatigue: float, freq_hz: int, blank_us: int | None) -> None:
+        bench: StimBench, fatigue: float, freq_hz: int, fixed_us: int) -> None:
     """Two neighbouring muscles (channels 0 and 1, same thigh), each stimulated in
-    proportion to its own EMG. Channel 0's evoked M-wave reaches channel 1's electrodes
-    as crosstalk, broader in time than on its own electrodes (rested: until ~26 ms after
-    the pulse); a window that only covers the M-wave on channel 0 (18 ms) lets channel 1
-    read it as effort and stimulates channel 1, which nobody asked for. The default
-    window covers rested muscles. Fatigue slows conduction (up to 35 %) and stretches the
-    M-wave (until ~40 ms): the default window then does not cover it, and a tired user
-    needs a longer window at a lower rate (40 ms at 20 Hz), which covers it."""
+    proportion to its own EMG, effort on channel 0 only. Channel 0's evoked M-wave reaches
+    channel 1's electrodes as crosstalk, broader in time than on its own (rested: until
+    ~26 ms after the pulse; fatigue slows conduction and stretches it to ~40 ms). A fixed
+    window that does not cover it (rested: 18 ms; tired: even the default 24 ms) lets
+    channel 1 read it as effort and stimulate, which nobody asked for. With its default
+    limits the garment covers both: 24 ms, grown to the measured length of the answer
+    (EvokedWindow). Channel 1 stays quiet, and when the effort ends every channel does."""
     rig = bench.need_rig()
     g = bench.g
     feeder = rig.feeder
     rig.set_fatigue(fatigue)
-    for ch in range(8):
-        feeder.inject_onset(ch, 0.0)
-    assert bench.limits0 is not None
-    window = bench.limits0.blank_us if blank_us is None else blank_us
-    # the control: a window one step shorter than the one under test (18 ms rested, the
-    # default 24 ms tired) lets channel 1 read channel 0's stimulation as effort
-    short = 18000 if blank_us is None else bench.limits0.blank_us
-    await bench.set_limits(slew_ua_per_s=100000, blank_us=short)
-    cal = await bench.calibrate(0, max_ua=20000, motor_ua=18000, sensory_ua=5000, freq_hz=freq_hz)
-    await bench.calibrate(1, max_ua=20000, motor_ua=18000, sensory_ua=5000, freq_hz=freq_hz)
-    filt, first, pulses = await _record(g, rig, wire.STREAM_FILTERED, 1.5, cal.motor_ua, freq_hz=freq_hz)
-    assert len(pulses) >= 10
-    cfg = FeatureConfig(fs=2000, n_ch=8, window=200, increment=40, features=("MAV",))
-    feats, ends = compute_features(filt, cfg)
-    i0 = (pulses[0].afe_index - first) % MOD + 200
-    i1 = (pulses[-1].afe_index - first) % MOD
-    during = feats[(ends >= i0) & (ends <= i1)]
-    assert len(during) >= 5
-    act1 = float(np.median(during[:, 1])) / ENVELOPE_FULL_SCALE
-    # a deadband above what channel 1 reads of channel 0's voluntary EMG (crosstalk of
-    # ~0.1 at this effort): only the stimulation could start channel 1
-    deadband = 0.2
-    assert act1 > deadband + 0.05, f"crosstalk M-waves read as activation {act1:.2f}: the test would prove nothing"
-    await bench.set_limits(slew_ua_per_s=100000, blank_us=window)
-    await g.set_config(StreamConfig())
-    await g.upload_model(envelope_model(stim={
-        "preset": "proportional", "params": {"gain": 1.0, "deadband": deadband, "inputs": [0, 1, 2, 3]}}))
-    bench.model_changed = True
     try:
+        for ch in range(8):
+            feeder.inject_onset(ch, 0.0)
+        assert bench.limits0 is not None
+        await bench.set_limits(slew_ua_per_s=100000)
+        cal = await bench.calibrate(0, max_ua=20000, motor_ua=18000, sensory_ua=5000, freq_hz=freq_hz)
+        await bench.calibrate(1, max_ua=20000, motor_ua=18000, sensory_ua=5000, freq_hz=freq_hz)
+        # the control: what channel 1 would read through a fixed window of fixed_us
+        raw, first, pulses = await _record(g, rig, wire.STREAM_RAW, 1.5, cal.motor_ua, freq_hz=freq_hz)
+        assert len(pulses) >= 10
+        during = _read_with_fixed_window(raw, first, pulses, fixed_us)
+        assert len(during) >= 5
+        act1 = float(np.median(during[:, 1])) / ENVELOPE_FULL_SCALE
+        # a deadband above what channel 1 reads of channel 0's voluntary EMG (crosstalk of
+        # ~0.1 at this effort): only the stimulation could start channel 1
+        deadband = 0.2
+        assert act1 > deadband + 0.05, (
+            f"through a fixed {fixed_us} us window the crosstalk M-waves read as activation {act1:.2f}: "
+            "the test would prove nothing")
+        await g.set_config(StreamConfig())
+        await g.upload_model(envelope_model(stim={
+            "preset": "proportional", "params": {"gain": 1.0, "deadband": deadband, "inputs": [0, 1, 2, 3]}}))
+        bench.model_changed = True
         await _closed_loop_stops(bench, rig, quiet=(1,))
     finally:
         rig.set_fatigue(0.0)

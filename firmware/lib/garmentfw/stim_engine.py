@@ -79,6 +79,7 @@ class Blanker:
         self.a_idx = 0
         self.fs10 = 200  # fs // 10 (every allowed fs is a multiple of 10)
         self.windows = 0  # windows added (diagnostics)
+        self.evoked = None  # an EvokedWindow told of every pulse (it finds the bursts)
 
     def reset(self) -> None:
         self.count = 0
@@ -105,6 +106,9 @@ class Blanker:
         s = (self.a_idx + dt * self.fs10 // 100000 - 1) & _MASK
         e = (s + dur_us * self.fs10 // 100000 + 5) & _MASK
         self.windows += 1
+        ev = self.evoked
+        if ev is not None:
+            ev.pulse(s)
         c = self.count
         if c:
             last = self.head + c - 1
@@ -160,6 +164,7 @@ class StimEngine:
         self.slew_hi = 20  # slew // 1000: uA per ms
         self.slew_lo = 0  # slew % 1000
         self.blank_us = L.Limits().blank_us
+        self.evoked_us = 0  # the measured length of the muscles' answer (EvokedWindow)
         self._busy_until = 0
         self._busy = False
         # delivered pulses waiting for R_PULSES
@@ -275,7 +280,10 @@ class StimEngine:
             dur = 2 * w + L.INTERPHASE_US
             bl = self.blanker
             if bl is not None:
-                bl.add(now_us, dur + self.blank_us)
+                b = self.blank_us
+                if self.evoked_us > b:
+                    b = self.evoked_us  # a tired muscle answers longer: the window grows
+                bl.add(now_us, dur + b)
             emitted += 1
             self._busy = True
             self._busy_until = time.ticks_add(now_us, dur + L.PULSE_GUARD_US)

@@ -46,6 +46,7 @@ from micropython import const
 from garmentfw import limits as L
 from garmentfw import wire
 from garmentfw.calibration import CALIB_LEN, Calibration, CalibrationSet
+from garmentfw.evoked import EvokedWindow
 from garmentfw.framing import Framer
 from garmentfw.stim_engine import Blanker, StimEngine
 from garmentfw.stim_policy import ACT_ONE, Policy
@@ -124,6 +125,8 @@ class StimFeature:
         self.engine = StimEngine(drv, self.n, self.sup, self._clock)
         self.blanker = Blanker()
         self.engine.blanker = self.blanker
+        self.evoked = EvokedWindow()
+        self.blanker.evoked = self.evoked
         self.engine.zero_all()
         self.policy = None
         self._net = None  # the decoder's model the policy came from
@@ -272,6 +275,8 @@ class StimFeature:
         if dev.ring.count() == 0:  # this block ends with the newest conversion of the poll
             bl.anchor(self._poll_us, (first + n - 1) & _MASK, fs)
             self._in_pass = False
+        if self.evoked.feed(block, n, first):  # the raw samples, before blanking
+            self.engine.evoked_us = self.evoked.window_us
         fb = dev.filters
         if bl.count and fb is not None:
             bl.apply(block, n, first, fb, self._chmask)
@@ -290,6 +295,8 @@ class StimFeature:
         for i in range(2 * _NCH):
             self._runs[i] = 0
         self.blanker.reset()
+        self.evoked.configure(nch, fs)
+        self.engine.evoked_us = self.evoked.window_us
 
     def _emg_problem(self, now_ms, latched):
         """None, or why the EMG is unusable: (latched) rail/zero runs seen since the last

@@ -9,9 +9,10 @@ import pytest
 
 from garment.auth import ensure_authenticated
 from garment.client import Calibration, GarmentClient, StreamConfig
+from garment.protocol import wire
 from garment.sim import SimGarment
 
-from rig import SimRig, heartbeat, limits
+from rig import SimRig, heartbeat
 
 
 async def test_stimulation_evokes_m_waves(garment: GarmentClient, rig: SimGarment, device_spec: str) -> None:
@@ -22,9 +23,8 @@ async def test_stimulation_evokes_m_waves(garment: GarmentClient, rig: SimGarmen
     await ensure_authenticated(g)
     await g.set_config(StreamConfig(fs=2000, channels=8))
     fs = 2000
-    lim0 = await g.get_limits()
-    # the shortest blank (amplifier recovery only), so the evoked response stays visible
-    await g.set_limits(limits(lim0, blank_us=500))
+    # the raw stream: the firmware blanks the evoked response from the filtered one
+    await g.set_config(StreamConfig(fs=2000, channels=8, kind=wire.STREAM_RAW))
     await g.set_calibration(Calibration(0, 5000, 8000, 30000, 2500, 300, 25))
     samples: dict[int, float] = {}
     mark = r.mark()
@@ -41,7 +41,7 @@ async def test_stimulation_evokes_m_waves(garment: GarmentClient, rig: SimGarmen
                 samples[b.first_index + i] = float(v)
         await g.disarm()
     await g.set_calibration(Calibration(0, 0, 0, 0, 0, 0, 0))
-    await g.set_limits(lim0)
+    await g.set_config(StreamConfig(fs=2000, channels=8))
     pulses = r.pulses(mark, channel=0)
     assert r.feeder.evoked >= len(pulses) // 2, (r.feeder.evoked, len(pulses))
     post, pre = [], []
@@ -51,8 +51,9 @@ async def test_stimulation_evokes_m_waves(garment: GarmentClient, rig: SimGarmen
         base = [samples.get(a + k) for k in range(-int(0.014 * fs), -int(0.002 * fs))]
         if None in win or None in base:
             continue
-        post.append(np.abs(win).mean())
-        pre.append(np.abs(base).mean())
+        dc = float(np.mean(base))  # raw samples carry the electrode offset
+        post.append(np.abs(np.array(win) - dc).mean())
+        pre.append(np.abs(np.array(base) - dc).mean())
     assert len(post) >= 10, f"only {len(post)} pulses had samples around them"
     ratio = float(np.median(post) / np.median(pre))
     print(f"M-wave ratio {ratio:.1f} over {len(post)} pulses, evoked {r.feeder.evoked}")

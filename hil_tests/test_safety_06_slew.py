@@ -48,7 +48,9 @@ async def test_decreases_and_stops_are_immediate(bench: StimBench) -> None:
         feeder.inject_onset(ch, 0.0)
     rig.set_fatigue(0.0)  # rested: the default blank window covers their M-waves (test_safety_11)
     slew = 5000
-    cal = await bench.calibrate(0, max_ua=20000, motor_ua=8000, sensory_ua=3000)
+    # 20 Hz: the blank window (the muscles' measured answer, ~27 ms with its crosstalk)
+    # leaves the decoder half of every period to read the effort from
+    cal = await bench.calibrate(0, max_ua=20000, motor_ua=8000, sensory_ua=3000, freq_hz=20)
     # the default blank window hides the evoked M-waves from the decoder (test_safety_11),
     # which sees the effort only between them, hence the high gain: strong effort saturates
     await bench.set_limits(slew_ua_per_s=slew)

@@ -197,6 +197,9 @@ async def test_neighbouring_channels_do_not_excite_each_other(
             "preset": "proportional", "params": {"gain": 1.0, "deadband": deadband, "inputs": [0, 1, 2, 3]}}))
         bench.model_changed = True
         await _closed_loop_stops(bench, rig, quiet=(1,))
+        if fatigue:  # the garment told the user its window grew
+            ev = bench.event("blank window")
+            assert ev is not None and "the muscles answer" in ev[3], bench.log.events[-5:]
     finally:
         rig.set_fatigue(0.0)
 

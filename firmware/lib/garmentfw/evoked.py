@@ -3,8 +3,10 @@
 # fatigue slows conduction and stretches both (in the phantom from ~26 ms to ~40 ms).
 # A fixed blank window that covers a rested muscle then lets a tired one's answer reach
 # the decoder as effort. EvokedWindow averages, over bursts, the burst-locked envelope
-# of every channel's raw EMG (|first difference|: no electrode offset, and the M-wave's
-# slopes stand out) and finds where it has fallen back to that channel's floor. The
+# of every channel's raw EMG and finds where it has fallen back to that channel's floor.
+# The envelope is |second difference|: no electrode offset or drift, and mains hum, which
+# is locked to the bursts as well (50 Hz is a multiple of most pulse rates' periods),
+# is 40x down at 2 kHz (16 dB less at 1 kHz) while the M-wave's fast slopes stand out. The
 # blank window becomes max(limits.blank_us, that length + a margin): it only ever grows.
 # Voluntary EMG is not locked to the pulses, so averaged over bursts it is flat (it is
 # the floor). Per-sample work is viper and allocates nothing.
@@ -34,8 +36,9 @@ def _wdiff(a: int, b: int) -> int:
 
 @micropython.viper
 def _acc(blk: ptr32, i0: int, i1: int, n_ch: int, lag: int, lags: int, cur: ptr32, prev: ptr32) -> int:
-    """|first difference| of samples i0..i1-1, channel by channel, into cur[ch * lags + lag]
-    (lag counting on from ``lag``); returns the lag after the last sample."""
+    """|second difference| of samples i0..i1-1, channel by channel, into
+    cur[ch * lags + lag] (lag counting on from ``lag``); prev[ch], prev[8 + ch] hold the
+    channel's last two samples. Returns the lag after the last sample."""
     sb = 1
     sb = sb << 31
     for i in range(i0, i1):
@@ -43,9 +46,12 @@ def _acc(blk: ptr32, i0: int, i1: int, n_ch: int, lag: int, lags: int, cur: ptr3
         for ch in range(n_ch):
             v = blk[base + ch]
             v = v | (0 - (v & sb))  # sign-extend (a no-op on 32-bit MCUs)
-            p = prev[ch]
-            p = p | (0 - (p & sb))
-            d = v - p
+            p1 = prev[ch]
+            p1 = p1 | (0 - (p1 & sb))
+            p2 = prev[8 + ch]
+            p2 = p2 | (0 - (p2 & sb))
+            d = v - p1 - p1 + p2
+            prev[8 + ch] = p1
             prev[ch] = v
             if d < 0:
                 d = 0 - d
@@ -69,12 +75,16 @@ def _fold(cur: ptr32, avg: ptr32, n_ch: int, lags: int, upto: int, init: int):
 
 @micropython.viper
 def _end(avg: ptr32, n_ch: int, lags: int, upto: int, floor_min: int) -> int:
-    """The last lag (+ _SMOOTH) where some channel's smoothed average stands above twice
-    its floor (its quietest smoothed stretch); 0 if none does."""
+    """Where the answer is over: per channel, the last lag (+ _SMOOTH) where the smoothed
+    average stands above twice the channel's floor (its quietest smoothed stretch); the
+    latest channel's. A stray late bump (strong effort) makes it longer, never shorter:
+    more blanking, never less."""
     end = 0
     last = upto - _SMOOTH
     for ch in range(n_ch):
         b = ch * lags
+        # the floor: the quietest smoothed stretch. Taking the lowest errs towards a
+        # longer answer (more blanking), never a shorter one
         s = 0
         for j in range(_SMOOTH):
             s += avg[b + j]
@@ -109,7 +119,7 @@ class EvokedWindow:
         self.floor_min = floor_min  # codes: a flat channel's floor is at least this
         self.cur = array("i", bytes(4 * _NCH * _MAX_LAGS))
         self.avg = array("i", bytes(4 * _NCH * _MAX_LAGS))
-        self.prev = array("i", bytes(4 * _NCH))
+        self.prev = array("i", bytes(4 * 2 * _NCH))  # the last two samples per channel
         self.starts = array("i", bytes(4 * 8))
         self.n_ch = -1
         self.fs = 0
@@ -167,6 +177,7 @@ class EvokedWindow:
         if not self.have_prev:
             for ch in range(nch):
                 self.prev[ch] = blk[ch]
+                self.prev[_NCH + ch] = blk[ch]
             self.have_prev = True
         changed = False
         i = 0
@@ -187,10 +198,11 @@ class EvokedWindow:
             if self.active and self.lag < 2 * self.lags:
                 lag = int(_acc(blk, i, stop, nch, self.lag, self.lags, self.cur, self.prev))
                 self.lag = lag if lag < 2 * self.lags else 2 * self.lags  # small however long the gap
-            elif stop > i:  # no burst to measure: only the last sample matters (lag 0's difference)
-                base = (stop - 1) * nch
+            elif stop > i:  # no burst to measure: only the last two samples matter
+                last = (stop - 1) * nch
                 for ch in range(nch):
-                    self.prev[ch] = blk[base + ch]
+                    self.prev[_NCH + ch] = blk[last - nch + ch] if stop - i >= 2 else self.prev[ch]
+                    self.prev[ch] = blk[last + ch]
             i = stop
         return changed
 

@@ -46,7 +46,7 @@ from micropython import const
 from garmentfw import limits as L
 from garmentfw import wire
 from garmentfw.calibration import CALIB_LEN, Calibration, CalibrationSet
-from garmentfw.evoked import EvokedWindow
+from garmentfw.evoked import MARGIN_US, EvokedWindow
 from garmentfw.framing import Framer
 from garmentfw.stim_engine import Blanker, StimEngine
 from garmentfw.stim_policy import ACT_ONE, Policy
@@ -127,6 +127,7 @@ class StimFeature:
         self.engine.blanker = self.blanker
         self.evoked = EvokedWindow()
         self.blanker.evoked = self.evoked
+        self._window_told = 0  # the grown blank window last reported (0: none)
         self.engine.zero_all()
         self.policy = None
         self._net = None  # the decoder's model the policy came from
@@ -222,6 +223,7 @@ class StimFeature:
                 if pol is not None and pol.continuous and sup.model_ok:
                     pol.targets(self._acts, self._n_acts, self.calib.motor, self.calib.max, self._targets, now_ms)
                     self._apply_targets()
+            self._tell_window()
             now_us = self._clock()
             n = self.engine.tick(now_us)
             sup.output_active(self.engine.active_mask != 0, now_ms)
@@ -230,6 +232,19 @@ class StimFeature:
         except Exception as e:  # never leave the output on after an error
             self.safe_off("tick: %r" % (e,))
             return False
+
+    def _tell_window(self) -> None:
+        """Report the blank window when the measured answer has grown it (or it shrank
+        back) by 2 ms or more: the user sees why less EMG reaches the decoder."""
+        ev = self.evoked.window_us
+        w = ev if ev > self.limits.blank_us else 0
+        if w - self._window_told >= 2000 or self._window_told - w >= 2000:
+            self._window_told = w
+            if w:
+                self.dev.event(EV_STIM_INFO, "blank window %d us: the muscles answer each burst for %d us "
+                                             "(limits.blank_us %d)" % (w, w - MARGIN_US, self.limits.blank_us))
+            else:
+                self.dev.event(EV_STIM_INFO, "blank window back to limits.blank_us %d" % self.limits.blank_us)
 
     def on_config(self) -> None:
         """The acquisition was reconfigured (AFE restarted, indices from 0; the decoder

@@ -20,7 +20,11 @@ class _Rng:
         return (self.x >> 8) % (2 * amp + 1) - amp
 
 
-def _run(answer_ms, ch=1, seconds=2.0, start=1000, voluntary=0, jitter=True):
+# 50 Hz mains, in codes, one value per sample at 2 kHz (40 samples a cycle)
+_MAINS = [int(900 * __import__("math").sin(2 * 3.141592653589793 * k / 40)) for k in range(40)]
+
+
+def _run(answer_ms, ch=1, seconds=2.0, start=1000, voluntary=0, jitter=True, mains=False):
     """Bursts every PERIOD samples; channel ``ch`` answers each with a 2 mV-ish decaying
     oscillation lasting ``answer_ms`` (0: no answer); channel 0 carries voluntary EMG
     (not locked to the bursts) of amplitude ``voluntary``. Returns the EvokedWindow."""
@@ -42,6 +46,8 @@ def _run(answer_ms, ch=1, seconds=2.0, start=1000, voluntary=0, jitter=True):
             lag = j % PERIOD
             for c in range(NCH):
                 v = 1000 * c + rng.noise(40)
+                if mains:
+                    v += _MAINS[j % 40]
                 if c == 0 and voluntary:
                     v += rng.noise(voluntary)
                 if c == ch and lag < length:
@@ -65,6 +71,15 @@ def test_measures_how_long_the_answer_lasts():
 def test_voluntary_emg_is_the_floor_not_the_answer():
     # strong EMG on channel 0 that is not locked to the pulses; channel 1 answers 30 ms
     ev = _run(30, voluntary=3000)
+    got = (ev.window_us - MARGIN_US) / 1000
+    assert 28 <= got <= 33, ev.window_us
+
+
+def test_mains_locked_to_the_bursts_is_not_an_answer():
+    # 50 Hz hum (20 uV) repeats every 2 bursts at 20 Hz: averaged, it is locked too
+    ev = _run(0, mains=True)
+    assert ev.window_us <= 5000 + MARGIN_US, ev.window_us
+    ev = _run(30, mains=True)
     got = (ev.window_us - MARGIN_US) / 1000
     assert 28 <= got <= 33, ev.window_us
 

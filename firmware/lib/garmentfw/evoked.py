@@ -15,23 +15,19 @@ from array import array
 import micropython
 from micropython import const
 
+from garmentfw import limits as L
+from garmentfw import wire
+from garmentfw.stim_engine import counter_diff
+
 _MASK = const(0x3FFFFFFF)  # AFE sample indices run modulo wire.COUNTER_MOD
-_HALF = const(0x20000000)
 _NCH = const(8)
-MAX_MS = const(50)  # limits.HARD_MAX_BLANK_US / 1000: the longest answer it can measure
-_MAX_LAGS = const(100)  # MAX_MS at the highest AFE rate (2 kHz)
+MAX_MS = L.HARD_MAX_BLANK_US // 1000  # the longest answer it can measure
+_MAX_LAGS = MAX_MS * max(wire.ALLOWED_FS) // 1000
 _SMOOTH = const(4)  # the end is found on a moving sum of this many lags
 _EMA_SH = const(3)  # each burst moves the average 1/8 of the way
 MIN_BURSTS = const(8)  # bursts averaged before the measurement is used
 _GAP_MS = const(3)  # pulses further apart than this belong to different bursts
 MARGIN_US = const(1000)
-
-
-def _wdiff(a: int, b: int) -> int:
-    d = (a - b) & _MASK
-    if d >= _HALF:
-        d -= _MASK + 1
-    return d
 
 
 @micropython.viper
@@ -156,7 +152,7 @@ class EvokedWindow:
     def pulse(self, s: int) -> None:
         """A pulse whose artefact starts at AFE sample ``s`` (from Blanker.add); the first
         pulse after a quiet gap starts a burst. Allocation-free."""
-        if self.have_pulse and _wdiff(s, self.last_pulse) <= self.gap:
+        if self.have_pulse and counter_diff(s, self.last_pulse) <= self.gap:
             self.last_pulse = s
             return
         self.last_pulse = s
@@ -184,7 +180,7 @@ class EvokedWindow:
         while i < n:
             stop = n
             if self.count:
-                d = _wdiff(self.starts[self.head], (first + i) & _MASK)
+                d = counter_diff(self.starts[self.head], (first + i) & _MASK)
                 if d <= 0:  # a burst starts here (or started in samples already seen)
                     if self.active and self._close():
                         changed = True

@@ -36,6 +36,7 @@ MAX_TEST_MS = const(60000)          # one T_STIM_TEST train
 # ---- fixed properties of the output stage and the supervision -----------------------
 INTERPHASE_US = const(50)           # gap between the two phases of every pulse
 PULSE_GUARD_US = const(20)          # quiet time after a pulse before another channel's pulse
+MAX_SLOT_US = const(2 * HARD_MAX_WIDTH_US + INTERPHASE_US + PULSE_GUARD_US)  # slot_us(): the longest
 BLANK_MARGIN_US = const(2500)       # the Blanker's margins (1 sample early, 4 late) at 2 kHz
 DENSITY_MAX_UA_PER_CM2 = const(2000)  # rms current density limit: 2 mA/cm^2
 IMPEDANCE_MIN_OHM = const(100)      # below: electrodes shorted together

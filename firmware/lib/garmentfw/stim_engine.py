@@ -38,7 +38,6 @@ from micropython import const
 from garmentfw import limits as L
 from garmentfw import wire
 
-_MAX_SLOT_US = const(2070)  # limits.slot_us(HARD_MAX_WIDTH_US): the longest a pulse holds the output
 FIRST_PULSE_US = const(10000)  # a start's first pulse comes min(period, this) after it
 _MASK = const(0x3FFFFFFF)  # wire.COUNTER_MOD - 1
 _HALF = const(0x20000000)
@@ -50,7 +49,7 @@ def _tadd(t, d):
     return time.ticks_add(t, d)
 
 
-def _wdiff(a: int, b: int) -> int:
+def counter_diff(a: int, b: int) -> int:
     """a - b for indices modulo COUNTER_MOD, in -2**29 .. 2**29 - 1."""
     d = (a - b) & _MASK
     if d >= _HALF:
@@ -114,8 +113,8 @@ class Blanker:
             last = self.head + c - 1
             if last >= self.cap:
                 last -= self.cap
-            if _wdiff(s, self.we[last]) <= 0 or c == self.cap:
-                if _wdiff(e, self.we[last]) > 0:
+            if counter_diff(s, self.we[last]) <= 0 or c == self.cap:
+                if counter_diff(e, self.we[last]) > 0:
                     self.we[last] = e
                 return
         i = self.head + c
@@ -129,8 +128,8 @@ class Blanker:
         """Blank the windows that fall in this raw block (samples first..first+n-1)."""
         while self.count:
             i = self.head
-            s = _wdiff(self.ws[i], first)
-            e = _wdiff(self.we[i], first)
+            s = counter_diff(self.ws[i], first)
+            e = counter_diff(self.we[i], first)
             if e > 0:
                 if s >= n:
                     return
@@ -242,7 +241,7 @@ class StimEngine:
                 continue
             if self._busy:
                 wait = time.ticks_diff(self._busy_until, now_us)
-                if 0 < wait <= _MAX_SLOT_US:
+                if 0 < wait <= L.MAX_SLOT_US:
                     # the rest of one pulse: keep the burst in one blank window
                     time.sleep_us(wait)
                     now_us = self.clock()
@@ -314,7 +313,7 @@ class StimEngine:
 
     def oldest_age_us(self, now_us) -> int:
         """How long the oldest unsent pulse has waited (no allocation)."""
-        return _wdiff(now_us & _MASK, self.r_t[self.r_head])
+        return counter_diff(now_us & _MASK, self.r_t[self.r_head])
 
     def take_into(self, pkt, off: int, max_n: int) -> int:
         """Move up to max_n recorded pulses into pkt at off as wire.PULSE_FMT records."""

@@ -177,6 +177,8 @@ def _defines_board(path: Path) -> bool:
 
 def exclusion_reason(rel: PurePosixPath, src: Path, board: BoardSpec) -> str | None:
     """Why a module under ``lib/`` is left out of ``board``'s image, or None to keep it."""
+    if rel.parts[:3] == ("lib", PACKAGE, "sim"):
+        return "sim only (unix port)"
     if rel.parent != PurePosixPath("lib", PACKAGE, "boards") or rel.suffix != ".py":
         return None
     stem = rel.stem

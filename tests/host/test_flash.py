@@ -43,7 +43,7 @@ from garment.paths import firmware_root, micropython_exe, mpy_cross_exe
 # code has byte 2 == 0 (no architecture: it loads anywhere).
 MPY_ARCH = {"xtensawin": 10, "armv6m": 4, "armv7emsp": 7, "rv32imc": 11}
 MPY_VERSION = 6
-SIM_ONLY = ("sim.py", "sim_link.py", "sim_rig.py", "ads1299_fake.py")
+SIM_ONLY = ("sim.py",)
 def _quiet(_line: str) -> None:
     """flash() echoes progress; the tests keep quiet."""
 

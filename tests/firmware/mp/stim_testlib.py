@@ -140,8 +140,8 @@ class Board:
 
     def __init__(self, store_root=None, n_stim=4):
         from garmentfw.afe import Ads1299Source
-        from garmentfw.boards.ads1299_fake import FakeADS1299
-        from garmentfw.boards.sim_stim import SimStimulator
+        from garmentfw.sim.ads1299_model import FakeADS1299
+        from garmentfw.sim.stimulator import SimStimulator
         from garmentfw.drivers.ads1299 import ADS1299
         from garmentfw.store import Store
 

@@ -2,7 +2,7 @@
 import gc
 from array import array
 
-from garmentfw.boards.ads1299_fake import FakeADS1299
+from garmentfw.sim.ads1299_model import FakeADS1299
 from garmentfw.drivers import ads1299 as drv
 from garmentfw.drivers.ads1299 import ADS1299, ADS1299Error, lead_off, lead_off_pn, unpack
 

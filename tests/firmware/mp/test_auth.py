@@ -8,7 +8,7 @@ import struct
 
 from garmentfw import auth, wire
 from garmentfw.afe import Ads1299Source
-from garmentfw.boards.ads1299_fake import FakeADS1299
+from garmentfw.sim.ads1299_model import FakeADS1299
 from garmentfw.device import ANY_LEN, Device
 from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.framing import Deframer, Framer

@@ -277,7 +277,7 @@ class _Board:
 
     def __init__(self, link):
         from garmentfw.afe import Ads1299Source
-        from garmentfw.boards.ads1299_fake import FakeADS1299
+        from garmentfw.sim.ads1299_model import FakeADS1299
         from garmentfw.drivers.ads1299 import ADS1299
 
         self.chip = FakeADS1299(depth=1024)

@@ -4,7 +4,7 @@ import gc
 
 from garmentfw import wire
 from garmentfw.afe import Ads1299Source
-from garmentfw.boards.ads1299_fake import FakeADS1299
+from garmentfw.sim.ads1299_model import FakeADS1299
 from garmentfw.device import Device
 from garmentfw.drivers.ads1299 import ADS1299
 from array import array

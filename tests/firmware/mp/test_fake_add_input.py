@@ -2,7 +2,7 @@
 # it names, and never on samples already converted.
 from array import array
 
-from garmentfw.boards.ads1299_fake import FakeADS1299
+from garmentfw.sim.ads1299_model import FakeADS1299
 from garmentfw.drivers.ads1299 import ADS1299, unpack
 
 _t = [0]

@@ -8,7 +8,7 @@ import struct
 
 from garmentfw import limits as L
 from garmentfw import wire
-from garmentfw.boards.sim_stim import SimStimulator
+from garmentfw.sim.stimulator import SimStimulator
 from garmentfw.calibration import Calibration, CalibrationSet
 from garmentfw.stim_engine import FIRST_PULSE_US, Blanker, StimEngine, wire_pack_pulse
 from garmentfw.supervisor import Supervisor

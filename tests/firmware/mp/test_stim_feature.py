@@ -10,7 +10,7 @@ from array import array
 
 from garmentfw import limits as L
 from garmentfw import wire
-from garmentfw.boards.sim_rig_stim import RIG_PULSE_LEN, attach
+from garmentfw.sim.rig_stim import RIG_PULSE_LEN, attach
 from garmentfw.framing import Deframer, Framer
 from garmentfw.stim_feature import FLUSH_US, PULSES_PER_PACKET, StimFeature
 

@@ -7,11 +7,11 @@ import sys
 import time
 
 from garmentfw.afe import Ads1299Source
-from garmentfw.boards.ads1299_fake import FakeADS1299
-from garmentfw.boards.sim_link import TcpLink
-from garmentfw.boards.sim_rig import RigPort
-from garmentfw.boards.sim_rig_stim import attach as attach_stim
-from garmentfw.boards.sim_stim import SimStimulator
+from garmentfw.sim.ads1299_model import FakeADS1299
+from garmentfw.sim.tcp_link import TcpLink
+from garmentfw.sim.rig import RigPort
+from garmentfw.sim.rig_stim import attach as attach_stim
+from garmentfw.sim.stimulator import SimStimulator
 from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.montage import CYCLING_SHORTS
 from garmentfw.store import Store

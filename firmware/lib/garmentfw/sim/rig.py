@@ -7,7 +7,7 @@ import micropython
 from array import array
 
 from garmentfw import wire
-from garmentfw.boards.sim_link import accept, listen
+from garmentfw.sim.tcp_link import accept, listen
 from garmentfw.framing import Deframer, Framer
 
 

@@ -50,11 +50,11 @@ firmware/lib/garmentfw/filter_coeffs.py [unused-ignore] Unused "type: ignore" co
 # Fallbacks assigned None where the name's type does not allow it.
 firmware/lib/garmentfw/model_format.py [assignment] Incompatible types in assignment (expression has type "None", variable has type "Callable[[Any, Any | None], Any]")
 # time.ticks_us() values are an opaque tick type in the stubs, stored in int attributes here.
-firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
-firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
-firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
-firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
-firmware/lib/garmentfw/boards/ads1299_fake.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
+firmware/lib/garmentfw/sim/ads1299_model.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
+firmware/lib/garmentfw/sim/ads1299_model.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
+firmware/lib/garmentfw/sim/ads1299_model.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
+firmware/lib/garmentfw/sim/ads1299_model.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
+firmware/lib/garmentfw/sim/ads1299_model.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
 """
 
 # MCU board HAL module (boards/<name>.py) -> the stubs port it is checked against.
@@ -62,7 +62,7 @@ BOARD_PORTS = {"esp32s3": "esp32", "esp32s3_stim": "esp32", "ble_link": "esp32",
 
 
 def _is_sim_module(path: Path) -> bool:
-    return path.parent == BOARDS and (path.name.startswith("sim") or path.name == "ads1299_fake.py")
+    return path.parent == BOARDS.parent / "sim"
 
 
 def unix_files() -> list[Path]:

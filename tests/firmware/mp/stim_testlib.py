@@ -1,71 +1,10 @@
 # Shared by the stimulation firmware tests (test_supervisor, test_stim_*,
-# test_calibration): a virtual clock installed AS the `time` module (import this before
-# anything from garmentfw), a fake board with the sim stimulator on the register-level
+# test_calibration): the virtual clock (vclock: import this before anything from
+# garmentfw), the fake board (fakeboard) with the sim stimulator on the register-level
 # AFE model, and helpers that send real encoded request frames to a Device.
-import sys
-import time as _real_time
+from vclock import T, advance_us, mdiff, sleep_ms, sleep_us, ticks_add, ticks_diff, ticks_ms, ticks_us  # noqa: F401
 
-# The real port's tick period (2**30 on MCUs, 2**62 on the 64-bit unix port) and a start
-# far beyond 32 bits when the port allows it: tick values must never be stored in int32.
-# (Only small ints below: a big int in the clock would allocate in the tests' hot paths.)
-_MASK = _real_time.ticks_add(0, -1)  # period - 1
-_HALF = (_MASK >> 1) + 1
-T = [(1 << 33) + 1000000 if _MASK > (1 << 34) else 1000000]  # virtual time in microseconds
-_M30 = 0x3FFFFFFF  # wire.COUNTER_MOD - 1: pulse times are reported modulo 2**30
-
-
-def ticks_us():
-    return T[0] & _MASK
-
-
-def ticks_ms():
-    return (T[0] // 1000) & _MASK
-
-
-def ticks_diff(a, b):
-    d = a - b
-    if d >= _HALF:
-        d = d - _HALF - _HALF
-    elif d < -_HALF:
-        d = d + _HALF + _HALF
-    return d
-
-
-def ticks_add(a, d):
-    return (a + d) & _MASK
-
-
-def mdiff(a, b):
-    """a - b for device times reported modulo COUNTER_MOD (R_PULSES, the sim driver)."""
-    d = (a - b) & _M30
-    return d - _M30 - 1 if d > (_M30 >> 1) else d
-
-
-def sleep_us(us):
-    T[0] += us
-
-
-def sleep_ms(ms):
-    T[0] += ms * 1000
-
-
-def advance_us(us):
-    T[0] += us
-
-
-class _VirtualTime:
-    pass
-
-
-_vt = _VirtualTime()
-_vt.ticks_us = ticks_us
-_vt.ticks_ms = ticks_ms
-_vt.ticks_diff = ticks_diff
-_vt.ticks_add = ticks_add
-_vt.sleep_us = sleep_us
-_vt.sleep_ms = sleep_ms
-_vt.ticks_cpu = ticks_us
-sys.modules["time"] = _vt
+from fakeboard import Board, Link  # noqa: F401, E402
 
 import os  # noqa: E402
 import struct  # noqa: E402
@@ -103,68 +42,7 @@ def tmpdir(tag):
     return root
 
 
-# ---- a Device on a fake board ------------------------------------------------------
-class Link:
-    def __init__(self):
-        self.inbox = bytearray()
-        self.out = bytearray()
-        self.dropped = False
-
-    def readinto(self, buf):
-        n = len(self.inbox)
-        if n > len(buf):
-            n = len(buf)
-        if not n:
-            return 0
-        buf[:n] = self.inbox[:n]
-        self.inbox = self.inbox[n:]
-        return n
-
-    def write(self, buf, off, n):
-        self.out.extend(memoryview(buf)[off:off + n])
-        return n
-
-    def connected(self):
-        return True
-
-    def dropped_client(self):
-        d = self.dropped
-        self.dropped = False
-        return d
-
-
-class Board:
-    NAME = "test"
-    MONTAGE = ("a", "b", "c", "d", "e", "f", "g", "h")
-    AFE_NAME = "fake"
-
-    def __init__(self, store_root=None, n_stim=4):
-        from garmentfw.afe import Ads1299Source
-        from garmentfw.sim.ads1299_model import FakeADS1299
-        from garmentfw.sim.stimulator import SimStimulator
-        from garmentfw.drivers.ads1299 import ADS1299
-        from garmentfw.store import Store
-
-        self.chip = FakeADS1299(clock=ticks_us, depth=1024)
-        c = self.chip
-        drv = ADS1299(c.spi, c.cs, c.drdy, reset=c.reset_pin, start=c.start_pin, pwdn=c.pwdn_pin, sleep_us=sleep_us)
-        drv.init()
-        self.afe = Ads1299Source(drv, c.pending, c.next_index)
-        self.link = Link()
-        self.store = Store(store_root) if store_root else None
-        self.stim = SimStimulator(c, n_stim, clock=ticks_us)
-        self.batt = 4000
-
-    def service(self):
-        pass
-
-    def battery_mv(self):
-        return self.batt
-
-    def uid(self):
-        return "test"
-
-
+# ---- a Device on the fake board ----------------------------------------------------
 class AcceptAll:
     """Stands in for an authenticated session (the auth module is tested on its own)."""
 

@@ -2,6 +2,8 @@
 import gc
 from array import array
 
+import vclock  # noqa: F401  (first: the virtual `time`)
+
 from garmentfw.sim.ads1299_model import FakeADS1299
 from garmentfw.drivers import ads1299 as drv
 from garmentfw.drivers.ads1299 import ADS1299, ADS1299Error, lead_off, lead_off_pn, unpack
@@ -10,16 +12,20 @@ DEFAULTS = b"\x3e\x96\xc0\x60\x00" + b"\x61" * 8 + b"\x00\x00\x00\x00\x00\x00\x0
 
 
 class VClock:
-    """Microsecond clock that only moves when someone sleeps."""
+    """The virtual clock (vclock) restarted at 0: it moves only when someone sleeps."""
 
     def __init__(self):
-        self.t = 0
+        vclock.start(us=0)
+
+    @property
+    def t(self):
+        return vclock.ticks_us()
 
     def now(self):
-        return self.t
+        return vclock.ticks_us()
 
     def sleep_us(self, us):
-        self.t += us
+        vclock.sleep_us(us)
 
 
 def rig(depth=1, start_pin=False, chip_id=0x3E, capacity=4096):

@@ -6,16 +6,15 @@ import json
 import os
 import struct
 
+import vclock  # noqa: F401  (first: the virtual `time`)
+from fakeboard import Board, Link
+
 from garmentfw import auth, wire
-from garmentfw.afe import Ads1299Source
-from garmentfw.sim.ads1299_model import FakeADS1299
 from garmentfw.device import ANY_LEN, Device
-from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.framing import Deframer, Framer
 from garmentfw.store import Store
 
 _ROOT = "/tmp/garment-auth-test-%d" % id(Store)
-_t = [0]
 
 RFC4231 = [
     (b"\x0b" * 20, b"Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
@@ -44,42 +43,6 @@ def _golden():
         return json.load(f)
 
 
-# ---- a fake board -------------------------------------------------------------------
-def _clock():
-    return _t[0]
-
-
-def _sleep(us):
-    _t[0] += us
-
-
-class _Link:
-    def __init__(self, wired=True):
-        self.wired = wired
-        self.inbox = bytearray()
-        self.out = bytearray()
-        self.drop = False
-
-    def readinto(self, buf):
-        n = min(len(buf), len(self.inbox))
-        for i in range(n):
-            buf[i] = self.inbox[i]
-        self.inbox = self.inbox[n:]
-        return n
-
-    def write(self, buf, off, n):
-        self.out.extend(bytes(buf[off:off + n]))
-        return n
-
-    def connected(self):
-        return True
-
-    def dropped_client(self):
-        d = self.drop
-        self.drop = False
-        return d
-
-
 class _CountingStore(Store):
     def __init__(self, root):
         Store.__init__(self, root)
@@ -93,28 +56,8 @@ class _CountingStore(Store):
         Store.save(self, name, payload, keep_previous)
 
 
-class _Board:
-    NAME = "test"
-    MONTAGE = ("a", "b", "c", "d", "e", "f", "g", "h")
-    AFE_NAME = "fake"
-
-    def __init__(self, store, wired=True):
-        self.chip = FakeADS1299(clock=_clock, depth=1024)
-        c = self.chip
-        drv = ADS1299(c.spi, c.cs, c.drdy, reset=c.reset_pin, start=c.start_pin, pwdn=c.pwdn_pin, sleep_us=_sleep)
-        drv.init()
-        self.afe = Ads1299Source(drv, c.pending, c.next_index)
-        self.link = _Link(wired)
-        self.store = store
-
-    def service(self):
-        pass
-
-    def battery_mv(self):
-        return 4000
-
-    def uid(self):
-        return "test"
+def _Board(store, wired=True):
+    return Board(store=store, link=Link(wired))
 
 
 class _Privileged:
@@ -510,7 +453,7 @@ def test_session_ends_on_auth_end_and_link_drop():
     r.expect(wire.T_ARM, sign=True, code=wire.E_UNAUTHORIZED)
     r.login(SECRET)
     r.expect(wire.T_ARM, sign=True)
-    r.board.link.drop = True
+    r.board.link.dropped = True
     r.run()
     assert not r.auth.authenticated
     r.expect(wire.T_ARM, sign=True, code=wire.E_UNAUTHORIZED)

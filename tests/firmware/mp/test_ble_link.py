@@ -8,6 +8,8 @@ import struct
 import sys
 
 import fake_bluetooth
+import vclock  # noqa: F401  (first: the virtual `time`)
+from fakeboard import Board
 
 sys.modules["bluetooth"] = fake_bluetooth
 
@@ -270,39 +272,11 @@ def test_no_allocation_per_notification():
 
 
 # ---- the whole device over the link ---------------------------------------------------
-class _Board:
-    NAME = "test"
-    MONTAGE = ("a", "b", "c", "d", "e", "f", "g", "h")
-    AFE_NAME = "fake"
-
-    def __init__(self, link):
-        from garmentfw.afe import Ads1299Source
-        from garmentfw.sim.ads1299_model import FakeADS1299
-        from garmentfw.drivers.ads1299 import ADS1299
-
-        self.chip = FakeADS1299(depth=1024)
-        c = self.chip
-        drv = ADS1299(c.spi, c.cs, c.drdy, reset=c.reset_pin, start=c.start_pin, pwdn=c.pwdn_pin)
-        drv.init()
-        self.afe = Ads1299Source(drv, c.pending, c.next_index)
-        self.link = link
-        self.store = None
-
-    def service(self):
-        pass
-
-    def battery_mv(self):
-        return 4000
-
-    def uid(self):
-        return "test"
-
-
 def test_device_answers_over_ble():
     from garmentfw.device import Device
 
     ble, link = _link()
-    dev = Device(_Board(link))
+    dev = Device(Board(link=link))
     ble.central_connect(0)
     dev.step()
     ble.mtu_exchanged(0, 247)

@@ -1,65 +1,17 @@
 # The device's per-window path (AFE -> ring -> filters -> telemetry -> link queue)
 # allocates nothing, measured with gc.mem_alloc() on the unix port.
 import gc
-
-from garmentfw import wire
-from garmentfw.afe import Ads1299Source
-from garmentfw.sim.ads1299_model import FakeADS1299
-from garmentfw.device import Device
-from garmentfw.drivers.ads1299 import ADS1299
 from array import array
 
-_t = [0]
+import vclock  # noqa: F401  (first: the virtual `time`)
+from fakeboard import Board, Link
+
+from garmentfw import wire
+from garmentfw.device import Device
 
 
-def _clock():
-    return _t[0]
-
-
-def _sleep(us):
-    _t[0] += us
-
-
-class _NullLink:
-    def __init__(self):
-        self.sent = 0
-
-    def readinto(self, buf):
-        return 0
-
-    def write(self, buf, off, n):
-        self.sent += n
-        return n
-
-    def connected(self):
-        return True
-
-    def dropped_client(self):
-        return False
-
-
-class _Board:
-    NAME = "test"
-    MONTAGE = ("a", "b", "c", "d", "e", "f", "g", "h")
-    AFE_NAME = "fake"
-
-    def __init__(self):
-        self.chip = FakeADS1299(clock=_clock, depth=1024)
-        c = self.chip
-        drv = ADS1299(c.spi, c.cs, c.drdy, reset=c.reset_pin, start=c.start_pin, pwdn=c.pwdn_pin, sleep_us=_sleep)
-        drv.init()
-        self.afe = Ads1299Source(drv, c.pending, c.next_index)
-        self.link = _NullLink()
-        self.store = None
-
-    def service(self):
-        pass
-
-    def battery_mv(self):
-        return 4000
-
-    def uid(self):
-        return "test"
+def _Board():
+    return Board(link=Link(capture=False))
 
 
 def _device():
@@ -74,7 +26,7 @@ def _device():
 def _window(b, d, nv):
     # 50 ms of AFE time: one feature-window increment at the default 200 ms / 50 ms
     b.chip.feed(nv, 100)
-    _t[0] += 50000
+    vclock.advance_us(50000)
     d.step()
 
 

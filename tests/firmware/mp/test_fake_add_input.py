@@ -2,32 +2,28 @@
 # it names, and never on samples already converted.
 from array import array
 
+import vclock  # noqa: F401  (first: the virtual `time`)
+
 from garmentfw.sim.ads1299_model import FakeADS1299
 from garmentfw.drivers.ads1299 import ADS1299, unpack
 
-_t = [0]
-
-
-def _sleep(us):
-    _t[0] += us
-
 
 def test_add_input_patches_only_queued_samples():
-    chip = FakeADS1299(clock=lambda: _t[0], depth=64)
+    chip = FakeADS1299(clock=vclock.ticks_us, depth=64)
     drv = ADS1299(chip.spi, chip.cs, chip.drdy, reset=chip.reset_pin, start=chip.start_pin,
-                  pwdn=chip.pwdn_pin, sleep_us=_sleep)
+                  pwdn=chip.pwdn_pin, sleep_us=vclock.sleep_us)
     drv.init()
     drv.configure(1000, 8, 1)
     drv.start()
     base = array("i", [0] * (8 * 20))
     chip.feed(base, 20)
-    _t[0] += 5000  # five conversions done: indices 0..4 took their input
+    vclock.advance_us(5000)  # five conversions done: indices 0..4 took their input
     add = array("i", [0] * (8 * 6))
     for i in range(6):
         add[8 * i] = 1_000_000 * (i + 1)  # +1..+6 mV on channel 0
     got = chip.add_input(3, add, 6)  # indices 3, 4 are converted already: only 5..8 patched
     assert got == 4, got
-    _t[0] += 10000
+    vclock.advance_us(10000)
     frame = bytearray(27)
     out = array("i", [0] * 8)
     vals = []

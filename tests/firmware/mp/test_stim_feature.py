@@ -56,7 +56,7 @@ def test_privileged_requests_need_an_authenticated_session():
 
 
 def test_power_up_forces_everything_off_and_safe_off():
-    b = S.Board()
+    b = S.Board(n_stim=4)
     b.stim.enable()  # whatever the driver was left in
     from garmentfw.device import Device
 

@@ -255,6 +255,14 @@ class SimRig:
     def set_impedance(self, channel: int, ohms: int) -> None:
         self.feeder.set_impedance(channel, ohms)
 
+    def set_load(self, channel: int, series_ohm: int = 0, interface_ohm: int = 0, interface_nf: int = 0) -> None:
+        """The electrode-skin load of a stimulation channel (all 0: nominal)."""
+        self.feeder.set_load(channel, series_ohm, interface_ohm, interface_nf)
+
+    def set_estop(self, level: int) -> None:
+        """The E-stop button as a level: wire.ESTOP_RELEASED / ESTOP_PRESSED / ESTOP_BROKEN."""
+        self.feeder.set_estop(level)
+
     def lead_off(self, channel: int, off: bool = True) -> None:
         self.feeder.set_lead_off(channel, off, off)
 
@@ -285,8 +293,9 @@ class SimRig:
     def restore(self, channels: int = 8) -> None:
         """Every injected fault removed (impedance nominal, leads on, inputs released, battery full)."""
         f = self.feeder
+        f.set_estop(wire.ESTOP_RELEASED)
         for ch in range(channels):
-            f.set_impedance(ch, 1000)
+            f.set_load(ch)
             f.set_lead_off(ch, False, False)
             f.hold_input(ch, None)
         f.set_battery(4000)

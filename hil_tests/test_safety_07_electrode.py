@@ -60,6 +60,38 @@ async def test_electrode_fault_zeroes_that_channel_within_one_pulse(bench: StimB
         rig.wait_pulses(2, mark=m3, channel=0)
 
 
+@pytest.mark.parametrize("amplitude_ua", [8000, 15000, 30000, 40000])
+async def test_peeled_electrode_seen_at_every_amplitude(bench: StimBench, amplitude_ua: int) -> None:
+    """An electrode that peels off under the current-source model: the source sits at its
+    150 V compliance (volts over the commanded current would read 18.7, 10, 5, 3.7 kOhm,
+    a good electrode); the channel faults within one pulse at every amplitude."""
+    rig = bench.need_rig()
+    g = bench.g
+    rig.set_load(0)  # the nominal electrode pair (series R plus the skin's R-C)
+    await bench.calibrate(0, max_ua=40000, motor_ua=8000, area_mm2=5000)
+    await bench.set_limits(slew_ua_per_s=1_000_000)
+    async with heartbeat(g):
+        await g.arm()
+        await g.stim_test(0, amplitude_ua, 300, 30, 20000)
+        await bench.wait_amplitude(0, amplitude_ua)
+        await bench.let_time_pass(0.1)
+        assert (await g.stim_state()).lead_off_mask == 0
+        mark = rig.mark()
+        state_mark = len(bench.log.states)
+        rig.set_impedance(0, 1_000_000)  # peeled off
+        _, st = await bench.wait_state(lambda s: bool(s.lead_off_mask & 1), since=state_mark, timeout=3,
+                                       what="the electrode fault on channel 0")
+        assert st.fault == "electrode", st
+        ev = bench.event("electrode fault on channel 0")
+        assert ev is not None and "compliance" in ev[3], ev
+        await bench.let_time_pass(0.2)
+        after = rig.pulses(mark, 0)
+        # the pulse that measured it, and at most one that left before the rig's message arrived
+        assert 1 <= len(after) <= 2, after
+        assert all(rig.host_time(p) <= ev[0] for p in after), "a pulse after the fault"
+
+
+
 async def test_compliance_limit(bench: StimBench) -> None:
     """15 kOhm electrodes: the current source cannot drive more than 150 V, so the channel
     faults once the ramp would need more (10 mA); no pulse ever exceeds it."""

@@ -27,7 +27,12 @@
 #   all_off()                        every channel off and output-enable low, now
 #   off(ch)                          that channel off now
 #   pulse(ch, ua, width_us, ip_us)   one biphasic, charge-balanced pulse -> bool delivered
-#   impedance(ch) -> int             last electrode impedance in ohm (-1: not measured yet)
+#   load_mv(ch) -> int               electrode voltage at the end of the last pulse's first
+#                                    phase, mV (-1: no reading: none since enable, or lost)
+#   load_ua(ch) -> int               current through the sense resistor at that instant, uA
+#                                    (below the setpoint: the source hit its compliance)
+#   min_width_us                     the shortest phase the driver measures (narrower
+#                                    widths are refused)
 #   estop_pressed() -> bool          the E-stop button was pressed (latched in the driver
 #                                    until read; the driver already cut the output)
 import time
@@ -159,6 +164,7 @@ class StimEngine:
         # the unix port's 2**62 period); storing into a list allocates nothing
         self.due = [0] * _NCH
         self.last_t = [0] * _NCH
+        self.last_a = array("i", bytes(4 * _NCH))  # setpoint of the last delivered pulse (0: none since the start)
         self.active_mask = 0
         self.slew_hi = 20  # slew // 1000: uA per ms
         self.slew_lo = 0  # slew % 1000
@@ -200,6 +206,7 @@ class StimEngine:
         bit = 1 << ch
         if not self.active_mask & bit:
             self.amp[ch] = 0
+            self.last_a[ch] = 0
             self.last_t[ch] = now_us
             p = self.period[ch]
             due = time.ticks_add(now_us, p if p < FIRST_PULSE_US else FIRST_PULSE_US)
@@ -216,6 +223,7 @@ class StimEngine:
     def zero(self, ch: int) -> None:
         self.target[ch] = 0
         self.amp[ch] = 0
+        self.last_a[ch] = 0
         self.active_mask &= ~(1 << ch)
         self.drv.off(ch)
 
@@ -223,6 +231,7 @@ class StimEngine:
         for ch in range(_NCH):
             self.target[ch] = 0
             self.amp[ch] = 0
+            self.last_a[ch] = 0
         self.active_mask = 0
         self.drv.all_off()
 
@@ -263,12 +272,14 @@ class StimEngine:
                 self.due[ch] = time.ticks_add(now_us, p)
                 continue
             w = self.width[ch]
-            if not gate.check_electrode(ch, a, drv.impedance(ch)):
+            la = self.last_a[ch]
+            if la and not gate.check_electrode(ch, a, la, drv.load_mv(ch), drv.load_ua(ch)):
                 continue  # the supervisor zeroed the channel
             if not gate.allowed(ch, a, w):
                 return emitted  # the supervisor zeroed everything
             drv.pulse(ch, a, w, L.INTERPHASE_US)
             self.amp[ch] = a
+            self.last_a[ch] = a
             self.last_t[ch] = now_us
             d = _tadd(self.due[ch], p)
             if time.ticks_diff(now_us, d) >= 0:

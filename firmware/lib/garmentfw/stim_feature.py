@@ -122,6 +122,7 @@ class StimFeature:
         notes.extend(self.calib.load(self.limits))
         self._ready = False  # no transition messages before the feature exists
         self.sup = Supervisor(self.n, self.limits, self.calib, self._changed, self._zero_all, self._zero_ch)
+        self.sup.min_width_us = drv.min_width_us
         self.engine = StimEngine(drv, self.n, self.sup, self._clock)
         self.blanker = Blanker()
         self.engine.blanker = self.blanker

@@ -70,6 +70,7 @@ class Supervisor:
         self.test_mask = 0  # channels running a T_STIM_TEST train (no model needed)
         self.model_ok = False  # a verified decoder model is loaded (the decoder feature sets it)
         self.refused = 0  # pulses refused by allowed(): each one is a bug upstream
+        self.min_width_us = L.HARD_MIN_WIDTH_US  # the driver's shortest measurable phase
         t = time.ticks_ms()
         self._arm_ms = t
         self._last_active_ms = t
@@ -121,6 +122,10 @@ class Supervisor:
         if emg_bad:
             return (wire.E_BAD_STATE, "EMG unusable: %s" % emg_bad)
         c = self.calib
+        for ch in range(self.n):
+            if mask >> ch & 1 and c.width[ch] < self.min_width_us:
+                return (wire.E_OUT_OF_RANGE, "channel %d: width_us=%d below %d us, the shortest phase this "
+                        "board's electrode reading measures" % (ch, c.width[ch], self.min_width_us))
         bad = L.check_timing(self.limits, c.width[: self.n], c.freq[: self.n], mask)
         if bad:
             return (wire.E_OUT_OF_RANGE, bad)
@@ -197,6 +202,9 @@ class Supervisor:
         bad = L.check_pulse(lim, amplitude_ua, width_us, freq_hz) or L.check_density(amplitude_ua, width_us, freq_hz, cal.area_mm2)
         if bad:
             return (wire.E_OUT_OF_RANGE, bad)
+        if width_us < self.min_width_us:
+            return (wire.E_OUT_OF_RANGE, "width_us=%d below %d us, the shortest phase this board's electrode "
+                    "reading measures" % (width_us, self.min_width_us))
         if not self.armed():
             return (wire.E_BAD_STATE, "not armed (state %s): send T_ARM first" % wire.SS_NAMES.get(self.state, "?"))
         if not self.armed_mask >> ch & 1:
@@ -330,18 +338,27 @@ class Supervisor:
             return True
         return False
 
-    def check_electrode(self, ch: int, amplitude_ua: int, ohms: int) -> bool:
-        """(7) Before every pulse: True if the electrode of ``ch`` is fit to deliver
-        ``amplitude_ua``; else that channel is zeroed and latched off. ohms < 0 means
-        "not measured yet" (a board that measures during its pulses, before the first)."""
-        if ohms < 0:
-            return True
+    def check_electrode(self, ch: int, amplitude_ua: int, last_ua: int, mv: int, ua: int) -> bool:
+        """(7) Before every pulse after a channel's first: the reading of its last pulse
+        (last_ua commanded; mv, ua measured at the end of its first phase) must show an
+        electrode fit to deliver ``amplitude_ua`` now; else that channel is zeroed and
+        latched off. No reading after a pulse is a fault; so is a source at its
+        compliance (voltage at the limit or current below the setpoint): with the
+        electrode off, the volts over the commanded current look like a good electrode."""
+        if mv < 0 or ua < 0:
+            self.electrode_fault(ch, "no electrode reading after the last pulse")
+            return False
+        if mv >= L.COMPLIANCE_NEAR_MV or ua * 100 < last_ua * L.DELIVERED_MIN_PCT:
+            self.electrode_fault(ch, "the current source is at its %d V compliance: %d of %d uA delivered at %d mV"
+                                 % (L.COMPLIANCE_MV // 1000, ua, last_ua, mv))
+            return False
+        ohms = mv * 1000 // ua  # ua >= 90 % of last_ua > 0; mV * 1000 < 2**30
         if ohms < L.IMPEDANCE_MIN_OHM or ohms > L.IMPEDANCE_MAX_OHM:
             self.electrode_fault(ch, "%d ohm outside %d..%d ohm" % (ohms, L.IMPEDANCE_MIN_OHM, L.IMPEDANCE_MAX_OHM))
             return False
         # uA * (ohm / 10) = uV / 10 < 2**30 (ohms <= IMPEDANCE_MAX_OHM)
-        if amplitude_ua * (ohms // 10) > L.COMPLIANCE_MV * 100:
-            self.electrode_fault(ch, "%d uA through %d ohm exceeds the %d V compliance"
+        if amplitude_ua * (ohms // 10) > L.COMPLIANCE_NEAR_MV * 100:
+            self.electrode_fault(ch, "%d uA through %d ohm would reach the %d V compliance"
                                  % (amplitude_ua, ohms, L.COMPLIANCE_MV // 1000))
             return False
         return True

@@ -168,13 +168,22 @@ class EmgFeeder:
         """Rig: the stimulation electrode pair of ``channel`` now measures ``ohms``."""
         self.send_rig(RIG_IMPEDANCE, struct.pack(RIG_IMPEDANCE_FMT, channel, ohms))
 
+    def set_load(self, channel: int, series_ohm: int = 0, interface_ohm: int = 0, interface_nf: int = 0) -> None:
+        """Rig: the electrode-skin load of ``channel`` in the current-source model: series
+        resistance plus the interface as a parallel R-C (all 0: the nominal electrode pair)."""
+        self.send_rig(wire.RIG_LOAD, struct.pack(wire.RIG_LOAD_FMT, channel, series_ohm, interface_ohm, interface_nf))
+
+    def set_estop(self, level: int) -> None:
+        """Rig: the E-stop button's level (wire.ESTOP_RELEASED / ESTOP_PRESSED / ESTOP_BROKEN)."""
+        self.send_rig(RIG_ESTOP, bytes((level,)))
+
     def set_battery(self, mv: int) -> None:
         """Rig: the simulated battery now reads ``mv`` millivolts (needs RIG_BATTERY in the sim)."""
         self.send_rig(RIG_BATTERY, struct.pack(RIG_BATTERY_FMT, mv))
 
     def press_estop(self) -> None:
-        """Rig: press the simulated garment's E-stop button."""
-        self.send_rig(RIG_ESTOP, b"")
+        """Rig: press the simulated garment's E-stop button (it stays held: ``set_estop``)."""
+        self.set_estop(wire.ESTOP_PRESSED)
 
     def hold_input(self, channel: int, microvolts: float | None) -> None:
         """Feed a constant ``microvolts`` on electrode input ``channel`` from the next

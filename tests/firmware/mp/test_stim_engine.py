@@ -170,6 +170,7 @@ def test_impedance_checked_before_every_pulse():
     drv.set_impedance(0, 1000000)  # the electrode peels off
     _run(eng, 500)
     ps = _pulses(drv)
+    n0 += 1  # the pulse that measured it (at compliance)
     assert sum(1 for p in ps if p[1] == 0) == n0  # not one more pulse on channel 0
     assert sum(1 for p in ps if p[1] == 1) > n0 + 15  # channel 1 continues
     assert sup.electrode_mask == 1 and sup.fault == wire.FAULT_ELECTRODE
@@ -255,3 +256,83 @@ def test_no_allocation_per_pulse():
     used = gc.mem_alloc() - before
     assert drv.count - n0 >= 70, drv.count - n0  # it really pulsed (4 ch x 40 Hz x 0.5 s)
     assert used == 0, used
+
+
+# ---- the current-source model: electrode faults as the real board sees them ----------
+def _ramp_to(eng, drv, ch, amp):
+    eng.set_target(ch, amp, S.ticks_us())
+    for _ in range(400):
+        _run(eng, 25)
+        if drv.count and drv.last()[5] == amp:
+            return
+    raise AssertionError("never reached %d uA" % amp)
+
+
+def test_peeled_electrode_faults_within_one_pulse_at_every_amplitude():
+    # with the electrode off the source sits at its 150 V compliance: a reading of
+    # volts over the commanded current (18.7, 10, 5, 3.7 kOhm) looks like a good electrode
+    for amp in (8000, 15000, 30000, 40000):
+        eng, sup, drv, rec = _engine(channels=(0, 1), slew=1000000, mx=40000)
+        _ramp_to(eng, drv, 0, amp)
+        eng.set_target(1, 12000, S.ticks_us())
+        _run(eng, 200)
+        assert sup.electrode_mask == 0, (amp, drv.load_mv(0), drv.load_ua(0))
+        n0 = drv.per_ch[0]
+        n1 = drv.per_ch[1]
+        drv.set_impedance(0, 1000000)  # peeled off
+        _run(eng, 300)
+        assert drv.per_ch[0] <= n0 + 1, (amp, drv.per_ch[0] - n0)  # the one pulse that measured it
+        assert sup.electrode_mask == 1 and sup.fault == wire.FAULT_ELECTRODE, (amp, sup.electrode_mask)
+        assert drv.per_ch[1] >= n1 + 10  # the other channel goes on
+        assert "compliance" in rec.changes[-1][2], rec.changes[-1]
+
+
+def test_compliance_on_a_real_load_is_an_electrode_fault():
+    # a dried-out electrode: series 6 kOhm and a slow interface; at 30 mA it needs ~220 V
+    eng, sup, drv, rec = _engine(channels=(0,), slew=1000000, mx=40000)
+    drv.set_load(0, 6000, 3000, 470)
+    _ramp_to(eng, drv, 0, 15000)
+    assert sup.electrode_mask == 0  # ~115 V: fine
+    eng.set_target(0, 30000, S.ticks_us())
+    _run(eng, 300)
+    assert sup.electrode_mask == 1
+    assert all(p[5] <= 30000 for p in _pulses(drv))
+
+
+class _NoReading(SimStimulator):
+    """A board whose measurement never comes (a broken sense path)."""
+
+    def load_mv(self, ch):
+        return -1
+
+    def load_ua(self, ch):
+        return -1
+
+
+def test_no_reading_after_a_pulse_is_a_fault():
+    rec = S.Recorder()
+    limits = L.Limits(slew_ua_per_s=1000000)
+    cs = CalibrationSet(4)
+    assert cs.set(Calibration(0, 5000, 10000, 40000, 5000, 300, 30), limits) is None
+    drv = _NoReading(None, 4, clock=S.ticks_us)
+    box = []
+    sup = Supervisor(4, limits, cs, rec.on_change, lambda: box[0].zero_all(), lambda ch: box[0].zero(ch))
+    eng = StimEngine(drv, 4, sup, S.ticks_us)
+    box.append(eng)
+    eng.configure(0, 300, 40)
+    assert sup.arm(S.ticks_ms(), 4000, None) is None
+    sup.set_model(True)
+    drv.enable()
+    eng.set_target(0, 20000, S.ticks_us())
+    _run(eng, 300)
+    assert drv.per_ch[0] == 1, drv.per_ch[0]
+    assert sup.electrode_mask == 1
+
+
+def test_readings_are_forgotten_on_enable():
+    eng, sup, drv, rec = _engine(channels=(0,), slew=1000000, mx=40000)
+    _ramp_to(eng, drv, 0, 20000)
+    assert drv.load_ua(0) == 20000 and drv.load_mv(0) > 0
+    eng.zero_all()
+    drv.enable()
+    assert drv.load_mv(0) == -1 and drv.load_ua(0) == -1

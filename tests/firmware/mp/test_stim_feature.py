@@ -91,7 +91,7 @@ def test_an_error_inside_the_stimulation_tick_leaves_outputs_off():
     def broken(ch):
         raise RuntimeError("ADC gone")
 
-    b.stim.impedance = broken
+    b.stim.load_mv = broken
     S.run(d, h, 200)
     assert b.stim.count == n and not b.stim.enabled
     assert stim.sup.fault == wire.FAULT_INTERNAL
@@ -365,8 +365,9 @@ def test_electrode_off_zeroes_that_channel_within_one_pulse():
     n1 = b.stim.per_ch[1]
     n0 = b.stim.per_ch[0]
     rig.feed(wire.RIG_IMPEDANCE, struct.pack(wire.RIG_IMPEDANCE_FMT, 1, 1000000))  # peeled off
-    assert b.stim.impedance(1) == 1000000
+    assert b.stim.source.rs[1] == 1000000 and b.stim.source.rp[1] == 0
     S.run(d, h, 1000)
+    n1 += 1  # the pulse that measured it: the source at its compliance
     assert b.stim.per_ch[1] == n1  # not one more pulse on channel 1
     assert b.stim.per_ch[0] >= n0 + 29  # channel 0 goes on at 30 Hz
     st = _state(h)
@@ -705,3 +706,26 @@ def test_cycling_follows_the_crank_sensor():
     n = b.stim.count
     S.run(d, h, 300)
     assert b.stim.count == n
+
+
+def test_a_width_the_board_cannot_measure_is_refused():
+    # a board whose electrode reading needs 60 us of phase: narrower trains are refused
+    from garmentfw.device import Device
+    from garmentfw.stim_feature import StimFeature
+
+    b = S.Board()
+    b.stim.min_width_us = 60
+    d = Device(b)
+    d.add_feature(StimFeature(d))
+    d.auth = S.AcceptAll()
+    h = S.Host(d, b)
+    S.run(d, h, 20)
+    h.ok(wire.T_CALIB_SET, S.calib_body(0, width=40))
+    h.ping()
+    code, msg = h.refused(wire.T_ARM)
+    assert code == wire.E_OUT_OF_RANGE and "width_us=40" in msg, msg
+    h.ok(wire.T_CALIB_SET, S.calib_body(0, width=300))
+    h.ok(wire.T_ARM)
+    code, msg = h.refused(wire.T_STIM_TEST, S.test_body(0, 12000, width=40))
+    assert code == wire.E_OUT_OF_RANGE and "shortest phase" in msg, msg
+    h.ok(wire.T_STIM_TEST, S.test_body(0, 12000, width=60))

@@ -149,17 +149,23 @@ def test_electrode_fault_zeroes_that_channel_only_and_latches():
     sup, rec = _sup()
     assert sup.arm(_now(), OK, None) is None
     sup.set_model(True)
-    assert sup.check_electrode(1, 20000, 1500) and sup.check_electrode(1, 20000, -1)
-    assert not sup.check_electrode(1, 20000, 1000000)  # peeled off
+    # (channel, next uA, last uA, measured mV, measured uA)
+    assert sup.check_electrode(1, 20000, 20000, 30000, 20000)  # 1.5 kOhm
+    assert not sup.check_electrode(1, 20000, 20000, 149500, 150)  # peeled off: at compliance
     assert rec.zero_ch == [1] and sup.electrode_mask == 0b10 and sup.armed_mask == 0b01
     assert sup.state == wire.SS_ARMED and sup.fault == wire.FAULT_ELECTRODE  # channel 0 goes on
     assert sup.allowed(0, 15000, 300)
-    assert not sup.check_electrode(0, 20000, 50)  # shorted
+    assert not sup.check_electrode(0, 20000, 20000, 1000, 20000)  # shorted: 50 ohm
     assert sup.electrode_mask == 0b11 and rec.changes[-1][2].startswith("electrode fault on channel 0")
-    # compliance: 100 V at 10 mA would need > 10 kOhm; 15 mA through 12 kOhm = 180 V > 150 V
+    # compliance ahead: 12 kOhm measured at 10 mA; 15 mA through it = 180 V > 150 V
     sup2, rec2 = _sup()
     assert sup2.arm(_now(), OK, None) is None
-    assert not sup2.check_electrode(0, 15000, 12000) and rec2.zero_ch == [0]
+    assert not sup2.check_electrode(0, 15000, 10000, 120000, 10000) and rec2.zero_ch == [0]
+    # no reading after a pulse; a current below the setpoint at a moderate voltage
+    sup3, rec3 = _sup()
+    assert sup3.arm(_now(), OK, None) is None
+    assert not sup3.check_electrode(0, 15000, 15000, -1, -1) and rec3.zero_ch == [0]
+    assert not sup3.check_electrode(1, 15000, 15000, 90000, 12000) and rec3.zero_ch == [0, 1]
     # latched: re-arming skips the channel; T_FAULT_RESET clears it
     sup.disarm()
     err = sup.arm(_now(), OK, None)

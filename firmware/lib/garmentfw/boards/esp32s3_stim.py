@@ -14,9 +14,13 @@
 #   also has a series DC-blocking capacitor (hardware charge-balance backstop).
 #   Phase 2 is timed to the measured duration of phase 1, so interrupts that stretch
 #   phase 1 stretch phase 2 equally: the pulse stays charge-balanced.
-# - IMPEDANCE: the compliance voltage across the electrodes (1:101 divider) is sampled
-#   by an ADC in the middle of phase 1; ohms = volts / amplitude, kept per channel and
-#   returned by impedance() before the next pulse (-1 until the first measurement).
+# - ELECTRODE READING: at the end of phase 1 the electrode voltage (1:101 divider,
+#   ADC_SENSE) and the current through the 10 ohm sense resistor (x20 amplifier,
+#   ADC_SENSE_I) are read: load_mv(ch) / load_ua(ch) until the next pulse; -1 after
+#   enable() and from the start of every pulse until its reading (a lost reading is a
+#   fault in the supervisor). Volts over the commanded current would read a peeled
+#   electrode (the source at its 150 V compliance) as a good one; the sensed current
+#   shows it. Phases shorter than MIN_MEASURE_US cannot be read: min_width_us refuses them.
 # - E-STOP BUTTON (PIN_ESTOP, active low): a hard IRQ drives the output enable low at
 #   once and latches a flag that the firmware reads (estop_pressed) to latch
 #   FAULT_ESTOP in the same loop pass.
@@ -34,6 +38,10 @@ PIN_LED = const(48)
 PIN_ESTOP = const(14)
 PIN_AMPLITUDE_PWM = const(16)
 ADC_SENSE = const(2)
+ADC_SENSE_I = const(3)
+SENSE_OHM = const(10)
+SENSE_GAIN = const(20)
+MIN_MEASURE_US = const(60)  # the two ADC conversions fit in the end of a phase this long
 PHASE_PINS = ((17, 18), (21, 38), (39, 40), (41, 42))  # (A, B) per channel
 FULL_SCALE_UA = const(100000)  # setpoint at duty 65536
 SETTLE_US = const(200)
@@ -58,7 +66,10 @@ class Esp32s3Stimulator:
         self.pin_b = [Pin(PHASE_PINS[i][1], Pin.OUT, value=0) for i in range(n_channels)]
         self.dac = PWM(Pin(PIN_AMPLITUDE_PWM), freq=78125, duty_u16=0)
         self.sense = ADC(Pin(ADC_SENSE), atten=ADC.ATTN_11DB)
-        self.ohms = array("i", [-1] * n_channels)
+        self.sense_i = ADC(Pin(ADC_SENSE_I), atten=ADC.ATTN_11DB)
+        self.min_width_us = MIN_MEASURE_US
+        self.mv = array("i", [-1] * n_channels)
+        self.ua = array("i", [-1] * n_channels)
         self.button = Pin(PIN_ESTOP, Pin.IN, Pin.PULL_UP)
         self.button.irq(handler=self._button, trigger=Pin.IRQ_FALLING, hard=True)
 
@@ -70,6 +81,9 @@ class Esp32s3Stimulator:
 
     # ---- HAL driver contract -------------------------------------------------------
     def enable(self) -> None:
+        for i in range(self.n_channels):
+            self.mv[i] = -1
+            self.ua[i] = -1
         self._open_all()
         self._on = True
         self.enable_pin.value(1)
@@ -86,8 +100,11 @@ class Esp32s3Stimulator:
         self.pin_a[ch].value(0)
         self.pin_b[ch].value(0)
 
-    def impedance(self, ch: int) -> int:
-        return self.ohms[ch]
+    def load_mv(self, ch: int) -> int:
+        return self.mv[ch]
+
+    def load_ua(self, ch: int) -> int:
+        return self.ua[ch]
 
     def estop_pressed(self) -> bool:
         v = self._estop
@@ -107,14 +124,15 @@ class Esp32s3Stimulator:
         t0 = time.ticks_us()
         while time.ticks_diff(time.ticks_us(), t0) < SETTLE_US:
             pass
-        half = width_us >> 1
+        self.mv[ch] = -1
+        self.ua[ch] = -1
         a.value(1)  # phase 1
         t0 = time.ticks_us()
-        if half >= 60:  # room for an ADC conversion mid-phase
-            while time.ticks_diff(time.ticks_us(), t0) < half - 30:
-                pass
-            v_uv = self.sense.read_uv()
-            self.ohms[ch] = v_uv * SENSE_DIVIDER // amplitude_ua if amplitude_ua > 0 else -1
+        while time.ticks_diff(time.ticks_us(), t0) < width_us - MIN_MEASURE_US:
+            pass
+        # end of phase 1: uV * 101 / 1000 = mV; sense uV / (gain * ohm) = uA
+        self.mv[ch] = self.sense.read_uv() * SENSE_DIVIDER // 1000
+        self.ua[ch] = self.sense_i.read_uv() // (SENSE_GAIN * SENSE_OHM)
         while time.ticks_diff(time.ticks_us(), t0) < width_us:
             pass
         a.value(0)

@@ -4,7 +4,10 @@
 #   u32 (first AFE conversion the pulse affects), ch u8, amplitude_ua u32, width_us u16);
 # - RIG_IMPEDANCE (rig -> sim: ch u8, ohms u32) set a channel's electrode impedance;
 # - RIG_BATTERY (rig -> sim: battery_mv u16) set the simulated battery (stim.battery_mv);
-# - RIG_ESTOP (rig -> sim: empty) press the simulated E-stop button;
+# - RIG_LOAD (rig -> sim: ch u8, series ohm, interface ohm, interface nF; all 0: nominal)
+#   set the electrode-skin load of the current-source model;
+# - RIG_ESTOP (rig -> sim: empty = pressed, or u8 level: wire.ESTOP_*) the E-stop button's
+#   level (held, released, wire broken);
 #   every other rig message still goes to RigPort._on_packet.
 # RIG_BATTERY / RIG_ESTOP are the HIL rig's proposals (hil_tests/rig.py); wire.py does
 # not define them yet, so they are taken from wire.py if it does, else 0xA5 / 0xA6.
@@ -15,6 +18,7 @@
 import struct
 
 from garmentfw import wire
+from garmentfw.boards.current_source import NOMINAL_CP_NF, NOMINAL_RP_OHM, NOMINAL_RS_OHM
 from garmentfw.framing import Framer
 
 RIG_PULSE_LEN = 15  # struct.calcsize(wire.RIG_PULSE_FMT)
@@ -70,8 +74,24 @@ def attach(rig, stim) -> None:
             else:
                 rig.errors += 1
             return
+        if ptype == wire.RIG_LOAD:
+            if n == 13:
+                ch, rs, rp, cp = struct.unpack_from(wire.RIG_LOAD_FMT, pkt, 3)
+                if ch < stim.n_channels:
+                    if rs == 0 and rp == 0 and cp == 0:
+                        stim.set_load(ch, NOMINAL_RS_OHM, NOMINAL_RP_OHM, NOMINAL_CP_NF)
+                    else:
+                        stim.set_load(ch, min(rs, 0x3FFFFFFF), min(rp, 0x3FFFFFFF), min(cp, 0x3FFFFFFF))
+                    return
+            rig.errors += 1
+            return
         if ptype == RIG_ESTOP:
-            stim.press_estop()
+            if n == 0:
+                stim.set_button(wire.ESTOP_PRESSED)
+            elif n == 1 and pkt[3] <= wire.ESTOP_BROKEN:
+                stim.set_button(pkt[3])
+            else:
+                rig.errors += 1
             return
         orig(ptype, seq, pkt, n)
 

@@ -2,17 +2,25 @@
 # HAL driver contract of garmentfw.stim_engine. It
 # - delivers (records) biphasic pulses, phase by phase, only while the output-enable is
 #   on (off at construction, as a real board's enable pin pulled low at power-up);
-# - reads back a per-channel electrode impedance that the HIL rig sets (RIG_IMPEDANCE,
-#   see sim_rig_stim.attach): a peeled-off electrode is ~1 MOhm;
+# - drives its pulses into the current-source model (boards/current_source.py): constant
+#   current up to the 150 V compliance into an electrode-skin load (series R plus a
+#   parallel R-C) that the HIL rig sets (RIG_IMPEDANCE, RIG_LOAD, see sim_rig_stim.attach);
+#   it reads back what the board's track-and-hold measures at the end of the first phase
+#   (electrode mV, sense-resistor uA), reset on enable and at the start of every pulse;
 # - couples every pulse's artefact into the EMG the AFE model converts next
 #   (add_artefact), and reports every pulse to the rig (RIG_PULSE) with the exact AFE
 #   index of the first conversion it affects, so the rig can check the blanking;
-# - has a simulated E-stop button (press_estop) that cuts the output like the real one.
+# - has an E-stop button modelled as a level on a normally-closed contact (set_button:
+#   released, pressed and held, wire broken): the contact open (pressed or broken) cuts
+#   the output-enable in hardware and reads as "stop" (estop_active) for as long as it
+#   lasts, as on the reference board.
 # Per pulse it allocates nothing.
 import time
 from array import array
 
 from micropython import const
+
+from garmentfw.boards.current_source import CurrentSource
 
 _MASK = const(0x3FFFFFFF)
 _NIN = const(8)  # AFE inputs
@@ -75,11 +83,13 @@ class SimStimulator:
         self.clock = clock or _ticks_us
         self.enabled = False  # output-enable: off at power-up
         self.led = False  # output indicator
-        self.ohms = array("i", [1000] * n_channels)
+        self.source = CurrentSource(n_channels)
+        self.min_width_us = 20  # the track-and-hold measures every allowed width
         self.coupling = coupling_nv_per_ua
         self.rig = None  # set by sim_rig_stim.attach()
         self.rig_send = None
-        self._estop = False
+        self._estop = False  # latched by the button's edge until read (estop_pressed)
+        self.button = 0  # wire.ESTOP_RELEASED / ESTOP_PRESSED / ESTOP_BROKEN
         self.battery_mv = 4000  # the simulated battery (the rig sets it: RIG_BATTERY)
         # delivered phases, newest last (a ring): t_us, channel, phase-1 and phase-2 signed
         # amplitude (cathodic first), phase widths, interphase gap
@@ -104,6 +114,9 @@ class SimStimulator:
 
     # ---- HAL driver contract -------------------------------------------------------
     def enable(self) -> None:
+        self.source.clear()
+        if self.button:
+            return  # the contact is open: the hardware interlock holds the enable low
         self.enabled = True
         self.led = True
 
@@ -115,19 +128,27 @@ class SimStimulator:
     def off(self, ch: int) -> None:
         self.offs += 1  # nothing in flight between pulses: a pulse is atomic here
 
-    def impedance(self, ch: int) -> int:
-        return self.ohms[ch]
+    def load_mv(self, ch: int) -> int:
+        return self.source.mv[ch]
+
+    def load_ua(self, ch: int) -> int:
+        return self.source.ua[ch]
 
     def estop_pressed(self) -> bool:
         v = self._estop
         self._estop = False
         return v
 
+    def estop_active(self) -> bool:
+        """The E-stop contact is open now (pressed, or its wire broken)."""
+        return self.button != 0
+
     def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> bool:
         if not self.enabled or not 0 <= ch < self.n_channels:
             self.refused += 1
             return False
         t = self.clock() & _MASK
+        self.source.drive(ch, amplitude_ua, width_us)
         i = self.count % self.cap
         self.t[i] = t
         self.ch[i] = ch
@@ -153,12 +174,24 @@ class SimStimulator:
 
     # ---- sim / rig side ------------------------------------------------------------
     def set_impedance(self, ch: int, ohms: int) -> None:
-        self.ohms[ch] = ohms
+        """The electrode pair of ``ch`` as a plain resistance (1 MOhm: peeled off; 50: shorted)."""
+        self.source.set_load(ch, ohms, 0, 0)
+
+    def set_load(self, ch: int, rs_ohm: int, rp_ohm: int, cp_nf: int) -> None:
+        """The electrode-skin load of ``ch``: series rs plus rp || cp."""
+        self.source.set_load(ch, rs_ohm, rp_ohm, cp_nf)
 
     def press_estop(self) -> None:
-        """The E-stop button: cuts the output at once, the firmware latches it."""
-        self.all_off()
-        self._estop = True
+        """The E-stop button pressed (and held until set_button(ESTOP_RELEASED))."""
+        self.set_button(1)
+
+    def set_button(self, level: int) -> None:
+        """The button's level: 0 released (contact closed), 1 pressed, 2 wire broken.
+        Opening the contact cuts the output at once (the hardware interlock)."""
+        if level and not self.button:
+            self.all_off()
+            self._estop = True
+        self.button = level
 
     def last(self, k: int = 0) -> tuple:
         """The k-th most recent pulse: (t_us, ch, a1, w1, ip, a2, w2, afe_index)."""

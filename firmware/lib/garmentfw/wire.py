@@ -227,7 +227,7 @@ RIG_ESTOP = const(0xA6)       # rig -> sim: -  (the board's emergency-stop butto
 RIG_ADD = const(0xA7)         # rig -> sim: RIG_ADD_HDR_FMT, then n x 8 int32 LE nV added onto
 #                               queued input (a late correction, e.g. an evoked M-wave's head)
 RIG_ADD_HDR_FMT = "<IH"       # first AFE conversion index u32, n u16
-# The stimulation electrodes' load as the current-source model takes it (boards/current_source.py):
+# The stimulation electrodes' load as the current-source model takes it (sim/current_source.py):
 # channel u8, series ohm u32, interface (parallel) ohm u32, interface nF u32 (0, 0: resistive;
 # all three 0: the model's nominal electrode pair)
 RIG_LOAD = const(0xA8)        # rig -> sim: RIG_LOAD_FMT

@@ -713,7 +713,7 @@ def test_a_width_the_board_cannot_measure_is_refused():
     from garmentfw.device import Device
     from garmentfw.stim_feature import StimFeature
 
-    b = S.Board()
+    b = S.Board(n_stim=4)
     b.stim.min_width_us = 60
     d = Device(b)
     d.add_feature(StimFeature(d))

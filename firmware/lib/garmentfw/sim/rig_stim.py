@@ -18,7 +18,7 @@
 import struct
 
 from garmentfw import wire
-from garmentfw.boards.current_source import NOMINAL_CP_NF, NOMINAL_RP_OHM, NOMINAL_RS_OHM
+from garmentfw.sim.current_source import NOMINAL_CP_NF, NOMINAL_RP_OHM, NOMINAL_RS_OHM
 from garmentfw.framing import Framer
 
 RIG_PULSE_LEN = 15  # struct.calcsize(wire.RIG_PULSE_FMT)

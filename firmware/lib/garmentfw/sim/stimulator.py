@@ -2,7 +2,7 @@
 # HAL driver contract of garmentfw.stim_engine. It
 # - delivers (records) biphasic pulses, phase by phase, only while the output-enable is
 #   on (off at construction, as a real board's enable pin pulled low at power-up);
-# - drives its pulses into the current-source model (boards/current_source.py): constant
+# - drives its pulses into the current-source model (sim/current_source.py): constant
 #   current up to the 150 V compliance into an electrode-skin load (series R plus a
 #   parallel R-C) that the HIL rig sets (RIG_IMPEDANCE, RIG_LOAD, see sim_rig_stim.attach);
 #   it reads back what the board's track-and-hold measures at the end of the first phase
@@ -20,7 +20,7 @@ from array import array
 
 from micropython import const
 
-from garmentfw.boards.current_source import CurrentSource
+from garmentfw.sim.current_source import CurrentSource
 
 _MASK = const(0x3FFFFFFF)
 _NIN = const(8)  # AFE inputs

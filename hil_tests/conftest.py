@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from rig import StimBench
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A device that is not there is one line (``ERROR: ...``), not an error per test."""
+    from garment.devices import absent_device
+
+    why = absent_device(str(config.getoption("--device")))
+    if why:
+        raise pytest.UsageError(f"{why}; nothing was tested (--device sim runs the simulated garment)")
+
+
 @pytest.fixture(scope="session")
 def device_spec(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--device"))

@@ -106,8 +106,9 @@ class LslSink:
         self._markers: Any = None
 
     def open(self, meta: StreamMeta) -> None:
-        from garment.streaming.lsl import EmgOutlet, MarkerOutlet
+        from garment.streaming.lsl import EmgOutlet, MarkerOutlet, quiet_default_config
 
+        quiet_default_config()
         uid = str(meta.info.get("uid", "garment"))
         self._emg = EmgOutlet(f"garment-{uid}", meta.channel_names, ["microvolts"] * meta.channels,
                               float(meta.fs), source_id=f"{uid}-emg")

@@ -3,15 +3,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from garment.client import DeviceError
-from garment.commands.common import CliError, print_err
+from garment.commands.common import (
+    CliError, OneLineParser, arg_json, existing_dir, existing_file, float_range, int_range, output_file,
+    positive_seconds, print_err, wants_json,
+)
 from garment.commands import stim as stim_cmds
 from garment.commands.data import cmd_import, cmd_phantom, cmd_report
 from garment.commands.decoder import cmd_evaluate, cmd_train, cmd_upload
 from garment.commands.device import cmd_info, cmd_live, cmd_scan, cmd_sim, cmd_stream
 from garment.flash import BOARDS
+from garment.protocol import wire
 from garment.transports import TransportError
 
 
@@ -31,9 +36,15 @@ def cmd_flash(args: argparse.Namespace) -> int:
     return 0
 
 
+def _max_vote() -> int:
+    from garment.models.modelfile import fmt
+
+    return int(fmt().MAX_VOTE)
+
+
 # ---- parser --------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="garment", description="Companion for the EMG + stimulation garment.")
+    p = OneLineParser(prog="garment", description="Companion for the EMG + stimulation garment.")
     sub = p.add_subparsers(dest="cmd")
 
     def device(sp: argparse.ArgumentParser) -> None:
@@ -41,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("sim", help="start the simulated garment and print the URL to connect to")
     sp.add_argument("--pty", action="store_true", help="serve the link on a pseudo-terminal (/dev/pts/N)")
+    sp.add_argument("--port", type=int_range(1, 65535), default=None,
+                    help="serve the link on this TCP port of 127.0.0.1 (default: a free one)")
+    sp.add_argument("--rig-port", type=int_range(1, 65535), default=None,
+                    help="the HIL rig's TCP port (default: a free one)")
     sp.set_defaults(func=cmd_sim)
 
     sp = sub.add_parser("info", help="firmware version, board, channels, sampling rate, state")
@@ -50,20 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("stream", help="stream EMG and report what arrived")
     device(sp)
-    sp.add_argument("--seconds", type=float, default=10.0)
-    sp.add_argument("--channels", type=int, default=8)
-    sp.add_argument("--fs", type=int, default=2000)
+    sp.add_argument("--seconds", type=positive_seconds, default=10.0)
+    sp.add_argument("--channels", type=int_range(1, wire.MAX_CHANNELS), default=8)
+    sp.add_argument("--fs", type=int, default=2000, choices=wire.ALLOWED_FS)
     sp.add_argument("--mains", type=int, default=50, choices=(50, 60))
     sp.add_argument("--raw", action="store_true", help="stream AFE codes before filtering")
     sp.add_argument("--bits", type=int, choices=(16, 24), default=None,
                     help="filtered sample width (default: the link's, 16 on BLE, 24 on USB)")
-    sp.add_argument("--out", help="record to this BDF+ file (with BIDS-EMG sidecars)")
+    sp.add_argument("--out", type=output_file(".bdf"), help="record to this BDF+ file (with BIDS-EMG sidecars)")
     sp.add_argument("--lsl", action="store_true", help="publish EMG and events on Lab Streaming Layer")
     sp.add_argument("--json", action="store_true", help="print exactly one JSON object")
     sp.set_defaults(func=cmd_stream)
 
     sp = sub.add_parser("scan", help="list BLE garments in range")
-    sp.add_argument("--timeout", type=float, default=5.0)
+    sp.add_argument("--timeout", type=positive_seconds, default=5.0)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_scan)
 
@@ -77,22 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("import", help="convert a published dataset into BDF+ recordings")
     sp.add_argument("dataset", choices=("uci-lower-limb",))
-    sp.add_argument("src", help="folder as published (e.g. shared/data/uci-lower-limb)")
+    sp.add_argument("src", type=existing_dir, help="folder as published (e.g. shared/data/uci-lower-limb)")
     sp.add_argument("out", help="output folder (BIDS-style tree)")
     sp.set_defaults(func=cmd_import)
 
     sp = sub.add_parser("phantom", help="write a simulated EMG recording with its ground truth")
     sp.add_argument("scenario", choices=("cycling", "rest", "mvc", "gestures"))
-    sp.add_argument("--seconds", type=float, default=60.0)
-    sp.add_argument("--out", required=True, help="BDF+ file to write")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--channels", type=int, default=8)
-    sp.add_argument("--fs", type=float, default=2000.0)
+    sp.add_argument("--seconds", type=float_range(0.0, 3600.0, lo_open=True, unit="s"), default=60.0)
+    sp.add_argument("--out", required=True, type=output_file(".bdf"), help="BDF+ file to write")
+    sp.add_argument("--seed", type=int_range(0, 2**63 - 1), default=0)
+    sp.add_argument("--channels", type=int_range(1, 8), default=8)
+    sp.add_argument("--fs", type=float_range(250.0, 20000.0, unit="Hz"), default=2000.0)
     sp.set_defaults(func=cmd_phantom)
 
     sp = sub.add_parser("report", help="write the phantom validation report (PNG)")
-    sp.add_argument("--out", default="phantom_validation.png")
-    sp.add_argument("--uci", default=None, help="UCI lower-limb folder to plot beside the phantom")
+    sp.add_argument("--out", type=output_file(".png"), default="phantom_validation.png")
+    sp.add_argument("--uci", type=existing_dir, default=None, help="UCI lower-limb folder to plot beside the phantom")
     sp.set_defaults(func=cmd_report)
 
     def windows(sp: argparse.ArgumentParser) -> None:
@@ -100,28 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--mains", type=int, default=50, choices=(50, 60))
 
     sp = sub.add_parser("train", help="train an int8 decoder on labelled BDF+ recordings")
-    sp.add_argument("recordings", nargs="+")
-    sp.add_argument("--out", required=True, help="model file to write")
+    sp.add_argument("recordings", nargs="+", type=existing_file)
+    sp.add_argument("--out", required=True, type=output_file(".gmdl"), help="model file to write")
     sp.add_argument("--kind", default="lda", choices=("lda", "logreg", "mlp", "ridge"))
     sp.add_argument("--target", default=None, help="regression: channel to predict (e.g. FX, the knee angle)")
-    sp.add_argument("--window-ms", type=float, default=200.0)
-    sp.add_argument("--increment-ms", type=float, default=50.0)
-    sp.add_argument("--vote", type=int, default=1, help="majority vote over the last N decisions")
+    sp.add_argument("--window-ms", type=float_range(0.0, 10000.0, lo_open=True, unit="ms"), default=200.0)
+    sp.add_argument("--increment-ms", type=float_range(0.0, 10000.0, lo_open=True, unit="ms"), default=50.0)
+    sp.add_argument("--vote", type=int_range(1, _max_vote()), default=1, help="majority vote over the last N decisions")
     sp.add_argument("--policy", default="proportional", choices=("off", "proportional", "threshold", "cycling"))
     sp.add_argument("--json", action="store_true")
     windows(sp)
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("evaluate", help="score a model file on labelled recordings (and on a garment)")
-    sp.add_argument("recordings", nargs="+")
-    sp.add_argument("--model", required=True)
+    sp.add_argument("recordings", nargs="+", type=existing_file)
+    sp.add_argument("--model", required=True, type=existing_file)
     sp.add_argument("--device", default=None, help="also run the recordings through this garment")
     sp.add_argument("--json", action="store_true")
     windows(sp)
     sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser("upload", help="upload a model file to a garment (verified, atomic, old one kept)")
-    sp.add_argument("model")
+    sp.add_argument("model", type=existing_file)
     sp.add_argument("--device", default="sim", help="sim | serial:PATH | socket://HOST:PORT")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_upload)
@@ -137,13 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``garment`` command."""
+    """Entry point of the ``garment`` command: exit 0 on success; on bad input or a failure,
+    one line on stderr (and ``{"error": ...}`` on stdout for ``--json`` commands) and a
+    non-zero exit: 2 refused or failed, 3 a garment that stopped answering, 130 Ctrl-C."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    OneLineParser.json_errors = wants_json(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.cmd is None:  # no subcommand: the companion app
         from garment.tui import run
 
         return run(None)
+    as_json = arg_json(args)
     try:
         result = args.func(args)
         if asyncio.iscoroutine(result):
@@ -152,8 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (CliError, TransportError, DeviceError, OSError, RuntimeError) as e:
-        print_err(str(e))
+        print_err(str(e) or type(e).__name__, as_json)
         return 2
+    except Exception as e:  # a defect, not the user's input: still one line, never a traceback
+        if os.environ.get("GARMENT_DEBUG"):
+            raise
+        print_err(f"internal error: {type(e).__name__}: {e} (GARMENT_DEBUG=1 shows where)", as_json)
+        return 1
 
 
 if __name__ == "__main__":

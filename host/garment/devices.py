@@ -31,6 +31,33 @@ def make_transport(spec: str) -> Transport:
     raise TransportError(f"unknown device '{spec}': use sim, serial:PATH, socket://HOST:PORT or ble:ADDRESS")
 
 
+def absent_device(spec: str, timeout: float = 1.0) -> str | None:
+    """Why ``spec`` names no garment that could answer (None if it may be there), checked
+    without talking to it: a serial device must exist (opening one can reset a board), a
+    socket must accept a connection. BLE addresses are not checked (that needs a scan)."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    if spec in ("sim", "ble:sim") or spec.startswith("ble:"):
+        return None
+    if spec.startswith("serial:") or spec.startswith("/"):
+        path = spec[len("serial:"):] if spec.startswith("serial:") else spec
+        return None if os.path.exists(path) else f"no garment at {spec}: {path} does not exist (is it plugged in?)"
+    if spec.startswith("socket://"):
+        u = urlsplit(spec)
+        try:
+            with socket.create_connection((u.hostname or "127.0.0.1", u.port or 0), timeout=timeout):
+                return None
+        except (OSError, ValueError) as e:
+            return f"no garment at {spec}: {getattr(e, 'strerror', None) or e}"
+    try:
+        make_transport(spec)
+    except TransportError as e:
+        return str(e)
+    return None
+
+
 @contextlib.asynccontextmanager
 async def connect(spec: str, timeout: float = 2.0) -> AsyncIterator[GarmentClient]:
     """Connect to a garment; ``sim`` and ``ble:sim`` start (and afterwards stop) a simulated one,

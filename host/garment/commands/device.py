@@ -9,7 +9,7 @@ from pathlib import Path
 
 from garment.acquire import LslSink, RecordingSink, Sink, run_stream
 from garment.client import StreamConfig
-from garment.commands.common import print_err
+from garment.commands.common import CliError, print_err
 from garment.devices import connect
 from garment.protocol import wire
 
@@ -100,18 +100,41 @@ async def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sim(args: argparse.Namespace) -> int:
-    from garment.sim import SimGarment
+class _Stop(Exception):
+    """SIGTERM/SIGHUP asked ``garment sim`` to stop (as Ctrl-C does)."""
 
-    sim = SimGarment(pty=args.pty)
-    url = sim.start()
-    print(url, flush=True)
-    print(f"rig port: 127.0.0.1:{sim.rig_port} (Ctrl-C stops the simulated garment)", file=sys.stderr, flush=True)
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    """Run the simulated garment until Ctrl-C, SIGTERM or SIGHUP (exit 0, its firmware
+    stopped with it), or until its firmware dies (exit 1, with the firmware's last line)."""
+    import signal
+
+    from garment.sim import SimGarment, SimStartError
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Stop(signal.Signals(signum).name)
+
+    # Before the firmware starts: a stop that arrives while it boots still takes it down.
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    sim = SimGarment(pty=args.pty, port=args.port, rig_port=args.rig_port, die_with_parent=True)
     try:
+        try:
+            url = sim.start()
+        except SimStartError as e:
+            raise CliError(str(e)) from None
+        print(url, flush=True)
+        print(f"rig port: 127.0.0.1:{sim.rig_port} (Ctrl-C stops the simulated garment)", file=sys.stderr, flush=True)
         while sim.alive():
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+            time.sleep(0.2)
+        status = sim.exit_status or 0
+        how = f"was killed by {signal.Signals(-status).name}" if status < 0 else f"exited with status {status}"
+        last = next((line for line in reversed(sim.output) if line.strip()), "")
+        said = f": {last}" if last and not last.startswith(SimGarment.READY) else ""
+        print_err(f"the simulated garment's firmware {how}{said}")
+        return 1
+    except (KeyboardInterrupt, _Stop):
+        return 0
     finally:
         sim.stop()
-    return 0
+        for sig, handler in old.items():
+            signal.signal(sig, handler)

@@ -32,12 +32,14 @@ from typing import Any, AsyncIterator, Callable
 import numpy as np
 
 from garment.client import Calibration, DeviceError, GarmentClient, Limits
-from garment.commands.common import CliError
+from garment.commands.common import CliError, float_range, int_range
 from garment.protocol import wire
 
 #: MAV (ADC codes, after the device's filters) that the envelope model maps to activation 1.0.
 #: On the phantom at gain 24: rest ~60-150 codes, drive 0.2 ~2300, drive 0.5 ~7000.
 ENVELOPE_FULL_SCALE = 10000
+#: the longest one hold of ``garment stim`` may last (the train's own duration)
+MAX_HOLD_S = 60.0
 
 
 # ---- models for the closed loop --------------------------------------------------------------
@@ -101,6 +103,23 @@ class HoldInput:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._was_blocking = True
         self.eof = False
+
+    @staticmethod
+    def unusable(fd: int | None = None) -> str | None:
+        """Why stdin cannot be held (None if it can): it must be a terminal or a pipe. A
+        closed stdin, ``/dev/null`` or a file is at its end before anything is held."""
+        import stat
+
+        how = "hold a key in a terminal, or pipe the hold (e.g. sleep 2 | garment stim ...)"
+        try:
+            fd = sys.stdin.fileno() if fd is None else fd
+            mode = os.fstat(fd).st_mode
+        except (AttributeError, ValueError, OSError):
+            return f"stdin is closed: {how}"
+        if os.isatty(fd) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            return None
+        what = "/dev/null" if stat.S_ISCHR(mode) else "a file"
+        return f"stdin is {what}, which holds nothing: {how}"
 
     def __enter__(self) -> "HoldInput":
         self._loop = asyncio.get_running_loop()
@@ -287,10 +306,13 @@ async def cmd_stim(args: argparse.Namespace) -> int:
             raise CliError(f"refused by the garment: {_parse_device_error(e)}") from None
         lim = await g.get_limits()
         req = TrainRequest(args.channel, amp, args.width or cal.width_us, args.freq or cal.freq_hz,
-                           max(1, min(int(args.max_seconds * 1000), 60000)))
+                           max(1, int(args.max_seconds * 1000)))
         bad = check_train(req, cal, lim)
         if bad:
             raise CliError(f"refused: {bad}")
+        bad = HoldInput.unusable()
+        if bad:
+            raise CliError(f"refused: {bad}; nothing was sent")
         await ensure_authenticated(g)
         say = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr, flush=True))
         with HoldInput() as hold:
@@ -469,11 +491,15 @@ def add_parsers(sub: Any) -> None:
     """Register ``stim`` and ``bench latency`` on the ``garment`` CLI's subparsers."""
     sp = sub.add_parser("stim", help="one ramped test train on one channel while you hold a key (or until EOF)")
     sp.add_argument("--device", default="sim", help="sim | serial:PATH | socket://HOST:PORT (default: sim)")
-    sp.add_argument("--channel", type=int, required=True, help="stimulation channel")
-    sp.add_argument("--amplitude", type=float, required=True, metavar="MA", help="current per phase (mA)")
-    sp.add_argument("--width", type=int, default=None, metavar="US", help="phase width (default: the calibration's)")
-    sp.add_argument("--freq", type=int, default=None, metavar="HZ", help="pulse rate (default: the calibration's)")
-    sp.add_argument("--max-seconds", type=float, default=30.0, help="the longest a hold may last (default 30 s)")
+    sp.add_argument("--channel", type=int_range(0, wire.MAX_CHANNELS - 1), required=True, help="stimulation channel")
+    sp.add_argument("--amplitude", type=float_range(0.0, lo_open=True, unit="mA"), required=True, metavar="MA",
+                    help="current per phase (mA)")
+    sp.add_argument("--width", type=int_range(1, None, unit="us"), default=None, metavar="US",
+                    help="phase width (default: the calibration's)")
+    sp.add_argument("--freq", type=int_range(1, None, unit="Hz"), default=None, metavar="HZ",
+                    help="pulse rate (default: the calibration's)")
+    sp.add_argument("--max-seconds", type=float_range(0.0, MAX_HOLD_S, lo_open=True, unit="s"), default=30.0,
+                    help=f"the longest a hold may last (default 30 s, at most {MAX_HOLD_S:g} s)")
     sp.add_argument("--json", action="store_true", help="print one JSON summary")
     sp.set_defaults(func=cmd_stim)
 
@@ -481,7 +507,7 @@ def add_parsers(sub: Any) -> None:
     bsub = bp.add_subparsers(dest="bench", required=True)
     lp = bsub.add_parser("latency", help="EMG onset -> stimulation change (needs the rig: --device sim)")
     lp.add_argument("--device", default="sim", help="sim (the simulated garment and its rig)")
-    lp.add_argument("--trials", type=int, default=50)
+    lp.add_argument("--trials", type=int_range(1, None), default=50)
     lp.add_argument("--json", action="store_true", help="print {median_ms, p99_ms, trials}")
     lp.set_defaults(func=cmd_bench_latency)
 

@@ -99,6 +99,13 @@ def edf_header_number(x: float, up: bool) -> float:
     raise ValueError(f"physical limit {x} does not fit the 8-character EDF field; change the unit")
 
 
+def _header_value(x: float) -> float | int:
+    """A header number as pyedflib should see it: a whole number as an int, because it
+    measures ``str(x)`` and warns of truncation for ``-187501.0`` (9 characters), although
+    the field ``-187501`` holds it exactly (the values come from the 8-character rule)."""
+    return int(x) if float(x).is_integer() else x
+
+
 def _declared(rec: Recording, physical_range: PhysicalRange) -> list[tuple[float, float] | None]:
     n_ch = rec.n_channels
     if physical_range is None:
@@ -245,8 +252,8 @@ def _write_bdf_file(rec: Recording, target: Path, ranges: list[tuple[float, floa
                 "label": rec.channel_names[i],
                 "dimension": rec.units[i],
                 "sample_frequency": rec.fs,
-                "physical_min": ranges[i][0],
-                "physical_max": ranges[i][1],
+                "physical_min": _header_value(ranges[i][0]),
+                "physical_max": _header_value(ranges[i][1]),
                 "digital_min": BDF_DIGITAL_MIN,
                 "digital_max": BDF_DIGITAL_MAX,
                 "transducer": _ascii_field(rec.meta.get(f"transducer.{rec.channel_names[i]}", ""), 80),

@@ -29,6 +29,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _check_port(port: int, what: str) -> None:
+    """Refuse a port another program holds (the firmware would die on it with a traceback)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the firmware binds it
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            raise SimStartError(f"cannot serve the {what} on 127.0.0.1:{port}: {e.strerror or e} "
+                                f"(another garment sim?)") from None
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the firmware gets SIGTERM when the process that started it dies, however it dies."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    except (OSError, AttributeError):
+        pass
+
+
 class SimGarment:
     """The firmware running as a ``micropython`` process with the ``sim`` board.
 
@@ -46,6 +69,9 @@ class SimGarment:
         state_dir: Path | None = None,
         pty: bool = False,
         wired: bool = True,
+        port: int | None = None,
+        rig_port: int | None = None,
+        die_with_parent: bool = False,
     ) -> None:
         self.feed = feed
         self.source_factory = source_factory or default_source
@@ -57,6 +83,12 @@ class SimGarment:
         #: False: the firmware's link says ``wired = False``, as behind the virtual BLE radio
         #: (16-bit telemetry by default, provisioning refused). Read at each (re)start.
         self.wired = wired
+        #: fixed TCP ports for the link and the rig (None: free ones, picked at each start)
+        self.fixed_port = port
+        self.fixed_rig_port = rig_port
+        #: the firmware process is killed when the thread that started it dies (Linux
+        #: PR_SET_PDEATHSIG): for a ``garment sim`` that must never leave it behind
+        self.die_with_parent = die_with_parent
         self.bridge: PtyBridge | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
@@ -77,7 +109,8 @@ class SimGarment:
     def start(self, timeout: float = 15.0) -> str:
         """Start the firmware (and the EMG feeder); return the URL to connect to."""
         last = ""
-        for _attempt in range(3):
+        fixed = self.fixed_port is not None or self.fixed_rig_port is not None
+        for _attempt in range(1 if fixed else 3):  # free ports may be taken meanwhile: retry
             try:
                 self._spawn(timeout)
                 break
@@ -95,7 +128,14 @@ class SimGarment:
         return self.url
 
     def _spawn(self, timeout: float) -> None:
-        self.port, self.rig_port = _free_port(), _free_port()
+        self.port = self.fixed_port if self.fixed_port is not None else _free_port()
+        self.rig_port = self.fixed_rig_port if self.fixed_rig_port is not None else _free_port()
+        if self.port == self.rig_port:
+            raise SimStartError(f"the link and the rig cannot share port {self.port}")
+        if self.fixed_port is not None:
+            _check_port(self.port, "link")
+        if self.fixed_rig_port is not None:
+            _check_port(self.rig_port, "rig port")
         env = dict(os.environ)
         env.update(
             MICROPYPATH=f"{firmware_lib()}:.frozen",
@@ -111,6 +151,7 @@ class SimGarment:
             stdin=subprocess.DEVNULL,
             text=True,
             env=env,
+            preexec_fn=_die_with_parent if self.die_with_parent else None,
         )
         self._lines = queue.Queue()
         threading.Thread(target=self._pump, args=(self.proc, self._lines), daemon=True).start()
@@ -143,6 +184,11 @@ class SimGarment:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def exit_status(self) -> int | None:
+        """The firmware process's exit status once it has ended (negative: killed by that signal)."""
+        return None if self.proc is None else self.proc.poll()
 
     def kill(self) -> None:
         """Kill the firmware process abruptly (a pulled battery), for tests."""

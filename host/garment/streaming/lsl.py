@@ -81,6 +81,21 @@ def use_local_only_config(directory: str | Path | None = None, session_id: str |
     return path
 
 
+#: where liblsl looks for its configuration when ``LSLAPICFG`` names none (in this order)
+CONFIG_LOCATIONS = ("lsl_api.cfg", "~/lsl_api/lsl_api.cfg", "/etc/lsl_api/lsl_api.cfg")
+
+
+def quiet_default_config() -> bool:
+    """Without a configuration of the user's own, liblsl logs INFO lines on stderr; give it
+    its defaults with errors-only logging instead. A configuration the user has
+    (``LSLAPICFG`` or one of :data:`CONFIG_LOCATIONS`) is left in charge, untouched.
+    Must run before the first LSL object; returns True if it set the configuration."""
+    if os.environ.get("LSLAPICFG") or any(Path(p).expanduser().is_file() for p in CONFIG_LOCATIONS):
+        return False
+    pylsl.set_config_content("[log]\nlevel = -2\n")
+    return True
+
+
 _O = TypeVar("_O", bound="_Outlet")
 
 

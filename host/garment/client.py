@@ -440,7 +440,7 @@ class GarmentClient:
     async def crank(self, angle_deg: float, cadence_rpm: float) -> None:
         """External crank-angle sensor reading for the cycling policy."""
         body = struct.pack("<HH", int(round(angle_deg * 100)) % 36000, int(round(cadence_rpm * 100)))
-        await self.request(wire.T_CRANK, body)
+        await self.request(wire.T_CRANK, body, privileged=True)  # the garment refuses it unsigned
 
     # ---- model upload --------------------------------------------------------------
     async def model_info(self) -> dict[str, Any]:

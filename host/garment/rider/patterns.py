@@ -1,0 +1,102 @@
+"""Stimulation patterns and the controllers ``garment ride`` knows, as model-file policies.
+
+Every controller is a stimulation section of the model file (``garmentfw/stim_policy.py``
+reads it on the garment); the host only chooses it. Windows are per stimulation channel
+(``STIM_MUSCLES``: L quadriceps, L hamstrings, R quadriceps, R hamstrings), in degrees of
+the left crank (0 = top dead centre); the right leg's windows are 180 degrees later.
+
+Patterns:
+- ``effectiveness``: each group is stimulated where its joint torques turn the crank
+  forwards with at least half their best effect, the kinematic-effectiveness method of
+  Bellman et al. 2016 (IEEE TNSRE 24:1373) applied to this rider's geometry
+  (``kinematics.py``); the windows are computed, not copied.
+- ``emg-timing``: the muscles' own bursts in voluntary pedalling (the phantom's cycling
+  profiles: centre +- half the burst width), the approach of stimulating with the timing
+  of able-bodied EMG (Arnin et al. 2017, Eur J Transl Myol 27:7111, Cybathlon 2016).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from garment.phantom.scenarios import CYCLING_PROFILES
+
+from .kinematics import CrankTable, LegGeometry
+from .rider import HAM_HIP_M, HAM_KNEE_M, QUAD_KNEE_M, STIM_MUSCLES
+
+#: fraction of the best effectiveness that opens an effectiveness window
+EFFECTIVENESS_FRACTION = 0.5
+#: default stimulation intensity within [motor threshold, max comfortable]
+INTENSITY = 0.6
+#: electromechanical delay the windows are advanced by (cadence-proportional)
+DELAY_MS = 100
+
+
+def _longest_run(mask: np.ndarray) -> tuple[float, float]:
+    """(on, off) degrees of the longest circular run of True in a per-degree mask."""
+    n = mask.size
+    if mask.all():
+        return 0.0, 359.0
+    start = int(np.argmin(mask))  # a False: runs do not wrap past it
+    best, cur, best_end = 0, 0, 0
+    for k in range(1, n + 1):
+        i = (start + k) % n
+        cur = cur + 1 if mask[i] else 0
+        if cur > best:
+            best, best_end = cur, start + k
+    on = (best_end - best + 1) * 360.0 / n
+    return on % 360.0, on % 360.0 + best * 360.0 / n
+
+
+def effectiveness_windows(geometry: LegGeometry | None = None, fraction: float = EFFECTIVENESS_FRACTION) -> list[tuple[float, float]]:
+    """Windows (on, off) per stimulation channel from the kinematic effectiveness."""
+    t = CrankTable(geometry)
+    quad = t.effectiveness(QUAD_KNEE_M, 0.0)
+    ham = t.effectiveness(HAM_KNEE_M, HAM_HIP_M)
+    out = []
+    for m in STIM_MUSCLES:
+        e = quad if m.endswith("VL") else ham
+        on, off = _longest_run(e >= fraction * e.max())
+        if m.startswith("R_"):
+            on, off = on + 180.0, off + 180.0
+        out.append((round(on % 360.0, 1), round(on % 360.0 + (off - on), 1)))
+    return out
+
+
+def emg_timing_windows() -> list[tuple[float, float]]:
+    """Windows per stimulation channel from the voluntary EMG bursts."""
+    out = []
+    for m in STIM_MUSCLES:
+        centre, width, _ = CYCLING_PROFILES[m[2:]]
+        centre += 180.0 if m.startswith("R_") else 0.0
+        on = (centre - width / 2) % 360.0
+        out.append((round(on, 1), round(on + width, 1)))
+    return out
+
+
+def windows_policy(windows: list[tuple[float, float]], intensity: float = INTENSITY, delay_ms: int = DELAY_MS, **extra: Any) -> dict[str, Any]:
+    """The ``cycling`` stimulation section for these windows."""
+    params: dict[str, Any] = {
+        "phase_on": [w[0] for w in windows],
+        "phase_off": [w[1] for w in windows],
+        "delay_ms": delay_ms,
+        "intensity": intensity,
+        "min_rpm": 10,
+    }
+    params.update(extra)
+    return {"preset": "cycling", "params": params}
+
+
+def controller_policy(name: str) -> dict[str, Any]:
+    """The stimulation section of controller ``name`` (see :data:`CONTROLLERS`)."""
+    if name not in CONTROLLERS:
+        raise ValueError(f"unknown controller {name!r} (known: {', '.join(CONTROLLERS)})")
+    return CONTROLLERS[name]()
+
+
+CONTROLLERS = {
+    "voluntary": lambda: {"preset": "off", "params": {}},
+    "effectiveness": lambda: windows_policy(effectiveness_windows()),
+    "emg-timing": lambda: windows_policy(emg_timing_windows()),
+}

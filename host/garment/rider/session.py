@@ -1,0 +1,132 @@
+"""A ride: the simulated garment (real firmware, unix port) stimulates the rider model.
+
+The garment runs on its own AFE clock, which follows the wall clock: a ride takes as long
+as it lasts (a 10-minute ride takes 10 minutes). The host provisions the garment, uploads
+the controller's model file (an envelope decoder whose stimulation section is the
+controller), calibrates the four channels for the rider's muscles, arms, keeps the
+heartbeat and sends the crank sensor's reading (``T_CRANK``) every 20 ms. What reaches the
+electrodes is what the garment's supervisor and limits let through; the rider only ever
+sees delivered pulses (``RIG_PULSE``).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import threading
+import time
+from typing import Any, Callable
+
+from garment.client import Calibration, DeviceError, GarmentClient, StreamConfig
+from garment.phantom.artefacts import motor_threshold_ma
+from garment.sim import SimGarment
+from garment.transports import SerialTransport
+
+from .patterns import controller_policy
+from .rider import STIM_MUSCLES, Rider
+from .source import RiderSource
+
+FS = 2000
+WIDTH_US = 300
+FREQ_HZ = 30
+AREA_MM2 = 2500  # 50 cm^2 electrodes
+CRANK_PERIOD_S = 0.02
+PING_PERIOD_S = 0.1
+#: FES cycling ramps each burst up in ~0.1 s (the default 20 mA/s would take a whole
+#: window to reach the motor threshold): 150 mA/s, set as a limit the garment enforces
+SLEW_UA_PER_S = 150_000
+
+
+def rider_calibration(channel: int) -> Calibration:
+    """The rider's calibration at 300 us: motor threshold from the strength-duration curve
+    the phantom uses, max comfortable at 2.5x (where recruitment saturates)."""
+    motor = motor_threshold_ma(WIDTH_US)
+    return Calibration(channel, int(motor * 500), int(motor * 1000), int(motor * 2500), AREA_MM2, WIDTH_US, FREQ_HZ)
+
+
+async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSource | None], policy: dict[str, Any],
+                seconds: float, progress: Callable[[float], None] | None) -> None:
+    from garment.auth import ensure_authenticated
+    from garment.commands.stim import envelope_model
+
+    await ensure_authenticated(g)
+    await g.set_config(StreamConfig(fs=FS, channels=8))
+    await g.set_limits(dataclasses.replace(await g.get_limits(), slew_ua_per_s=SLEW_UA_PER_S))
+    await g.upload_model(envelope_model(fs=FS, n_ch=8, outputs=8, stim=policy))
+    for ch in range(len(STIM_MUSCLES)):
+        await g.set_calibration(rider_calibration(ch))
+    await g.start_stream()
+    stop = asyncio.Event()
+
+    async def pings() -> None:
+        while not stop.is_set():
+            await g.ping(int(time.monotonic() * 1000) & 0xFFFFFFFF)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), PING_PERIOD_S)
+
+    hb = asyncio.create_task(pings())
+    try:
+        src = source_of()
+        if src is None:
+            raise RuntimeError("the simulated garment's rig has no rider source")
+        angle, rpm = src.crank_now()
+        await g.crank(angle, rpm)
+        if policy.get("preset") != "off":
+            await g.arm()
+        with src.lock:
+            rider.begin()
+        start = rider.t_ms
+        while (rider.t_ms - start) / 1000.0 < seconds:
+            src = source_of() or src
+            angle, rpm = src.crank_now()
+            await g.crank(angle, rpm)
+            g.take_buffered()  # the EMG stream keeps the garment's EMG checks fed; not kept
+            if progress is not None:
+                progress((rider.t_ms - start) / 1000.0)
+            await asyncio.sleep(CRANK_PERIOD_S)
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await hb
+        with contextlib.suppress(DeviceError, asyncio.TimeoutError):
+            await g.disarm()
+        with contextlib.suppress(DeviceError, asyncio.TimeoutError):
+            await g.stop_stream()
+
+
+def ride(controller: str, cadence_rpm: float = 60.0, minutes: float = 1.0, seed: int = 0, strength: float | None = None,
+         progress: Callable[[float], None] | None = None) -> tuple[dict[str, Any], Rider]:
+    """Ride ``minutes`` on the simulated garment with ``controller``; returns the summary
+    (:meth:`Rider.summary` plus the controller and its policy) and the rider."""
+    if minutes <= 0:
+        raise ValueError("minutes must be > 0")
+    policy = controller_policy(controller)
+    rider = Rider(target_rpm=cadence_rpm, seed=seed, settle_s=min(10.0, 0.25 * minutes * 60.0),
+                  **({} if strength is None else {"strength": strength}))
+    lock = threading.Lock()
+    holder: list[RiderSource] = []
+
+    def factory(fs: int) -> RiderSource:
+        s = RiderSource(rider, fs, seed, lock)
+        holder.append(s)
+        return s
+
+    sim = SimGarment(source_factory=factory)
+    sim.start()
+    try:
+        async def go() -> None:
+            g = GarmentClient(SerialTransport(sim.url), timeout=3.0)
+            await g.connect()
+            try:
+                await _ride(g, rider, lambda: holder[-1] if holder else None, policy, minutes * 60.0, progress)
+            finally:
+                await g.close()
+
+        asyncio.run(go())
+        if sim.feeder is not None and sim.feeder.error:
+            raise RuntimeError("the rig link failed: " + sim.feeder.error)
+    finally:
+        sim.stop()
+    out = rider.summary()
+    out.update({"controller": controller, "policy": policy})
+    return out, rider

@@ -57,6 +57,8 @@ class CrankTable:
         km, hm = self.geom.angles(th - h)
         self.dknee = (kp - km) / (2 * h)  # rad per rad of crank
         self.dhip = (hp - hm) / (2 * h)
+        self.dknee_l: list[float] = self.dknee.tolist()  # per-step lookups without numpy
+        self.dhip_l: list[float] = self.dhip.tolist()
 
     def index(self, theta_deg: float | np.ndarray) -> np.ndarray:
         """Table rows of crank angles in degrees (any real value; wraps)."""

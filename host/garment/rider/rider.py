@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import math
+
 import numpy as np
 
 from garment.phantom.montage import MONTAGE, montage_sites
@@ -19,7 +21,7 @@ from garment.phantom.montage import MONTAGE, montage_sites
 from .ding import DingMuscles, DingParams
 from .drive import RiderDrive
 from .ergometer import Ergometer
-from .kinematics import CrankTable, LegGeometry
+from .kinematics import TABLE_N, CrankTable, LegGeometry
 
 #: stimulation channel -> montage channel of the muscle under its electrodes
 STIM_MUSCLES: tuple[str, ...] = ("L_VL", "L_BF", "R_VL", "R_BF")
@@ -37,6 +39,14 @@ VOL_HAM_NM = 1200.0
 #: Hill force-velocity: maximal joint shortening velocity (rad/s) and curvature
 V_MAX = 20.0
 HILL_K = 0.3
+
+
+def _fv(v: float) -> float:
+    """:func:`force_velocity` of one velocity."""
+    if v <= 0.0:
+        return 1.0
+    s = v / V_MAX if v < V_MAX else 1.0
+    return (1.0 - s) / (1.0 + s / HILL_K)
 
 
 def force_velocity(v: np.ndarray) -> np.ndarray:
@@ -66,7 +76,7 @@ class Rider:
     def __init__(
         self,
         target_rpm: float = 60.0,
-        strength: float = 0.12,
+        strength: float = 0.08,
         geometry: LegGeometry | None = None,
         ergometer: Ergometer | None = None,
         ding: DingParams | None = None,
@@ -88,10 +98,10 @@ class Rider:
         self.sites = montage_sites(len(MONTAGE))
         self.drive_model = RiderDrive(self.sites, seed, self.plan)
         idx = {n: i for i, n in enumerate(MONTAGE)}
-        self._vl = np.array([idx["L_VL"], idx["R_VL"]])
-        self._rf = np.array([idx["L_RF"], idx["R_RF"]])
-        self._bf = np.array([idx["L_BF"], idx["R_BF"]])
-        self._st = np.array([idx["L_ST"], idx["R_ST"]])
+        self._vl = (idx["L_VL"], idx["R_VL"])
+        self._rf = (idx["L_RF"], idx["R_RF"])
+        self._bf = (idx["L_BF"], idx["R_BF"])
+        self._st = (idx["L_ST"], idx["R_ST"])
         self.dt_ms = float(dt_ms)
         self.t_ms = 0.0
         self._t_begin = 0.0
@@ -150,25 +160,30 @@ class Rider:
             self._pending = keep
         if drive8 is None:
             drive8 = self.drive_model.drive(np.array([self.time_s]))[0]
+        drive8 = drive8.tolist() if isinstance(drive8, np.ndarray) else drive8
         f = self.muscles.step(dt_ms)
-        th = np.rad2deg(self.erg.angle_rad) + np.array([0.0, 180.0])
-        i = self.table.index(th)
-        dk, dh = self.table.dknee[i], self.table.dhip[i]
+        d = drive8
         w = self.erg.omega
-        fv_ext = force_velocity(-dk * w)  # knee extensors shorten when the knee extends
-        fv_flex = force_velocity(dk * w)
-        fv_hip = force_velocity(-dh * w)
-        # stimulated groups: channels (L quad, L ham, R quad, R ham)
-        fq, fh = f[[0, 2]], f[[1, 3]]
-        s_knee = fq * QUAD_KNEE_M * fv_ext + fh * HAM_KNEE_M * fv_flex
-        s_hip = fh * HAM_HIP_M * fv_hip
-        d = np.asarray(drive8)
-        q = (d[self._vl] + d[self._rf]) * 0.5 * VOL_QUAD_NM * self.strength
-        h = (d[self._bf] + d[self._st]) * 0.5 * VOL_HAM_NM * self.strength
-        v_knee = q * fv_ext - 0.4 * h * fv_flex
-        v_hip = h * fv_hip + RF_HIP_M * d[self._rf] * VOL_QUAD_NM * self.strength * 0.5
-        stim_t = float(np.sum(-s_knee * dk - s_hip * dh))
-        vol_t = float(np.sum(-v_knee * dk - v_hip * dh))
+        tab = self.table
+        stim_t = vol_t = 0.0
+        base = self.erg.angle_rad * (180.0 / math.pi)
+        sv = self.strength * 0.5
+        for leg in (0, 1):
+            i = int(math.floor((base + 180.0 * leg) * TABLE_N / 360.0)) % TABLE_N
+            dk, dh = tab.dknee_l[i], tab.dhip_l[i]
+            fv_ext = _fv(-dk * w)  # knee extensors shorten while the knee extends
+            fv_flex = _fv(dk * w)
+            fv_hip = _fv(-dh * w)
+            fq, fh = f[2 * leg], f[2 * leg + 1]  # channels: L quad, L ham, R quad, R ham
+            s_knee = fq * QUAD_KNEE_M * fv_ext + fh * HAM_KNEE_M * fv_flex
+            s_hip = fh * HAM_HIP_M * fv_hip
+            vl, rf = d[self._vl[leg]], d[self._rf[leg]]
+            q = (vl + rf) * VOL_QUAD_NM * sv
+            h = (d[self._bf[leg]] + d[self._st[leg]]) * VOL_HAM_NM * sv
+            v_knee = q * fv_ext - 0.4 * h * fv_flex
+            v_hip = h * fv_hip + RF_HIP_M * rf * VOL_QUAD_NM * sv
+            stim_t -= s_knee * dk + s_hip * dh
+            vol_t -= v_knee * dk + v_hip * dh
         self.stim_torque, self.vol_torque = stim_t, vol_t
         dt = dt_ms / 1000.0
         self.erg.step(stim_t + vol_t, dt)
@@ -187,7 +202,7 @@ class Rider:
             st.cadence_n += 1
         self._k += 1
         if self._k % self._trace_every == 0:
-            st.trace.append(((self.t_ms - self._t_begin) / 1000.0, self.erg.cadence_rpm, stim_t, vol_t, float(self.muscles.fatigue.mean())))
+            st.trace.append(((self.t_ms - self._t_begin) / 1000.0, self.erg.cadence_rpm, stim_t, vol_t, float(np.mean(self.muscles.fatigue))))
 
     def begin(self) -> None:
         """Start measuring here (the ride proper; what came before was setting up)."""
@@ -222,7 +237,7 @@ class Rider:
             "charge_per_joule_mc": (st.charge_uc / 1000.0) / work if work > 0 else float("inf") if st.charge_uc else 0.0,
             "charge_mc": st.charge_uc / 1000.0,
             "pulses": st.pulses,
-            "fatigue": float(self.muscles.fatigue.mean()),
+            "fatigue": float(np.mean(self.muscles.fatigue)),
             "duration_s": t,
             "target_rpm": self.target_rpm,
         }

@@ -24,7 +24,7 @@ from garment.transports import SerialTransport
 
 from .patterns import controller_policy
 from .rider import STIM_MUSCLES, Rider
-from .source import RiderSource
+from .source import FEED_LEAD_S, RiderSource
 
 FS = 2000
 WIDTH_US = 300
@@ -45,7 +45,7 @@ def rider_calibration(channel: int) -> Calibration:
 
 
 async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSource | None], policy: dict[str, Any],
-                seconds: float, progress: Callable[[float], None] | None) -> None:
+                seconds: float, progress: Callable[[float], None] | None, report: dict[str, Any]) -> None:
     from garment.auth import ensure_authenticated
     from garment.commands.stim import envelope_model
 
@@ -84,6 +84,9 @@ async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSou
             if progress is not None:
                 progress((rider.t_ms - start) / 1000.0)
             await asyncio.sleep(CRANK_PERIOD_S)
+        st = await g.stim_state()
+        report["garment_state"] = st.state
+        report["garment_fault"] = st.fault
     finally:
         stop.set()
         with contextlib.suppress(Exception):
@@ -105,6 +108,7 @@ def ride(controller: str, cadence_rpm: float = 60.0, minutes: float = 1.0, seed:
                   **({} if strength is None else {"strength": strength}))
     lock = threading.Lock()
     holder: list[RiderSource] = []
+    report: dict[str, Any] = {}
 
     def factory(fs: int) -> RiderSource:
         s = RiderSource(rider, fs, seed, lock)
@@ -113,20 +117,26 @@ def ride(controller: str, cadence_rpm: float = 60.0, minutes: float = 1.0, seed:
 
     sim = SimGarment(source_factory=factory)
     sim.start()
+    if sim.feeder is not None:
+        sim.feeder.lead_s = FEED_LEAD_S
     try:
         async def go() -> None:
             g = GarmentClient(SerialTransport(sim.url), timeout=3.0)
             await g.connect()
             try:
-                await _ride(g, rider, lambda: holder[-1] if holder else None, policy, minutes * 60.0, progress)
+                await _ride(g, rider, lambda: holder[-1] if holder else None, policy, minutes * 60.0, progress, report)
             finally:
                 await g.close()
 
         asyncio.run(go())
-        if sim.feeder is not None and sim.feeder.error:
-            raise RuntimeError("the rig link failed: " + sim.feeder.error)
+        if sim.feeder is not None:
+            if sim.feeder.error:
+                raise RuntimeError("the rig link failed: " + sim.feeder.error)
+            # the AFE ran out of input (the host fell behind the garment's clock)
+            report["afe_underruns"] = sim.feeder.offset_changes
     finally:
         sim.stop()
     out = rider.summary()
+    out.update(report)
     out.update({"controller": controller, "policy": policy})
     return out, rider

@@ -18,9 +18,13 @@ from garment.phantom.montage import MONTAGE
 from .drive import RiderDrive
 from .rider import STIM_MUSCLES, Rider
 
-#: mechanics run this far behind the last sample fed: the feeder keeps ~50 ms queued in
-#: the AFE, so a pulse the garment delivers "now" reaches the rider before its time.
-LAG_S = 0.1
+#: how far ahead of the AFE the feeder keeps its queue: slack for a host that is late
+#: (the AFE model holds 0.5 s); the rider's pulses are placed by AFE index, so it adds no
+#: error, only memory
+FEED_LEAD_S = 0.25
+#: mechanics run this far behind the last sample fed, i.e. 50 ms behind the AFE: a pulse
+#: the garment delivers "now" reaches the rider before the rider reaches its time
+LAG_S = FEED_LEAD_S + 0.05
 
 
 class RiderSource:
@@ -83,5 +87,5 @@ class RiderSource:
         extrapolated over the lag, as a crank sensor would read it now."""
         with self.lock:
             r = self.rider
-            lead = LAG_S - 0.05
+            lead = LAG_S - FEED_LEAD_S
             return (r.angle_deg + 6.0 * r.cadence_rpm * lead) % 360.0, r.cadence_rpm

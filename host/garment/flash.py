@@ -5,8 +5,8 @@ Two steps:
 1. :func:`build_image` compiles every module under the firmware's ``lib/`` with
    ``mpy-cross`` for the board's architecture (so ``@micropython.native`` and
    ``@micropython.viper`` code becomes machine code for that CPU), keeps ``boot.py`` and
-   ``main.py`` as source (MicroPython runs those two files by name), leaves the sim-only
-   modules and the HAL modules of other MicroPython ports out of the image, and writes
+   ``main.py`` as source (MicroPython runs those two files by name), takes exactly the
+   modules the board's manifest (``firmware/manifests/<board>.py``) lists, and writes
    ``garment-manifest.json`` (every file with its sha256, the firmware version, the board
    and the architecture).
 2. :func:`copy_image` copies the image with ``mpremote``. The board is left safe at every
@@ -34,6 +34,8 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from garment import paths
+from garment.firmware_boards import BOARDS as ALL_BOARDS
+from garment.firmware_boards import BoardSpec, ManifestError, board_files
 
 __all__ = [
     "BOARDS",
@@ -67,37 +69,8 @@ class FlashError(Exception):
     """Building or copying the firmware failed; the message is one line for the user."""
 
 
-@dataclass(frozen=True)
-class BoardSpec:
-    """A board ``garment flash`` knows: its native-code architecture and MicroPython port."""
-
-    name: str
-    #: ``mpy-cross -march`` value: the CPU the native/viper code is compiled for.
-    arch: str
-    #: The MicroPython port (``sys.platform`` on the board): ``garmentfw.app`` picks the
-    #: HAL module by it, so every HAL module of this port stays in the image.
-    port: str
-    description: str
-
-
-BOARDS: dict[str, BoardSpec] = {
-    b.name: b
-    for b in (
-        BoardSpec("esp32s3", "xtensawin", "esp32", "ESP32-S3 (reference board: ADS1299 AFE + stimulator)"),
-        BoardSpec("rp2040", "armv6m", "rp2", "Raspberry Pi RP2040 (Cortex-M0+)"),
-        BoardSpec("rp2350", "armv7emsp", "rp2", "Raspberry Pi RP2350, Arm cores (Cortex-M33)"),
-        BoardSpec("rp2350-riscv", "rv32imc", "rp2", "Raspberry Pi RP2350, RISC-V cores (Hazard3)"),
-    )
-}
-
-#: HAL modules (``garmentfw/boards/<name>.py``) and the MicroPython port each runs on.
-HAL_PORTS: dict[str, str] = {
-    "esp32s3": "esp32",
-    "rp2040": "rp2",
-    "rp2350": "rp2",
-    "rp2350_riscv": "rp2",
-    "sim": "unix",
-}
+#: The boards ``garment flash`` can copy to (the sim runs on the unix port, never flashed).
+BOARDS: dict[str, BoardSpec] = {n: b for n, b in ALL_BOARDS.items() if b.flashable}
 
 
 @dataclass(frozen=True)
@@ -164,32 +137,6 @@ def firmware_version(root: Path) -> str:
         ):
             return node.value.value
     raise FlashError(f"no VERSION = \"...\" in {init}")
-
-
-def _defines_board(path: Path) -> bool:
-    """True when a module under boards/ defines a top-level ``class Board`` (a HAL module)."""
-    try:
-        tree = ast.parse(path.read_text(), str(path))
-    except (OSError, SyntaxError, ValueError):
-        return False  # mpy-cross reports the real problem
-    return any(isinstance(n, ast.ClassDef) and n.name == "Board" for n in tree.body)
-
-
-def exclusion_reason(rel: PurePosixPath, src: Path, board: BoardSpec) -> str | None:
-    """Why a module under ``lib/`` is left out of ``board``'s image, or None to keep it."""
-    if rel.parts[:3] == ("lib", PACKAGE, "sim"):
-        return "sim only (unix port)"
-    if rel.parent != PurePosixPath("lib", PACKAGE, "boards") or rel.suffix != ".py":
-        return None
-    stem = rel.stem
-    if stem.startswith("sim") or stem == "ads1299_fake":
-        return "sim only (unix port)"
-    port = HAL_PORTS.get(stem)
-    if port is None and _defines_board(src):
-        port = "unknown"
-    if port is not None and port != board.port:
-        return f"HAL module of another port ({port})"
-    return None
 
 
 def mpy_cross_version(exe: Path) -> str:
@@ -282,10 +229,17 @@ def build_image(board: str, out_dir: Path | str, *, firmware: Path | None = None
     if not (root / "lib" / PACKAGE).is_dir():
         raise FlashError(f"{root / 'lib' / PACKAGE} is missing")
     version = firmware_version(root)
-    boards_dir = root / "lib" / PACKAGE / "boards"
-    if not any(port == spec.port and (boards_dir / f"{n}.py").exists() for n, port in HAL_PORTS.items()):
-        want = ", ".join(f"boards/{n}.py" for n, p in HAL_PORTS.items() if p == spec.port)
-        raise FlashError(f"no HAL module for {spec.name} in the firmware (expected one of {want})")
+    try:
+        entries = board_files(spec.name, root)
+    except ManifestError as e:
+        raise FlashError(str(e)) from None
+    hal = f"{PACKAGE}/boards/{spec.hal}.py"
+    if not any(e.target == hal for e in entries):
+        raise FlashError(f"the {spec.name} manifest lists no HAL module ({hal})")
+    listed = {e.target: e for e in entries}
+    missing = [n for n in ENTRY_SCRIPTS if n not in listed]
+    if missing:
+        raise FlashError(f"the {spec.name} manifest lists no {', '.join(missing)}")
 
     out = Path(out_dir)
     _prepare_out_dir(out)
@@ -299,13 +253,16 @@ def build_image(board: str, out_dir: Path | str, *, firmware: Path | None = None
     shutil.rmtree(scratch)
 
     jobs: list[tuple[PurePosixPath, Path, PurePosixPath]] = []
+    for e in entries:
+        if e.target in ENTRY_SCRIPTS:
+            continue
+        rel = PurePosixPath("lib", e.target)
+        jobs.append((rel, e.source, rel.with_suffix(".mpy")))
+    # Everything else in the tree is left out, and the image says so.
+    wanted = {e.source.resolve() for e in entries}
     for src in _source_files(root):
-        rel = PurePosixPath(src.relative_to(root).as_posix())
-        reason = exclusion_reason(rel, src, spec)
-        if reason:
-            image.excluded[str(rel)] = reason
-        else:
-            jobs.append((rel, src, rel.with_suffix(".mpy") if src.suffix == ".py" else rel))
+        if src.resolve() not in wanted:
+            image.excluded[src.relative_to(root).as_posix()] = f"not in the {spec.name} manifest"
 
     def make(job: tuple[PurePosixPath, Path, PurePosixPath]) -> ImageFile:
         rel, src, dest_rel = job

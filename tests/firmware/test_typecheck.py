@@ -1,9 +1,9 @@
 """Type-checks the MicroPython firmware with mypy against the MicroPython stubs of each port.
 
-- common modules, ``boot.py``, ``main.py`` and the sim board (``boards/sim*.py``,
-  ``boards/ads1299_fake.py``) against ``micropython-unix-stubs``;
-- each MCU board module against its port's stubs (``boards/esp32s3.py``: esp32,
-  ``boards/rp2040.py`` / ``boards/rp2350.py``: rp2).
+- the ``sim`` board's manifest (the core every board runs, ``boot.py``, ``main.py``, the
+  sim HAL and ``garmentfw/sim``) against ``micropython-unix-stubs``;
+- each other board's own modules (its manifest minus the core) against its port's
+  stubs (``garment.firmware_boards.BOARDS``: esp32s3 -> esp32, rp2040 -> rp2, ...).
 
 The Makefile installs each stubs package into its own folder, ``.venv/stubs/<port>``
 (they overwrite each other's modules when installed together). mypy does not use the
@@ -32,9 +32,11 @@ from pathlib import Path
 
 import pytest
 
+from garment.firmware_boards import BOARDS, board_files, read_manifest
+
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
-BOARDS = FIRMWARE / "lib" / "garmentfw" / "boards"
+BOARDS_DIR = FIRMWARE / "lib" / "garmentfw" / "boards"
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "mypy_firmware.ini"
 VIPER_BLOCK = HERE / "typings" / "viper_builtins.pyi"
@@ -57,18 +59,26 @@ firmware/lib/garmentfw/sim/ads1299_model.py [assignment] Incompatible types in a
 firmware/lib/garmentfw/sim/ads1299_model.py [assignment] Incompatible types in assignment (expression has type "Any | _TicksUs", variable has type "int")
 """
 
-# MCU board HAL module (boards/<name>.py) -> the stubs port it is checked against.
-BOARD_PORTS = {"esp32s3": "esp32", "esp32s3_stim": "esp32", "ble_link": "esp32", "rp2040": "rp2", "rp2350": "rp2"}
+CORE = FIRMWARE / "manifests" / "core.py"
 
 
-def _is_sim_module(path: Path) -> bool:
-    return path.parent == BOARDS.parent / "sim"
+def _resolved(p: Path) -> Path:
+    return REPO / p.resolve().relative_to(REPO.resolve())
 
 
 def unix_files() -> list[Path]:
-    """Everything but the MCU board modules: common code, boot/main, the sim board."""
-    files = [p for p in sorted(FIRMWARE.rglob("*.py")) if "__pycache__" not in p.parts]
-    return [p for p in files if not (p.parent == BOARDS and p.stem in BOARD_PORTS)]
+    """The sim board's image: the core, boot/main, the sim HAL and the simulator."""
+    return sorted(_resolved(e.source) for e in board_files("sim", FIRMWARE))
+
+
+def board_own_files(board: str) -> list[Path]:
+    """A board's modules beyond the core: its HAL, drivers and links."""
+    core = {e.source for e in read_manifest(CORE)}
+    return sorted(_resolved(e.source) for e in board_files(board, FIRMWARE) if e.source not in core)
+
+
+#: Board -> the stubs port its own modules are checked against (the sim is checked whole).
+BOARD_STUBS = {b.name: b.stubs for b in BOARDS.values() if b.name != "sim"}
 
 
 def _rel(path: Path) -> str:
@@ -135,7 +145,7 @@ def build_typeshed(port: str, dest: Path) -> Path:
 @pytest.fixture(scope="session")
 def typesheds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("mp-typeshed")
-    return {port: build_typeshed(port, root / port) for port in ("unix", "esp32", "rp2")}
+    return {port: build_typeshed(port, root / port) for port in sorted({b.stubs for b in BOARDS.values()})}
 
 
 def run_mypy(typeshed: Path, files: list[Path], cache_dir: Path) -> tuple[int, str, list[str]]:
@@ -173,16 +183,15 @@ def _check(port: str, files: list[Path], typesheds: dict[str, Path], tmp_path: P
 
 def test_common_and_sim_against_unix_stubs(typesheds: dict[str, Path], tmp_path: Path) -> None:
     files = unix_files()
-    assert any(_is_sim_module(f) for f in files) and FIRMWARE / "main.py" in files
+    assert BOARDS_DIR.parent / "sim" / "ads1299_model.py" in files and FIRMWARE / "main.py" in files
     _check("unix", files, typesheds, tmp_path)
 
 
-@pytest.mark.parametrize("board", sorted(BOARD_PORTS))
+@pytest.mark.parametrize("board", sorted(BOARD_STUBS))
 def test_board_against_port_stubs(board: str, typesheds: dict[str, Path], tmp_path: Path) -> None:
-    module = BOARDS / f"{board}.py"
-    if not module.exists():
-        pytest.skip(f"boards/{board}.py does not exist yet")
-    _check(BOARD_PORTS[board], [module], typesheds, tmp_path)
+    files = board_own_files(board)
+    assert BOARDS_DIR / f"{BOARDS[board].hal}.py" in files
+    _check(BOARD_STUBS[board], files, typesheds, tmp_path)
 
 
 def test_a_type_error_fails(typesheds: dict[str, Path], tmp_path: Path) -> None:

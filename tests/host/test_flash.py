@@ -17,6 +17,7 @@ pty. Findings that shaped it (MicroPython 1.29 unix port, mpremote 1.29):
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -33,6 +34,8 @@ from pathlib import Path
 import pytest
 
 from garment import flash as fl
+from garment.firmware_boards import BOARDS as ALL_BOARDS
+from garment.firmware_boards import board_files
 from garment.flash import BOARDS, MANIFEST_NAME, FlashError, build_image, flash, mpremote_commands
 from garment.paths import firmware_root, micropython_exe, mpy_cross_exe
 
@@ -43,7 +46,12 @@ from garment.paths import firmware_root, micropython_exe, mpy_cross_exe
 # code has byte 2 == 0 (no architecture: it loads anywhere).
 MPY_ARCH = {"xtensawin": 10, "armv6m": 4, "armv7emsp": 7, "rv32imc": 11}
 MPY_VERSION = 6
-SIM_ONLY = ("sim.py",)
+
+
+def _list_in_manifest(fw: Path, board: str, module: str) -> None:
+    """Add ``lib/<module>`` to the copied tree's manifest of ``board``."""
+    with (fw / "manifests" / f"{board}.py").open("a") as f:
+        f.write(f"\nmodule({module!r}, base_path='../lib')\n")
 def _quiet(_line: str) -> None:
     """flash() echoes progress; the tests keep quiet."""
 
@@ -102,20 +110,67 @@ def test_image_is_compiled_for_the_board(images: dict[str, fl.Image], fw: Path, 
     assert native >= 3, f"only {native} modules with native code for {board}"
 
 
+def _imports(source: str) -> set[str]:
+    """Every module name a Python source imports (``from a.b import c`` gives ``a.b`` and ``a.b.c``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_esp32s3_image_holds_no_simulator_module(images: dict[str, fl.Image], fw: Path) -> None:
+    """What ``garment flash --board esp32s3`` copies: no module of the simulator, none importing one."""
+    image = images["esp32s3"]
+    sim_only = {e.target for e in board_files("sim", fw)} - {e.target for e in board_files("esp32s3", fw)}
+    assert "garmentfw/sim/ads1299_model.py" in sim_only and "garmentfw/boards/sim.py" in sim_only
+    sim_modules = {t[:-3].replace("/", ".").removesuffix(".__init__") for t in sim_only}
+    copied = [f for f in image.files if f.source.startswith("lib/") or f.source in ("boot.py", "main.py")]
+    assert copied and len(copied) == len(image.files)
+    for f in copied:
+        target = f.source.removeprefix("lib/")
+        assert target not in sim_only, f"{f.path}: a simulator module in the esp32s3 image"
+        used = _imports((fw / f.source).read_text()) & sim_modules
+        assert not used, f"{f.source} (in the esp32s3 image) imports the simulator: {sorted(used)}"
+    for src in sim_only:
+        assert f"lib/{src}" in image.excluded
+
+
 @pytest.mark.parametrize("board", sorted(BOARDS))
-def test_image_leaves_out_sim_and_other_ports(images: dict[str, fl.Image], fw: Path, board: str) -> None:
+def test_image_holds_exactly_its_manifest(images: dict[str, fl.Image], fw: Path, board: str) -> None:
     image = images[board]
-    boards_dir = image.root / "lib" / "garmentfw" / "boards"
-    present = {p.name for p in boards_dir.iterdir()}
-    for name in SIM_ONLY:
-        assert name[:-3] + ".mpy" not in present
-        if (fw / "lib/garmentfw/boards" / name).exists():
-            assert f"lib/garmentfw/boards/{name}" in image.excluded
-    assert "stdio_link.mpy" in present  # shared by the MCU boards
-    if BOARDS[board].port == "esp32":
-        assert "esp32s3.mpy" in present and "rp2040.mpy" not in present
-    else:  # garmentfw.app imports the rp2040 HAL on every rp2 chip
-        assert "rp2040.mpy" in present and "esp32s3.mpy" not in present
+    listed = {e.target for e in board_files(board, fw)}
+    copied = {f.source.removeprefix("lib/") for f in image.files}
+    assert copied == listed
+    hal = f"garmentfw/boards/{BOARDS[board].hal}.py"
+    assert hal in copied
+    other_hals = {f"garmentfw/boards/{b.hal}.py" for b in ALL_BOARDS.values()} - {hal}
+    assert not (copied & other_hals), f"{board}: HAL modules of other boards: {sorted(copied & other_hals)}"
+
+
+def test_every_firmware_module_is_in_some_manifest(fw: Path) -> None:
+    """A new module that no board lists would silently never reach a board: the drift check."""
+    listed = {e.source.resolve() for b in ALL_BOARDS for e in board_files(b, fw)}
+    tree = {p.resolve() for p in fw.rglob("*.py") if "__pycache__" not in p.parts and "manifests" not in p.parts}
+    missing = sorted(p.relative_to(fw.resolve()).as_posix() for p in tree - listed)
+    assert not missing, "firmware modules no board manifest (firmware/manifests/*.py) lists: " + ", ".join(missing)
+
+
+def test_manifest_errors_are_one_line(tmp_path: Path) -> None:
+    fw = _firmware_copy(tmp_path / "fw")
+    _list_in_manifest(fw, "rp2040", "garmentfw/not_there.py")
+    with pytest.raises(FlashError, match=r"rp2040\.py: .*garmentfw/not_there\.py does not exist") as e:
+        build_image("rp2040", tmp_path / "img", firmware=fw)
+    assert "\n" not in str(e.value)
+    (fw / "manifests" / "rp2040.py").write_text("include('core.py')\nrequire('aioble')\n")
+    with pytest.raises(FlashError, match=r"require\(\) is not supported"):
+        build_image("rp2040", tmp_path / "img", firmware=fw)
+    (fw / "manifests" / "rp2040.py").write_text("include('core.py')\n")
+    with pytest.raises(FlashError, match=r"the rp2040 manifest lists no HAL module \(garmentfw/boards/rp2040\.py\)"):
+        build_image("rp2040", tmp_path / "img", firmware=fw)
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))
@@ -146,12 +201,12 @@ def test_build_is_reproducible(tmp_path: Path) -> None:
     assert (one.root / MANIFEST_NAME).read_bytes() == (two.root / MANIFEST_NAME).read_bytes()
 
 
-def test_hal_modules_of_unknown_boards_are_left_out(tmp_path: Path) -> None:
+def test_modules_no_manifest_lists_are_left_out(tmp_path: Path) -> None:
     fw = _firmware_copy(tmp_path / "fw")
     (fw / "lib/garmentfw/boards/nrf52.py").write_text("class Board:\n    NAME = 'nrf52'\n")
-    (fw / "lib/garmentfw/boards/ble_link.py").write_text("class BleLink:\n    pass\n")
     image = build_image("esp32s3", tmp_path / "img", firmware=fw)
-    assert "lib/garmentfw/boards/nrf52.py" in image.excluded
+    assert image.excluded["lib/garmentfw/boards/nrf52.py"] == "not in the esp32s3 manifest"
+    assert not (image.root / "lib/garmentfw/boards/nrf52.mpy").exists()
     assert (image.root / "lib/garmentfw/boards/ble_link.mpy").exists()
 
 
@@ -159,6 +214,7 @@ def test_hal_modules_of_unknown_boards_are_left_out(tmp_path: Path) -> None:
 def test_broken_module_names_the_file(tmp_path: Path) -> None:
     fw = _firmware_copy(tmp_path / "fw")
     (fw / "lib/garmentfw/broken_mod.py").write_text("x = 1\ndef f(:\n    pass\n")
+    _list_in_manifest(fw, "rp2040", "garmentfw/broken_mod.py")
     with pytest.raises(FlashError) as e:
         flash("/dev/unused", "rp2040", dry_run=True, firmware=fw, echo=_quiet)
     msg = str(e.value)
@@ -171,6 +227,7 @@ def test_viper_type_error_names_the_file(tmp_path: Path) -> None:
     (fw / "lib/garmentfw/bad_viper.py").write_text(
         "import micropython\n@micropython.viper\ndef f(p: ptr8) -> int:\n    return p + 1.5\n"
     )
+    _list_in_manifest(fw, "esp32s3", "garmentfw/bad_viper.py")
     with pytest.raises(FlashError, match=r"lib/garmentfw/bad_viper\.py.*ViperTypeError"):
         flash("/dev/unused", "esp32s3", dry_run=True, firmware=fw, echo=_quiet)
 
@@ -202,6 +259,7 @@ def test_out_dir_is_never_clobbered(tmp_path: Path) -> None:
     # So is the remains of a build that failed half-way.
     fw = _firmware_copy(tmp_path / "fw")
     (fw / "lib/garmentfw/zz_broken.py").write_text("def f(:\n")
+    _list_in_manifest(fw, "rp2040", "garmentfw/zz_broken.py")
     with pytest.raises(FlashError):
         flash("/dev/unused", "rp2040", dry_run=True, out_dir=str(out), firmware=fw, echo=_quiet)
     assert not (out / MANIFEST_NAME).exists()

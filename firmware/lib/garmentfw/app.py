@@ -3,16 +3,25 @@
 import sys
 
 
-def load_board():
+# sys.platform -> the HAL module (garmentfw/boards/<name>.py). Each board's image holds
+# only its own HAL (firmware/manifests/<board>.py), so none is imported statically here.
+_HALS = {"linux": "sim", "darwin": "sim", "esp32": "esp32s3", "rp2": "rp2040", "qemu": "qemu"}
+
+
+def hal_name():
+    """The HAL module this MicroPython runs: by platform, RP2350 told from RP2040 by its chip."""
     plat = sys.platform
-    if plat in ("linux", "darwin"):
-        from garmentfw.boards import sim as mod
-    elif plat == "esp32":
-        from garmentfw.boards import esp32s3 as mod
-    elif plat == "rp2":
-        from garmentfw.boards import rp2040 as mod
-    else:
+    name = _HALS.get(plat)
+    if name is None:
         raise RuntimeError("no board support for platform %r" % plat)
+    if plat == "rp2" and "RP2350" in sys.implementation._machine:
+        name = "rp2350"
+    return name
+
+
+def load_board():
+    name = hal_name()
+    mod = __import__("garmentfw.boards." + name, None, None, ("Board",))
     return mod.Board()
 
 

@@ -1,0 +1,45 @@
+# The firmware every board runs: entry scripts, the device loop and its stages, DSP,
+# features, the int8 decoder, safety, storage, the wire protocol and the AFE driver.
+# A board manifest includes this file and adds its HAL. Same calls as micropython-lib's
+# manifest.py files (MicroPython's tools/manifestfile.py), read by garment.firmware_boards.
+metadata(description="garment firmware core (all boards)")
+
+module("boot.py", base_path="..")
+module("main.py", base_path="..")
+
+package(
+    "garmentfw",
+    files=(
+        "__init__.py",
+        "afe.py",
+        "app.py",
+        "auth.py",
+        "calibration.py",
+        "decoder_feature.py",
+        "device.py",
+        "dsp.py",
+        "evoked.py",
+        "feature_spec.py",
+        "features.py",
+        "filter_coeffs.py",
+        "framing.py",
+        "int8net.py",
+        "limits.py",
+        "model_feature.py",
+        "model_format.py",
+        "montage.py",
+        "ring.py",
+        "stim_engine.py",
+        "stim_feature.py",
+        "stim_policy.py",
+        "store.py",
+        "supervisor.py",
+        "telemetry.py",
+        "telemetry16.py",
+        "txqueue.py",
+        "wire.py",
+    ),
+    base_path="../lib",
+)
+package("garmentfw/drivers", files=("__init__.py", "ads1299.py"), base_path="../lib")
+package("garmentfw/boards", files=("__init__.py",), base_path="../lib")

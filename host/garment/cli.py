@@ -37,9 +37,9 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
 
 def _max_vote() -> int:
-    from garment.models.modelfile import fmt
+    from garment.contracts import load_contract  # not garment.models: that imports scikit-learn
 
-    return int(fmt().MAX_VOTE)
+    return int(load_contract("model_format").MAX_VOTE)
 
 
 # ---- parser --------------------------------------------------------------------------

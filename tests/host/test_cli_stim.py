@@ -35,7 +35,7 @@ CAL = Calibration(0, 5000, 10000, 20000, 2500, 300, 30)
 LIM = Limits(50000, 500, 10, 100, 25000, 20000, 500, 5000, 3600, 2000000)
 
 
-def run(*args: str, stdin: int | None = subprocess.DEVNULL, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(*args: str, stdin: int | None = subprocess.PIPE, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, stdin=stdin)
 
 

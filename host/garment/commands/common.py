@@ -39,6 +39,12 @@ class OneLineParser(argparse.ArgumentParser):
 
     json_errors = False
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # Python 3.11's argparse turns ``--port=--`` into [] without calling the type
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            raise argparse.ArgumentError(action, "expected a value, got '--'")
+        return super()._get_values(action, arg_strings)
+
     def error(self, message: str) -> NoReturn:
         print_err(f"{self.prog}: {message} (see {self.prog} --help)", as_json=OneLineParser.json_errors)
         sys.exit(2)
@@ -141,6 +147,7 @@ def output_file(*suffixes: str) -> Callable[[str], str]:
         return text
 
     parse.__name__ = "output file"
+    parse.suffixes = suffixes  # type: ignore[attr-defined]
     return parse
 
 

@@ -294,6 +294,9 @@ async def cmd_stim(args: argparse.Namespace) -> int:
     from garment.auth import ensure_authenticated
     from garment.devices import connect
 
+    bad = HoldInput.unusable()
+    if bad:
+        raise CliError(f"refused: {bad}; nothing was sent")
     amp = int(round(args.amplitude * 1000))
     if amp <= 0:
         raise CliError("refused: --amplitude must be > 0 mA")
@@ -310,9 +313,6 @@ async def cmd_stim(args: argparse.Namespace) -> int:
         bad = check_train(req, cal, lim)
         if bad:
             raise CliError(f"refused: {bad}")
-        bad = HoldInput.unusable()
-        if bad:
-            raise CliError(f"refused: {bad}; nothing was sent")
         await ensure_authenticated(g)
         say = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr, flush=True))
         with HoldInput() as hold:

@@ -125,10 +125,10 @@ import sys
 from garmentfw import wire
 from garmentfw.boards import sim
 from garmentfw.device import Device, ANY_LEN
-from garmentfw.auth import AuthFeature
+from garmentfw.auth import AuthService
 
 class Privileged:
-    # stands in for the stimulation feature: T_ARM and T_SET_LIMITS need a session
+    # stands in for the stimulation service: T_ARM and T_SET_LIMITS need a session
     def __init__(self, d):
         self.d = d
     def handlers(self):
@@ -139,12 +139,14 @@ class Privileged:
         return False
     def on_disconnect(self):
         pass
+    def on_config(self):
+        pass
 
 b = sim.Board()
 b.link.wired = WIRED
 d = Device(b)
-d.add_feature(AuthFeature(d))
-d.add_feature(Privileged(d))
+d.add_service(AuthService(d))
+d.add_service(Privileged(d))
 d.run()
 """
 

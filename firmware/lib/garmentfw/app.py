@@ -2,6 +2,10 @@
 # escapes leaves outputs off (the board's safe_state) and restarts the loop.
 import sys
 
+TYPE_CHECKING = False  # mypy takes the imports below; MicroPython has no `typing`
+if TYPE_CHECKING:
+    from garmentfw.device import Device
+    from garmentfw.hal import Board
 
 # sys.platform -> the HAL module (garmentfw/boards/<name>.py). Each board's image holds
 # only its own HAL (firmware/manifests/<board>.py), so none is imported statically here.
@@ -19,28 +23,41 @@ def hal_name():
     return name
 
 
-def load_board():
+def load_board() -> "Board":
     name = hal_name()
     mod = __import__("garmentfw.boards." + name, None, None, ("Board",))
     return mod.Board()
 
 
-def make_device(board):
-    """The device with every feature this firmware has."""
-    from garmentfw.auth import AuthFeature
-    from garmentfw.decoder_feature import DecoderFeature
+def make_device(board: "Board") -> "Device":
+    """The device with every service and stage this firmware has, wired one way:
+    raw samples -> artefact stage -> EMG guard -> filters -> decode stage -> control
+    stage -> pulse engine; the model slot tells the decode and control stages of every
+    model it activates."""
+    from garmentfw.auth import AuthService
+    from garmentfw.decode_stage import DecodeStage
     from garmentfw.device import Device
-    from garmentfw.model_feature import ModelFeature
+    from garmentfw.model_service import ModelService
+    from garmentfw.model_slot import ModelSlot
 
     dev = Device(board)
-    dev.add_feature(AuthFeature(dev))
-    dec = DecoderFeature(dev)
-    dev.add_feature(dec)
-    dev.add_feature(ModelFeature(dev, dec))
-    if getattr(board, "stim", None) is not None:
-        from garmentfw.stim_feature import StimFeature
+    dev.add_service(AuthService(dev))
+    slot = ModelSlot(dev)
+    decode = DecodeStage(dev)
+    slot.subscribe(decode.on_model)
+    slot.load()
+    dev.add_service(ModelService(dev, slot))
+    stim = None
+    if board.stim is not None:
+        from garmentfw.stim_service import StimService
 
-        dev.add_feature(StimFeature(dev))
+        stim = StimService(dev, board.stim)
+        dev.add_service(stim)
+        decode.on_output = stim.control.on_decoder
+        slot.subscribe(stim.on_model)
+    dev.set_stages(artefacts=stim.artefacts if stim else None, guard=stim.guard if stim else None, window=decode)
+    if stim is not None:
+        dev.outputs_off.append(stim.safe_off)
     return dev
 
 
@@ -64,7 +81,7 @@ def main():
 def _off(dev, board, why):
     # Outputs off first, whatever state the device was in.
     try:
-        if dev is not None and dev.stim is not None:
-            dev.stim.safe_off(why)
+        if dev is not None:
+            dev.all_outputs_off(why)
     finally:
         board.safe_state()

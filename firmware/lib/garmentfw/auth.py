@@ -119,8 +119,8 @@ def _u32(x) -> bytes:
     return struct.pack("<I", x)
 
 
-class AuthFeature:
-    """The device feature that authenticates the host; sets ``device.auth``."""
+class AuthService:
+    """The device service that authenticates the host (12); sets ``device.auth``."""
 
     def __init__(self, device, stride=COUNTER_STRIDE):
         self.device = device
@@ -234,6 +234,9 @@ class AuthFeature:
 
     def on_disconnect(self) -> None:
         self.end_session()  # a session never outlives its link
+
+    def on_config(self) -> None:
+        pass  # a session outlives a change of the acquisition settings
 
     def check(self, device, ptype, seq, pkt, body_len) -> int:
         """Verify a privileged request's trailer; the body length without it, or -1

@@ -1,6 +1,14 @@
-# The garment's application core, board-independent: link requests, acquisition,
-# DSP and telemetry. The board (a HAL module under boards/) supplies the AFE, the
-# link, time and power readings.
+# The garment's application core, board-independent: the link's requests, acquisition
+# and the one-way pipeline every block of samples runs through, in this order:
+#   raw:     telemetry of raw samples; artefact stage (artefact_stage: blank window after
+#            each pulse, 11), then EMG guard (emg_guard: rail, flat, stall, 8)
+#   filters: fixed-point high-pass and mains notch (dsp.FilterBank)
+#   window:  telemetry of filtered samples; features and int8 decoder (decode_stage),
+#            whose outputs go on to the control stage (control: policy, supervisor clip,
+#            pulse engine), wired by app.make_device.
+# Services (auth, stimulation, model upload) add request handlers and per-pass work.
+# The board (a HAL module under boards/, contracts in hal.pyi) supplies the AFE, the
+# link, the store, time and power readings.
 import struct
 import time
 from array import array
@@ -15,6 +23,10 @@ from garmentfw.txqueue import TxQueue
 
 from garmentfw.dsp import FilterBank
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from garmentfw.hal import Board
+
 ANY_LEN = const(-1)  # a handler that checks its own body length
 
 _STATUS_PERIOD_MS = 1000
@@ -22,7 +34,7 @@ _ERROR_GAP_MS = 20  # framing errors are answered at most this often (a flood st
 
 
 class Device:
-    def __init__(self, board):
+    def __init__(self, board: "Board") -> None:
         self.board = board
         self.framer = Framer()
         self.txq = TxQueue(32768)
@@ -37,7 +49,7 @@ class Device:
         self.n_ch = 8
         self.mains = 50
         # BLE carries 8 ch x 1 kHz only as 16-bit: the default on a link that is not wired.
-        self.kind = wire.STREAM_FILTERED if getattr(board.link, "wired", True) else wire.STREAM_FILTERED16
+        self.kind = wire.STREAM_FILTERED if board.link.wired else wire.STREAM_FILTERED16
         self.hp = 1
         self.notch = 1
         self.filters = None
@@ -57,10 +69,14 @@ class Device:
             wire.T_PING: (self._ping, 4, False),
             wire.T_STATUS: (self._status_req, 0, False),
         }
-        self.features = []  # modules that add requests and per-loop work (stim, model, auth)
-        self.auth = None  # set by the auth feature: checks privileged requests
-        self.stim = None  # stimulation feature: sees raw samples first (rail check, blanking)
-        self.decoder = None  # decoder feature: sees filtered samples (features, inference)
+        self.services = []  # type: list  # add requests and per-pass work (auth, stimulation, model upload)
+        self.auth = None  # set by the auth service: checks privileged requests
+        # The pipeline's stages (set_stages): each has configure(n_ch, fs, filters) and
+        # on_raw / on_filtered(block, n, first); None: that stage is not fitted.
+        self.artefacts = None
+        self.guard = None
+        self.window = None
+        self.outputs_off = []  # type: list  # fn(why): outputs off now, called on an escaped exception
         self.last_ping_ms = time.ticks_ms()  # host heartbeat (T_PING)
         self.store = board.store
         self._apply_config(*self._stored_config())
@@ -80,11 +96,30 @@ class Device:
             print("config record rejected:", e)
         return default
 
-    def add_feature(self, feature) -> None:
-        """Register a feature: ``feature.handlers()`` gives {type: (fn, body_len, privileged)};
-        ``feature.tick(now_ms)`` runs every loop pass; ``feature.on_disconnect()`` on link loss."""
-        self.features.append(feature)
-        self._handlers.update(feature.handlers())
+    def add_service(self, service) -> None:
+        """Register a service: ``service.handlers()`` gives {type: (fn, body_len, privileged)};
+        ``service.tick(now_ms)`` runs every loop pass; ``service.on_disconnect()`` on link
+        loss; ``service.on_config()`` after the acquisition was reconfigured."""
+        self.services.append(service)
+        self._handlers.update(service.handlers())
+
+    def all_outputs_off(self, why: str) -> None:
+        """Every output off (stimulation: FAULT_INTERNAL latched), from any error path."""
+        for off in self.outputs_off:
+            off(why)
+
+    def set_stages(self, artefacts=None, guard=None, window=None) -> None:
+        """Fit the pipeline's stages (raw: ``artefacts`` then ``guard``; after the filters:
+        ``window``), each configured for the acquisition now and after every change."""
+        self.artefacts = artefacts
+        self.guard = guard
+        self.window = window
+        self._configure_stages()
+
+    def _configure_stages(self) -> None:
+        for st in (self.artefacts, self.guard, self.window):
+            if st is not None:
+                st.configure(self.n_ch, self.fs, self.filters)
 
     # ---- configuration -------------------------------------------------------------
     def _apply_config(self, fs, n_ch, mains, kind, hp, notch):
@@ -92,10 +127,9 @@ class Device:
         self.fs, self.n_ch, self.mains, self.kind, self.hp, self.notch = fs, n_ch, mains, kind, hp, notch
         self.ring.reset(n_ch)
         self.filters = FilterBank(n_ch, fs, mains, hp=bool(hp), notch=bool(notch))
-        for f in self.features:
-            on_config = getattr(f, "on_config", None)
-            if on_config is not None:
-                on_config()
+        self._configure_stages()
+        for s in self.services:
+            s.on_config()
         self.event(0, "config fs=%d ch=%d mains=%d" % (fs, n_ch, mains))
 
     def uptime_ms(self) -> int:
@@ -264,34 +298,41 @@ class Device:
         self.streaming = False
         self.txq.clear()
         self.deframer.reset()
-        for f in self.features:
-            f.on_disconnect()
+        for s in self.services:
+            s.on_disconnect()
 
     def process_available(self) -> int:
-        """Move every sample the AFE has produced through DSP and telemetry."""
+        """Move every sample the AFE has produced through the pipeline's stages, in order
+        (allocation-free)."""
         ring = self.ring
         block = self.block
         total = 0
         streaming = self.streaming
         raw = self.kind == wire.STREAM_RAW
         filt = self.filters
-        stim = self.stim
-        dec = self.decoder
+        art = self.artefacts
+        guard = self.guard
+        win = self.window
         while True:
             k = ring.take(block, wire.SAMPLES_PER_PACKET)
             if not k:
                 return total
             first = ring.first_index
+            # raw
             if streaming and raw:
                 self.streamer.add(block, k, first)
-            if stim is not None:
-                stim.on_raw(block, k, first)  # rail/lead-off check, artefact blanking
+            if art is not None:
+                art.on_raw(block, k, first)  # blank the artefacts first: they are no rail
+            if guard is not None:
+                guard.on_raw(block, k, first)
+            # filters
             if filt is not None:
                 filt.process(block, k)
+            # window
             if streaming and not raw:
                 self.streamer.add(block, k, first)
-            if dec is not None:
-                dec.on_filtered(block, k, first)
+            if win is not None:
+                win.on_filtered(block, k, first)
             total += k
 
     def step(self) -> bool:
@@ -310,8 +351,8 @@ class Device:
         if self.process_available():
             worked = True
         now = time.ticks_ms()
-        for f in self.features:
-            if f.tick(now):
+        for s in self.services:
+            if s.tick(now):
                 worked = True
         if self.streaming and time.ticks_diff(now, self._last_status) >= _STATUS_PERIOD_MS:
             self._last_status = now

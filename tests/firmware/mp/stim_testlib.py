@@ -144,15 +144,24 @@ def test_body(ch, amp, width=300, freq=30, dur=1000):
     return struct.pack(wire.STIM_TEST_FMT, ch, amp, width, freq, dur)
 
 
-def make_device(store_root=None, n_stim=4, auth=True, features=True):
-    """A Device with the stimulation feature on the fake board (auth: accept-all)."""
+def add_stim(d, b):
+    """The stimulation service and its raw stages on Device ``d``, wired as app.make_device does."""
+    from garmentfw.stim_service import StimService
+
+    stim = StimService(d, b.stim)
+    d.add_service(stim)
+    d.set_stages(artefacts=stim.artefacts, guard=stim.guard, window=d.window)
+    d.outputs_off.append(stim.safe_off)
+    return stim
+
+
+def make_device(store_root=None, n_stim=4, auth=True):
+    """A Device with the stimulation service on the fake board (auth: accept-all)."""
     from garmentfw.device import Device
-    from garmentfw.stim_feature import StimFeature
 
     b = Board(store_root, n_stim)
     d = Device(b)
-    stim = StimFeature(d)
-    d.add_feature(stim)
+    stim = add_stim(d, b)
     if auth:
         d.auth = AcceptAll()
     h = Host(d, b)

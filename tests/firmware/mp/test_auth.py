@@ -1,6 +1,6 @@
 # Authentication on the unix port: HMAC-SHA256 against RFC 4231 and the golden vectors
 # shared with the host (models/golden/auth.json, made with CPython's hmac), and the
-# AuthFeature driven through a real Device with a fake board: every refusal and the
+# AuthService driven through a real Device with a fake board: every refusal and the
 # success paths, counter persistence across a reboot, rotation, link drop.
 import json
 import os
@@ -61,7 +61,7 @@ def _Board(store, wired=True):
 
 
 class _Privileged:
-    """Stands for the stimulation feature: privileged requests it has seen."""
+    """Stands for the stimulation service: privileged requests it has seen."""
 
     def __init__(self):
         self.calls = []
@@ -87,6 +87,9 @@ class _Privileged:
     def on_disconnect(self):
         pass
 
+    def on_config(self):
+        pass
+
 
 dev = None  # the Device under test (the fake feature replies through it)
 
@@ -101,10 +104,10 @@ class _Rig:
         self.store = _CountingStore(_ROOT)
         self.board = _Board(self.store, wired)
         self.dev = dev = Device(self.board)
-        self.auth = auth.AuthFeature(self.dev, stride)
-        self.dev.add_feature(self.auth)
+        self.auth = auth.AuthService(self.dev, stride)
+        self.dev.add_service(self.auth)
         self.priv = _Privileged()
-        self.dev.add_feature(self.priv)
+        self.dev.add_service(self.priv)
         self.framer = Framer()
         self.pkt = Framer.packet()
         self.seq = 100
@@ -298,7 +301,7 @@ def test_privileged_request_without_auth_feature_is_refused():
     b = _Board(_CountingStore(_ROOT))
     d = dev = Device(b)
     p = _Privileged()
-    d.add_feature(p)
+    d.add_service(p)
     f = Framer()
     pkt = Framer.packet()
     n = f.encode(pkt, wire.T_ARM, 0)

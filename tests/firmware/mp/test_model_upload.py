@@ -6,6 +6,7 @@ import struct
 from binascii import crc32
 
 from garmentfw import wire
+from garmentfw.model_service import ModelService
 from garmentfw.store import Store
 
 exec(open("test_device_hotpath.py").read())  # _Board, _device, _window, virtual clock
@@ -18,6 +19,14 @@ class _Authed:
 
     def check(self, dev, ptype, seq, pkt, body_len):
         return body_len
+
+
+def _slot(d):
+    """The device's model slot (the model service loads into it)."""
+    for s in d.services:
+        if isinstance(s, ModelService):
+            return s.slot
+    raise AssertionError("no model service")
 
 
 def _wipe():
@@ -73,18 +82,18 @@ def _upload(d, data, upto=None, chunk=100):
 
 def test_upload_commit_activates_and_keeps_previous():
     b, d, rep = _rig()
-    assert not d.decoder.verified
+    assert not _slot(d).verified
     lda = _model("lda")
     _upload(d, lda)
     _req(d, wire.T_MODEL_COMMIT)
     assert rep[-1][0] == wire.R_MODEL_INFO, rep[-1]
-    assert d.decoder.verified and d.decoder.net.task == "classification"
+    assert _slot(d).verified and _slot(d).net.task == "classification"
     mlp = _model("mlp")
     _upload(d, mlp)
     _req(d, wire.T_MODEL_COMMIT)
-    assert d.decoder.verified and d.decoder.net.n_out == 4
+    assert _slot(d).verified and _slot(d).net.n_out == 4
     _req(d, wire.T_MODEL_ROLLBACK)
-    assert d.decoder.net.n_out == 2  # the LDA is back
+    assert _slot(d).net.n_out == 2  # the LDA is back
 
 
 def test_bad_crc_and_wrong_garment_are_refused_old_model_stays():
@@ -101,7 +110,7 @@ def test_bad_crc_and_wrong_garment_are_refused_old_model_stays():
     _upload(d, _model("ridge"))
     _req(d, wire.T_MODEL_COMMIT)
     assert rep[-1][0] == wire.R_ERROR and rep[-1][1] == wire.E_MODEL, rep[-1]
-    assert d.decoder.verified and d.decoder.net.n_out == 2  # still the LDA
+    assert _slot(d).verified and _slot(d).net.n_out == 2  # still the LDA
 
 
 def test_out_of_order_and_oversize_chunks_refused():
@@ -137,7 +146,7 @@ def test_resume_after_reboot_mid_upload():
     assert rep2[-1][0] == wire.R_MODEL_PROGRESS and struct.unpack("<II", rep2[-1][1]) == (700, len(data))
     _req(d2, wire.T_MODEL_CHUNK, struct.pack("<I", 700) + data[700:])
     _req(d2, wire.T_MODEL_COMMIT)
-    assert d2.decoder.verified and d2.decoder.net.n_out == 4
+    assert _slot(d2).verified and _slot(d2).net.n_out == 4
 
 
 def test_interrupted_save_leaves_old_model():
@@ -149,7 +158,7 @@ def test_interrupted_save_leaves_old_model():
     with open(_ROOT + "/model.tmp", "wb") as f:
         f.write(b"half of a new model")
     b2, d2, rep2 = _rig(wipe=False)
-    assert d2.decoder.verified and d2.decoder.net.n_out == 2
+    assert _slot(d2).verified and _slot(d2).net.n_out == 2
 
 
 def test_decoder_runs_per_window_without_allocating():
@@ -161,11 +170,11 @@ def test_decoder_runs_per_window_without_allocating():
     nv = array("i", [((i * 7919) % 2001 - 1000) * 500 for i in range(8 * 200)])
     for _ in range(12):
         _window(b, d, nv)
-    w0 = d.decoder.windows
+    w0 = d.window.windows
     gc.collect()
     before = gc.mem_alloc()
     for _ in range(20):
         _window(b, d, nv)
     used = gc.mem_alloc() - before
-    assert d.decoder.windows - w0 == 20  # one window per 50 ms
+    assert d.window.windows - w0 == 20  # one window per 50 ms
     assert used == 0, used

@@ -73,7 +73,7 @@ def test_output_needs_calibration_arm_and_model_except_test_trains():
 
 
 def test_heartbeat_fault_latches_until_rearmed():
-    # behaviour 2 (the timing in the device loop is in test_stim_feature)
+    # behaviour 2 (the timing in the device loop is in test_stim_service)
     sup, rec = _sup(heartbeat_ms=500)
     t0 = _now()
     assert sup.arm(t0, OK, None) is None

@@ -37,6 +37,7 @@ class Board:
         self.afe = drdy_source(drv, drdy, Pin.IRQ_FALLING)
         self.link = StdioLink()
         self.store = Store("/data")
+        self.stim = None  # no stimulator on this board (a HAL Board says so: hal.pyi)
         self._vbat = machine.ADC(ADC_BATTERY)
         self.wdt = machine.WDT(timeout=2000)
 
@@ -57,3 +58,10 @@ class Board:
 
     def reinit(self) -> None:
         machine.reset()
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the type checker holds this board to the HAL contract (garmentfw/hal.pyi)
+    from garmentfw.hal import Board as _Contract
+
+    _conforms: _Contract = Board()

@@ -6,30 +6,23 @@
 import json
 import os
 import struct
-from binascii import crc32
 
 from garmentfw import wire
-from garmentfw.decoder_feature import MODEL
 from garmentfw.int8net import Int8Net
-
-try:
-    from garmentfw.model_format import MAX_FILE
-except ImportError:  # pragma: no cover
-    MAX_FILE = 65536
+from garmentfw.model_format import MAX_FILE
+from garmentfw.model_slot import MODEL, model_id
 
 _PART = "model.part"
-
-
-def model_id(data) -> int:
-    """What MODEL_BEGIN names a file by: the CRC-32 of all but its last 4 bytes."""
-    return crc32(memoryview(data)[:-4]) & 0xFFFFFFFF
 _META = "upload"
+EV_MODEL_COMMITTED = 21
+EV_MODEL_ROLLED_BACK = 22
 
 
-class ModelFeature:
-    def __init__(self, device, decoder):
+class ModelService:
+    def __init__(self, device, slot):
+        """``slot``: the ModelSlot a committed or rolled-back model is loaded into."""
         self.dev = device
-        self.dec = decoder
+        self.slot = slot
         self.total = 0
         self.crc = 0
         self.active = False
@@ -68,6 +61,10 @@ class ModelFeature:
 
     def on_disconnect(self) -> None:
         pass  # the staging file stays: the host resumes with the same BEGIN
+
+    def on_config(self) -> None:
+        # A model is only valid for the rate and channel count it was trained on.
+        self.slot.load()
 
     def _progress(self, seq, offset):
         self.dev.reply(wire.R_MODEL_PROGRESS, seq, struct.pack("<II", offset, self.total))
@@ -129,8 +126,8 @@ class ModelFeature:
             return
         d.store.save(MODEL, data)  # atomic; the previous model becomes MODEL.prev
         self._discard()
-        self.dec.load()
-        d.event(21, "model committed (%d bytes)" % len(data))
+        self.slot.load()
+        d.event(EV_MODEL_COMMITTED, "model committed (%d bytes)" % len(data))
         self._info(seq, pkt, 0)
 
     def _rollback(self, seq, pkt, n):
@@ -139,8 +136,8 @@ class ModelFeature:
         except Exception as e:
             self.dev.error(seq, wire.E_BAD_STATE, "no previous model to roll back to: %s" % e)
             return
-        self.dec.load()
-        self.dev.event(22, "model rolled back")
+        self.slot.load()
+        self.dev.event(EV_MODEL_ROLLED_BACK, "model rolled back")
         self._info(seq, pkt, 0)
 
     def _discard(self) -> None:
@@ -153,7 +150,7 @@ class ModelFeature:
         self.dev.store.delete(_META)
 
     def _info(self, seq, pkt, n):
-        dec = self.dec
+        dec = self.slot
         prev = None
         try:
             p = self.dev.store.load(MODEL, previous=True)

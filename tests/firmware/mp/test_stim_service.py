@@ -12,7 +12,7 @@ from garmentfw import limits as L
 from garmentfw import wire
 from garmentfw.sim.rig_stim import RIG_PULSE_LEN, attach
 from garmentfw.framing import Deframer, Framer
-from garmentfw.stim_feature import FLUSH_US, PULSES_PER_PACKET, StimFeature
+from garmentfw.pulse_report import FLUSH_US, PULSES_PER_PACKET
 
 PRIVILEGED = {
     wire.T_CALIB_SET: S.calib_body(0),
@@ -33,7 +33,7 @@ def _state(h):
 
 
 def _proportional(stim, deadband=0.0):
-    assert stim.set_model({"preset": "proportional", "params": {"gain": 1.0, "deadband": deadband}}) is None
+    assert stim.control.set_model({"preset": "proportional", "params": {"gain": 1.0, "deadband": deadband}}) is None
 
 
 def _ch_pulses(h, ch):
@@ -61,9 +61,8 @@ def test_power_up_forces_everything_off_and_safe_off():
     from garmentfw.device import Device
 
     d = Device(b)
-    stim = StimFeature(d)
-    d.add_feature(stim)
-    assert not b.stim.enabled and b.stim.all_offs >= 1 and d.stim is stim
+    stim = S.add_stim(d, b)
+    assert not b.stim.enabled and b.stim.all_offs >= 1
     assert stim.sup.state == wire.SS_IDLE and stim.engine.active_mask == 0
     d.auth = S.AcceptAll()
     h = S.Host(d, b)
@@ -111,13 +110,13 @@ def test_output_zero_until_calibration_arm_and_model():
     code, msg = h.refused(wire.T_STIM_TEST, S.test_body(0, 10000))
     assert code == wire.E_BAD_STATE and "T_ARM" in msg, msg  # calibrated but not armed
     _proportional(stim)
-    stim.set_activation(array("i", [4096, 4096]))
+    stim.control.set_activation(array("i", [4096, 4096]))
     S.run(d, h, 300)
     assert b.stim.count == 0  # a model and activations, but not armed
-    stim.clear_model()
+    stim.control.clear_model()
     h.ok(wire.T_ARM)
     assert b.stim.enabled  # the output-enable follows the arm
-    stim.set_activation(array("i", [4096, 4096]))
+    stim.control.set_activation(array("i", [4096, 4096]))
     S.run(d, h, 300)
     assert b.stim.count == 0  # armed, but no verified model: the closed loop stays off
     # a test train needs calibration + arm, no model; it ramps from zero
@@ -131,7 +130,7 @@ def test_output_zero_until_calibration_arm_and_model():
     # with a verified model the closed loop drives the armed channels, ramping from zero
     _proportional(stim)
     n1 = b.stim.per_ch[1]
-    stim.set_activation(array("i", [4096, 0]))
+    stim.control.set_activation(array("i", [4096, 0]))
     S.run(d, h, 400)
     ps = _ch_pulses(h, 0)
     assert len(ps) >= 10 and ps[0][2] < 1000 and ps[-1][2] > ps[0][2]
@@ -143,7 +142,7 @@ def test_output_zero_until_calibration_arm_and_model():
 def test_heartbeat_loss_zeroes_within_100_ms_and_latches_until_rearmed():
     b, d, stim, h = S.armed_device()
     _proportional(stim)
-    stim.set_activation(array("i", [4096, 4096]))
+    stim.control.set_activation(array("i", [4096, 4096]))
     S.run(d, h, 500)
     assert b.stim.count > 20
     h.ping()
@@ -158,12 +157,12 @@ def test_heartbeat_loss_zeroes_within_100_ms_and_latches_until_rearmed():
     assert not b.stim.enabled
     # pings return: still latched
     n = b.stim.count
-    stim.set_activation(array("i", [4096, 4096]))
+    stim.control.set_activation(array("i", [4096, 4096]))
     S.run(d, h, 500)
     assert b.stim.count == n and stim.sup.fault == wire.FAULT_HEARTBEAT
     # re-arming clears it (no T_FAULT_RESET needed for a heartbeat fault)
     h.ok(wire.T_ARM)
-    stim.set_activation(array("i", [4096, 4096]))
+    stim.control.set_activation(array("i", [4096, 4096]))
     S.run(d, h, 200)
     assert b.stim.count > n and stim.sup.fault == wire.FAULT_NONE
 
@@ -178,7 +177,7 @@ def test_acquisition_reconfiguration_disarms():
     S.run(d, h, 200)
     assert b.stim.count == n
     h.ok(wire.T_ARM)  # and it works at the new rate (thresholds re-derived for 1 kHz)
-    assert stim._rail_n == 5 and stim._flat_n == 100
+    assert stim.guard.rail_n == 5 and stim.guard.flat_n == 100
     h.ok(wire.T_STIM_TEST, S.test_body(0, 20000, dur=5000))
     S.run(d, h, 200)
     assert b.stim.count > n and stim.sup.fault == wire.FAULT_NONE
@@ -260,8 +259,8 @@ def test_out_of_range_requests_refused_never_clamped():
     assert h.refused(wire.T_SET_LIMITS, L.Limits().pack())[0] == wire.E_BAD_STATE
     assert h.refused(wire.T_CALIB_SET, S.calib_body(0))[0] == wire.E_BAD_STATE
     # model outputs are clipped to [motor threshold, max comfortable] (the one allowed clip)
-    assert stim.set_model({"preset": "off"}) is None
-    stim.set_targets(array("i", [1, 10**6, 0, 0]))
+    assert stim.control.set_model({"preset": "off"}) is None
+    stim.control.set_targets(array("i", [1, 10**6, 0, 0]))
     S.run(d, h, 2500)
     assert max(p[2] for p in _ch_pulses(h, 0)) == 10000  # motor threshold of channel 0
     assert max(p[2] for p in _ch_pulses(h, 1)) == 30000  # max comfortable of channel 1
@@ -283,7 +282,7 @@ def test_every_pulse_reported_biphasic_batched_and_flushed_within_20_ms():
             age = e.oldest_age_us(S.ticks_us())
             worst = max(worst, age)
     assert worst < FLUSH_US + 1000, worst
-    stim._flush(S.ticks_us(), True)
+    stim.pulses.flush(S.ticks_us(), True)
     reported = h.pulses()
     drv = b.stim
     assert len(reported) == drv.count > 120
@@ -544,14 +543,15 @@ def test_low_battery_turns_stimulation_off():
 
 # ---- 11 ------------------------------------------------------------------------------
 class _Capture:
-    """A decoder stand-in: the largest filtered |value| per channel after a warm-up."""
+    """A window stage stand-in: the largest filtered |value| per channel after a warm-up."""
 
     def __init__(self):
-        self.verified = False
-        self.net = None
         self.peak = array("i", bytes(32))
         self.on = False
         self.samples = 0
+
+    def configure(self, n_ch, fs, filters):
+        pass
 
     def on_filtered(self, block, n, first):
         if not self.on:
@@ -569,7 +569,7 @@ class _Capture:
 def _artefact_peak(blank):
     b, d, stim, h = S.armed_device()
     cap = _Capture()
-    d.decoder = cap
+    d.set_stages(stim.artefacts, stim.guard, cap)
     if not blank:
         stim.engine.blanker = None  # the control: the same pulses, no blanking
     S.run(d, h, 300)  # the filters settle
@@ -641,51 +641,42 @@ class _Net:
         self.classifier = classifier
 
 
-class _Decoder:
-    def __init__(self, net):
-        self.net = net
-        self.verified = True
-
-    def on_filtered(self, block, n, first):
-        pass
-
-
 def test_follows_the_decoder_model_and_its_outputs():
     b, d, stim, h = S.armed_device()
-    dec = _Decoder(_Net({"preset": "threshold", "params": {"level": 0.5, "inputs": [-1, 2]}}, classifier=True))
-    d.decoder = dec
+    # the model slot's notification (model_slot.ModelSlot.subscribe)
+    stim.on_model(_Net({"preset": "threshold", "params": {"level": 0.5, "inputs": [-1, 2]}}, classifier=True))
     S.run(d, h, 10)
-    assert stim.sup.model_ok and stim.policy.preset == "threshold"
+    assert stim.sup.model_ok and stim.control.policy.preset == "threshold"
     out = array("i", [0, 0, 0])
-    stim.on_decoder(2, out, 3)  # class 2 decided: channel 1 follows it
+    stim.control.on_decoder(2, out, 3)  # class 2 decided: channel 1 follows it
     S.run(d, h, 300)
     assert _ch_pulses(h, 1) and not _ch_pulses(h, 0)
-    stim.on_decoder(-1, out, 3)  # rejected: off at once
+    stim.control.on_decoder(-1, out, 3)  # rejected: off at once
     n = b.stim.count
     S.run(d, h, 200)
     assert b.stim.count == n
-    # the decoder loses its model: the closed loop is off even if it still reports
-    dec.verified = False
+    # the model is deactivated: the closed loop is off even if outputs still arrive
+    stim.on_model(None)
     S.run(d, h, 10)
     assert not stim.sup.model_ok
-    stim.on_decoder(2, out, 3)
+    stim.control.on_decoder(2, out, 3)
     S.run(d, h, 200)
     assert b.stim.count == n
     # a bad stimulation section is refused loudly and the loop stays off
-    d.decoder = _Decoder(_Net({"preset": "cycling", "params": {}}))
+    stim.on_model(_Net({"preset": "cycling", "params": {}}))
     S.run(d, h, 10)
     assert not stim.sup.model_ok
     assert any(b"cycling" in body for body in h.of_type(wire.R_EVENT))
     # regression outputs: out * scale is the activation (0.01 per LSB: 100 = 1.0)
-    d.decoder = _Decoder(_Net({"preset": "proportional", "params": {"deadband": 0}}, scale=0.01))
+    stim.on_model(_Net({"preset": "proportional", "params": {"deadband": 0}}, scale=0.01))
     S.run(d, h, 10)
-    stim.on_decoder(0, array("i", [50, 200]), 2)
-    assert list(stim._acts[:2]) == [2048, 4096]
+    stim.control.on_decoder(0, array("i", [50, 200]), 2)
+    assert list(stim.control.act.acts[:2]) == [2048, 4096]
 
 
 def test_cycling_follows_the_crank_sensor():
     b, d, stim, h = S.armed_device()
-    assert stim.set_model({"preset": "cycling", "params": {"phase_on": [0, 180], "phase_off": [90, 270], "delay_ms": 0}}) is None
+    assert stim.control.set_model({"preset": "cycling", "params": {"phase_on": [0, 180], "phase_off": [90, 270], "delay_ms": 0}}) is None
     # 60 rpm = 360 deg/s from angle 0 now: channel 0 on for 250 ms, then channel 1
     t0 = S.ticks_us()
     h.ok(wire.T_CRANK, struct.pack("<HH", 0, 6000))
@@ -711,12 +702,11 @@ def test_cycling_follows_the_crank_sensor():
 def test_a_width_the_board_cannot_measure_is_refused():
     # a board whose electrode reading needs 60 us of phase: narrower trains are refused
     from garmentfw.device import Device
-    from garmentfw.stim_feature import StimFeature
 
     b = S.Board(n_stim=4)
     b.stim.min_width_us = 60
     d = Device(b)
-    d.add_feature(StimFeature(d))
+    S.add_stim(d, b)
     d.auth = S.AcceptAll()
     h = S.Host(d, b)
     S.run(d, h, 20)

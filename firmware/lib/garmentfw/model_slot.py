@@ -1,0 +1,91 @@
+# The active decoder model: the stored model, verified (store CRC, then model_format's
+# checks: CRC, version, shapes, this garment's rate and channel count) before it is used
+# (safety behaviour 1: until then no model is active and the closed loop stays off).
+# Whoever needs the model subscribes and is told at once when one is activated or
+# deactivated; nobody polls for it.
+from garmentfw.features import FeatureExtractor
+from garmentfw.int8net import Int8Net
+from garmentfw import wire
+
+MODEL = "model"
+EV_MODEL_ACTIVE = 20
+
+
+def model_id(data) -> int:
+    """What MODEL_BEGIN names a file by: the CRC-32 of all but its last 4 bytes."""
+    from binascii import crc32
+
+    return crc32(memoryview(data)[:-4]) & 0xFFFFFFFF
+
+
+class ModelSlot:
+    def __init__(self, device):
+        """``device``: its store, its acquisition (fs, n_ch) and its event()."""
+        self.dev = device
+        self.net = None
+        self.fx = None
+        self.verified = False
+        self.problem = "no model"
+        self.crc = 0
+        self.size = 0
+        self._listeners = []
+
+    def subscribe(self, fn) -> None:
+        """``fn(net, fx)`` on every activation; ``fn(None, None)`` when none is active."""
+        self._listeners.append(fn)
+        fn(self.net, self.fx)
+
+    def _tell(self) -> None:
+        for fn in self._listeners:
+            fn(self.net, self.fx)
+
+    def load(self) -> None:
+        """Load the stored model (CRC-verified by the store, then by the model format)."""
+        self.deactivate("no model")
+        store = self.dev.store
+        if store is None:
+            return
+        try:
+            data = store.load(MODEL)
+        except Exception as e:  # a corrupt record is never used
+            self.deactivate("stored model rejected: %s" % e)
+            return
+        if data is not None:
+            try:
+                self.activate(data)
+            except ValueError as e:
+                self.deactivate(str(e))
+
+    def activate(self, data) -> None:
+        """Verify ``data`` for this garment's configuration and make it the active model."""
+        d = self.dev
+        net = Int8Net.load(bytes(data), d.fs, d.n_ch)
+        fx = FeatureExtractor.from_dict(net.features)
+        if fx.width != net.n_in:
+            raise ValueError("model takes %d inputs, its feature config gives %d" % (net.n_in, fx.width))
+        if 7 + 4 * net.n_out > wire.MAX_BODY:
+            raise ValueError("model has too many outputs to report")
+        self.net = net
+        self.fx = fx
+        self.crc = model_id(data)
+        self.size = len(data)
+        self.verified = True
+        self.problem = ""
+        d.event(EV_MODEL_ACTIVE, "model active: %s, %d bytes" % (net.task, len(data)))
+        self._tell()
+
+    def deactivate(self, why: str) -> None:
+        was = self.net is not None
+        self.net = None
+        self.fx = None
+        self.verified = False
+        self.problem = why
+        if was:
+            self._tell()
+
+    def describe(self):
+        if not self.verified:
+            return None
+        n = self.net
+        return {"crc": "%08x" % (self.crc & 0xFFFFFFFF), "size": self.size, "task": n.task,
+                "labels": list(n.labels or ()), "n_in": n.n_in, "n_out": n.n_out, "stim": n.stim}

@@ -1,0 +1,287 @@
+# The stimulation service of the Device: it builds the stimulation stages, runs them in
+# order every loop pass and adapts the wire's requests to them (calibration, limits, arm,
+# disarm, E-stop, fault reset, test train, crank, state). The stages:
+#   emg_guard.EmgGuard         raw stage: EMG at the rail, dead or stalled (8)
+#   artefact_stage.ArtefactStage  raw stage: blank window after each pulse, measured answer (11)
+#   control.ControlStage       decoder outputs -> activations -> policy -> supervisor clip
+#                              -> engine (1, 4, 6)
+#   safety_checks.SafetyChecks  the supervisor's checks every pass (2, 3, 8, 10)
+#   manual_trains.ManualTrains  T_STIM_TEST trains
+#   stim_engine.StimEngine      pulses through the HAL stimulator driver (5, 6, 7)
+#   pulse_report.PulseReport    R_PULSES telemetry
+#   limits_record               the stored limits
+# app.make_device registers the raw stages with the Device and connects the decoder's
+# outputs to control.on_decoder and the model slot's notifications to on_model.
+#
+# Link loss (on_disconnect): stimulation stops AT ONCE with FAULT_HEARTBEAT ("host link
+# dropped"): without a link no heartbeat can arrive, so waiting for the heartbeat
+# timeout (2) would only add up to limits.heartbeat_ms of unsupervised output. Re-arming
+# (after reconnecting and authenticating) clears it, as for any heartbeat fault.
+#
+# R_EVENT codes: EV_STIM (0x20) state transitions and faults, EV_STIM_INFO (0x21) notes
+# (calibration/limits refused at boot, test train done, saved records, blank window).
+import struct
+import time
+
+from micropython import const
+
+from garmentfw import limits as L
+from garmentfw import limits_record, wire
+from garmentfw.artefact_stage import ArtefactStage
+from garmentfw.calibration import CALIB_LEN, Calibration, CalibrationSet
+from garmentfw.control import ControlStage
+from garmentfw.emg_guard import EmgGuard
+from garmentfw.manual_trains import ManualTrains
+from garmentfw.pulse_report import PulseReport
+from garmentfw.safety_checks import SafetyChecks
+from garmentfw.stim_engine import StimEngine
+from garmentfw.supervisor import Supervisor
+
+EV_STIM = const(0x20)
+EV_STIM_INFO = const(0x21)
+
+
+class StimService:
+    def __init__(self, device, driver, clock_us=None):
+        """``driver``: the board's stimulator (hal.Stimulator)."""
+        driver.all_off()  # power-up / reset: off before anything else can fail (1)
+        self.dev = device
+        self.drv = driver
+        self.n = driver.n_channels
+        if not 1 <= self.n <= wire.MAX_CHANNELS:
+            raise ValueError("stimulator channels %d not in 1..%d" % (self.n, wire.MAX_CHANNELS))
+        self._clock = clock_us or time.ticks_us
+        notes = []
+        self.limits = limits_record.load(device.store, notes)
+        self.calib = CalibrationSet(self.n, device.store)
+        notes.extend(self.calib.load(self.limits))
+        self._ready = False  # no transition messages before the service exists
+        self.sup = Supervisor(self.n, self.limits, self.calib, self._changed, self._zero_all, self._zero_ch)
+        self.sup.min_width_us = driver.min_width_us
+        self.engine = StimEngine(driver, self.n, self.sup, self._clock)
+        self.artefacts = ArtefactStage(device.ring, self.engine, self._clock)
+        self.guard = EmgGuard(device.board.afe)
+        self.control = ControlStage(self.n, self.sup, self.calib, self.engine, self._clock)
+        self.checks = SafetyChecks(self.sup, driver, self.guard, device.board)
+        self.trains = ManualTrains(self.n, self.sup, self.calib, self.engine, self._clock, self._note)
+        self.pulses = PulseReport(self.engine, device.send_packet)
+        self.engine.zero_all()
+        self.ticks = 0
+        self._ready = True
+        for note in notes:
+            device.event(EV_STIM_INFO, note)
+
+    def _note(self, text: str) -> None:
+        self.dev.event(EV_STIM_INFO, text)
+
+    # ---- Device service API --------------------------------------------------------
+    def handlers(self):
+        return {
+            wire.T_CALIB_SET: (self._calib_set, CALIB_LEN, True),
+            wire.T_CALIB_GET: (self._calib_get, 1, False),
+            wire.T_ARM: (self._arm, 0, True),
+            wire.T_DISARM: (self._disarm, 0, True),
+            wire.T_ESTOP: (self._estop, 0, False),
+            wire.T_FAULT_RESET: (self._fault_reset, 0, True),
+            wire.T_STIM_TEST: (self._stim_test, 11, True),
+            wire.T_SET_LIMITS: (self._set_limits, L.LIMITS_LEN, True),
+            wire.T_GET_LIMITS: (self._get_limits, 0, False),
+            wire.T_STIM_STATE: (self._state_req, 0, False),
+            wire.T_CRANK: (self._crank, 4, True),
+        }
+
+    def tick(self, now_ms) -> bool:
+        """The supervisor's checks, the test trains, the control stage, then the pulse
+        engine, then R_PULSES. True if it delivered or sent anything."""
+        self.ticks += 1
+        sup = self.sup
+        try:
+            self.checks.run(now_ms, self.dev.last_ping_ms)
+            if sup.armed():
+                self.trains.end_due(now_ms)
+                self.control.tick(now_ms)
+            news = self.artefacts.window_news(self.limits.blank_us)
+            if news is not None:
+                self._note(news)
+            now_us = self._clock()
+            n = self.engine.tick(now_us)
+            sup.output_active(self.engine.active_mask != 0, now_ms)
+            sent = self.pulses.flush(now_us, False)
+            return n > 0 or sent
+        except Exception as e:  # never leave the output on after an error
+            self.safe_off("tick: %r" % (e,))
+            return False
+
+    def on_config(self) -> None:
+        """The acquisition was reconfigured (AFE restarted, indices from 0; the raw stages
+        are reconfigured by the Device): disarm (output zero, the host re-arms)."""
+        if self.sup.armed():
+            self.sup.disarm("acquisition reconfigured: re-arm")
+
+    def on_disconnect(self) -> None:
+        if self.sup.armed():
+            self.sup.trip(wire.FAULT_HEARTBEAT, "host link dropped")
+
+    def on_model(self, net, fx=None) -> None:
+        """The model slot's notification: a verified model is active (``net``) or none."""
+        bad = self.control.on_model(net)
+        if bad:
+            self._note(bad)
+
+    def safe_off(self, why: str = "exception") -> None:
+        """Everything off now, FAULT_INTERNAL latched; safe to call from any error path."""
+        try:
+            self.drv.all_off()
+        except Exception:
+            pass
+        try:
+            self.engine.zero_all()
+        except Exception:
+            pass
+        try:
+            self.sup.trip(wire.FAULT_INTERNAL, why)
+        except Exception:
+            pass
+
+    # ---- supervisor callbacks ------------------------------------------------------
+    def _zero_all(self) -> None:
+        self.engine.zero_all()  # -> driver.all_off(): output-enable low
+
+    def _zero_ch(self, ch: int) -> None:
+        self.engine.zero(ch)
+
+    def _changed(self, state: int, fault: int, text: str) -> None:
+        if not self._ready:
+            return
+        self.pulses.flush(self._clock(), True)  # the pulses before the change go first
+        self.dev.event(EV_STIM, "stim %s (fault %s): %s" % (
+            wire.SS_NAMES.get(state, "?"), wire.FAULT_NAMES.get(fault, "?"), text))
+        self.dev.reply(wire.R_STIM_STATE, wire.NO_REF, self.state_bytes())
+
+    def state_bytes(self) -> bytes:
+        s = self.sup
+        a = self.engine.amp
+        return struct.pack(wire.STIM_STATE_FMT, s.state, s.fault, s.armed_mask & 0xFF, s.electrode_mask & 0xFF,
+                           a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
+
+    # ---- request handlers: the wire -> the stages ------------------------------------
+    def _reply_state(self, seq) -> None:
+        self.dev.reply(wire.R_STIM_STATE, seq, self.state_bytes())
+
+    def _guard(self, e) -> None:
+        # A handler failed half-way: make sure nothing is left on, then let the device
+        # answer E_INTERNAL.
+        self.safe_off("request handler: %r" % (e,))
+
+    def _battery(self) -> int:
+        return self.dev.board.battery_mv()
+
+    def _arm(self, seq, pkt, n) -> None:
+        try:
+            now = time.ticks_ms()
+            err = self.sup.arm(now, self._battery(), self.checks.emg_now(now))
+            if err is not None:
+                self.dev.error(seq, err[0], err[1])
+                return
+            lim = self.limits
+            eng = self.engine
+            eng.set_slew(lim.slew_ua_per_s)
+            eng.set_blank(lim.blank_us)
+            for ch in range(self.n):
+                c = self.calib.get(ch)
+                if c is not None:
+                    eng.configure(ch, c.width_us, c.freq_hz)
+            self.drv.enable()
+            self._reply_state(seq)
+        except Exception as e:
+            self._guard(e)
+            raise
+
+    def _disarm(self, seq, pkt, n) -> None:
+        self.sup.disarm("T_DISARM")
+        self._reply_state(seq)
+
+    def _estop(self, seq, pkt, n) -> None:
+        self.sup.estop("T_ESTOP")  # (3) zero first: same pass, before the reply is built
+        self._reply_state(seq)
+
+    def _fault_reset(self, seq, pkt, n) -> None:
+        now = time.ticks_ms()
+        err = self.sup.fault_reset(self._battery(), self.checks.emg_now(now))
+        if err is not None:
+            self.dev.error(seq, err[0], err[1])
+            return
+        self._reply_state(seq)
+
+    def _stim_test(self, seq, pkt, n) -> None:
+        try:
+            ch, amp, width, freq, dur = struct.unpack_from(wire.STIM_TEST_FMT, pkt, 3)
+            err = self.sup.check_test(ch, amp, width, freq, dur)
+            if err is not None:
+                self.dev.error(seq, err[0], err[1])
+                return
+            self.pulses.flush(self._clock(), True)  # the old train's pulses go before the reply
+            self.trains.start(ch, amp, width, freq, dur)
+            self._reply_state(seq)
+        except Exception as e:
+            self._guard(e)
+            raise
+
+    def _calib_reply(self, seq, ch) -> None:
+        got = self.calib.get(ch)
+        # all zero but the channel: no calibration
+        self.dev.reply(wire.R_CALIB, seq, got.pack() if got is not None else Calibration(ch, 0, 0, 0, 0, 0, 0).pack())
+
+    def _calib_set(self, seq, pkt, n) -> None:
+        if self.sup.armed():
+            self.dev.error(seq, wire.E_BAD_STATE, "disarm before changing a calibration")
+            return
+        cal = Calibration.unpack(pkt, 3)
+        err = self.calib.set(cal, self.limits)
+        if err is not None:
+            self.dev.error(seq, err[0], err[1])
+            return
+        self.sup.refresh()
+        self._calib_reply(seq, cal.channel)
+
+    def _calib_get(self, seq, pkt, n) -> None:
+        ch = pkt[3]
+        if ch >= self.n:
+            self.dev.error(seq, wire.E_OUT_OF_RANGE, "channel=%d not in 0..%d" % (ch, self.n - 1))
+            return
+        self._calib_reply(seq, ch)
+
+    def _set_limits(self, seq, pkt, n) -> None:
+        new = L.Limits.unpack(pkt, 3)
+        bad = new.validate()
+        if bad:
+            self.dev.error(seq, wire.E_OUT_OF_RANGE, bad)
+            return
+        if self.sup.armed():
+            self.dev.error(seq, wire.E_BAD_STATE, "disarm before changing the limits")
+            return
+        bad = self.calib.check_limits(new)
+        if bad:
+            self.dev.error(seq, wire.E_OUT_OF_RANGE, bad)
+            return
+        try:
+            limits_record.save(self.dev.store, new)
+        except Exception as e:
+            self.dev.error(seq, wire.E_STORAGE, "limits not stored: %s" % (e,))
+            return
+        limits_record.update(self.limits, new)
+        self.dev.reply(wire.R_LIMITS, seq, self.limits.pack())
+
+    def _get_limits(self, seq, pkt, n) -> None:
+        self.dev.reply(wire.R_LIMITS, seq, self.limits.pack())
+
+    def _state_req(self, seq, pkt, n) -> None:
+        self._reply_state(seq)
+
+    def _crank(self, seq, pkt, n) -> None:
+        angle, crpm = struct.unpack_from("<HH", pkt, 3)
+        if angle >= 36000:
+            self.dev.error(seq, wire.E_OUT_OF_RANGE, "angle_cdeg=%d not in 0..35999" % angle)
+            return
+        self.control.crank_sensor(angle, crpm)
+        self.dev.reply(wire.R_ACK, seq, bytes((wire.T_CRANK,)))

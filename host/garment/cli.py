@@ -11,6 +11,7 @@ from garment.commands.common import (
     CliError, OneLineParser, arg_json, existing_dir, existing_file, float_range, int_range, output_file,
     positive_seconds, print_err, wants_json,
 )
+from garment.commands import calibrate as calibrate_cmds
 from garment.commands import stim as stim_cmds
 from garment.commands.data import cmd_import, cmd_phantom, cmd_report
 from garment.commands.decoder import cmd_evaluate, cmd_train, cmd_upload
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="serve the link on this TCP port of 127.0.0.1 (default: a free one)")
     sp.add_argument("--rig-port", type=int_range(1, 65535), default=None,
                     help="the HIL rig's TCP port (default: a free one)")
-    sp.set_defaults(func=cmd_sim)
+    sp.set_defaults(func=cmd_sim, until_stopped=True)
 
     sp = sub.add_parser("info", help="firmware version, board, channels, sampling rate, state")
     device(sp)
@@ -86,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     device(sp)
     sp.set_defaults(func=cmd_tui)
 
-    sp = sub.add_parser("live", help="live streaming statistics in the terminal")
+    sp = sub.add_parser("live", help="live streaming statistics in the terminal (until Ctrl-C)")
     device(sp)
-    sp.set_defaults(func=cmd_live)
+    sp.set_defaults(func=cmd_live, until_stopped=True)
 
     sp = sub.add_parser("import", help="convert a published dataset into BDF+ recordings")
     sp.add_argument("dataset", choices=("uci-lower-limb",))
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true", help="compile only, copy nothing")
     sp.set_defaults(func=cmd_flash)
     stim_cmds.add_parsers(sub)
+    calibrate_cmds.add_parser(sub)
     return p
 
 
@@ -169,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
         return int(result or 0)
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C: how a command that runs until stopped is meant to end
+        return 0 if getattr(args, "until_stopped", False) else 130
     except (CliError, TransportError, DeviceError, OSError, RuntimeError) as e:
         print_err(str(e) or type(e).__name__, as_json)
         return 2

@@ -122,6 +122,11 @@ DOMAIN: dict[str, Callable[[Any], bool]] = {
     "stim --freq": lambda v: v is None or v >= 1,
     "stim --max-seconds": lambda v: 0 < v <= 60,
     "bench latency --trials": lambda v: v >= 1,
+    "calibrate --channel": lambda v: 0 <= v < wire.MAX_CHANNELS,
+    "calibrate --sensory": lambda v: v is None or 0 < v < math.inf,
+    "calibrate --motor": lambda v: v is None or 0 < v < math.inf,
+    "calibrate --max": lambda v: v is None or 0 < v < math.inf,
+    "calibrate --area": lambda v: v is None or 0 < v <= 655.35,
 }
 
 FUZZ_VALUES = ["", " ", "x", "1x", "nan", "NaN", "inf", "-inf", "1e309", "-1e309", "-1", "-0", "0", "0.0",
@@ -249,6 +254,8 @@ def test_an_unexpected_failure_is_still_one_line(monkeypatch: pytest.MonkeyPatch
     (["stim", "--channel", "0", "--amplitude", "nan"], "not a finite number"),
     (["stim", "--channel", "0", "--amplitude", "5", "--max-seconds", "600"], "at most 60 s"),
     (["bogus"], "invalid choice: 'bogus'"),
+    (["calibrate", "--channel", "0", "--sensory", "12", "--motor", "10"], "--sensory 12 mA is above --motor 10 mA"),
+    (["calibrate", "--channel", "0", "--sensory", "5"], "give both --sensory and --motor"),
 ])
 def test_bad_input_is_one_line_and_refused(tmp_path: Path, argv: list[str], needle: str) -> None:
     p = subprocess.run([*GARMENT, *argv], capture_output=True, text=True, timeout=60, cwd=tmp_path)

@@ -178,3 +178,20 @@ def test_decoder_runs_per_window_without_allocating():
     used = gc.mem_alloc() - before
     assert d.window.windows - w0 == 20  # one window per 50 ms
     assert used == 0, used
+
+
+def test_the_model_slot_tells_its_subscribers_at_once():
+    # no polling: a commit, a rollback and a reconfiguration each notify in the same call
+    b, d, rep = _rig()
+    slot = _slot(d)
+    told = []
+    slot.subscribe(lambda net, fx: told.append(None if net is None else net.n_out))
+    assert told == [None]  # told the current state on subscribing
+    _upload(d, _model("lda"))
+    _req(d, wire.T_MODEL_COMMIT)
+    assert told[-1] == 2 and d.window.net is slot.net
+    _upload(d, _model("mlp"))
+    _req(d, wire.T_MODEL_COMMIT)
+    assert told[-2:] == [None, 4]  # the old one dropped, then the new one active
+    _req(d, wire.T_MODEL_ROLLBACK)
+    assert told[-1] == 2 and d.window.net.n_out == 2

@@ -220,7 +220,7 @@ class AuthService:
         d.error(ref, code, msg)
         d.event(EV_AUTH_REFUSED, "auth refused: " + msg)
 
-    # ---- the feature API -----------------------------------------------------------
+    # ---- the service API -----------------------------------------------------------
     def handlers(self):
         return {
             wire.T_AUTH_CHALLENGE: (self._challenge, 0, False),

@@ -18,7 +18,7 @@
 # artefacts and M-waves and the EMG between bursts stays readable
 # (limits.check_timing refuses timing where it would not).
 # Every delivered pulse is recorded (t_us, ch, amplitude, width, interphase) in a
-# preallocated ring that the feature sends as R_PULSES, and registered with the
+# preallocated ring that pulse_report sends as R_PULSES, and registered with the
 # Blanker (11). Per-pulse work allocates nothing.
 #
 # HAL stimulator driver contract (boards/sim_stim.py, boards/esp32s3_stim.py):
@@ -67,7 +67,7 @@ class Blanker:
     applied to raw blocks (before filtering) by FilterBank.blank().
 
     The mapping: anchor(now_us, index, fs) records that sample ``index`` was the newest
-    conversion at ``now_us`` (the feature calls it from on_raw when the ring is empty,
+    conversion at ``now_us`` (artefact_stage calls it from on_raw when the ring is empty,
     i.e. every loop pass); a pulse at t_us then falls at index + (t_us - now_us) * fs.
     The window starts one sample early and ends 4 samples late (one for the anchor's
     conversion-to-read delay, the rest for rounding). Overlapping windows merge."""

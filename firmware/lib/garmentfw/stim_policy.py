@@ -11,7 +11,7 @@
 #
 # Inputs:
 #   activations: per decoder output, fixed point Q12 (ACT_ONE = 4096 = 1.0), clamped
-#     to 0..ACT_ONE; the decoder feature produces them (EMG envelope, class
+#     to 0..ACT_ONE; the control stage produces them from the decoder's outputs (EMG envelope, class
 #     probability, regression output scaled to 0..1).
 #   crank: angle in centi-degrees (0..35999) and cadence in centi-rpm, from the
 #     decoder's regression output or from T_CRANK (external crank sensor). Between

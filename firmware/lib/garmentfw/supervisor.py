@@ -24,11 +24,11 @@
 #   (electrode_mask, reported in STIM_STATE.lead_off_mask) while the other channels
 #   go on; fault reads FAULT_ELECTRODE. T_FAULT_RESET clears them (and disarms).
 #
-# Every transition goes through on_change(state, fault, text): the feature turns it
+# Every transition goes through on_change(state, fault, text): the stimulation service turns it
 # into an R_EVENT and an unsolicited R_STIM_STATE (ref NO_REF).
 #
 # (1) Output stays zero until calibration exists, the host armed, and, for the closed
-#     loop, a verified model is loaded (model_ok, set by the decoder feature): allowed()
+#     loop, a verified model is loaded (model_ok, set by the control stage when the model slot activates one): allowed()
 #     checks all three before every pulse. A T_STIM_TEST train (test_mask) needs the
 #     calibration and the arm but no model: it is how thresholds are found.
 # (2) check_heartbeat(): no T_PING for longer than limits.heartbeat_ms since the later
@@ -39,7 +39,7 @@
 #     means a bug: FAULT_INTERNAL). clip() is the one allowed clip: policy outputs into
 #     [motor threshold, max comfortable].
 # (7) electrode_fault(); (8) check_emg(); (10) check_session(), check_dose(),
-#     check_battery(). (5), (6), (9), (11): stim_engine, limits, calibration, feature.
+#     check_battery(). (5), (6), (9), (11): stim_engine, limits, calibration, artefact_stage.
 import time
 from array import array
 
@@ -68,7 +68,7 @@ class Supervisor:
         self.armed_mask = 0
         self.electrode_mask = 0
         self.test_mask = 0  # channels running a T_STIM_TEST train (no model needed)
-        self.model_ok = False  # a verified decoder model is loaded (the decoder feature sets it)
+        self.model_ok = False  # a verified decoder model is loaded (the control stage sets it)
         self.refused = 0  # pulses refused by allowed(): each one is a bug upstream
         self.min_width_us = L.HARD_MIN_WIDTH_US  # the driver's shortest measurable phase
         t = time.ticks_ms()

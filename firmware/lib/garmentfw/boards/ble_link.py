@@ -17,7 +17,7 @@
 # The IRQ handler only records events; the loop (readinto/write, called every pass)
 # does the work: reading RX, sending notifications from a preallocated TX ring,
 # restarting advertising, saving bonds. Nothing allocates per notification.
-# `wired = False`: the auth feature refuses provisioning over this link.
+# `wired = False`: the auth service refuses provisioning over this link.
 import struct
 import time
 

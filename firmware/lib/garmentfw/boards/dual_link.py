@@ -1,6 +1,6 @@
 # USB and BLE on one board: the device talks to whichever host is there. A BLE central
 # takes over while connected; USB serves otherwise. `wired` follows the active link, so
-# the auth feature refuses provisioning whenever the host is on BLE.
+# the auth service refuses provisioning whenever the host is on BLE.
 
 
 class DualLink:

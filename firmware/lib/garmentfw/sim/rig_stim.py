@@ -9,8 +9,7 @@
 # - RIG_ESTOP (rig -> sim: empty = pressed, or u8 level: wire.ESTOP_*) the E-stop button's
 #   level (held, released, wire broken);
 #   every other rig message still goes to RigPort._on_packet.
-# RIG_BATTERY / RIG_ESTOP are the HIL rig's proposals (hil_tests/rig.py); wire.py does
-# not define them yet, so they are taken from wire.py if it does, else 0xA5 / 0xA6.
+# RIG_BATTERY / RIG_ESTOP are defined once, in wire.py.
 # Hook (boards/sim.py, Board.__init__, after the rig port and the stimulator exist):
 #     self.stim = SimStimulator(self.chip, n_channels=4)
 #     attach(self.rig, self.stim)
@@ -23,8 +22,8 @@ from garmentfw.framing import Framer
 
 RIG_PULSE_LEN = 15  # struct.calcsize(wire.RIG_PULSE_FMT)
 RIG_IMPEDANCE_LEN = 5
-RIG_BATTERY = getattr(wire, "RIG_BATTERY", 0xA5)
-RIG_ESTOP = getattr(wire, "RIG_ESTOP", 0xA6)
+RIG_BATTERY = wire.RIG_BATTERY
+RIG_ESTOP = wire.RIG_ESTOP
 
 
 class _PulseSender:

@@ -33,6 +33,21 @@
 #                 min_rpm (0, 0..200): below this cadence -> off; angle_output (0): with a
 #                 regression decoder, the output that is the crank angle in degrees
 #                 (T_CRANK, an external sensor, takes precedence while it is fresh).
+#                 mode ("windows"): what times the bursts:
+#                   "windows": the advanced crank angle inside [phase_on, phase_off);
+#                   "emg": EMG-triggered assist: inside its window a channel starts when
+#                     activation inputs[ch] reaches level (0.2) - the rider's own drive
+#                     rises - and stays on to the end of the window (its own stimulation
+#                     is blanked from the EMG, so the trigger latches);
+#                   "cpg": the spiking pattern generator (garmentfw/cpg.py): channel ch
+#                     follows side cpg_side[ch] (0 = A, 1 = B, -1 never) while it bursts;
+#                     cpg (object, see cpg_spec.LIMITS and weights) its synapses; crank
+#                     afferents from the advanced angle, EMG from activations
+#                     cpg_inputs [for A, for B] (-1 = none).
+#                 target_rpm (0 = fixed intensity, else 1..200), kp (0.05 /rpm, 0..1),
+#                 ki (0.02 /(rpm s), 0..1): cadence tracking, the intensity scaled by
+#                 clip(kp * error + integral of ki * error, 0, 1) (error = target -
+#                 cadence).
 #   inputs: per channel, the activation index it follows (-1 = never); default i -> i.
 #   max_mA: per channel (or scalar) cap in mA (> 0) under the calibrated maximum.
 import time
@@ -41,6 +56,7 @@ from array import array
 from micropython import const
 
 from garmentfw import wire
+from garmentfw.cpg import Cpg
 
 ACT_ONE = const(4096)  # activation 1.0 in Q12
 PRESETS = ("off", "proportional", "threshold", "cycling")
@@ -48,12 +64,18 @@ P_OFF = const(0)
 P_PROPORTIONAL = const(1)
 P_THRESHOLD = const(2)
 P_CYCLING = const(3)
+MODES = ("windows", "emg", "cpg")
+M_WINDOWS = const(0)
+M_EMG = const(1)
+M_CPG = const(2)
+_CPG_MAX_STEPS = const(100)  # ms of pattern generator per call at most (a late loop)
 
 _PARAMS = {
     "off": (),
     "proportional": ("gain", "deadband", "inputs", "max_mA"),
     "threshold": ("level", "intensity", "inputs", "max_mA"),
-    "cycling": ("phase_on", "phase_off", "delay_ms", "intensity", "max_mA", "timeout_ms", "min_rpm", "angle_output"),
+    "cycling": ("phase_on", "phase_off", "delay_ms", "intensity", "max_mA", "timeout_ms", "min_rpm", "angle_output",
+                "mode", "level", "inputs", "cpg", "cpg_side", "cpg_inputs", "target_rpm", "kp", "ki"),
 }
 
 
@@ -109,6 +131,23 @@ class Policy:
         self._est_prev = -1
         self._est_ms = 0
         self._have_est = False
+        # cycling modes
+        self.mode = M_WINDOWS
+        self.latch = 0  # emg: channels triggered in their current window (bits)
+        self.cpg = Cpg()  # used in mode "cpg" only (a few hundred bytes)
+        self.side = array("i", [-1] * m)
+        self.cpg_in0 = -1
+        self.cpg_in1 = -1
+        self._cpg_ms = 0
+        self._cpg_started = False
+        # cadence tracking
+        self.target_crpm = 0
+        self.kp_q12 = 205
+        self.ki_q12 = 82
+        self.track_q12 = ACT_ONE
+        self.integ_q12 = ACT_ONE // 2
+        self._track_ms = 0
+        self._track_started = False
 
     @classmethod
     def from_dict(cls, d, n_channels: int = wire.MAX_CHANNELS) -> "Policy":
@@ -137,7 +176,7 @@ class Policy:
             caps = _per_channel(params, "max_mA", 100.0, 0.001, 100.0, n)
             for i in range(n):
                 p.top_ua[i] = int(caps[i] * 1000 + 0.5)
-        if preset in ("proportional", "threshold"):
+        if preset in ("proportional", "threshold", "cycling"):
             if "inputs" in params:
                 ins = params["inputs"]
                 if not isinstance(ins, list) or len(ins) > n:
@@ -180,7 +219,44 @@ class Policy:
             if ao != int(ao):
                 raise ValueError("stim param angle_output=%r must be an output index" % (ao,))
             p.angle_output = int(ao)
+            p._cycling_modes(params)
         return p
+
+    def _cycling_modes(self, params) -> None:
+        mode = params.get("mode", "windows")
+        if mode not in MODES:
+            raise ValueError("unknown cycling mode %r (known: %s)" % (mode, ", ".join(MODES)))
+        self.mode = MODES.index(mode)
+        if mode != "cpg":
+            for k in ("cpg", "cpg_side", "cpg_inputs"):
+                if k in params:
+                    raise ValueError("stim param %r needs mode 'cpg'" % (k,))
+        if mode != "emg":
+            for k in ("level", "inputs"):
+                if k in params:
+                    raise ValueError("stim param %r needs mode 'emg'" % (k,))
+        self.thr_q12 = int(_num(params, "level", 0.2, 1e-6, 1.0) * ACT_ONE + 0.5)
+        if mode == "cpg":
+            self.cpg = Cpg.from_dict(params.get("cpg", {}))
+            sides = params.get("cpg_side", [0, 0, 1, 1])
+            if not isinstance(sides, list) or len(sides) > self.n:
+                raise ValueError("stim param 'cpg_side' must be a list of at most %d sides" % self.n)
+            for i in range(self.n):
+                v = sides[i] if i < len(sides) else -1
+                if v not in (-1, 0, 1) or isinstance(v, bool):
+                    raise ValueError("stim param cpg_side[%d]=%r must be 0 (A), 1 (B) or -1" % (i, v))
+                self.side[i] = v
+            ins = params.get("cpg_inputs", [-1, -1])
+            if not isinstance(ins, list) or len(ins) != 2:
+                raise ValueError("stim param 'cpg_inputs' must be [activation for A, for B]")
+            for v in ins:
+                if isinstance(v, bool) or not isinstance(v, int) or not -1 <= v < 64:
+                    raise ValueError("stim param cpg_inputs value %r must be an index 0..63 or -1" % (v,))
+            self.cpg_in0, self.cpg_in1 = ins[0], ins[1]
+        tr = _num(params, "target_rpm", 0, 0, 200)
+        self.target_crpm = int(tr * 100 + 0.5)
+        self.kp_q12 = int(_num(params, "kp", 0.05, 0.0, 1.0) * ACT_ONE + 0.5)
+        self.ki_q12 = int(_num(params, "ki", 0.02, 0.0, 1.0) * ACT_ONE + 0.5)
 
     # ---- inputs --------------------------------------------------------------------
     def set_crank(self, angle_cdeg: int, cadence_crpm: int, now_ms) -> None:
@@ -232,10 +308,16 @@ class Policy:
         k = self.kind
         n = self.n
         ang = -1
+        track = ACT_ONE
+        mode = self.mode
         if k == P_CYCLING:
             ang = self.crank_angle(now_ms)
             if self.crpm < self.min_crpm:
                 ang = -1
+            if self.target_crpm > 0:
+                track = self._track(ang >= 0, now_ms)
+            if mode == M_CPG:
+                self._run_cpg(ang, acts, n_acts, now_ms)
         for ch in range(n):
             hi = top[ch]
             cap = self.top_ua[ch]
@@ -248,13 +330,29 @@ class Policy:
             if top[ch] <= 0 or k == P_OFF:
                 a = 0
             elif k == P_CYCLING:
-                span = self.span_cdeg[ch]
-                if ang >= 0 and span > 0:
-                    d = ang - self.on_cdeg[ch]
-                    if d < 0:
-                        d += 36000
-                    if d < span:
-                        a = lo + (((hi - lo) * self.level_q12[ch]) >> 12)
+                on = False
+                if mode == M_CPG:
+                    sd = self.side[ch]
+                    on = ang >= 0 and sd >= 0 and self.cpg.bursting(sd)
+                else:
+                    span = self.span_cdeg[ch]
+                    if ang >= 0 and span > 0:
+                        d = ang - self.on_cdeg[ch]
+                        if d < 0:
+                            d += 36000
+                        on = d < span
+                    if mode == M_EMG:
+                        bit = 1 << ch
+                        if not on:
+                            self.latch &= ~bit
+                        elif not self.latch & bit:
+                            i = self.inputs[ch]
+                            if 0 <= i < n_acts and acts[i] >= self.thr_q12:
+                                self.latch |= bit
+                            else:
+                                on = False
+                if on and track > 0:  # tracking at 0: too fast, no assist
+                    a = lo + (((hi - lo) * ((self.level_q12[ch] * track) >> 12)) >> 12)
             else:
                 i = self.inputs[ch]
                 if 0 <= i < n_acts:
@@ -272,3 +370,56 @@ class Policy:
                     elif x >= self.thr_q12:
                         a = lo + (((hi - lo) * self.level_q12[ch]) >> 12)
             out[ch] = a
+
+    def _track(self, fresh: bool, now_ms) -> int:
+        """Cadence tracking: the intensity factor (Q12) from a PI on the cadence error;
+        the integral holds while the crank data is stale. Allocation-free."""
+        if not fresh:
+            self._track_started = False
+            return self.track_q12
+        dt = 0
+        if self._track_started:
+            dt = time.ticks_diff(now_ms, self._track_ms)
+            if dt < 0:
+                dt = 0
+            if dt > 100:
+                dt = 100
+        self._track_started = True
+        self._track_ms = now_ms
+        err = self.target_crpm - self.crpm  # |err| <= 65535 crpm
+        # ki_q12 * err / 100 <= 4096 * 655 ; * dt (<= 100) < 2**28
+        ig = self.integ_q12 + (self.ki_q12 * err // 100) * dt // 1000
+        if ig < 0:
+            ig = 0
+        if ig > ACT_ONE:
+            ig = ACT_ONE
+        self.integ_q12 = ig
+        lv = (self.kp_q12 * err) // 100 + ig
+        if lv < 0:
+            lv = 0
+        if lv > ACT_ONE:
+            lv = ACT_ONE
+        self.track_q12 = lv
+        return lv
+
+    def _run_cpg(self, ang: int, acts, n_acts: int, now_ms) -> None:
+        """Advance the pattern generator to now (one step per ms, at most 100 per call)."""
+        if not self._cpg_started:
+            self._cpg_started = True
+            self._cpg_ms = now_ms
+            return
+        dt = time.ticks_diff(now_ms, self._cpg_ms)
+        if dt <= 0:
+            return
+        self._cpg_ms = now_ms
+        if dt > _CPG_MAX_STEPS:
+            dt = _CPG_MAX_STEPS
+        a0 = 0
+        a1 = 0
+        i = self.cpg_in0
+        if 0 <= i < n_acts:
+            a0 = acts[i]
+        i = self.cpg_in1
+        if 0 <= i < n_acts:
+            a1 = acts[i]
+        self.cpg.run(ang, a0, a1, dt)

@@ -136,3 +136,100 @@ def test_off_preset_and_no_allocation_per_window():
             p.targets(acts, 4, MOTOR, TOP, out, i)
     used = gc.mem_alloc() - before
     assert used == 0, used
+
+
+def _cyc(**kw):
+    params = {"phase_on": [0, 180], "phase_off": [120, 300], "delay_ms": 0}
+    params.update(kw)
+    return Policy.from_dict({"preset": "cycling", "params": params}, 4)
+
+
+def test_cycling_modes_are_validated():
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "mode": "spiky"}}, "unknown cycling mode")
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "level": 0.3}}, "needs mode 'emg'")
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "cpg": {}}}, "needs mode 'cpg'")
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "mode": "cpg", "cpg_side": [0, 2]}}, "cpg_side")
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "mode": "cpg", "cpg": {"bins": 0}}}, "bins")
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "target_rpm": 300}}, "target_rpm")
+
+
+def test_emg_triggered_assist_starts_on_the_riders_drive_and_latches_to_the_window_end():
+    p = _cyc(mode="emg", level=0.25, inputs=[1, 5])
+    out = array("i", bytes(32))
+    acts = array("i", bytes(4 * 8))
+    p.set_crank(3000, 0, 0)  # 30 deg: inside channel 0's window
+    p.targets(acts, 8, MOTOR, TOP, out, 0)
+    assert out[0] == 0  # in the window, but the rider is not pushing: no assist
+    acts[1] = 1100  # the rider's drive rises (0.27 >= 0.25)
+    p.targets(acts, 8, MOTOR, TOP, out, 0)
+    assert out[0] == 30000, list(out[:2])
+    acts[1] = 0  # the EMG under stimulation is blanked: the trigger holds
+    p.set_crank(11000, 0, 0)
+    p.targets(acts, 8, MOTOR, TOP, out, 0)
+    assert out[0] == 30000
+    p.set_crank(13000, 0, 0)  # the window ends: off, and the latch is gone
+    p.targets(acts, 8, MOTOR, TOP, out, 0)
+    p.set_crank(1000, 0, 0)
+    p.targets(acts, 8, MOTOR, TOP, out, 0)
+    assert out[0] == 0 and out[1] == 0
+
+
+def test_cpg_mode_follows_the_pattern_generators_bursts():
+    p = _cyc(mode="cpg", cpg_side=[0, 1, -1, 0])
+    out = array("i", bytes(32))
+    acts = array("i", bytes(16))
+    on_first = [0, 0, 0, 0]
+    on_second = [0, 0, 0, 0]
+    for t in range(0, 6000, 10):  # 60 rpm, a policy call every 10 ms
+        ang = (t * 36) % 36000
+        p.set_crank(ang, 6000, t)
+        p.targets(acts, 0, MOTOR, TOP, out, t)
+        if t >= 2000:
+            for ch in range(4):
+                if out[ch]:
+                    if ang < 18000:
+                        on_first[ch] += 1
+                    else:
+                        on_second[ch] += 1
+    assert on_first[0] > 4 * on_second[0] and on_second[1] > 4 * on_first[1], (on_first, on_second)
+    assert on_first[2] + on_second[2] == 0  # side -1: never
+    assert on_first[3] == 0 and on_second[3] == 0  # channel 3 is not calibrated
+
+
+def test_cadence_tracking_scales_the_intensity():
+    p = _cyc(target_rpm=60, kp=0.05, ki=0.0)
+    out = array("i", bytes(32))
+    acts = array("i", bytes(16))
+    p.set_crank(3000, 6000, 0)  # at the target: only the integral (starts at 0.5)
+    p.targets(acts, 0, MOTOR, TOP, out, 0)
+    assert out[0] == 10000 + 20000 * 2048 // 4096, out[0]
+    p.set_crank(3000, 5000, 10)  # 10 rpm slow: + 0.5
+    p.targets(acts, 0, MOTOR, TOP, out, 10)
+    assert out[0] == 30000, out[0]
+    p.set_crank(3000, 7500, 20)  # 15 rpm fast: 0.5 - 0.75 < 0 -> off
+    p.targets(acts, 0, MOTOR, TOP, out, 20)
+    assert out[0] == 0, out[0]
+    q = _cyc(target_rpm=60, kp=0.0, ki=0.1)
+    q.set_crank(3000, 5000, 0)
+    for t in range(0, 1001, 10):  # 10 rpm slow for 1 s: the integral rises by 1.0 x 0.1 x 10
+        q.set_crank(3000, 5000, t)
+        q.targets(acts, 0, MOTOR, TOP, out, t)
+    assert q.integ_q12 == ACT_ONE, q.integ_q12
+
+
+def test_cycling_modes_allocate_nothing():
+    pols = (_cyc(mode="emg", inputs=[0, 1]), _cyc(mode="cpg", cpg_inputs=[0, 1], cpg={"w_emg": 500}), _cyc(target_rpm=70))
+    out = array("i", bytes(32))
+    acts = array("i", [1000, 3000, 4096, 0])
+    for p in pols:
+        p.set_crank(100, 6000, 0)
+        p.targets(acts, 4, MOTOR, TOP, out, 1)
+    gc.collect()
+    before = gc.mem_alloc()
+    for i in range(200):
+        for p in pols:
+            p.set_crank((i * 500) % 36000, 6000, i * 7)
+            acts[0] = (i * 37) % 4097
+            p.targets(acts, 4, MOTOR, TOP, out, i * 7)
+    used = gc.mem_alloc() - before
+    assert used == 0, used

@@ -571,11 +571,11 @@ class StimBench:
 
 
 @contextlib.asynccontextmanager
-async def own_garment(tmp_path: Path, timeout: float = 3.0) -> AsyncIterator[tuple[SimGarment, "SimRig", GarmentClient]]:
+async def own_garment(tmp_path: Path, timeout: float = 3.0, **sim_options: int) -> AsyncIterator[tuple[SimGarment, "SimRig", GarmentClient]]:
     """A simulated garment of the test's own (a fresh flash: no model, no calibration, a
     dose window at zero), its rig, and a connected, authenticated client; closed and
     stopped afterwards."""
-    sim = SimGarment(state_dir=tmp_path / "flash")
+    sim = SimGarment(state_dir=tmp_path / "flash", **sim_options)
     sim.start()
     try:
         g = GarmentClient(make_transport(sim.url), timeout=timeout)

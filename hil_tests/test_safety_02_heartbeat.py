@@ -7,6 +7,7 @@ and the device's report of the trip (its R_EVENT uptime, mapped with T_STATUS ro
 trips) against the moment the last ping was sent and answered."""
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -134,3 +135,41 @@ async def test_link_drop_zeroes_at_once(rig: SimGarment, tmp_path: Path) -> None
                 assert (await g2.arm()).state == "armed"  # re-arming clears it
         finally:
             await g2.close()
+
+
+async def test_heartbeat_across_the_tick_wrap(rig: SimGarment, tmp_path: Path) -> None:
+    """The garment's clock started 6 s before ticks_ms and ticks_us wrap at 2**30 (as on
+    the MCU ports): the train runs on across the wrap at its frequency, and when the
+    heartbeat stops after it the garment still trips within the timeout + 100 ms."""
+    period = wire.COUNTER_MOD
+    async with own_garment(tmp_path, ticks_ms=period - 6000, ticks_us=period - 6_000_000) as (sim, r, g):
+        await g.set_calibration(calib(0))
+        hb = Heartbeat(g, period=0.05)
+        hb.start()
+        await g.arm()
+        await g.stim_test(0, 15000, 300, 30, 20000)
+        first = r.wait_pulses(1, channel=0)[0]
+        assert first.t_us > period // 2, "the clock wrapped before the train started: start it later"
+        to_wrap = (period - first.t_us) / 1e6
+        # past the wrap of ticks_us (ticks_ms wraps with it); the loop keeps pinging meanwhile
+        await asyncio.to_thread(r.wait_afe, int(2000 * (to_wrap + 1.0)))
+        ps = r.pulses(None, 0)
+        wrapped = [i for i in range(1, len(ps)) if ps[i].t_us < ps[i - 1].t_us]
+        assert wrapped, ("the device clock did not wrap", to_wrap, len(ps), ps[-1], (await g.stim_state()), g.events[-2:])
+        gaps = [(ps[i].t_us - ps[i - 1].t_us) % period for i in range(1, len(ps))]
+        # 30 Hz right through the wrap: no lost or doubled period (the loop's jitter aside)
+        assert all(20_000 <= d <= 50_000 for d in gaps), gaps
+        assert abs(sum(gaps) / len(gaps) - 33_333) < 700, sum(gaps) / len(gaps)
+        await hb.stop()
+        last_acked = hb.last_acked
+        st = await g.stim_state()
+        t0 = time.monotonic()
+        while st.state != "fault" and time.monotonic() - t0 < 3:
+            await asyncio.sleep(0.02)
+            st = await g.stim_state()
+        assert st.state == "fault" and st.fault == "heartbeat", st
+        mark = r.mark()
+        late = [r.host_time(p) - last_acked for p in r.pulses(None, 0)]
+        assert max(late) <= 0.5 + ZERO_WITHIN_S, max(late)
+        await asyncio.to_thread(r.wait_afe, 400)
+        assert r.pulses(mark) == []

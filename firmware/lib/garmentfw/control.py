@@ -70,7 +70,8 @@ class ControlStage:
         n = act.from_outputs(label, out, n_out)
         if not act.classifier and pol.continuous and pol.angle_output < n:
             now = time.ticks_ms()
-            if not self._crank_ext or time.ticks_diff(now, self._crank_ext_ms) > pol.timeout_ms:
+            ext = time.ticks_diff(now, self._crank_ext_ms)  # negative: stale across a wrap
+            if not self._crank_ext or ext < 0 or ext > pol.timeout_ms:
                 pol.set_crank(act.angle_cdeg(out[pol.angle_output]), -1, now)
         if self.sup.armed():
             pol.targets(act.acts, n, self.calib.motor, self.calib.max, self.targets, time.ticks_ms())

@@ -1,7 +1,8 @@
 # The garment's application core, board-independent: the link's requests, acquisition
 # and the one-way pipeline every block of samples runs through, in this order:
-#   raw:     telemetry of raw samples; artefact stage (artefact_stage: blank window after
-#            each pulse, 11), then EMG guard (emg_guard: rail, flat, stall, 8)
+#   raw:     telemetry of raw samples; EMG guard (emg_guard: rail, stuck, stall, 8, on the
+#            samples before blanking), then artefact stage (artefact_stage: blank window
+#            after each pulse, 11)
 #   filters: fixed-point high-pass and mains notch (dsp.FilterBank)
 #   window:  telemetry of filtered samples; features and int8 decoder (decode_stage),
 #            whose outputs go on to the control stage (control: policy, supervisor clip,
@@ -109,7 +110,7 @@ class Device:
             off(why)
 
     def set_stages(self, artefacts=None, guard=None, window=None) -> None:
-        """Fit the pipeline's stages (raw: ``artefacts`` then ``guard``; after the filters:
+        """Fit the pipeline's stages (raw: ``guard`` then ``artefacts``; after the filters:
         ``window``), each configured for the acquisition now and after every change."""
         self.artefacts = artefacts
         self.guard = guard
@@ -321,10 +322,10 @@ class Device:
             # raw
             if streaming and raw:
                 self.streamer.add(block, k, first)
-            if art is not None:
-                art.on_raw(block, k, first)  # blank the artefacts first: they are no rail
             if guard is not None:
-                guard.on_raw(block, k, first)
+                guard.on_raw(block, k, first)  # what the electrodes gave (artefacts passed over)
+            if art is not None:
+                art.on_raw(block, k, first)
             # filters
             if filt is not None:
                 filt.process(block, k)

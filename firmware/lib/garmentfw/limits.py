@@ -48,7 +48,7 @@ BATTERY_MIN_MV = const(3400)        # below (3 readings in a row): stimulation o
 BATTERY_PERIOD_MS = const(250)
 BATTERY_READINGS = const(3)
 RAIL_MS = const(5)                  # EMG at the ADC rail this long -> fault
-FLAT_MS = const(100)                # EMG exactly 0 this long -> dead channel
+FLAT_MS = const(100)                # EMG stuck at one code (0 or not) this long -> dead channel
 STALL_MS = const(200)               # no EMG sample at all this long -> fault
 DOSE_WINDOW_S = const(600)          # the rolling dose window (10 minutes)
 DOSE_BINS = const(60)               # of DOSE_WINDOW_S / DOSE_BINS = 10 s each

@@ -83,10 +83,16 @@ class Blanker:
         self.a_idx = 0
         self.fs10 = 200  # fs // 10 (every allowed fs is a multiple of 10)
         self.windows = 0  # windows added (diagnostics)
+        # the artefacts alone (pulse + amplifier recovery), for the EMG checks (mark())
+        self.as_ = array("i", bytes(4 * capacity))
+        self.ae = array("i", bytes(4 * capacity))
+        self.a_head = 0
+        self.a_count = 0
         self.evoked = None  # an EvokedWindow told of every pulse (it finds the bursts)
 
     def reset(self) -> None:
         self.count = 0
+        self.a_count = 0
         self.have = False
 
     def anchor(self, now_us, index: int, fs: int) -> None:
@@ -100,8 +106,9 @@ class Blanker:
         dt = time.ticks_diff(t_us, self.a_us)
         return (self.a_idx + dt * self.fs10 // 100000) & _MASK
 
-    def add(self, t_us, dur_us: int) -> None:
-        """Blank [t_us, t_us + dur_us) (pulse + blank window). Allocation-free."""
+    def add(self, t_us, dur_us: int, art_us: int = 0) -> None:
+        """Blank [t_us, t_us + dur_us) (pulse + blank window); the first art_us of it
+        are the artefact itself (for mark()). Allocation-free."""
         if not self.have:
             return
         dt = time.ticks_diff(t_us, self.a_us)
@@ -109,6 +116,8 @@ class Blanker:
             return  # no samples for seconds: the supervisor's stall check has it
         s = (self.a_idx + dt * self.fs10 // 100000 - 1) & _MASK
         e = (s + dur_us * self.fs10 // 100000 + 5) & _MASK
+        if art_us > 0:
+            self._add_art(s, (s + art_us * self.fs10 // 100000 + 5) & _MASK)
         self.windows += 1
         ev = self.evoked
         if ev is not None:
@@ -128,6 +137,50 @@ class Blanker:
         self.ws[i] = s
         self.we[i] = e
         self.count = c + 1
+
+    def _add_art(self, s: int, e: int) -> None:
+        c = self.a_count
+        if c:
+            last = self.a_head + c - 1
+            if last >= self.cap:
+                last -= self.cap
+            if counter_diff(s, self.ae[last]) <= 0 or c == self.cap:
+                if counter_diff(e, self.ae[last]) > 0:
+                    self.ae[last] = e
+                return
+        i = self.a_head + c
+        if i >= self.cap:
+            i -= self.cap
+        self.as_[i] = s
+        self.ae[i] = e
+        self.a_count = c + 1
+
+    def mark(self, n: int, first: int, flags) -> None:
+        """flags[k] = 1 for the samples first+k (k < n) that carry a pulse's artefact
+        (the pulse and the amplifier's recovery, not the whole blank window: the EMG
+        checks look at everything else), else 0. Spans before this block are dropped.
+        Allocation-free."""
+        for k in range(n):
+            flags[k] = 0
+        while self.a_count:
+            i = self.a_head
+            s = counter_diff(self.as_[i], first)
+            e = counter_diff(self.ae[i], first)
+            if s >= n:
+                return
+            if e > 0:
+                if s < 0:
+                    s = 0
+                end = e if e < n else n
+                for k in range(s, end):
+                    flags[k] = 1
+                if e > n:
+                    return
+            i += 1
+            if i == self.cap:
+                i = 0
+            self.a_head = i
+            self.a_count -= 1
 
     def apply(self, block, n: int, first: int, fb, ch_mask: int) -> None:
         """Blank the windows that fall in this raw block (samples first..first+n-1)."""
@@ -293,7 +346,7 @@ class StimEngine:
                 b = self.blank_us
                 if self.evoked_us > b:
                     b = self.evoked_us  # a tired muscle answers longer: the window grows
-                bl.add(now_us, dur + b)
+                bl.add(now_us, dur + b, dur + L.HARD_MIN_BLANK_US)
             emitted += 1
             self._busy = True
             self._busy_until = time.ticks_add(now_us, dur + L.PULSE_GUARD_US)

@@ -293,9 +293,7 @@ class Policy:
         if not self.crank_ok:
             return -1
         el = time.ticks_diff(now_ms, self.crank_ms)
-        if el < 0:
-            el = 0
-        if el > self.timeout_ms:
+        if el < 0 or el > self.timeout_ms:  # negative: a stale tick across a wrap
             return -1
         # crpm * 6 = cdeg per s; crpm <= 65535, el + delay <= 1500 ms: < 2**30
         return (self.angle + self.crpm * 6 * (el + self.delay_ms) // 1000) % 36000

@@ -60,7 +60,7 @@ class StimService:
         self.sup.min_width_us = driver.min_width_us
         self.engine = StimEngine(driver, self.n, self.sup, self._clock)
         self.artefacts = ArtefactStage(device.ring, self.engine, self._clock)
-        self.guard = EmgGuard(device.board.afe)
+        self.guard = EmgGuard(device.board.afe, self.artefacts.blanker)
         self.control = ControlStage(self.n, self.sup, self.calib, self.engine, self._clock)
         self.checks = SafetyChecks(self.sup, driver, self.guard, device.board)
         self.trains = ManualTrains(self.n, self.sup, self.calib, self.engine, self._clock, self._note)
@@ -183,6 +183,7 @@ class StimService:
             if err is not None:
                 self.dev.error(seq, err[0], err[1])
                 return
+            self.sup.heartbeat_at_arm(self.dev.last_ping_ms)
             lim = self.limits
             eng = self.engine
             eng.set_slew(lim.slew_ua_per_s)

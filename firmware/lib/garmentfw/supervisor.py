@@ -73,6 +73,8 @@ class Supervisor:
         self.min_width_us = L.HARD_MIN_WIDTH_US  # the driver's shortest measurable phase
         t = time.ticks_ms()
         self._arm_ms = t
+        self._hb_ms = t  # the supervisor's own heartbeat time (check_heartbeat)
+        self._ping_seen = 0
         self._last_active_ms = t
         self._batt_next = t
         self._batt_low = 0
@@ -135,6 +137,7 @@ class Supervisor:
         self.armed_mask = mask
         self.test_mask = 0
         self._arm_ms = now_ms
+        self._hb_ms = now_ms
         self._last_active_ms = now_ms
         self._batt_low = 0
         self._batt_next = now_ms
@@ -272,21 +275,33 @@ class Supervisor:
             self._set(wire.SS_ARMED, self.fault, "all channels at zero")
 
     # ---- periodic checks (every loop pass) -----------------------------------------
-    def check_heartbeat(self, now_ms, last_ping_ms: int) -> bool:
+    def check_heartbeat(self, now_ms, last_ping_ms) -> bool:
         """(2) True (and tripped) when the host heartbeat is overdue while armed.
-        Arming counts as a heartbeat: the clock runs from the later of the two."""
+        The supervisor keeps its own heartbeat time, set at the arm and moved to each
+        ping seen after it (last_ping_ms changing), and checks it every loop pass, so its
+        age never nears the tick period's half; a negative age (a tick from "the future":
+        a stale value across a wrap) is overdue."""
         if not self.armed():
             return False
-        ref = last_ping_ms if time.ticks_diff(last_ping_ms, self._arm_ms) > 0 else self._arm_ms
-        late = time.ticks_diff(now_ms, ref)
-        if late > self.limits.heartbeat_ms:
+        if last_ping_ms != self._ping_seen:
+            self._ping_seen = last_ping_ms
+            if (0 <= time.ticks_diff(now_ms, last_ping_ms) <= self.limits.heartbeat_ms
+                    and time.ticks_diff(last_ping_ms, self._hb_ms) > 0):
+                self._hb_ms = last_ping_ms
+        late = time.ticks_diff(now_ms, self._hb_ms)
+        if late < 0 or late > self.limits.heartbeat_ms:
             self.trip(wire.FAULT_HEARTBEAT, "no host heartbeat for %d ms (limit %d ms)" % (late, self.limits.heartbeat_ms))
             return True
         return False
 
+    def heartbeat_at_arm(self, last_ping_ms) -> None:
+        """The ping the host sent before arming counts as seen (the arm is the heartbeat)."""
+        self._ping_seen = last_ping_ms
+
     def check_session(self, now_ms) -> bool:
         """(10) Session-duration cap, counted from the arm."""
-        if self.armed() and time.ticks_diff(now_ms, self._arm_ms) >= self.limits.session_s * 1000:
+        d = time.ticks_diff(now_ms, self._arm_ms)
+        if self.armed() and (d < 0 or d >= self.limits.session_s * 1000):  # negative: stale, over
             self.trip(wire.FAULT_SESSION, "session reached limits.session_s=%d s" % self.limits.session_s)
             return True
         return False

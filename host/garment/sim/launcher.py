@@ -72,8 +72,14 @@ class SimGarment:
         port: int | None = None,
         rig_port: int | None = None,
         die_with_parent: bool = False,
+        ticks_ms: int | None = None,
+        ticks_us: int | None = None,
     ) -> None:
         self.feed = feed
+        #: where the firmware's ticks_ms / ticks_us start (they wrap at 2**30 like an MCU's;
+        #: None: 0, as after a reset), e.g. ``2**30 - 60_000`` for a minute before the wrap
+        self.ticks_ms = ticks_ms
+        self.ticks_us = ticks_us
         self.source_factory = source_factory or default_source
         self.heapsize = heapsize
         # The garment's flash (model, calibration, keys): kept across restart() calls.
@@ -144,6 +150,9 @@ class SimGarment:
         )
         env["GARMENT_SIM_STATE"] = str(self.state_dir)
         env["GARMENT_SIM_WIRED"] = "1" if self.wired else "0"
+        for name, v in (("GARMENT_SIM_TICKS_MS", self.ticks_ms), ("GARMENT_SIM_TICKS_US", self.ticks_us)):
+            if v is not None:
+                env[name] = str(v)
         self.proc = subprocess.Popen(
             [str(micropython_exe()), "-X", f"heapsize={self.heapsize}", str(firmware_root() / "main.py")],
             stdout=subprocess.PIPE,

@@ -233,3 +233,15 @@ def test_cycling_modes_allocate_nothing():
             p.targets(acts, 4, MOTOR, TOP, out, i * 7)
     used = gc.mem_alloc() - before
     assert used == 0, used
+
+
+def test_week_old_crank_data_is_stale():
+    import vclock
+
+    vclock.start(ms=vclock.PERIOD - 60000)
+    p = Policy.from_dict({"preset": "cycling", "params": {"phase_on": [30], "phase_off": [150]}}, 4)
+    now = S.ticks_ms()
+    p.set_crank(1000, 6000, now)
+    assert p.crank_angle(now) >= 0
+    later = S.ticks_add(now, 7 * 24 * 3600 * 1000)  # a week later, past half the tick period
+    assert p.crank_angle(later) == -1, "7-day-old crank data read as fresh"

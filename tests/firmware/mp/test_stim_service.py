@@ -465,6 +465,21 @@ def test_dead_flat_zero_emg_zeroes_everything():
     assert stim.sup.fault == wire.FAULT_EMG_RAIL and not b.stim.enabled
 
 
+def test_a_stuck_nonzero_code_is_dead_emg():
+    # a channel frozen at one code that is not 0 (a stuck ADC, a shorted input) is dead too
+    b, d, stim, h = _stimulating()
+    nv = array("i", [0] * 8 * 400)
+    for i in range(400):
+        for c in range(8):
+            nv[i * 8 + c] = 1234567 if c == 2 else 2000 * ((i * 7 + c) % 5 - 2)
+    b.chip.feed(nv, 150)  # 75 ms: not yet
+    S.run(d, h, 75)
+    assert stim.sup.fault == wire.FAULT_NONE, stim.sup.fault
+    b.chip.feed(nv, 400)  # 200 ms: dead
+    S.run(d, h, 200)
+    assert stim.sup.fault == wire.FAULT_EMG_RAIL and not b.stim.enabled, stim.sup.fault
+
+
 def test_arming_refused_while_emg_unusable():
     b, d, stim, h = S.make_device()
     S.run(d, h, 20)
@@ -719,3 +734,32 @@ def test_a_width_the_board_cannot_measure_is_refused():
     code, msg = h.refused(wire.T_STIM_TEST, S.test_body(0, 12000, width=40))
     assert code == wire.E_OUT_OF_RANGE and "shortest phase" in msg, msg
     h.ok(wire.T_STIM_TEST, S.test_body(0, 12000, width=60))
+
+
+# ---- ages across the tick wrap ---------------------------------------------------------
+def test_device_heartbeat_after_a_week_idle_across_the_wrap():
+    # pinged once, idle for a week (the ping's tick now reads as "ahead"), then armed
+    # without a ping: the heartbeat must still run out
+    import vclock
+
+    vclock.start(ms=vclock.PERIOD - 60000, us=vclock.PERIOD - 60000000)
+    b, d, stim, h = S.make_device()
+    S.run(d, h, 20)
+    h.ok(wire.T_CALIB_SET, S.calib_body(0))
+    h.ping()
+    S.run(d, h, 10, ping_every_ms=0)
+    S.advance_us(7 * 24 * 3600 * 1000000)
+    S.run(d, h, 300, ping_every_ms=0)  # the AFE gets going again
+    h.ok(wire.T_ARM)
+    h.ok(wire.T_STIM_TEST, S.test_body(0, 12000, dur=20000))
+    S.run(d, h, 700, ping_every_ms=0)
+    assert stim.sup.fault == wire.FAULT_HEARTBEAT, (stim.sup.state, stim.sup.fault)
+
+
+def test_stalled_emg_with_a_stale_tick_is_stalled():
+    b, d, stim, h = S.make_device()
+    S.run(d, h, 50)
+    now = S.ticks_ms()
+    assert stim.guard.problem(now, False) is None
+    stim.guard._last_raw_ms = S.ticks_add(now, 10)  # a sample time that reads as ahead of now
+    assert "no EMG samples" in (stim.guard.problem(now, False) or "")

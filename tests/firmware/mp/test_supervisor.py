@@ -230,3 +230,43 @@ def test_session_dose_and_battery_caps():
     assert sup.check_battery(t0 + 1250, 3000) and sup.fault == wire.FAULT_BATTERY
     err = sup.fault_reset(3000, None)
     assert err[0] == wire.E_BAD_STATE and "battery" in err[1]
+
+
+# ---- ages across the tick wrap (ticks_ms wraps at 2**30 on the MCU ports) ------------
+WEEK_MS = 7 * 24 * 3600 * 1000  # more than half the tick period: a stale tick looks "ahead"
+
+
+def test_a_ping_from_a_week_ago_is_no_heartbeat():
+    import vclock
+
+    vclock.start(ms=vclock.PERIOD - 60000)  # a minute before the wrap
+    sup, rec = _sup()
+    old_ping = _now()
+    S.advance_us(WEEK_MS * 1000)  # the garment sat idle for a week, then is armed without a ping
+    t0 = _now()
+    assert sup.arm(t0, OK, None) is None
+    assert not sup.check_heartbeat(t0, old_ping)
+    assert sup.check_heartbeat(S.ticks_add(t0, 501), old_ping), "the week-old ping kept supervision off"
+    assert sup.fault == wire.FAULT_HEARTBEAT
+
+
+def test_heartbeat_supervision_across_the_wrap():
+    import vclock
+
+    vclock.start(ms=vclock.PERIOD - 300)  # the wrap comes 300 ms after the arm
+    sup, rec = _sup()
+    t0 = _now()
+    assert sup.arm(t0, OK, None) is None
+    p = S.ticks_add(t0, 400)  # a ping at +400 (after the wrap)
+    assert not sup.check_heartbeat(p, p)
+    assert not sup.check_heartbeat(S.ticks_add(p, 500), p)
+    assert sup.check_heartbeat(S.ticks_add(p, 501), p)
+
+
+def test_session_cap_with_an_arm_time_from_the_future():
+    # an arm time that reads as ahead of now (a wrap corrupted it): the session is over
+    sup, rec = _sup(session_s=60)
+    t0 = _now()
+    assert sup.arm(t0, OK, None) is None
+    assert sup.check_session(S.ticks_add(t0, -10))
+    assert sup.fault == wire.FAULT_SESSION

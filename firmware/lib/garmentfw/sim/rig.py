@@ -2,6 +2,7 @@
 # feeds electrode signals (nanovolts) into the AFE model, and sets lead-off faults.
 # It is the physics side of the simulation, not part of the firmware's protocol.
 import struct
+import time
 
 import micropython
 from array import array
@@ -107,6 +108,6 @@ class RigPort:
                 self._drop()
                 return
             self.deframer.feed(self.rx, n)
-        if self.client is not None and now_ms - self._last >= self.REPORT_MS:
+        if self.client is not None and time.ticks_diff(now_ms, self._last) >= self.REPORT_MS:
             self._last = now_ms
             self._report()

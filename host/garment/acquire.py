@@ -6,6 +6,7 @@ ends with ``error`` set and every sink is closed normally (the recording is save
 """
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from dataclasses import dataclass, field
@@ -133,8 +134,10 @@ async def stream_meta(g: GarmentClient, device: str) -> StreamMeta:
     return StreamMeta(cfg.fs, cfg.channels, names, float(info.get("lsb_fv", 0)) / 1e9, device, info)
 
 
-async def run_stream(g: GarmentClient, seconds: float, sinks: list[Sink], device: str = "") -> StreamReport:
-    """Stream for ``seconds`` into ``sinks``; returns the report (never raises on link loss)."""
+async def run_stream(g: GarmentClient, seconds: float, sinks: list[Sink], device: str = "",
+                     stop: "asyncio.Event | None" = None) -> StreamReport:
+    """Stream for ``seconds`` (or until ``stop`` is set) into ``sinks``; returns the report
+    (never raises on link loss)."""
     meta = await stream_meta(g, device)
     report = StreamReport(meta.channels, meta.fs)
     for s in sinks:
@@ -154,7 +157,7 @@ async def run_stream(g: GarmentClient, seconds: float, sinks: list[Sink], device
     t0 = time.monotonic()
     try:
         await g.start_stream()
-        while time.monotonic() - t0 < seconds:
+        while time.monotonic() - t0 < seconds and not (stop is not None and stop.is_set()):
             deliver(await g.next_block(timeout=2.0))
     except TransportError as e:
         report.error = str(e)

@@ -364,3 +364,32 @@ def test_sim_killed_outright_takes_its_firmware_down() -> None:
         proc.kill()
         proc.wait()
         assert _wait_exit(fw, 10), "the firmware outlived a killed garment sim"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stream_stopped_early_saves_the_recording(tmp_path: Path, sig: signal.Signals) -> None:
+    """Ctrl-C (or a service manager's SIGTERM) ends a recording: saved, reported, exit 0."""
+    out = tmp_path / "rec.bdf"
+    spool = tmp_path / "rec.bdf.spool"
+    proc = subprocess.Popen([*GARMENT, "stream", "--seconds", "120", "--out", str(out), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        fd = os.pidfd_open(proc.pid)
+        try:  # until samples are on disk (the spool grows block by block), or the command ends
+            while not (spool.exists() and spool.stat().st_size > 64_000):
+                assert not select.select([fd], [], [], 0.1)[0], proc.communicate()
+        finally:
+            os.close(fd)
+        proc.send_signal(sig)
+        stdout, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    report = json.loads(stdout)
+    assert report["samples"] > 0 and report["duration_s"] < 120 and "Traceback" not in err
+    from garment.recordings import read_edf
+
+    rec = read_edf(out)
+    assert rec.n_samples == report["samples"] and not spool.exists()  # every sample that arrived

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -44,7 +46,16 @@ async def cmd_stream(args: argparse.Namespace) -> int:
         )
         if want != cfg:
             await g.set_config(want)
-        report = await run_stream(g, args.seconds, sinks, device=args.device)
+        # Ctrl-C or SIGTERM ends the recording early, as its end: saved and reported
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            report = await run_stream(g, args.seconds, sinks, device=args.device, stop=stop)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
     r = report.as_json()
     if args.json:
         print(json.dumps(r))
@@ -107,8 +118,6 @@ class _Stop(Exception):
 def cmd_sim(args: argparse.Namespace) -> int:
     """Run the simulated garment until Ctrl-C, SIGTERM or SIGHUP (exit 0, its firmware
     stopped with it), or until its firmware dies (exit 1, with the firmware's last line)."""
-    import signal
-
     from garment.sim import SimGarment, SimStartError
 
     def stop(signum: int, frame: object) -> None:

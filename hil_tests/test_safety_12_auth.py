@@ -45,7 +45,7 @@ async def test_privileged_requests_need_a_session(bench: StimBench, ptype: int, 
         await g.request(ptype, body + bytes(wire.AUTH_TAG_LEN))  # a made-up trailer
     assert e.value.code == wire.E_UNAUTHORIZED
     assert await _state(g) == before
-    refusals = [ev for ev in g.events if ev.code == auth.EV_AUTH_REFUSED]
+    refusals = [ev for ev in g.events if ev.code == wire.EV_AUTH_REFUSED]
     assert len(refusals) >= 2  # logged on the garment
     await auth.ensure_authenticated(g)
 

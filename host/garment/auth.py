@@ -33,13 +33,7 @@ SECRET_LEN = 32
 NONCE_LEN = 16
 MAC_LEN = 16
 SECRETS_ENV = "GARMENT_SECRETS_DIR"
-
-# R_EVENT codes the garment's auth logs (garmentfw/auth.py).
-EV_AUTH_OK = 10
-EV_AUTH_REFUSED = 11
-EV_PROVISIONED = 12
-EV_AUTH_END = 13
-EV_AUTH_STORE = 14
+# The R_EVENT codes the garment's auth logs are wire.EV_AUTH_* (the wire contract).
 
 
 class AuthError(RuntimeError):

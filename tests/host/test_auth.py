@@ -229,7 +229,7 @@ async def test_provision_authenticate_and_privileged_requests(client: GarmentCli
         await _arm(client)
     assert e.value.code == wire.E_UNAUTHORIZED
     codes = [ev.code for ev in client.events]
-    assert auth.EV_AUTH_OK in codes and auth.EV_AUTH_REFUSED in codes  # authenticated, refusal logged
+    assert wire.EV_AUTH_OK in codes and wire.EV_AUTH_REFUSED in codes  # authenticated, refusal logged
 
 
 async def test_wrong_secret_and_wrong_mac(client: GarmentClient) -> None:

@@ -52,12 +52,6 @@ _REC_VERSION = const(1)
 _REC_LEN = const(37)
 _BLOCK = const(64)
 
-# R_EVENT codes of this module (device: 0-2, auth: 10-14, model/decoder: 20-22).
-EV_AUTH_OK = const(10)       # session opened
-EV_AUTH_REFUSED = const(11)  # a refused response or privileged request
-EV_PROVISIONED = const(12)   # secret provisioned or rotated
-EV_AUTH_END = const(13)      # session closed
-EV_AUTH_STORE = const(14)    # the auth record is missing/corrupt or could not be written
 
 
 @micropython.viper
@@ -150,12 +144,12 @@ class AuthService:
         try:
             rec = store.load(RECORD)
         except Exception as e:  # StoreError: CRC mismatch, truncated, ...
-            self.device.event(EV_AUTH_STORE, "auth record unusable (%s): garment unprovisioned" % (e,))
+            self.device.event(wire.EV_AUTH_STORE, "auth record unusable (%s): garment unprovisioned" % (e,))
             return
         if rec is None:
             return
         if len(rec) != _REC_LEN or rec[0] != _REC_VERSION:
-            self.device.event(EV_AUTH_STORE, "auth record of unknown layout: garment unprovisioned")
+            self.device.event(wire.EV_AUTH_STORE, "auth record of unknown layout: garment unprovisioned")
             return
         self._key = HmacSha256(rec[1:1 + SECRET_LEN])
         ceiling = struct.unpack_from("<I", rec, 1 + SECRET_LEN)[0]
@@ -173,7 +167,7 @@ class AuthService:
         try:
             store.save(RECORD, rec, False)  # no .prev: an old secret must not linger
         except Exception as e:
-            self.device.event(EV_AUTH_STORE, "auth record not saved: %r" % (e,))
+            self.device.event(wire.EV_AUTH_STORE, "auth record not saved: %r" % (e,))
             return False
         finally:
             for i in range(_REC_LEN):
@@ -201,7 +195,7 @@ class AuthService:
         except Exception:
             rec = None
         if rec is None or len(rec) != _REC_LEN:
-            self.device.event(EV_AUTH_STORE, "auth record unreadable: counter not advanced")
+            self.device.event(wire.EV_AUTH_STORE, "auth record unreadable: counter not advanced")
             return False
         ok = self._save(rec[1:1 + SECRET_LEN], ceiling)
         if ok:
@@ -218,7 +212,7 @@ class AuthService:
         self.refusals += 1
         d = self.device
         d.error(ref, code, msg)
-        d.event(EV_AUTH_REFUSED, "auth refused: " + msg)
+        d.event(wire.EV_AUTH_REFUSED, "auth refused: " + msg)
 
     # ---- the service API -----------------------------------------------------------
     def handlers(self):
@@ -295,14 +289,14 @@ class AuthService:
         self.end_session()
         self._session = HmacSha256(key.digest(b"session", nonce))
         self.device.reply(wire.R_ACK, seq, bytes((wire.T_AUTH_RESPONSE,)))
-        self.device.event(EV_AUTH_OK, "host authenticated")
+        self.device.event(wire.EV_AUTH_OK, "host authenticated")
 
     def _end(self, seq, pkt, n):
         was = self._session is not None
         self.end_session()
         self.device.reply(wire.R_ACK, seq, bytes((wire.T_AUTH_END,)))
         if was:
-            self.device.event(EV_AUTH_END, "session closed")
+            self.device.event(wire.EV_AUTH_END, "session closed")
 
     def _provision(self, seq, pkt, n):
         d = self.device
@@ -342,4 +336,4 @@ class AuthService:
         self._ceiling = ceiling  # the counter carries on: it never goes back
         self.end_session()  # a rotation ends the session keyed by the old secret
         d.reply(wire.R_ACK, seq, bytes((wire.T_PROVISION,)))
-        d.event(EV_PROVISIONED, "secret rotated" if rotated else "secret provisioned")
+        d.event(wire.EV_PROVISIONED, "secret rotated" if rotated else "secret provisioned")

@@ -131,7 +131,7 @@ class Device:
         self._configure_stages()
         for s in self.services:
             s.on_config()
-        self.event(0, "config fs=%d ch=%d mains=%d" % (fs, n_ch, mains))
+        self.event(wire.EV_CONFIG, "config fs=%d ch=%d mains=%d" % (fs, n_ch, mains))
 
     def uptime_ms(self) -> int:
         return time.ticks_diff(time.ticks_ms(), self.t0) & (wire.COUNTER_MOD - 1)
@@ -273,7 +273,7 @@ class Device:
         if not self.streaming:
             self.streamer.start(self.n_ch, self.kind)
             self.streaming = True
-            self.event(1, "stream start")
+            self.event(wire.EV_STREAM_START, "stream start")
         self._reply(wire.R_ACK, seq, bytes((wire.T_STREAM_START,)))
 
     def _stop(self, seq, pkt, n):
@@ -284,7 +284,7 @@ class Device:
         if self.streaming:
             self.streamer.flush()
             self.streaming = False
-            self.event(2, "stream stop")
+            self.event(wire.EV_STREAM_STOP, "stream stop")
 
     def _ping(self, seq, pkt, n):
         self.last_ping_ms = time.ticks_ms()

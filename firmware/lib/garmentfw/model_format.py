@@ -171,6 +171,12 @@ def crc32(data, crc=0):
 
 
 # ---- the rounding rule (scalar reference; the device and the host reference copy it) --
+def model_id(data):
+    """What MODEL_BEGIN and MODEL_INFO name a model file by: the CRC-32 of all but its last
+    4 bytes (the CRC of a whole file is one constant, its CRC residue)."""
+    return crc32(memoryview(data)[:-CRC_LEN])
+
+
 def requantize(v, mult, shift):
     """floor((v * mult + 2^(shift-1)) / 2^shift): the one rounding rule (arbitrary ints)."""
     return (v * mult + (1 << (shift - 1))) >> shift

@@ -14,8 +14,6 @@ from garmentfw.model_slot import MODEL, model_id
 
 _PART = "model.part"
 _META = "upload"
-EV_MODEL_COMMITTED = 21
-EV_MODEL_ROLLED_BACK = 22
 
 
 class ModelService:
@@ -127,7 +125,7 @@ class ModelService:
         d.store.save(MODEL, data)  # atomic; the previous model becomes MODEL.prev
         self._discard()
         self.slot.load()
-        d.event(EV_MODEL_COMMITTED, "model committed (%d bytes)" % len(data))
+        d.event(wire.EV_MODEL_COMMITTED, "model committed (%d bytes)" % len(data))
         self._info(seq, pkt, 0)
 
     def _rollback(self, seq, pkt, n):
@@ -137,7 +135,7 @@ class ModelService:
             self.dev.error(seq, wire.E_BAD_STATE, "no previous model to roll back to: %s" % e)
             return
         self.slot.load()
-        self.dev.event(EV_MODEL_ROLLED_BACK, "model rolled back")
+        self.dev.event(wire.EV_MODEL_ROLLED_BACK, "model rolled back")
         self._info(seq, pkt, 0)
 
     def _discard(self) -> None:

@@ -7,15 +7,9 @@ from garmentfw.features import FeatureExtractor
 from garmentfw.int8net import Int8Net
 from garmentfw import wire
 
+from garmentfw.model_format import model_id  # noqa: F401 - model_service takes it from here too
+
 MODEL = "model"
-EV_MODEL_ACTIVE = 20
-
-
-def model_id(data) -> int:
-    """What MODEL_BEGIN names a file by: the CRC-32 of all but its last 4 bytes."""
-    from binascii import crc32
-
-    return crc32(memoryview(data)[:-4]) & 0xFFFFFFFF
 
 
 class ModelSlot:
@@ -71,7 +65,7 @@ class ModelSlot:
         self.size = len(data)
         self.verified = True
         self.problem = ""
-        d.event(EV_MODEL_ACTIVE, "model active: %s, %d bytes" % (net.task, len(data)))
+        d.event(wire.EV_MODEL_ACTIVE, "model active: %s, %d bytes" % (net.task, len(data)))
         self._tell()
 
     def deactivate(self, why: str) -> None:

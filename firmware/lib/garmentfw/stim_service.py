@@ -18,7 +18,7 @@
 # timeout (2) would only add up to limits.heartbeat_ms of unsupervised output. Re-arming
 # (after reconnecting and authenticating) clears it, as for any heartbeat fault.
 #
-# R_EVENT codes: EV_STIM (0x20) state transitions and faults, EV_STIM_INFO (0x21) notes
+# R_EVENT codes: wire.EV_STIM (0x20) state transitions and faults, wire.EV_STIM_INFO (0x21) notes
 # (calibration/limits refused at boot, test train done, saved records, blank window).
 import struct
 import time
@@ -37,8 +37,6 @@ from garmentfw.safety_checks import SafetyChecks
 from garmentfw.stim_engine import StimEngine
 from garmentfw.supervisor import Supervisor
 
-EV_STIM = const(0x20)
-EV_STIM_INFO = const(0x21)
 
 
 class StimService:
@@ -69,10 +67,10 @@ class StimService:
         self.ticks = 0
         self._ready = True
         for note in notes:
-            device.event(EV_STIM_INFO, note)
+            device.event(wire.EV_STIM_INFO, note)
 
     def _note(self, text: str) -> None:
-        self.dev.event(EV_STIM_INFO, text)
+        self.dev.event(wire.EV_STIM_INFO, text)
 
     # ---- Device service API --------------------------------------------------------
     def handlers(self):
@@ -154,7 +152,7 @@ class StimService:
         if not self._ready:
             return
         self.pulses.flush(self._clock(), True)  # the pulses before the change go first
-        self.dev.event(EV_STIM, "stim %s (fault %s): %s" % (
+        self.dev.event(wire.EV_STIM, "stim %s (fault %s): %s" % (
             wire.SS_NAMES.get(state, "?"), wire.FAULT_NAMES.get(fault, "?"), text))
         self.dev.reply(wire.R_STIM_STATE, wire.NO_REF, self.state_bytes())
 

@@ -114,6 +114,37 @@ ERROR_NAMES = {
     E_INTERNAL: "internal",
 }
 
+# R_EVENT codes (the code u8 of every log line the garment sends; the text says the rest).
+EV_CONFIG = const(0)            # acquisition configured (T_SET_CONFIG, boot)
+EV_STREAM_START = const(1)
+EV_STREAM_STOP = const(2)
+EV_AUTH_OK = const(10)          # authenticated session opened
+EV_AUTH_REFUSED = const(11)     # a refused auth response or privileged request
+EV_PROVISIONED = const(12)      # secret provisioned or rotated
+EV_AUTH_END = const(13)         # session closed
+EV_AUTH_STORE = const(14)       # the auth record is missing/corrupt or could not be written
+EV_MODEL_ACTIVE = const(20)     # a verified decoder model is active
+EV_MODEL_COMMITTED = const(21)  # an uploaded model was committed
+EV_MODEL_ROLLED_BACK = const(22)
+EV_STIM = const(0x20)           # stimulation state change (with its fault)
+EV_STIM_INFO = const(0x21)      # stimulation notes: test train done, blank window, refused records
+
+EVENT_NAMES = {
+    EV_CONFIG: "config",
+    EV_STREAM_START: "stream_start",
+    EV_STREAM_STOP: "stream_stop",
+    EV_AUTH_OK: "auth_ok",
+    EV_AUTH_REFUSED: "auth_refused",
+    EV_PROVISIONED: "provisioned",
+    EV_AUTH_END: "auth_end",
+    EV_AUTH_STORE: "auth_store",
+    EV_MODEL_ACTIVE: "model_active",
+    EV_MODEL_COMMITTED: "model_committed",
+    EV_MODEL_ROLLED_BACK: "model_rolled_back",
+    EV_STIM: "stim",
+    EV_STIM_INFO: "stim_info",
+}
+
 # struct formats (little-endian; MicroPython's struct understands the same strings).
 REF_FMT = "<H"
 # fs u16 (Hz), n_ch u8, mains u8 (50|60), stream_kind u8 (STREAM_*), hp u8 (0|1), notch u8 (0|1)

@@ -192,7 +192,7 @@ class _Rig:
         return nonce, counter
 
     def refused_events(self):
-        return [t for c, t in self.events if c == auth.EV_AUTH_REFUSED]
+        return [t for c, t in self.events if c == wire.EV_AUTH_REFUSED]
 
 
 def _wipe():
@@ -327,7 +327,7 @@ def test_challenge_response_and_privileged_requests():
     assert r.priv.calls[-1] == (wire.T_SET_LIMITS, limits)
     assert len(r.priv.calls) == 6
     assert r.refused_events() == []
-    assert (auth.EV_AUTH_OK, "host authenticated") in r.events
+    assert (wire.EV_AUTH_OK, "host authenticated") in r.events
     # counters may skip (a lost request) but never go back
     r.expect(wire.T_ARM, sign=True, counter=r.counter + 10)
     r.counter += 10
@@ -564,7 +564,7 @@ def test_corrupt_record_leaves_the_garment_unprovisioned():
         f.write(b"\x00\x00")
     r2 = _Rig(fresh=False)
     assert not r2.auth.provisioned
-    assert any(c == auth.EV_AUTH_STORE for c, _ in r2.events), r2.events
+    assert any(c == wire.EV_AUTH_STORE for c, _ in r2.events), r2.events
     r2.expect(wire.T_AUTH_CHALLENGE, code=wire.E_BAD_STATE)
     r2.provision(OTHER)  # re-provisioning over USB recovers it
     r2.login(OTHER)

@@ -2,7 +2,7 @@
 
 The rig steps the drive of a muscle in the EMG phantom (PhantomStream.inject_onset) at a
 known feeder sample; the AFE model converts it at a known conversion index; the firmware
-filters it, computes the envelope features, runs the int8 decoder (garment.commands.stim.
+filters it, computes the envelope features, runs the int8 decoder (garment.models.presets.
 envelope_model: 100 ms MAV windows every 20 ms) and its proportional policy, and the
 stimulation engine fires its first pulse, which the sim reports with the AFE index at
 that moment (RIG_PULSE). Latency = (pulse index - onset index) / fs: everything in the
@@ -12,7 +12,7 @@ AFE's own sample clock, no host timing involved. Between trials the muscle rests
 Target (DESIGN.md): median <= 75 ms, p99 <= 100 ms.
 
 Usage: python benchmarks/bench_latency.py [--trials 100] [--json]
-(the same measurement as ``garment bench latency --device sim``)
+(the same measurement as ``garment bench latency --device sim``: garment.latency)
 """
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ import asyncio
 import json
 import sys
 
-from garment.commands.stim import _bench_garment, measure_latency
+from garment.latency import latency_garment, measure_latency
 
 MEDIAN_TARGET_MS = 75.0
 P99_TARGET_MS = 100.0
 
 
 async def main(trials: int, as_json: bool) -> int:
-    async with _bench_garment("sim") as (g, sim):
+    async with latency_garment("sim") as (g, sim):
         res = await measure_latency(g, sim, trials,
                                     progress=None if as_json else (lambda s: print(s, file=sys.stderr, flush=True)))
     out = res.summary()

@@ -1,19 +1,18 @@
 """HIL suite: checks a whole garment. ``--device sim`` (default) starts the simulated
 garment (real firmware on the MicroPython unix port); ``--device serial:/dev/ttyACM0``
 runs the same tests on hardware. Tests that need the rig (signal injection, fault
-injection) skip on hardware without a rig, saying so."""
+injection) skip on hardware without a rig, saying so. Devices are opened the way the
+CLI and the TUI open them (:func:`garment.devices.open_device`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING, AsyncIterator, Iterator
 
 import pytest
 
-from garment.client import GarmentClient
-from garment.devices import make_transport
+from garment.client import GarmentClient, StreamConfig
+from garment.devices import open_device
 from garment.sim import SimGarment
-from garment.transports import SerialTransport, Transport
 
 if TYPE_CHECKING:
     from rig import StimBench
@@ -53,12 +52,8 @@ def sim(device_spec: str) -> Iterator[SimGarment | None]:
 async def _provision_over_usb(url: str) -> None:
     from garment.auth import ensure_authenticated
 
-    g = GarmentClient(SerialTransport(url), timeout=3.0)
-    await g.connect()
-    try:
-        await ensure_authenticated(g)
-    finally:
-        await g.close()
+    async with open_device(url, timeout=3.0) as conn:
+        await ensure_authenticated(conn.client)
 
 
 @pytest.fixture
@@ -73,27 +68,15 @@ def url(device_spec: str, sim: SimGarment | None) -> str:
 async def garment(url: str, device_spec: str, sim: SimGarment | None) -> AsyncIterator[GarmentClient]:
     """A connected client (over the virtual radio with ``ble:sim``); the garment is returned
     to its default configuration after."""
-    async with contextlib.AsyncExitStack() as stack:
-        if device_spec == "ble:sim" and sim is not None:
-            from garment.sim.ble_radio import sim_ble
-            from garment.transports.ble import BleTransport
-
-            radio, p = await stack.enter_async_context(sim_ble(sim.port))
-            transport: Transport = BleTransport(p.address, radio.client_backend, radio.scanner_backend)
-        else:
-            transport = make_transport(url)
-        g = GarmentClient(transport, timeout=3.0)
-        await g.connect()
+    # ``url`` asserts that the session's simulated garment is alive: open_device would
+    # start a stopped one anew, and a test that killed it must not get a fresh garment.
+    async with open_device(device_spec, timeout=3.0, sim=sim) as conn:
+        g = conn.client
         try:
             yield g
         finally:
-            try:
-                await g.stop_stream()
-                from garment.client import StreamConfig
-
-                await g.set_config(StreamConfig())
-            finally:
-                await g.close()
+            await g.stop_stream()
+            await g.set_config(StreamConfig())
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """The HIL rig: what a test bench around the garment does, for the simulated garment.
 
 - fault injection: electrode impedance (``RIG_IMPEDANCE``), AFE lead-off (``RIG_LEAD_OFF``),
-  EMG at the rail or dead (the feeder holds an input), battery voltage (``RIG_BATTERY``,
-  proposed), EMG onsets (the phantom's ``inject_onset``);
+  EMG at the rail or dead (the feeder holds an input), battery voltage (``RIG_BATTERY``),
+  EMG onsets (the phantom's ``inject_onset``);
 - measurement: every pulse the simulated stimulator delivered (``RIG_PULSE``: device
   clock, AFE sample index, channel, amplitude, width), independently of the firmware's
   own ``R_PULSES`` reports.
@@ -19,13 +19,13 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 
 from garment.auth import ensure_authenticated
 from garment.client import Calibration, DeviceError, GarmentClient, Limits, Pulse, StimState
-from garment.devices import make_transport
+from garment.devices import open_device
 from garment.protocol import Packet, wire
 from garment.sim import SimGarment
 from garment.sim.feeder import RAIL_UV, EmgFeeder, RigPulse
@@ -338,13 +338,15 @@ def calib(channel: int, max_ua: int = 20000, motor_ua: int = 10000, sensory_ua: 
 
 
 def limits(base: Limits, **changes: int) -> Limits:
-    d = {k: getattr(base, k) for k in base.__dataclass_fields__}
-    d.update(changes)
-    return Limits(**d)
+    return base.replace(**changes)
 
 
 def check_pulse_safe(p: Pulse, cal: Calibration | None, lim: Limits) -> str | None:
-    """None if the delivered pulse respects the calibration and the limits, else why not."""
+    """None if the delivered pulse respects the calibration and the limits, else why not.
+
+    Written out here on purpose, NOT derived from ``garmentfw/limits.py``: this is the
+    suite's independent oracle for what reached the electrodes, so a wrong rule in the
+    firmware's checks cannot make its own test pass."""
     if cal is None:
         return f"pulse on uncalibrated channel {p.channel}: {p}"
     if not 0 < p.amplitude_ua <= cal.max_ua:
@@ -407,16 +409,14 @@ def wrap_us(a: int, b: int) -> int:
 # ---- decoder models for the closed-loop tests ------------------------------------------------
 def off_model() -> bytes:
     """A valid model whose stimulation policy is "off" (closed loop silent)."""
-    from garment.commands.stim import envelope_model
-
     return envelope_model(stim={"preset": "off", "params": {}})
 
 
-def envelope_model(**kw: object) -> bytes:
+def envelope_model(**kw: Any) -> bytes:
     """The proportional envelope model (stim channel i follows EMG channel i's MAV)."""
-    from garment.commands import stim
+    from garment.models.presets import envelope_model as preset
 
-    return stim.envelope_model(**kw)  # type: ignore[arg-type]
+    return preset(**kw)
 
 
 # ---- the bench every safety test stands on ----------------------------------------------------
@@ -575,15 +575,7 @@ async def own_garment(tmp_path: Path, timeout: float = 3.0, **sim_options: int) 
     """A simulated garment of the test's own (a fresh flash: no model, no calibration, a
     dose window at zero), its rig, and a connected, authenticated client; closed and
     stopped afterwards."""
-    sim = SimGarment(state_dir=tmp_path / "flash", **sim_options)
-    sim.start()
-    try:
-        g = GarmentClient(make_transport(sim.url), timeout=timeout)
-        await g.connect()
-        try:
-            await ensure_authenticated(g)
-            yield sim, SimRig(sim), g
-        finally:
-            await g.close()
-    finally:
-        sim.stop()
+    async with open_device("sim", timeout, sim=SimGarment(state_dir=tmp_path / "flash", **sim_options)) as conn:
+        assert conn.sim is not None
+        await ensure_authenticated(conn.client)
+        yield conn.sim, SimRig(conn.sim), conn.client

@@ -21,7 +21,7 @@ from garment.features.filters import blank
 from garment.features.reference import FeatureConfig, compute_features
 from garment.protocol import wire
 from garment.sim.feeder import RigPulse
-from garment.commands.stim import ENVELOPE_FULL_SCALE
+from garment.models.presets import ENVELOPE_FULL_SCALE
 from rig import SimRig, StimBench, envelope_model, heartbeat, off_model
 
 MOD = wire.COUNTER_MOD

@@ -14,8 +14,16 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from garment.contracts import load_contract
 from garment.protocol import Deframer, Packet, encode_packet, wire
+from garment.stimulation import Calibration, Limits
 from garment.transports.base import Transport, TransportClosed, TransportError
+
+__all__ = [
+    "Calibration", "DecoderOutput", "DeviceError", "DeviceTimeout", "Event", "GarmentClient", "Limits",
+    "Pulse", "SampleBlock", "Signer", "Status", "StimState", "StreamConfig", "StreamStats", "decode_samples",
+    "model_id",
+]
 
 
 class DeviceError(Exception):
@@ -74,56 +82,8 @@ class Status:
         return cls(f[0], wire.STATE_NAMES.get(f[1], str(f[1])), bool(f[2]), *f[3:])
 
 
-def model_id(data: bytes) -> int:
-    """A model file's id as MODEL_BEGIN and MODEL_INFO state it: CRC-32 of all but its
-    last 4 bytes (the CRC of a whole model file is one constant, its CRC residue)."""
-    import binascii
-
-    return binascii.crc32(data[:-4]) & 0xFFFFFFFF
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Per-channel stimulation calibration (currents in microamps)."""
-
-    channel: int
-    sensory_ua: int
-    motor_ua: int
-    max_ua: int
-    area_mm2: int
-    width_us: int
-    freq_hz: int
-
-    def pack(self) -> bytes:
-        return struct.pack(wire.CALIB_FMT, self.channel, self.sensory_ua, self.motor_ua, self.max_ua,
-                           self.area_mm2, self.width_us, self.freq_hz)
-
-    @classmethod
-    def unpack(cls, body: bytes) -> "Calibration":
-        return cls(*struct.unpack(wire.CALIB_FMT, body))
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Hard stimulation limits enforced by the firmware."""
-
-    max_ua: int
-    max_width_us: int
-    min_freq_hz: int
-    max_freq_hz: int
-    max_charge_nc: int
-    slew_ua_per_s: int
-    heartbeat_ms: int
-    blank_us: int
-    session_s: int
-    dose_limit: int
-
-    def pack(self) -> bytes:
-        return struct.pack(wire.LIMITS_FMT, *(getattr(self, f) for f in self.__dataclass_fields__))
-
-    @classmethod
-    def unpack(cls, body: bytes) -> "Limits":
-        return cls(*struct.unpack(wire.LIMITS_FMT, body))
+#: A model file's id as MODEL_BEGIN and MODEL_INFO state it (the model format contract's).
+model_id: Callable[[bytes], int] = load_contract("model_format").model_id
 
 
 @dataclass(frozen=True)
@@ -250,6 +210,10 @@ class GarmentClient:
         self.pulses: asyncio.Queue[Pulse] = asyncio.Queue()
         self.decoder_outputs: asyncio.Queue[DecoderOutput] = asyncio.Queue()
         self.last_stim_state: StimState | None = None
+        #: called with every stimulation state the garment sends, replies to requests
+        #: (``unsolicited`` False) and the changes it reports by itself (True), before the
+        #: request that asked returns; one owner (the TUI session); must not block or raise
+        self.on_stim_state: Callable[[StimState, bool], None] | None = None
         #: called for every packet the garment sends (TUI log, HIL rig); must not block
         self.listeners: list[Callable[[Packet], None]] = []
 
@@ -359,8 +323,8 @@ class GarmentClient:
         await self.request(wire.T_STREAM_STOP)
 
     async def resume(self) -> None:
-        """Carry on after the link dropped (``TransportClosed``): reopen the transport (its
-        ``reconnect()`` where it has one, e.g. BLE), shake hands again and restart the stream
+        """Carry on after the link dropped (``TransportClosed``): reopen the transport
+        (``Transport.reconnect()``), shake hands again and restart the stream
         if one was running. Sample indices carry on, so the samples lost meanwhile are counted
         in ``stats`` as one gap. An authenticated session must be opened again."""
         if self._rx_task is not None:
@@ -370,12 +334,7 @@ class GarmentClient:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - it ended with the link
                 pass
             self._rx_task = None
-        reconnect = getattr(self.transport, "reconnect", None)
-        if reconnect is not None:
-            await reconnect()
-        else:
-            await self.transport.close()
-            await self.transport.open()
+        await self.transport.reconnect()
         kept = []  # blocks received before the drop stay; the end-of-link markers go
         while not self._samples.empty():
             item = self._samples.get_nowait()
@@ -402,10 +361,9 @@ class GarmentClient:
     async def stim_state(self) -> StimState:
         return self._stim((await self.request(wire.T_STIM_STATE)).body)
 
-    def _stim(self, body: bytes) -> StimState:
-        st = StimState.unpack(body[2:])
-        self.last_stim_state = st
-        return st
+    @staticmethod
+    def _stim(body: bytes) -> StimState:
+        return StimState.unpack(body[2:])  # already seen by on_stim_state (_dispatch)
 
     async def estop(self) -> StimState:
         """Emergency stop: all outputs to zero at once, latched until re-armed. Needs no session."""
@@ -553,12 +511,18 @@ class GarmentClient:
             st.malformed += 1
             return
         ref = pkt.body[0] | (pkt.body[1] << 8)
-        if t == wire.R_STIM_STATE and ref == wire.NO_REF:
+        if t == wire.R_STIM_STATE:
             try:
-                self.last_stim_state = StimState.unpack(pkt.body[2:])  # an unsolicited change
+                state: StimState | None = StimState.unpack(pkt.body[2:])
             except struct.error:
-                st.malformed += 1
-            return
+                state = None
+                st.malformed += 1  # a reply still goes to its request, which then fails
+            if state is not None:
+                self.last_stim_state = state
+                if self.on_stim_state is not None:
+                    self.on_stim_state(state, ref == wire.NO_REF)
+            if ref == wire.NO_REF:
+                return  # a change the garment reports by itself
         if t == wire.R_STATUS:
             try:
                 self.last_status = Status.unpack(pkt.body[2:])
@@ -580,10 +544,14 @@ class GarmentClient:
         try:
             while True:
                 data = await self.transport.read()
-                for pkt in self._deframer.feed(data):
+                d = self._deframer
+                crc0, bad0 = d.crc_errors, d.malformed + d.oversize
+                for pkt in d.feed(data):
                     self._dispatch(pkt)
-                self.stats.crc_errors = self._deframer.crc_errors
-                self.stats.malformed = self._deframer.malformed + self._deframer.oversize
+                # Add the frames' counts to the packets' own (a samples packet of the wrong
+                # length, a reply too short to name its request): both are malformed input.
+                self.stats.crc_errors += d.crc_errors - crc0
+                self.stats.malformed += d.malformed + d.oversize - bad0
         except TransportError as e:
             self._fail(e)
         except asyncio.CancelledError:

@@ -1,20 +1,49 @@
-"""Turn a ``--device`` string into a connected :class:`~garment.client.GarmentClient`.
+"""The one way the host opens a garment: :func:`open_device` turns a ``--device`` string
+into a connected :class:`~garment.client.GarmentClient` for the duration of a block.
 
-Accepted: ``sim`` (starts a simulated garment for the duration), ``socket://HOST:PORT``,
-``serial:/dev/ttyACM0`` or a bare path, ``ble:ADDRESS`` / ``ble:sim`` (BLE issue).
+Accepted: ``sim`` (starts a simulated garment for the duration), ``ble:sim`` (one behind
+the virtual BLE radio: the host's real BLE code over ATT/GATT), ``socket://HOST:PORT``,
+``serial:/dev/ttyACM0`` or a bare path, ``ble:ADDRESS`` / ``ble:NAME``.
+
+The CLI (:func:`connect`), the TUI session (``GarmentSession.open``) and the HIL suite's
+fixtures all open devices here, so every way in does the same: start (and stop) the
+simulated garment, bring up its radio, open the transport, shake hands.
 """
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextlib
+from dataclasses import dataclass
 from typing import AsyncIterator
 
 from garment.client import GarmentClient
 from garment.sim import SimGarment
 from garment.transports import SerialTransport, Transport, TransportError
 
+__all__ = ["Connection", "absent_device", "connect", "make_transport", "open_device", "stop_started_sims"]
+
+_STARTED: set[SimGarment] = set()  # simulated garments started here and not yet stopped
+
+
+@atexit.register
+def stop_started_sims() -> None:
+    """Stop every simulated garment :func:`open_device` started (a last resort at exit:
+    no micropython process may outlive the host, even after a crash)."""
+    for sim in list(_STARTED):
+        with contextlib.suppress(Exception):
+            _stop(sim)
+
+
+def _stop(sim: SimGarment) -> None:
+    try:
+        sim.stop()
+    finally:
+        _STARTED.discard(sim)
+
 
 def make_transport(spec: str) -> Transport:
-    """A transport for a device spec (not opened)."""
+    """A transport for a device spec (not opened); ``sim`` and ``ble:sim`` need :func:`open_device`."""
     if spec.startswith("serial:"):
         return SerialTransport(spec[len("serial:") :])
     if "://" in spec or spec.startswith("/"):
@@ -22,7 +51,7 @@ def make_transport(spec: str) -> Transport:
     if spec.startswith("ble:"):
         address = spec[len("ble:") :]
         if address == "sim":
-            raise TransportError("ble:sim is opened by garment.devices.connect(): it starts the simulated garment and its radio")
+            raise TransportError("ble:sim is opened by garment.devices.open_device(): it starts the simulated garment and its radio")
         if not address:
             raise TransportError("ble: needs the garment's address or name, e.g. ble:Garment-1A2B or ble:C4:DE:E2:12:34:56")
         from garment.transports.ble import BleTransport
@@ -58,33 +87,59 @@ def absent_device(spec: str, timeout: float = 1.0) -> str | None:
     return None
 
 
+@dataclass
+class Connection:
+    """An open garment: the client, what was asked for and what was opened."""
+
+    client: GarmentClient
+    spec: str  # as given (``sim``, ``ble:sim``, ``socket://...``)
+    url: str  # what the transport opened (e.g. ``socket://127.0.0.1:7300``, ``ble:ADDR (virtual radio)``)
+    sim: SimGarment | None  # the simulated garment behind it (None on hardware)
+
+
 @contextlib.asynccontextmanager
-async def connect(spec: str, timeout: float = 2.0) -> AsyncIterator[GarmentClient]:
-    """Connect to a garment; ``sim`` and ``ble:sim`` start (and afterwards stop) a simulated one,
-    ``ble:sim`` behind a virtual radio (``garment.sim.ble_radio``)."""
-    sim: SimGarment | None = None
+async def open_device(spec: str, timeout: float = 2.0, *, sim: SimGarment | None = None) -> AsyncIterator[Connection]:
+    """Connect to a garment for the block; closed (and a simulated garment started here
+    stopped) afterwards.
+
+    ``sim`` / ``ble:sim`` use ``sim`` when given (a :class:`SimGarment` that is running is
+    left running; one that is not is started here and stopped after), else start a new
+    one (``ble:sim``: without a wired link, behind the virtual radio). Starting and
+    stopping run in a thread, so an event loop with an interface keeps running."""
+    started: SimGarment | None = None
     try:
         async with contextlib.AsyncExitStack() as stack:
-            if spec == "sim":
-                sim = SimGarment()
-                spec = sim.start()
+            if spec in ("sim", "ble:sim"):
+                if sim is None:
+                    sim = SimGarment() if spec == "sim" else SimGarment(wired=False)
+                if not sim.alive():
+                    started = sim
+                    _STARTED.add(sim)
+                    await asyncio.to_thread(sim.start)
             if spec == "ble:sim":
-                # The simulated garment behind a virtual radio: the host's BLE code over real ATT/GATT.
                 from garment.sim.ble_radio import sim_ble
                 from garment.transports.ble import BleTransport
 
-                sim = SimGarment(wired=False)
-                sim.start()
-                radio, garment = await stack.enter_async_context(sim_ble(sim.port))
-                transport: Transport = BleTransport(garment.address, radio.client_backend, radio.scanner_backend)
+                assert sim is not None
+                radio, peripheral = await stack.enter_async_context(sim_ble(sim.port))
+                transport: Transport = BleTransport(peripheral.address, radio.client_backend, radio.scanner_backend)
+                url = f"ble:{peripheral.address} (virtual radio)"
             else:
-                transport = make_transport(spec)
+                url = sim.url if spec == "sim" and sim is not None else spec
+                transport = make_transport(url)
             client = GarmentClient(transport, timeout=timeout)
             await client.connect()
             try:
-                yield client
+                yield Connection(client, spec, url, sim)
             finally:
                 await client.close()
     finally:
-        if sim is not None:
-            sim.stop()
+        if started is not None:
+            await asyncio.to_thread(_stop, started)
+
+
+@contextlib.asynccontextmanager
+async def connect(spec: str, timeout: float = 2.0) -> AsyncIterator[GarmentClient]:
+    """:func:`open_device`, for callers that only need the client (the CLI commands)."""
+    async with open_device(spec, timeout) as conn:
+        yield conn.client

@@ -13,24 +13,13 @@ from typing import Iterator
 import pytest
 
 from garment.auth import ensure_authenticated
-from garment.client import Calibration, GarmentClient, Limits
-from garment.commands.stim import TrainRequest, check_train
+from garment.client import GarmentClient
+from garment.stimulation import Calibration, Limits, TrainRequest, check_train
 from garment.devices import make_transport
 from garment.sim import SimGarment
 
 
-def _cli() -> list[str]:
-    """``garment`` if it has the stim commands yet, else their own entry point."""
-    from garment.cli import build_parser
-
-    try:
-        build_parser().parse_args(["stim", "--channel", "0", "--amplitude", "1"])
-        return [sys.executable, "-m", "garment.cli"]
-    except SystemExit:
-        return [sys.executable, "-m", "garment.commands.stim"]
-
-
-CLI = _cli()
+CLI = [sys.executable, "-m", "garment.cli"]
 CAL = Calibration(0, 5000, 10000, 20000, 2500, 300, 30)
 LIM = Limits(50000, 500, 10, 100, 25000, 20000, 500, 5000, 3600, 2000000)
 
@@ -63,11 +52,12 @@ def sim() -> Iterator[SimGarment]:
 @pytest.mark.parametrize(
     "req,needle",
     [
-        (TrainRequest(0, 20001, 300, 30, 1000), "calibrated maximum"),
-        (TrainRequest(0, 0, 300, 30, 1000), "amplitude"),
-        (TrainRequest(0, 10000, 501, 30, 1000), "pulse width"),
-        (TrainRequest(0, 10000, 300, 101, 1000), "frequency"),
+        (TrainRequest(0, 20001, 300, 30, 1000), "above channel 0's calibrated max_ua=20000"),
+        (TrainRequest(0, 0, 300, 30, 1000), "amplitude_ua=0"),
+        (TrainRequest(0, 10000, 501, 30, 1000), "width_us=501 outside 20..500"),
+        (TrainRequest(0, 10000, 300, 101, 1000), "freq_hz=101 outside 10..100"),
         (TrainRequest(0, 20000, 500, 100, 1000), "density"),
+        (TrainRequest(0, 10000, 300, 30, 60001), "duration_ms=60001"),
     ],
 )
 def test_check_train_refusals(req: TrainRequest, needle: str) -> None:
@@ -85,10 +75,10 @@ def test_check_train_accepts_what_the_calibration_allows() -> None:
 @pytest.mark.parametrize(
     "args,needle",
     [
-        (["--channel", "0", "--amplitude", "25"], "above channel 0's calibrated maximum of 20 mA"),
+        (["--channel", "0", "--amplitude", "25"], "above channel 0's calibrated max_ua=20000"),
         (["--channel", "1", "--amplitude", "5"], "channel 1 has no calibration"),
-        (["--channel", "0", "--amplitude", "5", "--width", "600"], "pulse width 600 us"),
-        (["--channel", "0", "--amplitude", "5", "--freq", "120"], "frequency 120 Hz"),
+        (["--channel", "0", "--amplitude", "5", "--width", "600"], "width_us=600 outside 20..500"),
+        (["--channel", "0", "--amplitude", "5", "--freq", "120"], "freq_hz=120 outside 10..100"),
         (["--channel", "7", "--amplitude", "5"], "channel=7"),
         (["--channel", "0", "--amplitude", "-1"], "amplitude"),
     ],

@@ -47,7 +47,7 @@ def rider_calibration(channel: int) -> Calibration:
 async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSource | None], policy: dict[str, Any],
                 seconds: float, progress: Callable[[float], None] | None, report: dict[str, Any]) -> None:
     from garment.auth import ensure_authenticated
-    from garment.commands.stim import envelope_model
+    from garment.models.presets import envelope_model
 
     await ensure_authenticated(g)
     await g.set_config(StreamConfig(fs=FS, channels=8))

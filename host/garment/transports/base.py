@@ -17,10 +17,23 @@ class Transport(abc.ABC):
 
     Framing, CRC and sequence numbers live above it (``garment.protocol``), so a
     transport only moves bytes and reports when the other side vanishes.
+
+    The contract (one public face over every medium, as bleak's ``BaseBleakClient`` is
+    over its backends): ``open``, ``read``, ``write`` and ``close`` are required;
+    ``reconnect`` and ``rssi`` are optional capabilities with defaults here, so callers
+    use them on any transport without probing for them:
+
+    - :meth:`reconnect` re-establishes the link after :class:`TransportClosed`. The
+      default closes and opens again (a serial port or socket); BLE scans for the same
+      garment and keeps the bytes received before the drop readable, in order.
+    - :attr:`rssi` is the received signal strength in dBm where the medium measures one
+      (BLE), else None.
     """
 
     #: Short description for logs and the TUI (e.g. ``socket://127.0.0.1:7300``).
     name: str = ""
+    #: Received signal strength (dBm) on a radio link; None where the medium has none.
+    rssi: int | None = None
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -37,3 +50,9 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Disconnect; safe to call twice."""
+
+    async def reconnect(self) -> None:
+        """Open the link again after it dropped (default: :meth:`close`, then :meth:`open`);
+        raise :class:`TransportError` with a readable reason on failure."""
+        await self.close()
+        await self.open()

@@ -12,13 +12,13 @@ def run(device: str | None = None) -> int:
     Returns the exit status (0 normally, 1 after an internal error).
     """
     from garment.tui.app import GarmentApp
-    from garment.tui.session import _stop_sims
+    from garment.devices import stop_started_sims
 
     app = GarmentApp(device=device)
     try:
         result = app.run()
     finally:
-        _stop_sims()  # whatever happened, no simulated garment outlives the app
+        stop_started_sims()  # whatever happened, no simulated garment outlives the app
     if app.return_code:
         return int(app.return_code)
     return int(result or 0)

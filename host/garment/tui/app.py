@@ -20,7 +20,6 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.worker import Worker
 
-from garment.client import DeviceError
 from garment.tui import config
 from garment.tui.discovery import Discovery
 from garment.tui.errors import describe
@@ -296,14 +295,7 @@ class GarmentApp(App[int]):
     async def _estop(self, s: GarmentSession) -> None:
         try:
             await s.estop()
-        except DeviceError as e:
-            if e.name == "unknown_type":
-                msg = ("E-STOP NOT CONFIRMED: this garment's firmware has no emergency stop "
-                       f"({e}). Switch the garment off to be sure stimulation stops.")
-            else:
-                msg = describe(e, "E-STOP NOT CONFIRMED")
-            self.report(msg, "error", timeout=20, source="stim")
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - whatever the reason, the user must know
             self.report(describe(e, "E-STOP NOT CONFIRMED") + ". Switch the garment off.", "error",
                         timeout=20, source="stim")
         else:
@@ -338,9 +330,6 @@ class GarmentApp(App[int]):
             "until it is armed again.", yes="Reset"), answered)
 
     async def _reset(self, s: GarmentSession) -> None:
-        await s.ensure_auth()
-        st = await s.client.fault_reset()
-        s.ingest_stim_state(st, source="reset")
-        s.estop_error = None
+        st = await s.fault_reset()
         self.refresh_safety()
         self.report(f"Fault reset: stimulation {st.state}")

@@ -1,14 +1,20 @@
-"""Calibration arithmetic and procedures, free of any interface (tested on their own):
-electrode check, rest baseline, MVC, and the stimulation threshold ramp."""
+"""Calibration arithmetic, free of any interface (tested on their own): electrode check,
+rest baseline, MVC, and the thresholds the stimulation ramp found. The ramp itself (and
+the arm/test/disarm sequence around it) is :mod:`garment.stimcontrol`'s."""
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict, dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import numpy as np
 
-from garment.client import Calibration
+from garment.stimcontrol import Ramp, RampResult, StimSettings, default_max, train_ms
+from garment.stimulation import Calibration
+
+__all__ = [  # the ramp's names stay importable from here for the screens
+    "CalibrationResults", "ChannelBaseline", "ChannelThresholds", "Ramp", "RampResult", "StimSettings",
+    "default_max", "electrode_verdict", "moving_rms", "muscle_name", "mvc_level", "rest_baseline", "train_ms",
+]
 
 MUSCLES = {
     "RF": "rectus femoris", "VL": "vastus lateralis", "VM": "vastus medialis",
@@ -75,28 +81,6 @@ def electrode_verdict(lead_off: bool, rest_rms_uV: float | None) -> str:
 
 
 @dataclass
-class StimSettings:
-    """Pulse parameters and the ramp used to find a channel's thresholds."""
-
-    width_us: int = 300
-    freq_hz: int = 30
-    area_mm2: int = 2500  # 5 cm x 5 cm electrode
-    start_ua: int = 1000
-    step_ua: int = 500
-    ceiling_ua: int = 40000
-    step_s: float = 1.0
-
-    def check(self) -> None:
-        for name in ("width_us", "freq_hz", "area_mm2", "start_ua", "step_ua", "ceiling_ua"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
-        if self.start_ua > self.ceiling_ua:
-            raise ValueError("the ramp starts above its ceiling")
-        if self.step_s <= 0:
-            raise ValueError("step_s must be positive")
-
-
-@dataclass
 class ChannelThresholds:
     sensory_ua: int | None = None
     motor_ua: int | None = None
@@ -109,95 +93,6 @@ class ChannelThresholds:
         mx = self.max_ua if self.max_ua is not None else default_max(self.motor_ua, s.ceiling_ua)
         return Calibration(channel, int(self.sensory_ua), int(self.motor_ua), int(mx), s.area_mm2, s.width_us,
                            s.freq_hz)
-
-
-def default_max(motor_ua: int, ceiling_ua: int) -> int:
-    """Working maximum: 1.5 x the motor threshold, within the ramp's ceiling."""
-    return int(min(ceiling_ua, round(motor_ua * 1.5)))
-
-
-@dataclass
-class RampResult:
-    reason: str  # "motor" | "stopped" | "ceiling" | "estop" | "error"
-    last_ua: int
-    sensory_ua: int | None
-    motor_ua: int | None
-
-
-MAX_TEST_MS = 60000  # the firmware's longest T_STIM_TEST train
-
-
-def train_ms(amplitude_ua: int, slew_ua_per_s: int, hold_s: float) -> int:
-    """One test train: the firmware ramps it up from zero at the slew limit, then holds
-    ``hold_s`` at the amplitude."""
-    rise = -(-amplitude_ua * 1000 // max(1, slew_ua_per_s))  # ceil, ms
-    return int(min(MAX_TEST_MS, rise + round(hold_s * 1000)))
-
-
-class Ramp:
-    """A slow amplitude ramp on one stimulation channel, stopped by the user.
-
-    Every step sends one test train (``send(amplitude_ua, duration_ms)``, i.e.
-    ``stim_test``); the firmware starts each train from zero and ramps it at its slew
-    limit, so a step lasts ``train_ms(amplitude)`` and the next, stronger train follows
-    when it ends. ``felt()`` records the sensory threshold and goes on;
-    ``contraction()`` records the motor threshold and stops; ``stop()`` stops at once
-    (the caller then disarms, which zeroes the output).
-    """
-
-    def __init__(self, settings: StimSettings, send: Callable[[int, int], Awaitable[Any]],
-                 train_ms: Callable[[int], int] | None = None,
-                 on_step: Callable[[int], None] | None = None) -> None:
-        settings.check()
-        self.s = settings
-        self.send = send
-        self.train_ms = train_ms or (lambda amp: int(round(settings.step_s * 1000)))
-        self.on_step = on_step
-        self.amplitude_ua = 0
-        self.sensory_ua: int | None = None
-        self.motor_ua: int | None = None
-        self._stop = asyncio.Event()
-        self.reason = ""
-
-    def felt(self) -> None:
-        if self.sensory_ua is None and self.amplitude_ua:
-            self.sensory_ua = self.amplitude_ua
-
-    def contraction(self) -> None:
-        if self.amplitude_ua:
-            self.motor_ua = self.amplitude_ua
-            if self.sensory_ua is None:
-                self.sensory_ua = self.amplitude_ua
-            self.reason = "motor"
-            self._stop.set()
-
-    def stop(self, reason: str = "stopped") -> None:
-        if not self.reason:
-            self.reason = reason
-        self._stop.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    async def run(self) -> RampResult:
-        s = self.s
-        amp = s.start_ua
-        while not self._stop.is_set():
-            if amp > s.ceiling_ua:
-                self.stop("ceiling")
-                break
-            duration_ms = self.train_ms(amp)
-            self.amplitude_ua = amp
-            await self.send(amp, duration_ms)
-            if self.on_step is not None:
-                self.on_step(amp)
-            try:
-                await asyncio.wait_for(self._stop.wait(), duration_ms / 1000.0)
-            except asyncio.TimeoutError:
-                pass
-            amp += s.step_ua
-        return RampResult(self.reason or "stopped", self.amplitude_ua, self.sensory_ua, self.motor_ua)
 
 
 @dataclass

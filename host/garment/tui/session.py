@@ -13,7 +13,6 @@ them with what the garment sends, and tests call them with deterministic data.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import struct
 import time
@@ -30,31 +29,17 @@ from garment.client import (
     GarmentClient,
     Pulse,
     SampleBlock,
+    Status,
     StimState,
     StreamConfig,
 )
 from garment.protocol import Packet, wire
+from garment.stimcontrol import Ramp, RampResult, search_thresholds
+from garment.stimulation import Calibration, Limits
 from garment.transports import TransportClosed, TransportError
 from garment.tui.errors import describe
 
 LEVELS = ("info", "warning", "error")
-_SIMS: set[Any] = set()  # simulated garments started here and not yet stopped
-
-
-@atexit.register
-def _stop_sims() -> None:
-    # No simulated garment (a micropython process) may outlive the app, even after a crash.
-    for sim in list(_SIMS):
-        with contextlib.suppress(Exception):
-            sim.stop()
-    _SIMS.clear()
-
-
-def _stop_sim(sim: Any) -> None:
-    try:
-        sim.stop()
-    finally:
-        _SIMS.discard(sim)
 
 
 @dataclass(frozen=True)
@@ -226,7 +211,6 @@ class GarmentSession:
         self._rate_mark: tuple[float, int] | None = None
         # stimulation
         self.stim: StimState | None = client.last_stim_state
-        self.stim_supported: bool | None = None
         self.pulse_times: list[deque[float]] = [deque(maxlen=400) for _ in range(8)]
         self.last_pulse: list[Pulse | None] = [None] * 8
         self.pulses_total = 0
@@ -243,55 +227,29 @@ class GarmentSession:
         self.on_alert: Callable[[str, str], None] | None = None
         self._last_status_state: str | None = None
         self._last_lead_off = 0
-        self._auth_tried = False
         self._closed = False
-        self._stack: contextlib.AsyncExitStack | None = None  # e.g. the virtual BLE radio
+        self._stack: contextlib.AsyncExitStack | None = None  # the device opened by open()
         client.listeners.append(self._on_packet)
+        # The one path of every stimulation state into the app: replies and unsolicited reports.
+        client.on_stim_state = self._on_stim_state
 
     # ---- opening and closing -------------------------------------------------------
     @classmethod
     async def open(cls, spec: str, timeout: float = 2.0, **kw: Any) -> "GarmentSession":
-        """Connect to ``spec``; not yet streaming.
+        """Connect to ``spec`` (:func:`garment.devices.open_device`: ``sim`` and ``ble:sim``
+        start a simulated garment, in a thread so the interface keeps running); not yet
+        streaming. :meth:`close` closes the device again."""
+        from garment.devices import open_device
 
-        ``sim`` starts a simulated garment first (in a thread: the interface keeps
-        running); ``ble:sim`` starts one without a wired link and reaches it over
-        the virtual BLE radio (the real BLE transport over ATT/GATT).
-        """
-        from garment.devices import make_transport
-
-        sim = None
-        url = spec
         stack = contextlib.AsyncExitStack()
         try:
-            if spec in ("sim", "ble:sim"):
-                from garment.sim import SimGarment
-
-                sim = SimGarment() if spec == "sim" else SimGarment(wired=False)
-                _SIMS.add(sim)
-                url = await asyncio.to_thread(sim.start)
-            if spec == "ble:sim":
-                from garment.sim.ble_radio import sim_ble
-                from garment.transports.ble import BleTransport
-
-                radio, peripheral = await stack.enter_async_context(sim_ble(sim.port))  # type: ignore[union-attr]
-                transport: Any = BleTransport(peripheral.address, radio.client_backend, radio.scanner_backend)
-                url = f"ble:{peripheral.address} (virtual radio)"
-            else:
-                transport = make_transport(url)
-            client = GarmentClient(transport, timeout=timeout)
-            await client.connect()
-            try:
-                info = await client.info()
-                config = await client.get_config()
-            except BaseException:
-                await client.close()
-                raise
+            conn = await stack.enter_async_context(open_device(spec, timeout))
+            info = await conn.client.info()
+            config = await conn.client.get_config()
         except BaseException:
             await stack.aclose()
-            if sim is not None:
-                await asyncio.to_thread(_stop_sim, sim)
             raise
-        session = cls(client, spec, info, config, url=url, sim=sim, **kw)
+        session = cls(conn.client, spec, info, config, url=conn.url, sim=conn.sim, **kw)
         session._stack = stack
         return session
 
@@ -312,12 +270,8 @@ class GarmentSession:
 
     async def _probe(self) -> None:
         try:
-            self.ingest_stim_state(await self.client.stim_state(), source="query")
-            self.stim_supported = True
-        except DeviceError as e:
-            self.stim_supported = e.name != "unknown_type"
-            self.add_log("stim", "warning", describe(e, "stimulation state"))
-        except TransportError as e:
+            await self.client.stim_state()  # the reply reaches ingest_stim_state (on_stim_state)
+        except (DeviceError, TransportError) as e:
             self.add_log("stim", "warning", describe(e, "stimulation state"))
         await self.refresh_model()
 
@@ -352,19 +306,11 @@ class GarmentSession:
             with contextlib.suppress(Exception):
                 s.close()
         self.sinks.clear()
-        if self._stack is not None:
+        if self._stack is not None:  # the device: its radio, the simulated garment started for it
             stack, self._stack = self._stack, None
             with contextlib.suppress(Exception):
                 await stack.aclose()
-        if self.sim is not None:
-            sim, self.sim = self.sim, None
-            await asyncio.to_thread(_stop_sim, sim)
-
-    def stop_sim_now(self) -> None:
-        """Synchronous last resort at exit: make sure no simulated garment outlives the app."""
-        if self.sim is not None:
-            sim, self.sim = self.sim, None
-            _stop_sim(sim)
+        self.sim = None
 
     # ---- descriptions --------------------------------------------------------------
     @property
@@ -442,14 +388,24 @@ class GarmentSession:
         self.decoder_history.append(d.label)
         self.decoder_count += 1
 
+    def _on_stim_state(self, st: StimState, unsolicited: bool) -> None:
+        # The client calls this from its receive loop for every state the garment sends.
+        try:
+            self.ingest_stim_state(st, source="garment" if unsolicited else "reply")
+        except Exception as e:  # noqa: BLE001 - never break the receive loop
+            self.add_log("host", "warning", f"stimulation state not shown: {e}")
+
     def ingest_stim_state(self, st: StimState, source: str = "garment") -> None:
+        """Take one stimulation state (``source``: "garment" for a change it reported by
+        itself, "reply" for the answer to a request); transitions go to the log, and a
+        fault other than the E-STOP (which the user pressed) is an alert."""
         prev = self.stim
         self.stim = st
         if prev is None or (prev.state, prev.fault) != (st.state, st.fault):
             level = "error" if st.state == "fault" else "info"
             text = f"stimulation {st.state}" + (f", fault {st.fault}" if st.fault != "none" else "")
             self.add_log("stim", level, text)
-            if st.state == "fault" and st.fault != "estop" and source == "garment":
+            if st.state == "fault" and st.fault != "estop":
                 self.alert(f"stimulation fault: {st.fault} (outputs off, latched)", "error")
         if prev is not None and prev.lead_off_mask != st.lead_off_mask and st.lead_off_mask:
             self.add_log("stim", "warning", f"stimulation electrode off: mask {st.lead_off_mask:08b}")
@@ -474,8 +430,6 @@ class GarmentSession:
                 up, code = struct.unpack_from("<IB", pkt.body)
                 text = bytes(pkt.body[5:]).decode("utf-8", "replace")
                 self.add_log("garment", "info", f"[{up / 1000:9.3f} s] {text} (event {code})")
-            elif t == wire.R_STIM_STATE and len(pkt.body) >= 2:
-                self.ingest_stim_state(StimState.unpack(bytes(pkt.body[2:])))
             elif t == wire.R_ERROR and len(pkt.body) >= 3:
                 ref = pkt.body[0] | (pkt.body[1] << 8)
                 if ref == wire.NO_REF:
@@ -552,17 +506,15 @@ class GarmentSession:
 
     async def _poll_stim(self, tick: int) -> None:
         # The garment reports state changes itself; amplitudes are polled: 5 Hz while
-        # armed or stimulating, 1 Hz otherwise.
-        if not self.stim_supported:
-            return
+        # armed or stimulating, 1 Hz otherwise (the reply reaches ingest_stim_state).
         active = self.stim is not None and self.stim.state in ("armed", "stimulating")
         if not active and tick % 5:
             return
         try:
-            self.ingest_stim_state(await self.client.stim_state(), source="poll")
+            await self.client.stim_state()
         except DeviceError as e:
-            if e.name == "unknown_type":
-                self.stim_supported = False
+            if self.stim is None:
+                self.add_log("stim", "warning", describe(e, "stimulation state"))
         except TransportError:
             pass  # the heartbeat reports link problems
 
@@ -578,7 +530,7 @@ class GarmentSession:
     def link_view(self) -> LinkView:
         st = self.client.stats
         status = self.client.last_status
-        rssi = getattr(self.client.transport, "rssi", None)
+        rssi = self.client.transport.rssi
         return LinkView(
             rate_sps=self.rate_sps,
             samples=st.samples,
@@ -642,33 +594,73 @@ class GarmentSession:
         return st
 
     async def ensure_auth(self) -> None:
-        """Open an authenticated session for privileged requests, if the garment has auth.
+        """Open an authenticated session for privileged requests (once per connection).
 
-        Uses (and if needed provisions) this user's secret for the garment. Garments
-        whose firmware has no authentication yet are left as they are: the privileged
-        request itself then reports what the garment says.
-        """
-        if self.client.signer is not None or self._auth_tried:
+        Uses (and if needed provisions) this user's secret for the garment
+        (:func:`garment.auth.ensure_authenticated`); raises what it raises."""
+        if self.client.signer is not None:
             return
-        self._auth_tried = True
-        try:
-            from garment import auth
-        except ImportError:
-            return
-        try:
-            await auth.ensure_authenticated(self.client)
-            self.add_log("host", "info", "authenticated session opened")
-        except DeviceError as e:
-            if e.name == "unknown_type":
-                self.add_log("host", "warning", "the garment has no authentication yet")
-                return
-            self._auth_tried = False
-            raise
-        except Exception:
-            self._auth_tried = False
-            raise
+        from garment import auth
 
-    async def stim_request(self, coro_fn: Callable[[], Any]) -> Any:
-        """Run a privileged stimulation/upload request after making sure we are authenticated."""
+        await auth.ensure_authenticated(self.client)
+        self.add_log("host", "info", "authenticated session opened")
+
+    # ---- requests for the screens (they call these, never the client) -------------------
+    @property
+    def last_status(self) -> Status | None:
+        """The garment's latest status report (battery, lead-off, counters)."""
+        return self.client.last_status
+
+    async def arm(self) -> StimState:
+        """Arm the stimulator (authenticated); every start afterwards ramps from zero."""
         await self.ensure_auth()
-        return await coro_fn()
+        return await self.client.arm()
+
+    async def disarm(self) -> StimState:
+        """Outputs off at once (authenticated; the E-STOP needs no session: :meth:`estop`)."""
+        await self.ensure_auth()
+        return await self.client.disarm()
+
+    async def fault_reset(self) -> StimState:
+        """Clear a latched fault or E-STOP (authenticated); stimulation stays off until armed."""
+        await self.ensure_auth()
+        st = await self.client.fault_reset()
+        self.estop_error = None
+        return st
+
+    async def get_limits(self) -> Limits:
+        return await self.client.get_limits()
+
+    async def get_calibration(self, channel: int) -> Calibration:
+        return await self.client.get_calibration(channel)
+
+    async def set_calibration(self, cal: Calibration) -> Calibration:
+        """Store one channel's calibration on the garment (authenticated); the stored one back."""
+        await self.ensure_auth()
+        return await self.client.set_calibration(cal)
+
+    async def search_thresholds(self, channel: int, ramp: Ramp) -> RampResult:
+        """The calibration ramp on ``channel`` (:func:`garment.stimcontrol.search_thresholds`):
+        provisional calibration, arm, ``ramp`` until the user stops it, disarm, the previous
+        calibration back. The session's heartbeat keeps the garment supervised; a
+        cancellation (the E-STOP cancels stimulation work) still disarms (which keeps
+        the E-STOP latched) and puts the calibration back."""
+        await self.ensure_auth()
+        return await search_thresholds(self.client, channel, ramp, heartbeat_s=None)
+
+    async def upload_model(self, data: bytes, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Upload, verify and activate a model (authenticated); the garment's model info
+        (:meth:`refresh_model` reads it back)."""
+        await self.ensure_auth()
+        return await self.client.upload_model(data, progress=progress)
+
+    async def model_rollback(self) -> dict[str, Any]:
+        """Back to the previous model (authenticated)."""
+        await self.ensure_auth()
+        return await self.client.model_rollback()
+
+    async def stream_meta(self) -> Any:
+        """The recording metadata of this garment's stream (``garment.acquire.stream_meta``)."""
+        from garment.acquire import stream_meta
+
+        return await stream_meta(self.client, self.spec)

@@ -41,12 +41,7 @@ async def test_space_latches_the_estop_while_busy_and_typing(sim: object) -> Non
         await wait_for(pilot, lambda: session.estop_sent_at is not None, 2.0, "the E-STOP request")
         assert session.estop_sent_at - t0 < 1.0
         await wait_for(pilot, lambda: not session.estop_pending, 5.0, "the garment's answer")
-        if session.estop_error is not None and "unknown_type" in session.estop_error:
-            # interim firmware without T_ESTOP: the user must be told plainly
-            assert logged(app, "E-STOP NOT CONFIRMED", "error")
-            assert "E-STOP NOT CONFIRMED" in bar_text(app)
-            pytest.xfail("the garment's firmware has no T_ESTOP yet")
-        assert session.estop_error is None, session.estop_error
+        assert session.estop_error is None, session.estop_error  # any refusal (unknown_type too) fails here
         await wait_for(pilot, lambda: "E-STOP LATCHED" in bar_text(app), 3.0, "the latched display")
         assert session.stim is not None and (session.stim.state, session.stim.fault) == ("fault", "estop")
         assert app.screen.query_one(EStopBar).has_class("-latched")
@@ -61,13 +56,13 @@ async def test_space_latches_the_estop_while_busy_and_typing(sim: object) -> Non
     assert app.internal_errors == []
 
 
-async def test_estop_on_firmware_without_it_is_a_clear_notification() -> None:
+async def test_estop_the_garment_refuses_is_a_clear_notification() -> None:
     client = FakeClient(estop_error=DeviceError(wire.E_UNKNOWN_TYPE, "unknown request type 0x24"))
     app = GarmentApp(session=snapshot_session(client), discovery=FakeDiscovery())
     async with app.run_test(size=(120, 40)) as pilot:
         await press(pilot, "space")
-        await wait_for(pilot, lambda: logged(app, "E-STOP NOT CONFIRMED: this garment's firmware has no emergency "
-                                                  "stop", "error"), 3.0, "the notification")
+        await wait_for(pilot, lambda: logged(app, "E-STOP NOT CONFIRMED", "error")
+                       and logged(app, "Switch the garment off", "error"), 3.0, "the notification")
         assert client.estops == 1
         await wait_for(pilot, lambda: "E-STOP NOT CONFIRMED" in bar_text(app), 3.0, "the bar")
         assert app.screen.query_one(EStopBar).has_class("-error")

@@ -150,7 +150,6 @@ def snapshot_session(client: FakeClient | None = None, stimulating: bool = True)
     session.rtt_ms = 3.0
     session.model_labels = ["active", "rest"]
     session.model = {"active": {"labels": ["active", "rest"]}}
-    session.stim_supported = True
     for i, label in enumerate([1, 1, 0, 0, 0, 1, -1, 0, 0, 1, 1, 1]):
         session.ingest_decoder(DecoderOutput(400 + 100 * i, label, (120 - 40 * label, -80 + 40 * label)))
     if stimulating and client.last_stim_state is not None and client.last_stim_state.state != "fault":

@@ -12,7 +12,6 @@ from textual.widgets import Button, ContentSwitcher, DataTable, Input, Label, Op
 from textual.widgets.option_list import Option
 
 from garment.tui import config
-from garment.client import Calibration
 from garment.tui.calibration import (
     CalibrationResults,
     ChannelThresholds,
@@ -205,7 +204,7 @@ class CalibrateScreen(GarmentScreen):
         t.clear()
         if s is None:
             return
-        status = s.client.last_status
+        status = s.last_status
         mask = status.lead_off_mask if status is not None else 0
         if self.results is not None:
             self.results.lead_off_mask = mask
@@ -375,69 +374,31 @@ class CalibrateScreen(GarmentScreen):
         self.garment_app.run_guarded(self._ramp_session(ch, settings), "Stimulation ramp", group="stim")
 
     async def _ramp_session(self, ch: int, settings: StimSettings) -> None:
-        """Provisional calibration (max = the ceiling), arm, ramp, disarm, restore.
-
-        The firmware only runs test trains on a calibrated, armed channel, and each
-        train's amplitude is bounded by the calibration's max: so the search stores a
-        provisional calibration (0, 0, ceiling) and puts the channel's previous
-        calibration back afterwards; the measured thresholds are written by Save.
-        """
+        """The threshold search on one channel (``GarmentSession.search_thresholds``: the
+        provisional calibration, arm, ramp, disarm and restore are the session's); this
+        screen only shows the steps and takes the f / c / Esc keys."""
         s = self.session
         assert s is not None and self.results is not None
-        client = s.client
         display = self.query_one("#ramp-amp", RampDisplay)
-        outcome = "error"
-        prev = None
-        provisional = False
+
+        def on_step(amp: int) -> None:
+            felt = self.ramp.sensory_ua if self.ramp is not None else None
+            display.update(f"channel {ch}: {amp / 1000:.1f} mA"
+                           + (f"   (felt at {felt / 1000:.1f} mA)" if felt else "")
+                           + "\nf = felt   c = contraction   Esc = stop   SPACE = E-STOP")
+
+        ramp = Ramp(settings, on_step=on_step)
+        self.ramp = ramp
         try:
-            await s.ensure_auth()
-            limits = await client.get_limits()
-            if settings.ceiling_ua > limits.max_ua:
-                raise ValueError(f"ceiling {settings.ceiling_ua} uA is above the garment's limit "
-                                 f"max_ua={limits.max_ua}: lower it")
-            prev = await client.get_calibration(ch)
-            await client.set_calibration(Calibration(ch, 0, 0, settings.ceiling_ua, settings.area_mm2,
-                                                     settings.width_us, settings.freq_hz))
-            provisional = True
-            s.ingest_stim_state(await client.arm(), source="arm")
-
-            async def send(amp: int, duration_ms: int) -> None:
-                s.ingest_stim_state(await client.stim_test(ch, amp, settings.width_us, settings.freq_hz,
-                                                           duration_ms), source="test")
-
-            hold = self.garment_app.timings.ramp_step_s
-            def on_step(amp: int) -> None:
-                felt = self.ramp.sensory_ua if self.ramp is not None else None
-                display.update(f"channel {ch}: {amp / 1000:.1f} mA"
-                               + (f"   (felt at {felt / 1000:.1f} mA)" if felt else "")
-                               + "\nf = felt   c = contraction   Esc = stop   SPACE = E-STOP")
-
-            ramp = Ramp(settings, send, train_ms=lambda amp: train_ms(amp, limits.slew_ua_per_s, hold),
-                        on_step=on_step)
-            self.ramp = ramp
-            res = await ramp.run()
-            outcome = res.reason
+            res = await s.search_thresholds(ch, ramp)
             self._ramp_result(ch, ramp, res)
         except asyncio.CancelledError:
-            outcome = "estop"
             display.update(f"channel {ch}: ramp stopped by E-STOP")
             raise
         finally:
-            # The cleanup (output off, provisional calibration removed) must finish even if
-            # the E-STOP cancels this task again while it runs: busy stays set until then.
-            cleanup = asyncio.ensure_future(
-                self._ramp_cleanup(ch, prev if provisional else None, provisional, stop=outcome != "estop"))
-            try:
-                while not cleanup.done():
-                    try:
-                        await asyncio.shield(cleanup)
-                    except asyncio.CancelledError:
-                        if cleanup.done():
-                            raise
-            finally:
-                self.busy = False
-                self.ramp = None
-                self._ramp_buttons(False)
+            self.busy = False
+            self.ramp = None
+            self._ramp_buttons(False)
 
     def _ramp_result(self, ch: int, ramp: Ramp, res: RampResult) -> None:
         assert self.results is not None
@@ -461,24 +422,6 @@ class CalibrateScreen(GarmentScreen):
             self.garment_app.report("ramp reached its ceiling without a motor threshold", "warning")
         else:
             display.update(f"channel {ch}: ramp stopped at {res.last_ua / 1000:.1f} mA")
-
-    async def _ramp_cleanup(self, ch: int, prev: Calibration | None, provisional: bool, stop: bool) -> None:
-        """Output off (disarm) and the channel's previous calibration back."""
-        s = self.session
-        if s is None or not s.connected:
-            return
-        client = s.client
-        if stop:
-            try:
-                s.ingest_stim_state(await client.disarm(), source="disarm")
-            except Exception as e:  # noqa: BLE001
-                self.garment_app.report_error(e, "Ramp stop: disarm failed (press SPACE for the E-STOP)")
-        if provisional:
-            restore = prev if prev is not None and prev.max_ua else Calibration(ch, 0, 0, 0, 0, 0, 0)
-            try:
-                await client.set_calibration(restore)
-            except Exception as e:  # noqa: BLE001
-                self.garment_app.report_error(e, f"channel {ch}: could not remove the provisional calibration")
 
     def _ramp_buttons(self, ramping: bool) -> None:
         self.query_one("#ramp-start", Button).disabled = ramping
@@ -542,7 +485,7 @@ class CalibrateScreen(GarmentScreen):
             await s.ensure_auth()
             for cal in cals:
                 try:
-                    back = await s.client.set_calibration(cal)
+                    back = await s.set_calibration(cal)
                     if back != cal:
                         problems.append(f"channel {cal.channel}: the garment stored {back}, not what was sent")
                     else:

@@ -120,7 +120,7 @@ class LiveScreen(GarmentScreen):
                                                                     np.maximum(want, self.scales * 0.97))
         else:
             self.scales = np.full(s.n_ch, self.fixed_scale)
-        status = s.client.last_status
+        status = s.last_status
         lead_off = status.lead_off_mask if status is not None else 0
         rms = s.trace.rms(0.1)
         for ch in range(s.n_ch):
@@ -186,8 +186,7 @@ class LiveScreen(GarmentScreen):
             return Text("")
         st = s.stim
         if st is None:
-            why = "not supported by this firmware" if s.stim_supported is False else "state unknown"
-            return Text(f"stimulation {why}", style="dim")
+            return Text("stimulation state unknown", style="dim")
         t = Table.grid(padding=(0, 1))
         t.add_column(no_wrap=True)
         t.add_column(no_wrap=True)
@@ -243,8 +242,7 @@ class LiveScreen(GarmentScreen):
         s = self.session
         if s is None:
             return
-        st = await s.stim_request(s.client.arm)
-        s.ingest_stim_state(st, source="arm")
+        st = await s.arm()
         self.garment_app.report(f"stimulation {st.state}")
 
     def action_disarm(self) -> None:
@@ -256,6 +254,5 @@ class LiveScreen(GarmentScreen):
         s = self.session
         if s is None:
             return
-        st = await s.stim_request(s.client.disarm)
-        s.ingest_stim_state(st, source="disarm")
+        st = await s.disarm()
         self.garment_app.report(f"stimulation {st.state}")

@@ -171,7 +171,6 @@ class TrainScreen(GarmentScreen):
             await self._train(plan)
 
     async def _record(self, plan: TrainPlan) -> bool:
-        from garment.acquire import stream_meta
         from garment.tui.session import SampleCollector
 
         s = self.session
@@ -185,7 +184,7 @@ class TrainScreen(GarmentScreen):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.recording_path = path
         self.query_one("#train-file", Static).update(f"recording to {path}")
-        meta = await stream_meta(s.client, s.spec)
+        meta = await s.stream_meta()
         sink = AnnotatedRecordingSink(path)
         await asyncio.to_thread(sink.open, meta)
         col = SampleCollector()

@@ -265,8 +265,7 @@ class UploadScreen(GarmentScreen):
             def progress(done: int, total: int) -> None:
                 bar.update(total=total, progress=done)
 
-            await s.ensure_auth()
-            info = await s.client.upload_model(data, progress=progress)
+            info = await s.upload_model(data, progress=progress)
             bar.update(total=len(data), progress=len(data))
             status.update("verifying...")
             check = await s.refresh_model() or info
@@ -311,8 +310,7 @@ class UploadScreen(GarmentScreen):
         s = self.session
         assert s is not None
         try:
-            await s.ensure_auth()
-            info = await s.client.model_rollback()
+            info = await s.model_rollback()
             self.garment_info = info
             await s.refresh_model()
             self.query_one("#garment-model", Static).update(garment_model_text(info))

@@ -26,7 +26,7 @@ from garment.sim import SimGarment
 from garment.sim.ble_radio import sim_ble
 from garment.transports.ble import BleTransport
 
-FILTERED16 = getattr(wire, "STREAM_FILTERED16", 2)
+FILTERED16 = wire.STREAM_FILTERED16
 
 
 def _cpu() -> float:

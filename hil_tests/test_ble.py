@@ -7,7 +7,6 @@ devices (serial) skip this module.
 """
 from __future__ import annotations
 
-import inspect
 import struct
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from garment.protocol import cobs_encode, crc16, encode_packet, wire
 from garment.sim import SimGarment
 from garment.transports.ble import GARMENT_MTU, BleTransport
 
-FILTERED16 = getattr(wire, "STREAM_FILTERED16", 2)
+FILTERED16 = wire.STREAM_FILTERED16
 LDA = (Path(__file__).resolve().parents[1] / "models" / "golden" / "int8_lda.gmdl").read_bytes()
 
 
@@ -29,11 +28,6 @@ def ble_sim(device_spec: str, sim: SimGarment | None) -> Iterator[SimGarment | N
     """The firmware behind the virtual radio (None for a real garment)."""
     if sim is not None:
         yield sim
-    elif device_spec == "ble:sim":
-        s = SimGarment()  # until the session fixture starts one for ble:sim too
-        s.start()
-        yield s
-        s.stop()
     elif device_spec.startswith("ble:"):
         yield None
     else:
@@ -42,33 +36,20 @@ def ble_sim(device_spec: str, sim: SimGarment | None) -> Iterator[SimGarment | N
 
 @pytest.fixture
 async def ble(device_spec: str, ble_sim: SimGarment | None) -> AsyncIterator[GarmentClient]:
-    """A client connected over BLE; the garment is back at its default configuration after."""
-    if ble_sim is not None:
-        from garment.sim.ble_radio import sim_ble
+    """A client connected over BLE (the virtual radio in front of the simulated garment);
+    the garment is back at its default configuration after."""
+    from garment.devices import open_device
 
+    if ble_sim is not None:
         assert ble_sim.alive(), " | ".join(ble_sim.output)
-        async with sim_ble(ble_sim.port) as (radio, garment):
-            g = GarmentClient(BleTransport(garment.address, radio.client_backend, radio.scanner_backend), timeout=3.0)
-            await g.connect()
-            try:
-                yield g
-            finally:
-                await _restore(g)
-    else:
-        g = GarmentClient(BleTransport(device_spec[len("ble:") :]), timeout=5.0)
-        await g.connect()
+    async with open_device("ble:sim" if ble_sim is not None else device_spec, timeout=3.0 if ble_sim else 5.0,
+                           sim=ble_sim) as conn:
+        g = conn.client
         try:
             yield g
         finally:
-            await _restore(g)
-
-
-async def _restore(g: GarmentClient) -> None:
-    try:
-        await g.stop_stream()
-        await g.set_config(StreamConfig())
-    finally:
-        await g.close()
+            await g.stop_stream()
+            await g.set_config(StreamConfig())
 
 
 async def _stream_for(g: GarmentClient, seconds: float) -> tuple[int, float]:
@@ -88,21 +69,8 @@ def _assert_no_loss(g: GarmentClient) -> None:
 
 
 async def _need_16bit(g: GarmentClient) -> None:
-    """Skip (naming what is missing) until both ends speak STREAM_FILTERED16."""
-    body = struct.pack(wire.SAMPLES_HDR_FMT, 0, 1, 2, FILTERED16) + struct.pack("<2h", -1, 2)
-    try:
-        _, _, _, data = decode_samples(body)
-        host_ok = data.tolist() == [[-16, 32]]
-    except ValueError:
-        host_ok = False
-    if not host_ok:
-        pytest.skip("host client cannot decode STREAM_FILTERED16 yet (client.decode_samples)")
-    try:
-        await g.set_config(StreamConfig(fs=1000, channels=8, kind=FILTERED16))
-    except DeviceError as e:
-        if e.code == wire.E_OUT_OF_RANGE and "kind" in str(e):
-            pytest.skip(f"firmware refuses STREAM_FILTERED16 yet: {e}")
-        raise
+    """8 channels at 1 kHz as 16-bit telemetry (both ends speak STREAM_FILTERED16)."""
+    await g.set_config(StreamConfig(fs=1000, channels=8, kind=FILTERED16))
 
 
 async def test_ble_link_negotiated(ble: GarmentClient) -> None:
@@ -130,7 +98,7 @@ async def test_ble_16bit_samples_are_the_filtered_codes_shifted(ble: GarmentClie
     block = await ble.next_block(timeout=3)
     await ble.stop_stream()
     assert block.kind == FILTERED16 and block.data.shape[1] == 8
-    step = 1 << getattr(wire, "FILTERED16_SHIFT", 4)
+    step = 1 << wire.FILTERED16_SHIFT
     assert (block.data % step == 0).all()  # whole steps of 16 codes
 
 
@@ -215,29 +183,17 @@ async def test_ble_refuses_provisioning_but_authenticates_and_uploads(
         finally:
             await g.close()
         return
-    if "wired" not in inspect.signature(SimGarment).parameters:
-        pytest.skip("SimGarment(wired=False) is not available yet (a BLE-linked simulated garment)")
-    from garment.sim.ble_radio import sim_ble
-    from garment.transports import SerialTransport
+    from garment.devices import open_device
 
     monkeypatch.setenv("GARMENT_SECRETS_DIR", str(tmp_path / "keys"))
-    s = SimGarment(state_dir=tmp_path / "flash", wired=True)  # type: ignore[call-arg]
+    s = SimGarment(state_dir=tmp_path / "flash", wired=True)
     s.start()
     try:
-        usb = GarmentClient(SerialTransport(s.url), timeout=3.0)
-        await usb.connect()
-        try:
-            await ensure_authenticated(usb)  # provisioned over the cable, as a user would
-        finally:
-            await usb.close()
-        s.wired = False  # type: ignore[attr-defined]
+        async with open_device(s.url, timeout=3.0) as usb:
+            await ensure_authenticated(usb.client)  # provisioned over the cable, as a user would
+        s.wired = False
         s.restart()  # same flash, now reached over the radio only
-        async with sim_ble(s.port) as (radio, p):
-            g = GarmentClient(BleTransport(p.address, radio.client_backend, radio.scanner_backend), timeout=5.0)
-            await g.connect()
-            try:
-                await over_ble(g)
-            finally:
-                await g.close()
+        async with open_device("ble:sim", timeout=5.0, sim=s) as conn:
+            await over_ble(conn.client)
     finally:
         s.stop()

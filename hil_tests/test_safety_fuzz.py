@@ -110,7 +110,7 @@ def _gen(rng: random.Random, n: int, tr: Tracker) -> tuple[int, bytes, bool]:
                            min(c.freq_hz, 65535))
         return wire.T_CALIB_SET, body, True
     if r < 0.60:  # limits: perturb a few fields of the present ones
-        vals = {k: getattr(lim, k) for k in lim.__dataclass_fields__}
+        vals = lim.as_dict()
         for k in rng.sample(sorted(vals), rng.randrange(1, 4)):
             v = vals[k]
             vals[k] = rng.choice([_near(rng, v, 0.5), v + 1, max(v - 1, 0), rng.randrange(0, 2 * v + 2)])

@@ -251,7 +251,8 @@ RIG_IMPEDANCE = const(0xA4)   # rig -> sim: RIG_IMPEDANCE_FMT, a channel's elect
 # amplitude_ua u32, width_us u16
 RIG_PULSE_FMT = "<IIBIH"
 RIG_IMPEDANCE_FMT = "<BI"     # channel u8, ohms u32 (a peeled-off electrode: ~1_000_000)
-RIG_BATTERY = const(0xA5)     # rig -> sim: battery_mv u16 (the simulated battery)
+RIG_BATTERY = const(0xA5)     # rig -> sim: RIG_BATTERY_FMT (the simulated battery)
+RIG_BATTERY_FMT = "<H"        # battery_mv u16
 RIG_ESTOP = const(0xA6)       # rig -> sim: -  (the board's emergency-stop button is pressed)
 # Note: STIM_STATE's lead_off_mask carries the per-channel ELECTRODE fault mask (impedance),
 # not the AFE's EMG lead-off bits (those are in R_STATUS.lead_off).

@@ -19,14 +19,14 @@ from garment.protocol import Deframer, encode_packet, wire
 
 N_INPUTS = 8  # the AFE has 8 electrode inputs whatever the channel count in use
 
-# Rig messages of the stimulation rig (sim board). Defaults until wire.py names them.
-RIG_PULSE = getattr(wire, "RIG_PULSE", 0xA3)  # sim -> rig: RIG_PULSE_FMT, one per delivered pulse
-RIG_IMPEDANCE = getattr(wire, "RIG_IMPEDANCE", 0xA4)  # rig -> sim: channel u8, ohms u32
-RIG_BATTERY = getattr(wire, "RIG_BATTERY", 0xA5)  # rig -> sim: battery_mv u16 (proposed)
-RIG_ESTOP = getattr(wire, "RIG_ESTOP", 0xA6)  # rig -> sim: empty body: press the E-stop button (proposed)
-RIG_PULSE_FMT = getattr(wire, "RIG_PULSE_FMT", "<IIBIH")  # t_us, afe_index, channel, amplitude_ua, width_us
-RIG_IMPEDANCE_FMT = getattr(wire, "RIG_IMPEDANCE_FMT", "<BI")
-RIG_BATTERY_FMT = getattr(wire, "RIG_BATTERY_FMT", "<H")
+# Rig messages of the stimulation rig (sim board), as the wire contract defines them.
+RIG_PULSE = wire.RIG_PULSE  # sim -> rig: RIG_PULSE_FMT, one per delivered pulse
+RIG_IMPEDANCE = wire.RIG_IMPEDANCE  # rig -> sim: channel u8, ohms u32
+RIG_BATTERY = wire.RIG_BATTERY  # rig -> sim: battery_mv u16
+RIG_ESTOP = wire.RIG_ESTOP  # rig -> sim: the board's emergency-stop button
+RIG_PULSE_FMT = wire.RIG_PULSE_FMT  # t_us, afe_index, channel, amplitude_ua, width_us
+RIG_IMPEDANCE_FMT = wire.RIG_IMPEDANCE_FMT
+RIG_BATTERY_FMT = wire.RIG_BATTERY_FMT
 #: what "at the rail" feeds: past the ADS1299's +-187.5 mV input range at gain 24
 RAIL_UV = 250_000.0
 
@@ -178,7 +178,7 @@ class EmgFeeder:
         self.send_rig(RIG_ESTOP, bytes((level,)))
 
     def set_battery(self, mv: int) -> None:
-        """Rig: the simulated battery now reads ``mv`` millivolts (needs RIG_BATTERY in the sim)."""
+        """Rig: the simulated battery now reads ``mv`` millivolts (RIG_BATTERY)."""
         self.send_rig(RIG_BATTERY, struct.pack(RIG_BATTERY_FMT, mv))
 
     def press_estop(self) -> None:

@@ -23,7 +23,6 @@
 import struct
 import time
 
-from micropython import const
 
 from garmentfw import limits as L
 from garmentfw import limits_record, wire

@@ -86,8 +86,9 @@ async def test_estop_needs_no_session(bench: StimBench) -> None:
 
 
 async def test_estop_button(bench: StimBench) -> None:
-    """The board's E-stop button (the sim rig presses it: RIG_ESTOP): the button cuts the
-    output in hardware at once, the firmware latches FAULT_ESTOP on its next pass."""
+    """The board's E-stop button as a level (the sim rig holds it: RIG_ESTOP): the contact
+    opening cuts the output in hardware at once and the firmware latches FAULT_ESTOP;
+    while it is held, fault reset and arm are refused; after the release a reset works."""
     rig = bench.need_rig()
     g = bench.g
     await bench.calibrate(0)
@@ -97,9 +98,41 @@ async def test_estop_button(bench: StimBench) -> None:
         rig.wait_pulses(3, channel=0)
         mark = rig.mark()
         t0 = time.monotonic()
-        rig.feeder.press_estop()
+        rig.set_estop(wire.ESTOP_PRESSED)
         await bench.wait_state(lambda s: s.fault == "estop", timeout=2)
         times = [rig.host_time(p) for p in rig.pulses(mark)]
         assert all(t <= t0 + 0.05 for t in times), [t - t0 for t in times]
         await bench.let_time_pass(0.2)
         assert (await g.stim_state()).fault == "estop"
+        for req in (g.fault_reset(), g.arm()):
+            with pytest.raises(DeviceError) as e:
+                await req
+            assert e.value.code == wire.E_BAD_STATE and "E-stop" in str(e.value)
+        rig.set_estop(wire.ESTOP_RELEASED)
+        await bench.let_time_pass(0.1)
+        assert (await g.stim_state()).fault == "estop"  # latched after the release
+        st = await g.fault_reset()
+        assert st.fault == "none"
+        assert (await g.arm()).state == "armed"
+
+
+async def test_estop_button_wire_broken(bench: StimBench) -> None:
+    """The button is normally closed: a cut wire reads as pressed, for as long as it lasts."""
+    rig = bench.need_rig()
+    g = bench.g
+    await bench.calibrate(0)
+    async with heartbeat(g):
+        await g.arm()
+        await g.stim_test(0, 15000, 300, 30, 20000)
+        rig.wait_pulses(3, channel=0)
+        rig.set_estop(wire.ESTOP_BROKEN)
+        await bench.wait_state(lambda s: s.fault == "estop", timeout=2)
+        mark = rig.mark()
+        await bench.let_time_pass(0.3)
+        assert rig.pulses(mark) == []
+        with pytest.raises(DeviceError) as e:
+            await g.fault_reset()
+        assert e.value.code == wire.E_BAD_STATE
+        rig.set_estop(wire.ESTOP_RELEASED)
+        await bench.let_time_pass(0.1)
+        assert (await g.fault_reset()).fault == "none"

@@ -41,7 +41,7 @@ class Stimulator(Protocol):
     """The stimulator driver: biphasic, charge-balanced pulses only (safety behaviour 5)."""
 
     n_channels: int
-    min_width_us: int  # the shortest phase the output stage delivers as asked
+    min_width_us: int  # the shortest phase the output stage delivers and measures
 
     def enable(self) -> None:
         """Output-enable on (when armed)."""
@@ -50,10 +50,16 @@ class Stimulator(Protocol):
     def off(self, ch: int) -> None: ...
     def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> bool:
         """One biphasic pulse (cathodic first, equal opposite phase); True if delivered."""
-    def impedance(self, ch: int) -> int:
-        """The electrode's last impedance in ohm (-1: not measured yet)."""
+    def load_mv(self, ch: int) -> int:
+        """Electrode voltage at the end of the last pulse's first phase, mV (-1: no reading)."""
+    def load_ua(self, ch: int) -> int:
+        """Current through the sense resistor at that instant, uA (-1: no reading)."""
     def estop_pressed(self) -> bool:
-        """The E-stop button was pressed (latched until read; the driver already cut the output)."""
+        """The E-stop contact opened since the last call (latched until read; the
+        hardware interlock already cut the output)."""
+    def estop_active(self) -> bool:
+        """The E-stop contact is open now: pressed and held, or its wire broken
+        (normally closed: a broken wire reads as pressed)."""
 
 
 class Board(Protocol):

@@ -1,4 +1,5 @@
-# The supervisor's per-pass checks, in the order they must run: the E-stop button (3),
+# The supervisor's per-pass checks, in the order they must run: the E-stop button (3: its
+# edge and its level),
 # host heartbeat (2), session cap (10), EMG at the rail / dead / stalled (8), battery (10),
 # rolling dose (10). The supervisor (supervisor.py) decides and latches; this only
 # schedules its checks and feeds them what they read.
@@ -12,8 +13,9 @@ class SafetyChecks:
 
     def run(self, now_ms, last_ping_ms) -> None:
         sup = self.sup
-        if self.drv.estop_pressed():
+        if self.drv.estop_pressed():  # opened since the last pass (however briefly)
             sup.estop("E-stop button")
+        sup.button_held()  # the level: held (or its wire broken) latches, and keeps refusing
         if sup.armed():
             sup.check_heartbeat(now_ms, last_ping_ms)
             sup.check_session(now_ms)

@@ -27,14 +27,16 @@
 #   all_off()                        every channel off and output-enable low, now
 #   off(ch)                          that channel off now
 #   pulse(ch, ua, width_us, ip_us)   one biphasic, charge-balanced pulse -> bool delivered
+#                                    (False: the output is off, e.g. the E-stop interlock)
 #   load_mv(ch) -> int               electrode voltage at the end of the last pulse's first
 #                                    phase, mV (-1: no reading: none since enable, or lost)
 #   load_ua(ch) -> int               current through the sense resistor at that instant, uA
 #                                    (below the setpoint: the source hit its compliance)
 #   min_width_us                     the shortest phase the driver measures (narrower
 #                                    widths are refused)
-#   estop_pressed() -> bool          the E-stop button was pressed (latched in the driver
-#                                    until read; the driver already cut the output)
+#   estop_pressed() -> bool          the E-stop contact opened since the last call (latched
+#                                    until read; the hardware interlock cut the output)
+#   estop_active() -> bool           the contact is open now (held, or its wire broken)
 import time
 from array import array
 
@@ -203,7 +205,7 @@ class Blanker:
 
 class StimEngine:
     def __init__(self, driver, n_channels: int, gate, clock_us=None, capacity: int = 64):
-        """gate: the Supervisor (check_electrode, allowed, record_pulse)."""
+        """gate: the Supervisor (check_electrode, allowed, pulse_refused, record_pulse)."""
         self.drv = driver
         self.n = n_channels
         self.gate = gate
@@ -330,7 +332,9 @@ class StimEngine:
                 continue  # the supervisor zeroed the channel
             if not gate.allowed(ch, a, w):
                 return emitted  # the supervisor zeroed everything
-            drv.pulse(ch, a, w, L.INTERPHASE_US)
+            if not drv.pulse(ch, a, w, L.INTERPHASE_US):
+                gate.pulse_refused(ch)  # not delivered: not counted, reported or dosed
+                return emitted
             self.amp[ch] = a
             self.last_a[ch] = a
             self.last_t[ch] = now_us

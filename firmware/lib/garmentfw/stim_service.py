@@ -55,6 +55,7 @@ class StimService:
         self._ready = False  # no transition messages before the service exists
         self.sup = Supervisor(self.n, self.limits, self.calib, self._changed, self._zero_all, self._zero_ch)
         self.sup.min_width_us = driver.min_width_us
+        self.sup.estop_input = driver.estop_active
         self.engine = StimEngine(driver, self.n, self.sup, self._clock)
         self.artefacts = ArtefactStage(device.ring, self.engine, self._clock)
         self.guard = EmgGuard(device.board.afe, self.artefacts.blanker)

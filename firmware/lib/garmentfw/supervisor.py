@@ -71,6 +71,7 @@ class Supervisor:
         self.model_ok = False  # a verified decoder model is loaded (the control stage sets it)
         self.refused = 0  # pulses refused by allowed(): each one is a bug upstream
         self.min_width_us = L.HARD_MIN_WIDTH_US  # the driver's shortest measurable phase
+        self.estop_input = None  # the driver's estop_active(): the button's level, read here too
         t = time.ticks_ms()
         self._arm_ms = t
         self._hb_ms = t  # the supervisor's own heartbeat time (check_heartbeat)
@@ -112,6 +113,8 @@ class Supervisor:
         emg_bad: None, or why the EMG is unusable now (rail, lead-off, dead, stalled)."""
         if self.armed():
             return None
+        if self.button_held():
+            return (wire.E_BAD_STATE, "the E-stop button is pressed (or its wire is broken): release it, then T_FAULT_RESET")
         if self.state == wire.SS_FAULT and self.fault != wire.FAULT_HEARTBEAT:
             return (wire.E_BAD_STATE, "fault '%s' latched: send T_FAULT_RESET first" % wire.FAULT_NAMES.get(self.fault, "?"))
         mask = self.calib.mask & ~self.electrode_mask
@@ -162,6 +165,22 @@ class Supervisor:
             return  # the first latched fault stays the reported one (only a heartbeat one is upgraded)
         self._set(wire.SS_FAULT, fault, "FAULT %s: %s" % (wire.FAULT_NAMES.get(fault, "?"), text))
 
+    def button_held(self) -> bool:
+        """(3) The E-stop contact is open now; latches FAULT_ESTOP if it is not yet."""
+        inp = self.estop_input
+        if inp is None or not inp():
+            return False
+        if not (self.state == wire.SS_FAULT and self.fault == wire.FAULT_ESTOP):
+            self.estop("E-stop button")
+        return True
+
+    def pulse_refused(self, ch: int) -> None:
+        """The driver did not deliver a pulse the gate allowed: its output is off. The
+        button's interlock (the E-stop fault), else a bug (FAULT_INTERNAL)."""
+        if self.button_held():
+            return
+        self.trip(wire.FAULT_INTERNAL, "the driver refused a pulse on channel %d (output off)" % ch)
+
     def estop(self, why: str = "T_ESTOP") -> None:
         """(3) Emergency stop: zero now, latch FAULT_ESTOP (from any state)."""
         self._zero_all()
@@ -171,7 +190,10 @@ class Supervisor:
 
     def fault_reset(self, battery_mv: int, emg_bad):
         """T_FAULT_RESET: clear latched faults (global and electrode); stay disarmed.
-        Refused while the cause of a latched battery/EMG fault persists."""
+        Refused while the cause of a latched battery/EMG fault persists, and while the
+        E-stop button is held or its wire broken."""
+        if self.button_held():
+            return (wire.E_BAD_STATE, "the E-stop button is pressed (or its wire is broken): release it first")
         if self.state == wire.SS_FAULT:
             if self.fault == wire.FAULT_BATTERY and battery_mv < L.BATTERY_MIN_MV:
                 return (wire.E_BAD_STATE, "battery still low: %d mV < %d mV" % (battery_mv, L.BATTERY_MIN_MV))

@@ -763,3 +763,70 @@ def test_stalled_emg_with_a_stale_tick_is_stalled():
     assert stim.guard.problem(now, False) is None
     stim.guard._last_raw_ms = S.ticks_add(now, 10)  # a sample time that reads as ahead of now
     assert "no EMG samples" in (stim.guard.problem(now, False) or "")
+
+
+# ---- 3: the E-stop button as a level (normally closed: pressed or wire broken = stop) ---
+def test_estop_button_held_at_power_up_latches():
+    b = S.Board(n_stim=4)
+    b.stim.button = wire.ESTOP_PRESSED  # held while the garment powers up: no edge is ever seen
+    from garmentfw.device import Device
+
+    d = Device(b)
+    stim = S.add_stim(d, b)
+    d.auth = S.AcceptAll()
+    h = S.Host(d, b)
+    S.run(d, h, 20)
+    h.ok(wire.T_CALIB_SET, S.calib_body(0))
+    h.ping()
+    code, msg = h.refused(wire.T_ARM)
+    assert code == wire.E_BAD_STATE and "E-stop" in msg, msg
+    assert stim.sup.state == wire.SS_FAULT and stim.sup.fault == wire.FAULT_ESTOP
+
+
+def test_reset_and_arm_refused_while_the_button_is_held():
+    b, d, stim, h = S.armed_device()
+    h.ok(wire.T_STIM_TEST, S.test_body(0, 20000, dur=5000))
+    S.run(d, h, 200)
+    b.stim.set_button(wire.ESTOP_PRESSED)
+    S.run(d, h, 20)
+    assert stim.sup.fault == wire.FAULT_ESTOP and not b.stim.enabled
+    code, msg = h.refused(wire.T_FAULT_RESET)
+    assert code == wire.E_BAD_STATE and "E-stop" in msg, msg
+    code, msg = h.refused(wire.T_ARM)
+    assert code == wire.E_BAD_STATE, msg
+    b.stim.set_button(wire.ESTOP_RELEASED)
+    S.run(d, h, 20)
+    assert stim.sup.fault == wire.FAULT_ESTOP  # still latched after the release
+    h.ok(wire.T_FAULT_RESET)
+    h.ok(wire.T_ARM)
+
+
+def test_a_broken_button_wire_is_a_pressed_button():
+    b, d, stim, h = S.armed_device()
+    h.ok(wire.T_STIM_TEST, S.test_body(0, 20000, dur=5000))
+    S.run(d, h, 200)
+    n = b.stim.count
+    b.stim.set_button(wire.ESTOP_BROKEN)
+    S.run(d, h, 200)
+    assert b.stim.count == n and stim.sup.fault == wire.FAULT_ESTOP
+    code, msg = h.refused(wire.T_FAULT_RESET)
+    assert code == wire.E_BAD_STATE, msg
+
+
+def test_only_delivered_pulses_are_counted_reported_and_dosed():
+    # the button's interlock cut the output in hardware between two loop passes: the
+    # driver refuses the pulses; none may be counted, reported or added to the dose
+    b, d, stim, h = S.armed_device()
+    h.ok(wire.T_STIM_TEST, S.test_body(0, 20000, dur=5000))
+    S.run(d, h, 200)
+    h.clear()
+    delivered = b.stim.count
+    total = stim.engine.total
+    dose = stim.sup.dose_uc * 1000000 + stim.sup._pc
+    b.stim.enabled = False  # the enable line low (as the interlock does), no button edge
+    S.run(d, h, 200)
+    assert b.stim.count == delivered
+    assert stim.engine.total == total, (stim.engine.total, total)
+    assert stim.sup.dose_uc * 1000000 + stim.sup._pc == dose
+    assert h.pulses() == []
+    assert stim.sup.state == wire.SS_FAULT  # a refused pulse is a fault, never ignored

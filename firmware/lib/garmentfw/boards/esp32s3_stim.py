@@ -21,9 +21,13 @@
 #   fault in the supervisor). Volts over the commanded current would read a peeled
 #   electrode (the source at its 150 V compliance) as a good one; the sensed current
 #   shows it. Phases shorter than MIN_MEASURE_US cannot be read: min_width_us refuses them.
-# - E-STOP BUTTON (PIN_ESTOP, active low): a hard IRQ drives the output enable low at
-#   once and latches a flag that the firmware reads (estop_pressed) to latch
-#   FAULT_ESTOP in the same loop pass.
+# - E-STOP BUTTON (PIN_ESTOP): a normally-closed contact to ground with a pull-up, so the
+#   pin reads 0 while released and 1 while pressed OR when its wire is broken (fail-safe).
+#   The board's hardware interlock (docs/SAFETY.md) takes the output enable low whenever
+#   the contact is open, whatever the MCU does; a hard IRQ on the rising edge also drives
+#   the enable low and latches a flag (estop_pressed), and estop_active() reads the
+#   level, so a button held at power-up or a cut wire latches FAULT_ESTOP and refuses
+#   arm and fault reset for as long as it lasts.
 # - OUTPUT LED (PIN_LED): on while the output enable is on.
 # Timing: phases are timed with time.ticks_us busy-waits (interrupts stay on: the
 # ADS1299's DRDY must never be missed); MCPWM/RMT-timed phases are the production path.
@@ -71,7 +75,7 @@ class Esp32s3Stimulator:
         self.mv = array("i", [-1] * n_channels)
         self.ua = array("i", [-1] * n_channels)
         self.button = Pin(PIN_ESTOP, Pin.IN, Pin.PULL_UP)
-        self.button.irq(handler=self._button, trigger=Pin.IRQ_FALLING, hard=True)
+        self.button.irq(handler=self._button, trigger=Pin.IRQ_RISING, hard=True)
 
     def _button(self, pin) -> None:
         # Hard IRQ: no allocation; cut the output first.
@@ -111,9 +115,12 @@ class Esp32s3Stimulator:
         self._estop = False
         return v
 
+    def estop_active(self) -> bool:
+        return self.button.value() == 1  # contact open: pressed, or the wire broken
+
     def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> bool:
         """One biphasic, charge-balanced pulse on ``ch``; False if the output is off."""
-        if not self._on or self.button.value() == 0:
+        if not self._on or self.button.value() == 1:
             return False
         a = self.pin_a[ch]
         b = self.pin_b[ch]

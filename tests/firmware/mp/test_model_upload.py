@@ -37,13 +37,12 @@ def _wipe():
         pass
 
 
-def _rig(wipe=True):
+def _rig(wipe=True, n_stim=0):
     from garmentfw.app import make_device
 
     if wipe:
         _wipe()
-    b = _Board()
-    b.store = Store(_ROOT)
+    b = Board(store=Store(_ROOT), n_stim=n_stim, link=Link(capture=False))
     d = make_device(b)
     d.auth = _Authed()
     replies = []
@@ -195,3 +194,40 @@ def test_the_model_slot_tells_its_subscribers_at_once():
     assert told[-2:] == [None, 4]  # the old one dropped, then the new one active
     _req(d, wire.T_MODEL_ROLLBACK)
     assert told[-1] == 2 and d.window.net.n_out == 2
+
+
+def test_closed_loop_from_decoder_to_pulses_allocates_nothing():
+    # the whole pipeline as app.make_device wires it, armed: EMG -> artefact stage -> EMG
+    # guard -> filters -> features -> int8 LDA -> control -> supervisor clip -> engine ->
+    # pulses and R_PULSES, with no allocation per window (one loop pass per 50 ms here, so
+    # fewer pulses than 30 Hz: the engine fires what is due at each pass)
+    from garmentfw.stim_service import StimService
+
+    b, d, rep = _rig(n_stim=4)
+    _upload(d, _model("lda"))
+    _req(d, wire.T_MODEL_COMMIT)
+    stim = [s for s in d.services if isinstance(s, StimService)][0]
+    assert stim.control.set_model({"preset": "proportional", "params": {"gain": 1.0, "deadband": 0}}) is None
+    for ch in (0, 1):
+        _req(d, wire.T_CALIB_SET, struct.pack(wire.CALIB_FMT, ch, 5000, 10000, 30000, 2500, 300, 30))
+    d.streaming = True
+    d.streamer.start(d.n_ch, d.kind)
+    nv = array("i", [((i * 7919) % 2001 - 1000) * 500 for i in range(8 * 200)])
+    for _ in range(6):
+        _window(b, d, nv)
+    d.last_ping_ms = vclock.ticks_ms()
+    _req(d, wire.T_ARM)
+    for _ in range(12):
+        d.last_ping_ms = vclock.ticks_ms()  # a live host's heartbeat
+        _window(b, d, nv)
+    assert stim.sup.state == wire.SS_STIMULATING, (stim.sup.state, rep[-3:])
+    n0 = b.stim.count
+    w0 = d.window.windows
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(20):
+        d.last_ping_ms = vclock.ticks_ms()
+        _window(b, d, nv)
+    used = gc.mem_alloc() - before
+    assert d.window.windows - w0 == 20 and b.stim.count - n0 >= 10, (d.window.windows - w0, b.stim.count - n0)
+    assert used == 0, used

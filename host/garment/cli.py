@@ -13,7 +13,7 @@ from garment.commands.common import (
 )
 from garment.commands import calibrate as calibrate_cmds
 from garment.commands import stim as stim_cmds
-from garment.commands.data import cmd_import, cmd_phantom, cmd_report
+from garment.commands.data import cmd_import, cmd_phantom, cmd_plot, cmd_report
 from garment.commands.decoder import cmd_evaluate, cmd_train, cmd_upload
 from garment.commands.device import cmd_info, cmd_live, cmd_scan, cmd_sim, cmd_stream
 from garment.flash import BOARDS
@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--fs", type=float_range(250.0, 20000.0, unit="Hz"), default=2000.0)
     sp.set_defaults(func=cmd_phantom)
 
+    sp = sub.add_parser("plot", help="a recording as a PNG: traces, spectrogram, annotations, ground truth")
+    sp.add_argument("recording", type=existing_file, help="a BDF+/EDF+ recording")
+    sp.add_argument("--out", type=output_file(".png"), default=None, help="PNG to write (default: beside the recording)")
+    sp.add_argument("--spectrogram", type=int_range(0, 255), default=None, metavar="CH",
+                    help="channel index of the spectrogram (default: the strongest EMG channel)")
+    sp.set_defaults(func=cmd_plot)
+
     sp = sub.add_parser("report", help="write the phantom validation report (PNG)")
     sp.add_argument("--out", type=output_file(".png"), default="phantom_validation.png")
     sp.add_argument("--uci", type=existing_dir, default=None, help="UCI lower-limb folder to plot beside the phantom")
@@ -132,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("recordings", nargs="+", type=existing_file)
     sp.add_argument("--model", required=True, type=existing_file)
     sp.add_argument("--device", default=None, help="also run the recordings through this garment")
+    sp.add_argument("--plot", type=output_file(".png"), default=None, metavar="PNG",
+                    help="also draw the confusion matrix into this PNG")
     sp.add_argument("--json", action="store_true")
     windows(sp)
     sp.set_defaults(func=cmd_evaluate)

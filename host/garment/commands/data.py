@@ -92,3 +92,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = write_validation_report(Path(args.out), real=real or None)
     print(out)
     return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``garment plot``: a recording as a PNG (traces, spectrogram, annotations, truth)."""
+    from garment.plots import plot_recording
+    from garment.recordings import RecordingFormatError, read_edf
+
+    src = Path(args.recording)
+    try:
+        rec = read_edf(src)
+    except RecordingFormatError as e:
+        raise CliError(str(e)) from None
+    if rec.n_samples == 0:
+        raise CliError(f"{src}: holds no samples")
+    out = Path(args.out) if args.out else src.with_suffix(".png")
+    print(plot_recording(rec, out, title=src.name, spectrogram_channel=args.spectrogram))
+    return 0

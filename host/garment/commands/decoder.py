@@ -121,6 +121,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                            "windows": int(len(truth)), "rejected": int(np.sum(pred == "<rejected>"))}
     if args.device:
         out["device_agreement"] = _device_agreement(args, data, recs, ws)
+    if getattr(args, "plot", None):
+        from garment.plots import plot_confusion
+
+        out["plot"] = str(plot_confusion(classes, cm, Path(args.plot), title=f"{p.name} on {len(recs)} recording(s)"))
     if args.json:
         print(json.dumps(out))
     else:
@@ -130,6 +134,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"  {c:20s} recall {'n/a' if r is None else f'{100 * r:.1f}%'}")
         if "device_agreement" in out:
             print(f"device agreement {100 * out['device_agreement']:.2f}%")
+        if "plot" in out:
+            print(f"confusion matrix: {out['plot']}")
     return 0
 
 

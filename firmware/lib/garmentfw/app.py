@@ -59,6 +59,7 @@ def make_device(board: "Board") -> "Device":
         dev.add_service(stim)
         decode.on_output = stim.control.on_decoder
         slot.subscribe(stim.on_model)
+        slot.guard(stim.model_change_refused)
     dev.set_stages(artefacts=stim.artefacts if stim else None, guard=stim.guard if stim else None, window=decode)
     if stim is not None:
         dev.outputs_off.append(stim.safe_off)

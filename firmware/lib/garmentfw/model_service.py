@@ -102,6 +102,10 @@ class ModelService:
         self._progress(seq, offset + data_len)
 
     def _commit(self, seq, pkt, n):
+        why = self.slot.change_refused()
+        if why:
+            self.dev.error(seq, wire.E_BAD_STATE, "model not committed: %s" % why)
+            return
         if not self.active:
             self.dev.error(seq, wire.E_BAD_STATE, "no upload in progress")
             return
@@ -129,6 +133,10 @@ class ModelService:
         self._info(seq, pkt, 0)
 
     def _rollback(self, seq, pkt, n):
+        why = self.slot.change_refused()
+        if why:
+            self.dev.error(seq, wire.E_BAD_STATE, "model not rolled back: %s" % why)
+            return
         try:
             self.dev.store.rollback(MODEL)
         except Exception as e:

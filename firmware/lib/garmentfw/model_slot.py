@@ -23,6 +23,20 @@ class ModelSlot:
         self.crc = 0
         self.size = 0
         self._listeners = []
+        self._guards = []
+
+    def guard(self, fn) -> None:
+        """``fn()`` -> None, or why the active model may not change now (the stimulation
+        service: not while armed, the new model would take over the output unasked)."""
+        self._guards.append(fn)
+
+    def change_refused(self):
+        """None if a commit or rollback may replace the active model now, else why not."""
+        for fn in self._guards:
+            why = fn()
+            if why:
+                return why
+        return None
 
     def subscribe(self, fn) -> None:
         """``fn(net, fx)`` on every activation; ``fn(None, None)`` when none is active."""

@@ -120,6 +120,13 @@ class StimService:
         if self.sup.armed():
             self.sup.trip(wire.FAULT_HEARTBEAT, "host link dropped")
 
+    def model_change_refused(self):
+        """(1) A new or rolled-back model while armed would take over the output without
+        a new arm: refused (disarm first)."""
+        if self.sup.armed():
+            return "stimulation is armed: send T_DISARM first (a new model needs a new arm)"
+        return None
+
     def on_model(self, net, fx=None) -> None:
         """The model slot's notification: a verified model is active (``net``) or none."""
         bad = self.control.on_model(net)

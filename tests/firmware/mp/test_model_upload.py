@@ -231,3 +231,49 @@ def test_closed_loop_from_decoder_to_pulses_allocates_nothing():
     used = gc.mem_alloc() - before
     assert d.window.windows - w0 == 20 and b.stim.count - n0 >= 10, (d.window.windows - w0, b.stim.count - n0)
     assert used == 0, used
+
+
+# ---- a model change while armed ---------------------------------------------------------
+def _armed_rig():
+    """The full firmware (app.make_device) on a board with a stimulator, a model active,
+    channel 0 calibrated and armed."""
+    from garmentfw.app import make_device
+
+    _wipe()
+    b = Board(store=Store(_ROOT), n_stim=4, link=Link(capture=False))
+    d = make_device(b)
+    d.auth = _Authed()
+    replies = []
+    d.reply = lambda ptype, ref, payload=b"": replies.append((ptype, bytes(payload)))
+    d.error = lambda ref, code, msg: replies.append((wire.R_ERROR, code, msg))
+    _upload(d, _model("lda"))
+    _req(d, wire.T_MODEL_COMMIT)
+    assert _slot(d).verified
+    _upload(d, _model("mlp"))
+    _req(d, wire.T_MODEL_COMMIT)
+    assert _slot(d).net.n_out == 4
+    for _ in range(30):
+        vclock.advance_us(1000)
+        d.step()
+    _req(d, wire.T_CALIB_SET, struct.pack(wire.CALIB_FMT, 0, 5000, 10000, 30000, 2500, 300, 30))
+    _req(d, wire.T_PING, b"\0\0\0\0")
+    _req(d, wire.T_ARM)
+    stim = [s for s in d.services if hasattr(s, "sup")][0]
+    assert stim.sup.armed(), replies[-3:]
+    return b, d, replies, stim
+
+
+def test_model_commit_or_rollback_refused_while_armed():
+    b, d, rep, stim = _armed_rig()
+    before = _slot(d).crc
+    _req(d, wire.T_MODEL_ROLLBACK)
+    assert rep[-1][0] == wire.R_ERROR and rep[-1][1] == wire.E_BAD_STATE, rep[-1]
+    assert _slot(d).crc == before and stim.sup.armed()
+    _upload(d, _model("lda"))
+    _req(d, wire.T_MODEL_COMMIT)
+    assert rep[-1][0] == wire.R_ERROR and rep[-1][1] == wire.E_BAD_STATE, rep[-1]
+    assert _slot(d).crc == before and stim.sup.armed()
+    _req(d, wire.T_DISARM)
+    _req(d, wire.T_MODEL_COMMIT)  # the staged upload is still there: it commits now
+    assert rep[-1][0] == wire.R_MODEL_INFO, rep[-1]
+    assert _slot(d).crc != before and _slot(d).net.n_out == 2

@@ -8,7 +8,6 @@ import os
 import struct
 
 from garmentfw import wire
-from garmentfw.int8net import Int8Net
 from garmentfw.model_format import MAX_FILE
 from garmentfw.model_slot import MODEL, model_id
 
@@ -121,7 +120,7 @@ class ModelService:
             return
         d = self.dev
         try:
-            Int8Net.load(data, d.fs, d.n_ch)  # every check before anything is replaced
+            self.slot.verify(data)  # every check activation makes, before anything is replaced
         except ValueError as e:
             self._discard()
             d.error(seq, wire.E_MODEL, "model refused: %s" % e)

@@ -61,18 +61,28 @@ class ModelSlot:
         if data is not None:
             try:
                 self.activate(data)
-            except ValueError as e:
-                self.deactivate(str(e))
+            except Exception as e:  # whatever fails, the garment stays up without a model
+                self.deactivate("stored model rejected: %s" % (e,))
 
-    def activate(self, data) -> None:
-        """Verify ``data`` for this garment's configuration and make it the active model."""
+    def verify(self, data):
+        """(net, fx) for ``data`` on this garment's configuration, or ValueError: every
+        check activation makes, so that a commit refuses what would fail at boot."""
         d = self.dev
         net = Int8Net.load(bytes(data), d.fs, d.n_ch)
-        fx = FeatureExtractor.from_dict(net.features)
+        try:
+            fx = FeatureExtractor.from_dict(net.features)
+        except (KeyError, TypeError, IndexError) as e:
+            raise ValueError("model's feature configuration unusable: %r" % (e,))
         if fx.width != net.n_in:
             raise ValueError("model takes %d inputs, its feature config gives %d" % (net.n_in, fx.width))
         if 7 + 4 * net.n_out > wire.MAX_BODY:
             raise ValueError("model has too many outputs to report")
+        return net, fx
+
+    def activate(self, data) -> None:
+        """Verify ``data`` for this garment's configuration and make it the active model."""
+        d = self.dev
+        net, fx = self.verify(data)
         self.net = net
         self.fx = fx
         self.crc = model_id(data)

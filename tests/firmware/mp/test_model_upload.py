@@ -277,3 +277,56 @@ def test_model_commit_or_rollback_refused_while_armed():
     _req(d, wire.T_MODEL_COMMIT)  # the staged upload is still there: it commits now
     assert rep[-1][0] == wire.R_MODEL_INFO, rep[-1]
     assert _slot(d).crc != before and _slot(d).net.n_out == 2
+
+
+# ---- a CRC-valid model the feature setup cannot use ----------------------------------
+def _without_feature_key(data, key):
+    """The model file with ``key`` removed from its TAG_FEATURES JSON, re-framed and
+    re-CRC'd: a well-formed file whose feature setup fails."""
+    import json
+
+    from garmentfw import model_format as mf
+
+    out = bytearray(data[:16])
+    off = 16
+    end = len(data) - 4
+    while off < end:
+        tag, _res, n = struct.unpack_from("<HHI", data, off)
+        payload = data[off + 8:off + 8 + n]
+        if tag == mf.TAG_FEATURES:
+            cfg = json.loads(payload)
+            del cfg[key]
+            payload = json.dumps(cfg).encode()
+        out += struct.pack("<HHI", tag, 0, len(payload)) + payload
+        off += 8 + n
+    struct.pack_into("<I", out, 8, len(out) + 4)
+    out += struct.pack("<I", crc32(out) & 0xFFFFFFFF)
+    return bytes(out)
+
+
+def test_model_missing_a_feature_key_is_refused_at_commit():
+    b, d, rep = _rig()
+    lda = _model("lda")
+    _upload(d, lda)
+    _req(d, wire.T_MODEL_COMMIT)
+    good = _slot(d).crc
+    bad = _without_feature_key(lda, "zc_thr")
+    _upload(d, bad)
+    _req(d, wire.T_MODEL_COMMIT)
+    assert rep[-1][0] == wire.R_ERROR and rep[-1][1] == wire.E_MODEL, rep[-1]
+    assert _slot(d).verified and _slot(d).crc == good  # the old model stays
+
+
+def test_a_stored_model_that_fails_to_load_leaves_the_garment_up_without_one():
+    from garmentfw.app import make_device
+
+    _wipe()
+    st = Store(_ROOT)
+    st.save("model", _without_feature_key(_model("lda"), "zc_thr"))
+    b = _Board()
+    b.store = st
+    d = make_device(b)  # boots (no exception), no model active
+    assert not _slot(d).verified and _slot(d).problem, _slot(d).problem
+    for _ in range(20):
+        vclock.advance_us(1000)
+        d.step()

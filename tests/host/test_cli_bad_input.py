@@ -257,7 +257,7 @@ def test_an_unexpected_failure_is_still_one_line(monkeypatch: pytest.MonkeyPatch
     (["stim", "--channel", "0", "--amplitude", "nan"], "not a finite number"),
     (["stim", "--channel", "0", "--amplitude", "5", "--max-seconds", "600"], "at most 60 s"),
     (["bogus"], "invalid choice: 'bogus'"),
-    (["calibrate", "--channel", "0", "--sensory", "12", "--motor", "10"], "--sensory 12 mA is above --motor 10 mA"),
+    (["calibrate", "--channel", "0", "--sensory", "12", "--motor", "10"], "the sensory threshold 12 mA is above the motor threshold 10 mA"),
     (["calibrate", "--channel", "0", "--sensory", "5"], "give both --sensory and --motor"),
 ])
 def test_bad_input_is_one_line_and_refused(tmp_path: Path, argv: list[str], needle: str) -> None:

@@ -75,11 +75,11 @@ def test_check_train_accepts_what_the_calibration_allows() -> None:
 @pytest.mark.parametrize(
     "args,needle",
     [
-        (["--channel", "0", "--amplitude", "25"], "above channel 0's calibrated max_ua=20000"),
+        (["--channel", "0", "--amplitude", "25"], "amplitude 25 mA above channel 0's calibrated maximum of 20 mA"),
         (["--channel", "1", "--amplitude", "5"], "channel 1 has no calibration"),
-        (["--channel", "0", "--amplitude", "5", "--width", "600"], "width_us=600 outside 20..500"),
-        (["--channel", "0", "--amplitude", "5", "--freq", "120"], "freq_hz=120 outside 10..100"),
-        (["--channel", "7", "--amplitude", "5"], "channel=7"),
+        (["--channel", "0", "--amplitude", "5", "--width", "600"], "pulse width 600 us outside 20..500 us"),
+        (["--channel", "0", "--amplitude", "5", "--freq", "120"], "frequency 120 Hz outside 10..100"),
+        (["--channel", "7", "--amplitude", "5"], "channel 7: the garment's stimulation channels are 0..3"),
         (["--channel", "0", "--amplitude", "-1"], "amplitude"),
     ],
 )

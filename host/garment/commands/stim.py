@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from garment.client import DeviceError, GarmentClient
 from garment.commands.common import CliError, float_range, int_range
+from garment.wording import in_user_words
 from garment.protocol import Packet, wire
 from garment.stimcontrol import armed
 from garment.stimulation import MAX_TEST_MS, TrainRequest, check_train
@@ -57,12 +58,13 @@ class HoldInput:
         self.eof = False
 
     @staticmethod
-    def unusable(fd: int | None = None) -> str | None:
+    def unusable(fd: int | None = None, how: str | None = None) -> str | None:
         """Why stdin cannot be held (None if it can): it must be a terminal or a pipe. A
-        closed stdin, ``/dev/null`` or a file is at its end before anything is held."""
+        closed stdin, ``/dev/null`` or a file is at its end before anything is held.
+        ``how`` says what to do instead (default: ``garment stim``'s way)."""
         import stat
 
-        how = "hold a key in a terminal, or pipe the hold (e.g. sleep 2 | garment stim ...)"
+        how = how or "hold a key in a terminal, or pipe the hold (e.g. sleep 2 | garment stim ...)"
         try:
             fd = sys.stdin.fileno() if fd is None else fd
             mode = os.fstat(fd).st_mode
@@ -118,6 +120,10 @@ class HoldInput:
         if not data:
             self.eof = True
         return data
+
+    async def read(self) -> bytes:
+        """The next bytes typed (or piped); b"" at end of file."""
+        return await self._next(None) or b""
 
     async def wait_press(self) -> bool:
         """Terminal: wait for the first key press (False if it is a stop key or EOF).
@@ -212,13 +218,13 @@ async def cmd_stim(args: argparse.Namespace) -> int:
         try:
             cal = await g.get_calibration(args.channel)
         except DeviceError as e:
-            raise CliError(f"refused by the garment: {_parse_device_error(e)}") from None
+            raise CliError(f"refused by the garment: {in_user_words(_parse_device_error(e))}") from None
         lim = await g.get_limits()
         req = TrainRequest(args.channel, amp, args.width or cal.width_us, args.freq or cal.freq_hz,
                            max(1, int(args.max_seconds * 1000)))  # at most MAX_HOLD_S (argparse)
         bad = check_train(req, cal, lim)
         if bad:
-            raise CliError(f"refused: {bad}")
+            raise CliError(f"refused: {in_user_words(bad)}")
         await ensure_authenticated(g)
         say = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr, flush=True))
         with HoldInput() as hold:
@@ -231,7 +237,7 @@ async def cmd_stim(args: argparse.Namespace) -> int:
                 try:
                     summary = await hold_train(g, req, hold.held, say=say)
                 except DeviceError as e:
-                    raise CliError(f"refused by the garment: {_parse_device_error(e)}") from None
+                    raise CliError(f"refused by the garment: {in_user_words(_parse_device_error(e))}") from None
     if args.json:
         print(json.dumps(summary))
     else:

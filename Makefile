@@ -33,7 +33,7 @@ BLE_HIL := hil_tests/test_link.py hil_tests/test_safety_01_zero_until_ready.py h
 
 test: $(STAMP) $(STUBS)
 	$(BIN)/python -m pytest -q -ra
-	$(BIN)/python -m pytest -q -ra --device ble:sim -k "not 60s" $(BLE_HIL)
+	$(BIN)/python -m pytest -q -ra --device ble:sim -m "not slow" $(BLE_HIL)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

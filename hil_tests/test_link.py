@@ -77,6 +77,7 @@ async def _stream_for(g: GarmentClient, seconds: float) -> tuple[int, float]:
     return n, time.monotonic() - t0
 
 
+@pytest.mark.slow  # one minute of streaming: run once over the cable, not again over BLE (Makefile)
 async def test_stream_8ch_2khz_60s_no_loss(garment: GarmentClient) -> None:
     await garment.set_config(StreamConfig(fs=2000, channels=8))
     n, dt = await _stream_for(garment, 60.0)

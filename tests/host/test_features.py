@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import types
@@ -24,7 +25,9 @@ from viper_audit import I32, load_firmware_module
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN_PATH = ROOT / "models/golden/features.json"
-UCI_FILE = Path("/work/shared/data/uci-lower-limb/N_TXT/1Nmar.txt")
+# the real recordings beside the clone (../shared/data), as the other tests find them
+SHARED_DATA = Path(os.environ.get("GARMENT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+UCI_FILE = SHARED_DATA / "uci-lower-limb" / "N_TXT" / "1Nmar.txt"
 ADS1299_LSB_V = 2 * 4.5 / 24 / 2**24  # gain 24, Vref 4.5 V, 24-bit
 
 # --------------------------------------------------------------------------- golden

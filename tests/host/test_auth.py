@@ -25,19 +25,9 @@ from garment.transports import SerialTransport
 
 GOLDEN = Path(__file__).parents[2] / "models" / "golden" / "auth.json"
 
-# RFC 4231 section 4: HMAC-SHA-256 test cases 1-7 (case 5 is truncated to 128 bits).
-RFC4231 = [
-    (b"\x0b" * 20, b"Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
-    (b"Jefe", b"what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
-    (b"\xaa" * 20, b"\xdd" * 50, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"),
-    (bytes(range(1, 26)), b"\xcd" * 50, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"),
-    (b"\x0c" * 20, b"Test With Truncation", "a3b6167473100ee06e0c796c2955552b"),
-    (b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First",
-     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
-    (b"\xaa" * 131, b"This is a test using a larger than block-size key and a larger than block-size data. "
-     b"The key needs to be hashed before being used by the HMAC algorithm.",
-     "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"),
-]
+# RFC 4231 section 4: the published HMAC-SHA-256 test cases (one copy, in models/golden/).
+RFC4231 = [(bytes.fromhex(c["key"]), bytes.fromhex(c["msg"]), c["mac"])
+           for c in json.loads((GOLDEN.parent / "rfc4231_hmac_sha256.json").read_text())["cases"]]
 
 
 # ---- arithmetic ---------------------------------------------------------------------------

@@ -13,6 +13,10 @@ from micropython import const
 
 from garmentfw import limits as L
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from garmentfw.hal import AfeSource
+
 _NCH = const(8)
 
 
@@ -68,7 +72,7 @@ def _scan(blk: ptr32, n: int, n_ch: int, runs: ptr32, rail_n: int, flat_n: int, 
 class EmgGuard:
     """Rail / stuck-code runs per channel, AFE lead-off and stalls, as one verdict."""
 
-    def __init__(self, afe, blanker=None):
+    def __init__(self, afe: "AfeSource", blanker=None) -> None:
         """``blanker``: the artefact stage's Blanker (which samples carry an artefact)."""
         self.afe = afe  # reads afe.lead_off (the AFE's own lead-off bits)
         self.blanker = blanker

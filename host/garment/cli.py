@@ -12,6 +12,7 @@ from garment.commands.common import (
     positive_seconds, print_err, wants_json,
 )
 from garment.commands import calibrate as calibrate_cmds
+from garment.commands import ride as ride_cmds
 from garment.commands import stim as stim_cmds
 from garment.commands.data import cmd_import, cmd_phantom, cmd_plot, cmd_report
 from garment.commands.decoder import cmd_evaluate, cmd_train, cmd_upload
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true", help="compile only, copy nothing")
     sp.set_defaults(func=cmd_flash)
     stim_cmds.add_parsers(sub)
+    ride_cmds.add_parsers(sub)
     calibrate_cmds.add_parser(sub)
     return p
 

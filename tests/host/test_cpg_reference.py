@@ -18,7 +18,8 @@ def test_reference_reproduces_the_golden_vectors() -> None:
     assert stored == golden_cases()
     for case in stored["cases"]:
         p = case["params"]
-        ref = CpgReference(CpgParams({k: v for k, v in p.items() if k != "weights"}, p["weights"]))
+        w = p["weights"]
+        ref = CpgReference(CpgParams({k: v for k, v in p.items() if k != "weights"}, [w[i : i + 2] for i in range(0, len(w), 2)]))
         for call in case["calls"]:
             ref.run(call["angle_cdeg"], *call["act"], steps=call["steps"])
         last = case["calls"][-1]["state"]

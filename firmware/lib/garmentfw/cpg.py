@@ -106,10 +106,10 @@ class Cpg:
 
     @classmethod
     def from_dict(cls, d) -> "Cpg":
-        """From the cycling policy's ``cpg`` object: the LIMITS names plus ``weights``
-        (a list of ``bins`` pairs [to A, to B]); ValueError names what is wrong."""
+        """From the LIMITS names plus ``weights`` (a flat list [A0, B0, A1, B1, ...]: per
+        crank bin the weight to A and to B); ValueError names what is wrong."""
         if not isinstance(d, dict):
-            raise ValueError("stim param 'cpg' must be an object")
+            raise ValueError("cpg parameters must be an object")
         names = [n for n, _, _, _ in LIMITS]
         for k in d:
             if k not in names and k != "weights":
@@ -117,22 +117,18 @@ class Cpg:
         c = cls()
         for i, (name, dflt, lo, hi) in enumerate(LIMITS):
             v = d.get(name, dflt)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not lo <= v <= hi:
                 raise ValueError("cpg %s=%r must be an integer in %d..%d" % (name, v, lo, hi))
-            c.par[i] = v
+            c.par[i] = int(v)
         bins = c.par[P_BINS]
         ws = d.get("weights", default_weights(bins))
-        if not isinstance(ws, list) or len(ws) != bins:
-            raise ValueError("cpg weights must be a list of %d [A, B] pairs (one per crank bin)" % bins)
-        for i in range(bins):
-            pair = ws[i]
-            if not isinstance(pair, list) or len(pair) != 2:
-                raise ValueError("cpg weights[%d] must be a pair [to A, to B]" % i)
-            for j in range(2):
-                v = pair[j]
-                if isinstance(v, bool) or not isinstance(v, int) or not -W_MAX <= v <= W_MAX:
-                    raise ValueError("cpg weights[%d][%d]=%r must be an integer in -%d..%d" % (i, j, v, W_MAX, W_MAX))
-                c.w[2 * i + j] = v
+        if not isinstance(ws, list) or len(ws) != 2 * bins:
+            raise ValueError("cpg weights must be a flat list of %d numbers: [to A, to B] per crank bin" % (2 * bins))
+        for i in range(2 * bins):
+            v = ws[i]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not -W_MAX <= v <= W_MAX:
+                raise ValueError("cpg weights[%d]=%r must be an integer in -%d..%d" % (i, v, W_MAX, W_MAX))
+            c.w[i] = int(v)
         c.reset()
         return c
 

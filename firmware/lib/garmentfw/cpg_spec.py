@@ -52,10 +52,11 @@ W_MAX = const(1 << 16)  # |crank weight|
 
 
 def default_weights(bins):
-    """Crank afferents: the first half of the cycle excites A and inhibits B, the second
-    half the reverse (A = the left leg's extension)."""
+    """Crank afferents, flat [A0, B0, A1, B1, ...]: the first half of the cycle excites A
+    and inhibits B, the second half the reverse (A = the left leg's extension)."""
     out = []
     for i in range(bins):
         x = 1400 if 2 * i < bins else -1400
-        out.append([x, -x])
+        out.append(x)
+        out.append(-x)
     return out

@@ -33,17 +33,18 @@
 #                 min_rpm (0, 0..200): below this cadence -> off; angle_output (0): with a
 #                 regression decoder, the output that is the crank angle in degrees
 #                 (T_CRANK, an external sensor, takes precedence while it is fresh).
-#                 mode ("windows"): what times the bursts:
-#                   "windows": the advanced crank angle inside [phase_on, phase_off);
-#                   "emg": EMG-triggered assist: inside its window a channel starts when
+#                 mode (0; the model file holds numbers only): what times the bursts:
+#                   0 "windows": the advanced crank angle inside [phase_on, phase_off);
+#                   1 "emg": EMG-triggered assist: inside its window a channel starts when
 #                     activation inputs[ch] reaches level (0.2) - the rider's own drive
 #                     rises - and stays on to the end of the window (its own stimulation
 #                     is blanked from the EMG, so the trigger latches);
-#                   "cpg": the spiking pattern generator (garmentfw/cpg.py): channel ch
+#                   2 "cpg": the spiking pattern generator (garmentfw/cpg.py): channel ch
 #                     follows side cpg_side[ch] (0 = A, 1 = B, -1 never) while it bursts;
-#                     cpg (object, see cpg_spec.LIMITS and weights) its synapses; crank
-#                     afferents from the advanced angle, EMG from activations
-#                     cpg_inputs [for A, for B] (-1 = none).
+#                     cpg_<name> for each name of cpg_spec.LIMITS and cpg_weights (flat
+#                     [A0, B0, A1, B1, ...], one pair per crank bin, at most 8 bins in a
+#                     model file) set its synapses; crank afferents from the advanced
+#                     angle, EMG from activations cpg_inputs [for A, for B] (-1 = none).
 #                 target_rpm (0 = fixed intensity, else 1..200), kp (0.05 /rpm, 0..1),
 #                 ki (0.02 /(rpm s), 0..1): cadence tracking, the intensity scaled by
 #                 clip(kp * error + integral of ki * error, 0, 1) (error = target -
@@ -57,6 +58,7 @@ from micropython import const
 
 from garmentfw import wire
 from garmentfw.cpg import Cpg
+from garmentfw.cpg_spec import LIMITS as CPG_LIMITS
 
 ACT_ONE = const(4096)  # activation 1.0 in Q12
 PRESETS = ("off", "proportional", "threshold", "cycling")
@@ -75,7 +77,8 @@ _PARAMS = {
     "proportional": ("gain", "deadband", "inputs", "max_mA"),
     "threshold": ("level", "intensity", "inputs", "max_mA"),
     "cycling": ("phase_on", "phase_off", "delay_ms", "intensity", "max_mA", "timeout_ms", "min_rpm", "angle_output",
-                "mode", "level", "inputs", "cpg", "cpg_side", "cpg_inputs", "target_rpm", "kp", "ki"),
+                "mode", "level", "inputs", "cpg_side", "cpg_inputs", "target_rpm", "kp", "ki", "cpg_weights")
+    + tuple("cpg_" + _n for _n, _, _, _ in CPG_LIMITS),
 }
 
 
@@ -223,21 +226,25 @@ class Policy:
         return p
 
     def _cycling_modes(self, params) -> None:
-        mode = params.get("mode", "windows")
-        if mode not in MODES:
-            raise ValueError("unknown cycling mode %r (known: %s)" % (mode, ", ".join(MODES)))
-        self.mode = MODES.index(mode)
-        if mode != "cpg":
-            for k in ("cpg", "cpg_side", "cpg_inputs"):
-                if k in params:
-                    raise ValueError("stim param %r needs mode 'cpg'" % (k,))
+        m = params.get("mode", M_WINDOWS)
+        if isinstance(m, bool) or m not in (0, 1, 2):
+            raise ValueError("unknown cycling mode %r (known: %s)" % (m, ", ".join("%d %s" % (i, n) for i, n in enumerate(MODES))))
+        self.mode = int(m)
+        mode = MODES[self.mode]
+        cpg = {}
+        for k in params:
+            if k.startswith("cpg_"):
+                if mode != "cpg":
+                    raise ValueError("stim param %r needs mode 2 (cpg)" % (k,))
+                if k not in ("cpg_side", "cpg_inputs"):
+                    cpg[k[4:]] = params[k]
         if mode != "emg":
             for k in ("level", "inputs"):
                 if k in params:
-                    raise ValueError("stim param %r needs mode 'emg'" % (k,))
+                    raise ValueError("stim param %r needs mode 1 (emg)" % (k,))
         self.thr_q12 = int(_num(params, "level", 0.2, 1e-6, 1.0) * ACT_ONE + 0.5)
         if mode == "cpg":
-            self.cpg = Cpg.from_dict(params.get("cpg", {}))
+            self.cpg = Cpg.from_dict(cpg)
             sides = params.get("cpg_side", [0, 0, 1, 1])
             if not isinstance(sides, list) or len(sides) > self.n:
                 raise ValueError("stim param 'cpg_side' must be a list of at most %d sides" % self.n)
@@ -245,14 +252,14 @@ class Policy:
                 v = sides[i] if i < len(sides) else -1
                 if v not in (-1, 0, 1) or isinstance(v, bool):
                     raise ValueError("stim param cpg_side[%d]=%r must be 0 (A), 1 (B) or -1" % (i, v))
-                self.side[i] = v
+                self.side[i] = int(v)
             ins = params.get("cpg_inputs", [-1, -1])
             if not isinstance(ins, list) or len(ins) != 2:
                 raise ValueError("stim param 'cpg_inputs' must be [activation for A, for B]")
             for v in ins:
-                if isinstance(v, bool) or not isinstance(v, int) or not -1 <= v < 64:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not -1 <= v < 64:
                     raise ValueError("stim param cpg_inputs value %r must be an index 0..63 or -1" % (v,))
-            self.cpg_in0, self.cpg_in1 = ins[0], ins[1]
+            self.cpg_in0, self.cpg_in1 = int(ins[0]), int(ins[1])
         tr = _num(params, "target_rpm", 0, 0, 200)
         self.target_crpm = int(tr * 100 + 0.5)
         self.kp_q12 = int(_num(params, "kp", 0.05, 0.0, 1.0) * ACT_ONE + 0.5)

@@ -18,8 +18,9 @@ MAX_BINS = 16
 
 
 def default_weights(bins: int) -> list[list[int]]:
-    """The firmware's default crank weights (``cpg.default_weights``)."""
-    return [list(p) for p in _cpg.default_weights(bins)]
+    """The firmware's default crank weights (``cpg_spec.default_weights``), as pairs."""
+    w = list(_cpg.default_weights(bins))
+    return [w[2 * i : 2 * i + 2] for i in range(bins)]
 
 
 @dataclass
@@ -40,9 +41,14 @@ class CpgParams:
             raise ValueError("one [A, B] weight pair per crank bin")
 
     def to_dict(self) -> dict[str, Any]:
+        """The firmware's form (``Cpg.from_dict``): the values and flat weights."""
         d: dict[str, Any] = dict(self.values)
-        d["weights"] = [list(map(int, p)) for p in self.weights or []]
+        d["weights"] = [int(x) for p in self.weights or [] for x in p]
         return d
+
+    def policy_params(self) -> dict[str, Any]:
+        """As cycling-policy parameters in a model file (``cpg_<name>``, ``cpg_weights``)."""
+        return {"cpg_" + k: v for k, v in self.to_dict().items()}
 
 
 class CpgReference:

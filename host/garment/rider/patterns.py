@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from garment.phantom.montage import MONTAGE
 from garment.phantom.scenarios import CYCLING_PROFILES
 
 from .kinematics import CrankTable, LegGeometry
@@ -27,8 +28,8 @@ from .rider import HAM_HIP_M, HAM_KNEE_M, QUAD_KNEE_M, STIM_MUSCLES
 
 #: fraction of the best effectiveness that opens an effectiveness window
 EFFECTIVENESS_FRACTION = 0.5
-#: default stimulation intensity within [motor threshold, max comfortable]
-INTENSITY = 0.6
+#: stimulation intensity within [motor threshold, max comfortable] at full tracking output
+INTENSITY = 1.0  # the cadence tracking scales it
 #: electromechanical delay the windows are advanced by (cadence-proportional)
 DELAY_MS = 100
 
@@ -88,15 +89,40 @@ def windows_policy(windows: list[tuple[float, float]], intensity: float = INTENS
     return {"preset": "cycling", "params": params}
 
 
-def controller_policy(name: str) -> dict[str, Any]:
-    """The stimulation section of controller ``name`` (see :data:`CONTROLLERS`)."""
+#: envelope-decoder output (= EMG channel) of the muscle under each stimulation electrode
+EMG_INPUTS = [MONTAGE.index(m) for m in STIM_MUSCLES]
+#: the cycling policy's modes (garmentfw/stim_policy.py)
+MODE_WINDOWS, MODE_EMG, MODE_CPG = 0, 1, 2
+#: EMG trigger level (activation; rest ~0.01, the rider's own burst 0.2-0.45)
+EMG_LEVEL = 0.12
+
+
+def _tracked(policy: dict[str, Any], cadence_rpm: float) -> dict[str, Any]:
+    policy["params"]["target_rpm"] = cadence_rpm
+    return policy
+
+
+def controller_policy(name: str, cadence_rpm: float = 60.0) -> dict[str, Any]:
+    """The stimulation section of controller ``name`` (see :data:`CONTROLLERS`); every
+    stimulating controller tracks ``cadence_rpm`` (the firmware's PI on the intensity)."""
     if name not in CONTROLLERS:
         raise ValueError(f"unknown controller {name!r} (known: {', '.join(CONTROLLERS)})")
-    return CONTROLLERS[name]()
+    pol = CONTROLLERS[name][0]()
+    return pol if pol["preset"] == "off" else _tracked(pol, cadence_rpm)
 
 
-CONTROLLERS = {
-    "voluntary": lambda: {"preset": "off", "params": {}},
-    "effectiveness": lambda: windows_policy(effectiveness_windows()),
-    "emg-timing": lambda: windows_policy(emg_timing_windows()),
+def _cpg(**extra: Any) -> dict[str, Any]:
+    # the pattern generator times the bursts; the windows stay as the documented pattern
+    return windows_policy(effectiveness_windows(), mode=MODE_CPG, cpg_side=[0, 0, 1, 1], **extra)
+
+
+CONTROLLERS: dict[str, tuple[Any, str]] = {
+    "voluntary": (lambda: {"preset": "off", "params": {}}, "no stimulation: the rider alone"),
+    "effectiveness": (lambda: windows_policy(effectiveness_windows()), "crank windows from the kinematic effectiveness (Bellman et al. 2016)"),
+    "emg-timing": (lambda: windows_policy(emg_timing_windows()), "crank windows at the able-bodied EMG bursts (Arnin et al. 2017)"),
+    "emg": (lambda: windows_policy(effectiveness_windows(), mode=MODE_EMG, level=EMG_LEVEL, inputs=EMG_INPUTS),
+            "EMG-triggered assist: inside its window a muscle is stimulated once the rider's own drive rises"),
+    "cpg": (lambda: _cpg(), "spiking half-centre pattern generator entrained by the crank"),
+    "cpg-emg": (lambda: _cpg(cpg_weights=[0] * 16, cpg_w_emg=3000, cpg_inputs=[EMG_INPUTS[0], EMG_INPUTS[2]]),
+                "spiking pattern generator entrained by the rider's quadriceps EMG only"),
 }

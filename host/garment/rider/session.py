@@ -26,9 +26,9 @@ from .patterns import controller_policy
 from .rider import STIM_MUSCLES, Rider
 from .source import FEED_LEAD_S, RiderSource
 
-FS = 2000
+FS = 1000  # half the host work of 2 kHz (phantom, stream): rides must keep up with the AFE clock
 WIDTH_US = 300
-FREQ_HZ = 30
+FREQ_HZ = 18  # the blank window grows to 51 ms under voluntary pedalling: at 20 Hz or more it can blank all the EMG (see the README)
 AREA_MM2 = 2500  # 50 cm^2 electrodes
 CRANK_PERIOD_S = 0.02
 PING_PERIOD_S = 0.1
@@ -42,6 +42,15 @@ def rider_calibration(channel: int) -> Calibration:
     the phantom uses, max comfortable at 2.5x (where recruitment saturates)."""
     motor = motor_threshold_ma(WIDTH_US)
     return Calibration(channel, int(motor * 500), int(motor * 1000), int(motor * 2500), AREA_MM2, WIDTH_US, FREQ_HZ)
+
+
+def _drain(g: GarmentClient) -> None:
+    """Drop the pulse and decoder reports a long ride would pile up (the rider counts the
+    pulses it receives through the rig)."""
+    for q in (g.pulses, g.decoder_outputs):
+        while not q.empty():
+            q.get_nowait()
+    del g.events[:-50]
 
 
 async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSource | None], policy: dict[str, Any],
@@ -81,12 +90,14 @@ async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSou
             angle, rpm = src.crank_now()
             await g.crank(angle, rpm)
             g.take_buffered()  # the EMG stream keeps the garment's EMG checks fed; not kept
+            _drain(g)
             if progress is not None:
                 progress((rider.t_ms - start) / 1000.0)
             await asyncio.sleep(CRANK_PERIOD_S)
         st = await g.stim_state()
         report["garment_state"] = st.state
         report["garment_fault"] = st.fault
+        report["garment_events"] = [e.text for e in g.events][-8:]
     finally:
         stop.set()
         with contextlib.suppress(Exception):
@@ -103,7 +114,7 @@ def ride(controller: str, cadence_rpm: float = 60.0, minutes: float = 1.0, seed:
     (:meth:`Rider.summary` plus the controller and its policy) and the rider."""
     if minutes <= 0:
         raise ValueError("minutes must be > 0")
-    policy = controller_policy(controller)
+    policy = controller_policy(controller, cadence_rpm)
     rider = Rider(target_rpm=cadence_rpm, seed=seed, settle_s=min(10.0, 0.25 * minutes * 60.0),
                   **({} if strength is None else {"strength": strength}))
     lock = threading.Lock()

@@ -19,9 +19,9 @@ from .drive import RiderDrive
 from .rider import STIM_MUSCLES, Rider
 
 #: how far ahead of the AFE the feeder keeps its queue: slack for a host that is late
-#: (the AFE model holds 0.5 s); the rider's pulses are placed by AFE index, so it adds no
+#: (the AFE model holds 0.51 s at 2 kHz); the rider's pulses are placed by AFE index, so it adds no
 #: error, only memory
-FEED_LEAD_S = 0.25
+FEED_LEAD_S = 0.4
 #: mechanics run this far behind the last sample fed, i.e. 50 ms behind the AFE: a pulse
 #: the garment delivers "now" reaches the rider before the rider reaches its time
 LAG_S = FEED_LEAD_S + 0.05

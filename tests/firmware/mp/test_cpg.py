@@ -44,7 +44,7 @@ def test_bursts_alternate_locked_to_the_crank():
 
 def test_refuses_bad_parameters():
     for bad, word in (({"tonic": -1}, "tonic"), ({"bins": 17}, "bins"), ({"thr": 1.5}, "thr"),
-                      ({"weights": [[1, 2]]}, "weights"), ({"bins": 1, "weights": [[1, 70000]]}, "weights"),
+                      ({"weights": [1, 2]}, "weights"), ({"bins": 1, "weights": [1, 70000]}, "weights"),
                       ({"speed": 1}, "speed"), ([], "object")):
         try:
             Cpg.from_dict(bad)

@@ -145,16 +145,17 @@ def _cyc(**kw):
 
 
 def test_cycling_modes_are_validated():
-    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "mode": "spiky"}}, "unknown cycling mode")
-    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "level": 0.3}}, "needs mode 'emg'")
-    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "cpg": {}}}, "needs mode 'cpg'")
-    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "mode": "cpg", "cpg_side": [0, 2]}}, "cpg_side")
-    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "mode": "cpg", "cpg": {"bins": 0}}}, "bins")
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "mode": 3}}, "unknown cycling mode")
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "level": 0.3}}, "needs mode 1")
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "cpg_tonic": 10}}, "needs mode 2")
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "mode": 2, "cpg_side": [0, 2]}}, "cpg_side")
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "mode": 2, "cpg_bins": 0}}, "bins")
+    _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "mode": 2, "cpg_weights": [1, 2]}}, "weights")
     _refused({"preset": "cycling", "params": {"phase_on": [0], "phase_off": [90], "target_rpm": 300}}, "target_rpm")
 
 
 def test_emg_triggered_assist_starts_on_the_riders_drive_and_latches_to_the_window_end():
-    p = _cyc(mode="emg", level=0.25, inputs=[1, 5])
+    p = _cyc(mode=1, level=0.25, inputs=[1, 5])
     out = array("i", bytes(32))
     acts = array("i", bytes(4 * 8))
     p.set_crank(3000, 0, 0)  # 30 deg: inside channel 0's window
@@ -175,7 +176,7 @@ def test_emg_triggered_assist_starts_on_the_riders_drive_and_latches_to_the_wind
 
 
 def test_cpg_mode_follows_the_pattern_generators_bursts():
-    p = _cyc(mode="cpg", cpg_side=[0, 1, -1, 0])
+    p = _cyc(mode=2, cpg_side=[0, 1, -1, 0])
     out = array("i", bytes(32))
     acts = array("i", bytes(16))
     on_first = [0, 0, 0, 0]
@@ -218,7 +219,7 @@ def test_cadence_tracking_scales_the_intensity():
 
 
 def test_cycling_modes_allocate_nothing():
-    pols = (_cyc(mode="emg", inputs=[0, 1]), _cyc(mode="cpg", cpg_inputs=[0, 1], cpg={"w_emg": 500}), _cyc(target_rpm=70))
+    pols = (_cyc(mode=1, inputs=[0, 1]), _cyc(mode=2, cpg_inputs=[0, 1], cpg_w_emg=500), _cyc(target_rpm=70))
     out = array("i", bytes(32))
     acts = array("i", [1000, 3000, 4096, 0])
     for p in pols:

@@ -1,0 +1,56 @@
+"""``garment ride``: the simulated garment stimulating the rider-and-crank model."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from garment.commands.common import CliError
+
+
+def cmd_ride(args: argparse.Namespace) -> int:
+    from garment.rider.patterns import CONTROLLERS
+    from garment.rider.plot import plot_ride
+    from garment.rider.session import ride
+
+    if args.controller not in CONTROLLERS:
+        raise CliError(f"unknown controller {args.controller!r} (known: {', '.join(CONTROLLERS)})")
+    if not 10 <= args.cadence <= 150:
+        raise CliError(f"--cadence {args.cadence:g} outside 10..150 rpm")
+    if not 0 < args.minutes <= 120:
+        raise CliError(f"--minutes {args.minutes:g} outside (0, 120]")
+
+    def progress(s: float) -> None:
+        if not args.json:
+            print(f"\r{s:6.1f} s of {args.minutes * 60:.0f} s", end="", file=sys.stderr, flush=True)
+
+    out, rider = ride(args.controller, args.cadence, args.minutes, seed=args.seed, progress=progress)
+    if not args.json:
+        print(file=sys.stderr)
+    if args.plot:
+        plot_ride(rider, args.plot, f"{args.controller}, {args.cadence:g} rpm")
+        out["plot"] = args.plot
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for k in ("power_w", "stim_power_w", "mean_cadence_rpm", "cadence_error_rpm", "charge_per_joule_mc", "fatigue",
+                  "pulses", "garment_state", "garment_fault"):
+            v: Any = out.get(k)
+            print(f"{k:22s} {v:.3f}" if isinstance(v, float) else f"{k:22s} {v}")
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``ride`` on the ``garment`` CLI's subparsers."""
+    from garment.rider.patterns import CONTROLLERS
+
+    sp = sub.add_parser("ride", help="the simulated garment stimulating the rider model on an ergometer",
+                        description="Controllers: " + "; ".join(f"{k}: {v[1]}" for k, v in CONTROLLERS.items()))
+    sp.add_argument("--controller", required=True, help="|".join(CONTROLLERS))
+    sp.add_argument("--cadence", type=float, default=60.0, metavar="RPM", help="target cadence (default 60)")
+    sp.add_argument("--minutes", type=float, default=1.0, help="ride length; runs in real time (default 1)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.add_argument("--plot", default=None, metavar="PNG", help="write the ride's plot")
+    sp.set_defaults(func=cmd_ride)

@@ -60,6 +60,17 @@ class ControlStage:
             self.targets[ch] = 0
         self.apply_targets()
 
+    def ready_engine(self, limits) -> None:
+        """At the arm: the engine's slew (6) and blank window (11) from the limits, each
+        calibrated channel's width and frequency from its calibration."""
+        eng = self.engine
+        eng.set_slew(limits.slew_ua_per_s)
+        eng.set_blank(limits.blank_us)
+        for ch in range(self.n):
+            c = self.calib.get(ch)
+            if c is not None:
+                eng.configure(ch, c.width_us, c.freq_hz)
+
     # ---- per window (allocation-free) -------------------------------------------------
     def on_decoder(self, label: int, out, n_out: int) -> None:
         """The decoder's outputs of one window (label -1: rejected, all off)."""

@@ -189,14 +189,7 @@ class StimService:
                 self.dev.error(seq, err[0], err[1])
                 return
             self.sup.heartbeat_at_arm(self.dev.last_ping_ms)
-            lim = self.limits
-            eng = self.engine
-            eng.set_slew(lim.slew_ua_per_s)
-            eng.set_blank(lim.blank_us)
-            for ch in range(self.n):
-                c = self.calib.get(ch)
-                if c is not None:
-                    eng.configure(ch, c.width_us, c.freq_hz)
+            self.control.ready_engine(self.limits)
             self.drv.enable()
             self._reply_state(seq)
         except Exception as e:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import threading
 import time
 from typing import Any, Callable
@@ -60,7 +59,7 @@ async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSou
 
     await ensure_authenticated(g)
     await g.set_config(StreamConfig(fs=FS, channels=8))
-    await g.set_limits(dataclasses.replace(await g.get_limits(), slew_ua_per_s=SLEW_UA_PER_S))
+    await g.set_limits((await g.get_limits()).replace(slew_ua_per_s=SLEW_UA_PER_S))
     await g.upload_model(envelope_model(fs=FS, n_ch=8, outputs=8, stim=policy))
     for ch in range(len(STIM_MUSCLES)):
         await g.set_calibration(rider_calibration(ch))

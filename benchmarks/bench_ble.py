@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import resource
 import time
 from typing import Any
 
+from garment.auth import ensure_authenticated
 from garment.client import DeviceError, GarmentClient, StreamConfig
+from garment.devices import make_transport
 from garment.protocol import wire
 from garment.sim import SimGarment
 from garment.sim.ble_radio import sim_ble
@@ -35,11 +36,16 @@ def _cpu() -> float:
 
 
 async def run(a: argparse.Namespace) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    if "wired" in inspect.signature(SimGarment).parameters:
-        kwargs["wired"] = False  # the firmware's link is BLE, as on the garment
-    sim = SimGarment(**kwargs)
+    sim = SimGarment()
     sim.start()
+    # provisioned over the wire first (BLE refuses provisioning; the acquisition settings
+    # are privileged), then restarted with the firmware's link on BLE, as on the garment
+    g0 = GarmentClient(make_transport(sim.url), timeout=5.0)
+    await g0.connect()
+    await ensure_authenticated(g0)
+    await g0.close()
+    sim.wired = False
+    sim.restart()
     try:
         budget = {}
         if a.conn_interval_ms and a.per_event:
@@ -48,6 +54,7 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
             t = BleTransport(garment.address, radio.client_backend, radio.scanner_backend)
             g = GarmentClient(t, timeout=5.0)
             await g.connect()
+            await ensure_authenticated(g)
             kind = FILTERED16 if a.kind == 16 else wire.STREAM_FILTERED
             try:
                 await g.set_config(StreamConfig(fs=a.fs, channels=8, kind=kind))

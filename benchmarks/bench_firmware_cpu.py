@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from garment.auth import ensure_authenticated
 from garment.client import GarmentClient, StreamConfig
 from garment.paths import firmware_lib, micropython_exe
 from garment.sim import SimGarment
@@ -140,6 +141,7 @@ async def whole(seconds: float) -> tuple[float, float, int, int]:
         assert sim.proc is not None
         g = GarmentClient(SerialTransport(sim.url))
         await g.connect()
+        await ensure_authenticated(g)  # the acquisition settings are privileged
         await g.set_config(StreamConfig(fs=2000, channels=8))
         await g.start_stream()
         await g.next_block(timeout=3)

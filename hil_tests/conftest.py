@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Iterator
 
 import pytest
 
+from garment.auth import ensure_authenticated
 from garment.client import GarmentClient, StreamConfig
 from garment.devices import open_device
 from garment.sim import SimGarment
@@ -72,10 +73,12 @@ async def garment(url: str, device_spec: str, sim: SimGarment | None) -> AsyncIt
     # start a stopped one anew, and a test that killed it must not get a fresh garment.
     async with open_device(device_spec, timeout=3.0, sim=sim) as conn:
         g = conn.client
+        await ensure_authenticated(g)  # the acquisition settings (T_SET_CONFIG) are privileged
         try:
             yield g
         finally:
             await g.stop_stream()
+            await ensure_authenticated(g)  # the configuration is privileged
             await g.set_config(StreamConfig())
 
 

@@ -53,7 +53,7 @@ async def test_unknown_type_is_answered(configured: GarmentClient) -> None:
 
 async def test_wrong_body_length_is_answered(configured: GarmentClient) -> None:
     with pytest.raises(DeviceError) as e:
-        await configured.request(wire.T_SET_CONFIG, b"\x01\x02")
+        await configured.request(wire.T_SET_CONFIG, b"\x01\x02", privileged=True)
     assert e.value.code == wire.E_MALFORMED
     await _still_fine(configured)
 

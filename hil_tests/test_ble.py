@@ -14,6 +14,7 @@ from typing import AsyncIterator, Iterator
 
 import pytest
 
+from garment.auth import ensure_authenticated
 from garment.client import DeviceError, GarmentClient, StreamConfig, decode_samples, model_id
 from garment.protocol import cobs_encode, crc16, encode_packet, wire
 from garment.sim import SimGarment
@@ -45,10 +46,12 @@ async def ble(device_spec: str, ble_sim: SimGarment | None) -> AsyncIterator[Gar
     async with open_device("ble:sim" if ble_sim is not None else device_spec, timeout=3.0 if ble_sim else 5.0,
                            sim=ble_sim) as conn:
         g = conn.client
+        await ensure_authenticated(g)  # the acquisition settings (T_SET_CONFIG) are privileged
         try:
             yield g
         finally:
             await g.stop_stream()
+            await ensure_authenticated(g)
             await g.set_config(StreamConfig())
 
 
@@ -150,7 +153,7 @@ async def test_ble_bad_input_is_dropped_and_counted(ble: GarmentClient) -> None:
         await g.request(0x55)
     assert e.value.code == wire.E_UNKNOWN_TYPE
     with pytest.raises(DeviceError) as e:
-        await g.request(wire.T_SET_CONFIG, b"\x01\x02")
+        await g.request(wire.T_SET_CONFIG, b"\x01\x02", privileged=True)
     assert e.value.code == wire.E_MALFORMED
 
 

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from garment.auth import ensure_authenticated
 from garment.client import DeviceError, GarmentClient, StreamConfig
 from garment.protocol import wire
 from garment.paths import firmware_lib
@@ -101,6 +102,7 @@ async def test_link_over_a_pty_like_a_usb_port(sim: object) -> None:
         assert s.url.startswith("/dev/")
         g = GarmentClient(SerialTransport(s.url), timeout=3)
         await g.connect()
+        await ensure_authenticated(g)  # the configuration is privileged
         await g.set_config(StreamConfig(fs=2000, channels=8))
         n, dt = await _stream_for(g, 3.0)
         await g.close()

@@ -309,7 +309,7 @@ class GarmentClient:
 
     async def set_config(self, config: StreamConfig) -> StreamConfig:
         """Apply a configuration; the garment refuses out-of-range values (DeviceError)."""
-        return StreamConfig.unpack((await self.request(wire.T_SET_CONFIG, config.pack())).body[2:])
+        return StreamConfig.unpack((await self.request(wire.T_SET_CONFIG, config.pack(), privileged=True)).body[2:])
 
     async def start_stream(self) -> None:
         self._next_index = None

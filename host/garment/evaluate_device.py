@@ -99,8 +99,8 @@ async def device_agreement(
         g = GarmentClient(make_transport(spec), timeout=5)
         await g.connect()
         try:
+            await ensure_authenticated(g)  # before the (privileged) configuration
             await g.set_config(StreamConfig(fs=config.fs, channels=config.n_ch))
-            await ensure_authenticated(g)
             info = await g.model_info()
             from garment.client import model_id
 

@@ -28,8 +28,23 @@ PAYLOAD = GARMENT_MTU - 3  # bytes per notification / write command at MTU 247
 def sim() -> Iterator[SimGarment]:
     s = SimGarment()
     s.start()
+    # provisioned over the wire (BLE refuses provisioning): the acquisition settings
+    # (T_SET_CONFIG) need an authenticated session
+    asyncio.run(_provision(s.url))
     yield s
     s.stop()
+
+
+async def _provision(url: str) -> None:
+    from garment.auth import ensure_authenticated
+    from garment.devices import make_transport
+
+    g = GarmentClient(make_transport(url), timeout=3.0)
+    await g.connect()
+    try:
+        await ensure_authenticated(g)
+    finally:
+        await g.close()
 
 
 @pytest.fixture
@@ -45,8 +60,11 @@ def transport(radio: VirtualRadio, p: SimPeripheral) -> BleTransport:
 
 @contextlib.asynccontextmanager
 async def client(radio: VirtualRadio, p: SimPeripheral) -> AsyncIterator[GarmentClient]:
+    from garment.auth import ensure_authenticated
+
     g = GarmentClient(transport(radio, p), timeout=3.0)
     await g.connect()
+    await ensure_authenticated(g)
     try:
         yield g
     finally:

@@ -64,7 +64,8 @@ class Device:
             wire.T_HELLO: (self._hello, 0, False),
             wire.T_INFO: (self._info, 0, False),
             wire.T_GET_CONFIG: (self._get_config, 0, False),
-            wire.T_SET_CONFIG: (self._set_config, wire.CONFIG_LEN, False),
+            # privileged: the filters, mains and channels decide what the decoder reads
+            wire.T_SET_CONFIG: (self._set_config, wire.CONFIG_LEN, True),
             wire.T_STREAM_START: (self._start, 0, False),
             wire.T_STREAM_STOP: (self._stop, 0, False),
             wire.T_PING: (self._ping, 4, False),

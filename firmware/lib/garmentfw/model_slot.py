@@ -77,7 +77,29 @@ class ModelSlot:
             raise ValueError("model takes %d inputs, its feature config gives %d" % (net.n_in, fx.width))
         if 7 + 4 * net.n_out > wire.MAX_BODY:
             raise ValueError("model has too many outputs to report")
+        self._check_acquisition(net)
         return net, fx
+
+    def _check_acquisition(self, net) -> None:
+        """A model is valid only under the acquisition it was trained with: rate and
+        channels (model_format checks them), and the filters, mains and channel map
+        its info section records as "acquisition" (absent: trained on the filtered
+        stream, high-pass and notch on; mains and channel map not recorded)."""
+        d = self.dev
+        info = net.model.info
+        acq = info.get("acquisition") if isinstance(info, dict) else None
+        if acq is not None and not isinstance(acq, dict):
+            raise ValueError("model's acquisition record is not an object")
+        acq = acq or {}
+        for key, have in (("hp", d.hp), ("notch", d.notch), ("mains", d.mains)):
+            want = acq.get(key, 1 if key != "mains" else None)
+            if want is not None and want != have:
+                raise ValueError("model was trained with %s=%r, the garment runs %s=%r" % (key, want, key, have))
+        want = acq.get("montage")
+        if want is not None:
+            have = list(d.board.MONTAGE[: d.n_ch])
+            if list(want) != have:
+                raise ValueError("model was trained on channels %r, the garment has %r" % (want, have))
 
     def activate(self, data) -> None:
         """Verify ``data`` for this garment's configuration and make it the active model."""

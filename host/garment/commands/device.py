@@ -45,6 +45,9 @@ async def cmd_stream(args: argparse.Namespace) -> int:
             fs=args.fs, channels=args.channels, mains=args.mains, kind=kind, highpass=cfg.highpass, notch=cfg.notch,
         )
         if want != cfg:
+            from garment.auth import ensure_authenticated
+
+            await ensure_authenticated(g)  # the acquisition settings are privileged
             await g.set_config(want)
         # Ctrl-C or SIGTERM ends the recording early, as its end: saved and reported
         stop = asyncio.Event()

@@ -330,3 +330,70 @@ def test_a_stored_model_that_fails_to_load_leaves_the_garment_up_without_one():
     for _ in range(20):
         vclock.advance_us(1000)
         d.step()
+
+
+# ---- the acquisition a model was trained with ------------------------------------------
+def _with_info(data, info):
+    """The model file with its TAG_INFO section replaced by ``info`` (re-framed, re-CRC'd)."""
+    import json
+
+    from garmentfw import model_format as mf
+
+    out = bytearray(data[:16])
+    off = 16
+    end = len(data) - 4
+    k = 0
+    while off < end:
+        tag, _res, n = struct.unpack_from("<HHI", data, off)
+        if tag != mf.TAG_INFO:
+            out += data[off:off + 8 + n]
+            k += 1
+        off += 8 + n
+    payload = json.dumps(info).encode()
+    out += struct.pack("<HHI", mf.TAG_INFO, 0, len(payload)) + payload
+    struct.pack_into("<H", out, 12, k + 1)
+    struct.pack_into("<I", out, 8, len(out) + 4)
+    out += struct.pack("<I", crc32(out) & 0xFFFFFFFF)
+    return bytes(out)
+
+
+def _config(d, **kw):
+    cur = dict(fs=d.fs, n_ch=d.n_ch, mains=d.mains, kind=d.kind, hp=d.hp, notch=d.notch)
+    cur.update(kw)
+    _req(d, wire.T_SET_CONFIG, struct.pack(wire.CONFIG_FMT, cur["fs"], cur["n_ch"], cur["mains"], cur["kind"],
+                                           cur["hp"], cur["notch"]))
+
+
+def test_set_config_needs_an_authenticated_session():
+    b, d, rep = _rig()
+    d.auth = None  # no session
+    _config(d, hp=0)
+    assert d.hp == 1, "an unauthenticated host switched the high-pass off"
+    assert rep and rep[-1][0] == wire.R_ERROR and rep[-1][1] == wire.E_UNAUTHORIZED, rep
+
+
+def test_a_model_runs_only_under_the_acquisition_it_was_trained_with():
+    b, d, rep = _rig()
+    _upload(d, _model("lda"))
+    _req(d, wire.T_MODEL_COMMIT)
+    assert _slot(d).verified
+    _config(d, hp=0)  # the high-pass off: the model was trained on filtered EMG
+    assert not _slot(d).verified and "hp" in _slot(d).problem, _slot(d).problem
+    _config(d, hp=1)
+    assert _slot(d).verified
+    _config(d, notch=0)
+    assert not _slot(d).verified
+    _config(d, notch=1)
+    # a model that records its mains and channel map
+    lda = _with_info(_model("lda"), {"acquisition": {"mains": 50, "hp": 1, "notch": 1, "montage": list(b.MONTAGE[:d.n_ch])}})
+    _upload(d, lda)
+    _req(d, wire.T_MODEL_COMMIT)
+    assert rep[-1][0] == wire.R_MODEL_INFO, rep[-1]
+    _config(d, mains=60)
+    assert not _slot(d).verified and "mains" in _slot(d).problem, _slot(d).problem
+    _config(d, mains=50)
+    assert _slot(d).verified
+    other = _with_info(_model("lda"), {"acquisition": {"montage": ["x"] * d.n_ch}})
+    _upload(d, other)
+    _req(d, wire.T_MODEL_COMMIT)
+    assert rep[-1][0] == wire.R_ERROR and rep[-1][1] == wire.E_MODEL, rep[-1]

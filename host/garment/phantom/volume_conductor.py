@@ -71,6 +71,34 @@ def bipolar_profiles(
         ``(x, g)``: the grid (G,) in mm and the profiles (U, G) in arbitrary units (mV-ish; the
         caller calibrates amplitude).
     """
+    # Bipolar pair at +-ied/2: difference = 2j sin(pi f ied) in the Fourier domain.
+    return _profiles(depth_mm, spread_mm, lambda f: 2j * np.sin(np.pi * f * ied_mm), electrode_mm,
+                     anisotropy, dx_mm, half_span_mm)
+
+
+def monopolar_profiles(
+    distance_mm: np.ndarray,
+    spread_mm: np.ndarray | float = 2.0,
+    electrode_mm: float = 2.0,
+    anisotropy: float = ANISOTROPY,
+    dx_mm: float = DX_MM,
+    half_span_mm: float = HALF_SPAN_MM,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monopolar surface potential versus position of the wave front, one fibre per distance.
+
+    Same conductor as :func:`bipolar_profiles`, read by a single electrode against a distant
+    reference (an HD-EMG grid): ``distance_mm`` is the transverse distance from the electrode
+    to the fibre, ``sqrt(depth^2 + lateral^2)``, so a fibre beside the electrode is seen like
+    a deeper one.  Returns ``(x, g)`` with ``g`` (K, G) for the wave front at ``x`` mm
+    (travelling towards +x) relative to the electrode.
+    """
+    return _profiles(distance_mm, spread_mm, lambda f: np.ones_like(f, dtype=complex), electrode_mm,
+                     anisotropy, dx_mm, half_span_mm)
+
+
+def _profiles(depth_mm: np.ndarray, spread_mm: np.ndarray | float, pick_up, electrode_mm: float,
+              anisotropy: float, dx_mm: float, half_span_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Current source convolved with the conductor's kernel, then the electrode's spatial filters."""
     depth = np.atleast_1d(np.asarray(depth_mm, dtype=float))
     spread = np.broadcast_to(np.asarray(spread_mm, dtype=float), depth.shape)
     n = int(round(2 * half_span_mm / dx_mm)) + 1
@@ -82,8 +110,7 @@ def bipolar_profiles(
     kern = 1.0 / np.sqrt(anisotropy * depth[:, None] ** 2 + lag[None, :] ** 2)
     spec = np.fft.rfft(kern, axis=1) * np.fft.rfft(cur, nfft)[None, :] * dx_mm
     f = np.fft.rfftfreq(nfft, dx_mm)  # cycles/mm
-    # Bipolar pair at +-ied/2: difference = 2j sin(pi f ied) in the Fourier domain.
-    spec *= 2j * np.sin(np.pi * f * ied_mm)
+    spec *= pick_up(f)
     spec *= np.sinc(f * electrode_mm)  # boxcar average over the electrode
     spec = spec * np.exp(-2.0 * (np.pi * f[None, :] * spread[:, None]) ** 2)  # Gaussian scatter
     full = np.fft.irfft(spec, nfft, axis=1)

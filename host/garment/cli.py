@@ -12,6 +12,7 @@ from garment.commands.common import (
     positive_seconds, print_err, wants_json,
 )
 from garment.commands import calibrate as calibrate_cmds
+from garment.commands import decompose as decompose_cmds
 from garment.commands import ride as ride_cmds
 from garment.commands import stim as stim_cmds
 from garment.commands.data import cmd_import, cmd_phantom, cmd_plot, cmd_report
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     stim_cmds.add_parsers(sub)
     ride_cmds.add_parsers(sub)
     calibrate_cmds.add_parser(sub)
+    decompose_cmds.add_parsers(sub)
     return p
 
 

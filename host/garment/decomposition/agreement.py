@@ -18,7 +18,9 @@ def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> int:
         counts += np.bincount(d + max_lag, minlength=counts.size)
     # Spread by +-1 so a lag between two samples still wins.
     smooth = counts + np.concatenate([[0], counts[:-1]]) + np.concatenate([counts[1:], [0]])
-    return int(np.argmax(smooth)) - max_lag
+    k = int(np.argmax(smooth))
+    lo, hi = max(0, k - 1), min(counts.size, k + 2)
+    return lo + int(np.argmax(counts[lo:hi])) - max_lag
 
 
 def matched(a: np.ndarray, b: np.ndarray, tol: int) -> int:

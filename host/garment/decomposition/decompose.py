@@ -133,7 +133,7 @@ def decompose(emg: np.ndarray, fs: float, labels: Sequence[str] | None = None,
     r = opt.extension or extension_factor(c)
     wh = whiten(x, r)
     z = wh.z
-    d = z.shape[0]
+    d = z.shape[1]
     used = np.zeros(n, bool)
     used[: r] = True  # extension edge
     accepted: list[tuple[np.ndarray, np.ndarray, float, float]] = []
@@ -143,12 +143,12 @@ def decompose(emg: np.ndarray, fs: float, labels: Sequence[str] | None = None,
     stats: dict[str, Any] = {"rounds": 0, "candidates": 0, "duplicates": 0}
     empty = 0
     for _ in range(opt.rounds):
-        act = np.einsum("ij,ij->j", z, z)
+        act = np.einsum("ij,ij->i", z, z)
         seeds = _seeds(act, opt.batch, used, half)
         if seeds.size == 0:
             break
         stats["rounds"] += 1
-        w = fixed_point(z[:, ::opt.ica_stride] if opt.ica_stride > 1 else z, z[:, seeds], b, opt.max_iter)
+        w = fixed_point(np.ascontiguousarray(z[:: opt.ica_stride]), z[seeds].T, b, opt.max_iter)
         w, spk, sil, cov = refine(z, w, fs, opt.refine_iter)
         stats["candidates"] += w.shape[1]
         got = 0
@@ -170,15 +170,17 @@ def decompose(emg: np.ndarray, fs: float, labels: Sequence[str] | None = None,
     keep = unique_units([a[1] for a in accepted], np.array([a[3] for a in accepted]), fs)
     hp = sosfiltfilt(butter(2, 10.0, btype="highpass", fs=fs, output="sos"), np.asarray(emg, np.float64), axis=0).T
     units: list[MotorUnit] = []
-    for i in keep:
-        wv, _, _, _ = accepted[i]
-        filt = (wh.w.T @ wv.astype(np.float64)).astype(np.float32)  # (C*R,) on the band-passed channels
-        src = apply_extended(filt[None, :], x, r)[0]
-        spk, sil = detect(src / max(float(np.abs(src).max()), 1e-12), fs)
-        if spk.size < 10 or sil < opt.sil_threshold:
-            continue
-        units.append(MotorUnit(spk, float(sil), pnr(src, spk), cov_isi(spk, fs), mean_rate(spk, fs),
-                               spike_triggered_average(hp, spk, fs), filt.reshape(c, r)))
+    if keep:
+        wv = np.stack([accepted[i][0] for i in keep], axis=1).astype(np.float64)  # (D, K)
+        filters = (wh.w.T @ wv).T.astype(np.float32)  # (K, C*R) on the band-passed channels
+        sources = apply_extended(filters, x, r)  # every unit's source in one pass, from the unpeeled data
+        for k in range(len(keep)):
+            src = sources[k]
+            spk, sil = detect(src / max(float(np.abs(src).max()), 1e-12), fs)
+            if spk.size < 10 or sil < opt.sil_threshold:
+                continue
+            units.append(MotorUnit(spk, float(sil), pnr(src, spk), cov_isi(spk, fs), mean_rate(spk, fs),
+                                   spike_triggered_average(hp, spk, fs), filters[k].reshape(c, r)))
     units.sort(key=lambda u: (u.discharges[0] if u.discharges.size else 0))
     from .muap import WINDOW_S
 

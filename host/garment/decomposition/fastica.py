@@ -20,14 +20,14 @@ def orthogonalise(w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
 
 def fixed_point(z: np.ndarray, w: np.ndarray, b: np.ndarray | None, max_iter: int = 40,
                 tol: float = 1e-4) -> np.ndarray:
-    """Run the fixed-point iteration on every column of ``w`` (D, K) until each converges.
+    """Run the fixed-point iteration on every column of ``w`` (D, K) over ``z`` (n, D) until each converges.
 
     Converged columns stop being updated (and computed), so the cost falls as columns settle.
     ``z`` may be a subset of the samples: the contrast's expectations need far fewer samples
     than the discharge detection that follows.
     """
     w = orthogonalise(np.asarray(w, np.float32), b)
-    n = z.shape[1]
+    n = z.shape[0]
     fixed_point.iterations = 0  # type: ignore[attr-defined]
     active = np.ones(w.shape[1], bool)
     for _ in range(max_iter):
@@ -36,9 +36,9 @@ def fixed_point(z: np.ndarray, w: np.ndarray, b: np.ndarray | None, max_iter: in
             break
         fixed_point.iterations += idx.size  # type: ignore[attr-defined]
         wa = w[:, idx]
-        s = wa.T @ z  # (k, n)
-        gp_mean = 2.0 * s.mean(axis=1)
-        new = (z @ (s * s).T) / n - wa * gp_mean[None, :]
+        s = z @ wa  # (n, k)
+        gp_mean = 2.0 * s.mean(axis=0)
+        new = (z.T @ (s * s)) / n - wa * gp_mean[None, :]
         new = orthogonalise(new.astype(np.float32), b)
         done = np.abs(1.0 - np.abs(np.sum(new * wa, axis=0))) < tol
         w[:, idx] = new

@@ -9,13 +9,12 @@ import numpy as np
 
 
 def peel_off(z: np.ndarray, spikes: np.ndarray, half_window: int) -> None:
-    """Subtract (in place) the spike-triggered average of ``z`` (D, n) around ``spikes``."""
-    n = z.shape[1]
+    """Subtract (in place) the spike-triggered average of ``z`` (n, D) around ``spikes``."""
+    n = z.shape[0]
     s = spikes[(spikes >= half_window) & (spikes < n - half_window)]
     if s.size < 5:
         return
     lags = np.arange(-half_window, half_window + 1)
-    idx = s[:, None] + lags[None, :]  # (S, W)
-    sta = z[:, idx].mean(axis=1)  # (D, W)
-    for j, lag in enumerate(lags):
-        z[:, s + lag] -= sta[:, j : j + 1]
+    sta = np.stack([z[s + lag].mean(axis=0) for lag in lags])  # (W, D)
+    for j, lag in enumerate(lags):  # one lag at a time: windows of close discharges may overlap
+        z[s + lag] -= sta[j]

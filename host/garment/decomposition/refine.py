@@ -12,7 +12,7 @@ from .spikes import cov_isi, detect
 
 
 def refine(z: np.ndarray, w: np.ndarray, fs: float, max_iter: int = 10) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Refine the columns of ``w`` (D, K).
+    """Refine the columns of ``w`` (D, K) on the whitened samples ``z`` (n, D).
 
     Returns ``(w, spikes, sil, cov)`` per column: ``spikes`` an object array of discharge samples.
     """
@@ -29,7 +29,7 @@ def refine(z: np.ndarray, w: np.ndarray, fs: float, max_iter: int = 10) -> tuple
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        s = w[:, idx].T @ z
+        s = np.ascontiguousarray((z @ w[:, idx]).T)
         for row, i in enumerate(idx):
             spk, sil = detect(s[row], fs)
             cv = cov_isi(spk, fs)
@@ -38,6 +38,6 @@ def refine(z: np.ndarray, w: np.ndarray, fs: float, max_iter: int = 10) -> tuple
                 continue
             best_cov[i], best_spk[i], best_sil[i] = cv, spk, sil
             best_w[:, i] = w[:, i]
-            new = z[:, spk].mean(axis=1)
+            new = z[spk].mean(axis=0)
             w[:, i] = new / max(float(np.linalg.norm(new)), 1e-12)
     return best_w, best_spk, best_sil, best_cov

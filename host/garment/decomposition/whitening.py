@@ -13,7 +13,8 @@ class Whitened:
     """Whitened extended observations.
 
     Attributes:
-        z: (D, n) float32, unit covariance.
+        z: (n, D) float32, unit covariance; samples are rows, so gathering the samples at a
+            unit's discharges (refinement, peel-off) reads contiguous memory.
         w: (D, C*R) whitening matrix (``z = w @ extended(x)``).
         r: extension factor.
     """
@@ -35,5 +36,5 @@ def whiten(x: np.ndarray, r: int) -> Whitened:
     floor = float(np.mean(ev[: ev.size // 2]))
     keep = ev > floor
     w = (vec[:, keep] / np.sqrt(ev[keep])).T  # (D, C*R)
-    z = apply_extended(w, x, r)
+    z = np.ascontiguousarray(apply_extended(w, x, r).T)
     return Whitened(z, w, r)

@@ -64,6 +64,11 @@ class GridLayout:
         """Channel labels ``R01C01``, ``R01C02``, ... in channel order."""
         return [f"R{k // self.cols + 1:02d}C{k % self.cols + 1:02d}" for k in self.sites]
 
+    @staticmethod
+    def is_label(text: str) -> bool:
+        """True for a grid channel label ``R<row>C<col>``."""
+        return bool(_LABEL.match(str(text).strip()))
+
     @classmethod
     def from_labels(cls, labels: Sequence[str], ied_mm: float = 8.0) -> tuple["GridLayout", np.ndarray]:
         """Layout of a recording whose channel labels are ``R<r>C<c>``.

@@ -64,6 +64,7 @@ class HDResult:
         classes: task names (multitask only), and ``class_index`` (n,) per sample.
         shift_mm: (n,) displacement of the muscle under the grid (cycling), else zeros.
         noise_uV: RMS of the white noise per electrode.
+        extra: ``crank_deg`` (n,) left crank angle (cycling).
     """
 
     emg_uV: np.ndarray
@@ -281,6 +282,7 @@ def generate_hd(
     vl = site("L_VL")
     units = draw_units(n_units, rng, pool.size, fat_mm=vl.fat_mm, thickness_mm=vl.thickness_mm)
     shift = np.zeros(n)
+    crank = None
     classes: tuple[str, ...] = ()
     cls = None
     if scenario == "trapezoid":
@@ -289,7 +291,8 @@ def generate_hd(
         cyc = Cycling([vl], seed, cadence_rpm=cadence_rpm, intensity=intensity)
         drive = cyc.drive(t)[:, 0]
         # The knee angle follows the crank: VL slides under the skin by +-shift_mm per cycle.
-        shift = shift_mm * np.cos(np.deg2rad(cyc.crank_angle_deg(t)))
+        crank = cyc.crank_angle_deg(t)
+        shift = shift_mm * np.cos(np.deg2rad(crank))
     elif scenario == "multitask":
         order = list(tasks or TASKS)
         unknown = [x for x in order if x not in TASKS]
@@ -314,5 +317,6 @@ def generate_hd(
     inter = Interference(InterferenceConfig(noise_uV=noise_uV, mains_uV=mains_uV, wander_uV=wander_uV),
                          layout.n_channels, fs, rng)
     emg += inter.deterministic(t) + inter.noise(rng, n)
+    extra = {} if crank is None else {"crank_deg": crank.astype(np.float32)}
     return HDResult(emg.astype(np.float32), float(fs), layout, drive.astype(np.float32), spikes, rest_muaps,
-                    units, pool.recruitment_drive, scenario, int(seed), classes, cls, shift, float(noise_uV))
+                    units, pool.recruitment_drive, scenario, int(seed), classes, cls, shift, float(noise_uV), extra)

@@ -120,3 +120,32 @@ def test_many_recordings_run_on_dask_with_a_progress_bar(tmp_path, capsys):
     assert [o["recording"] for o in out] == paths and all(o["units"] >= 1 for o in out)
     assert "2/2" in capsys.readouterr().err
     assert (tmp_path / "out" / "r2_motorunits.tsv").exists()
+
+
+def test_calibrated_filters_applied_to_new_data_follow_the_true_units(iso):
+    from garment.decomposition.apply import apply_decomposition
+
+    r, _ = iso
+    half = r.n_samples // 2
+    calib = decompose(r.emg_uV[:half + int(r.fs)], r.fs, r.layout.labels())
+    trains = apply_decomposition(calib, r.emg_uV, r.fs)
+    later = [t[t >= half] for t in trains]
+    truth = [s[s >= half] for s in (r.spikes[i] for i in r.recruited())]
+    pairs = match_to_truth(later, truth, r.fs)
+    assert len(calib.units) >= 3 and len(pairs) >= len(calib.units) - 1
+    assert np.median([v for _, _, v in pairs]) >= 0.9
+    with pytest.raises(ValueError, match="calibrated on 64 channels"):
+        apply_decomposition(calib, r.emg_uV[:, :32], r.fs)
+
+
+def test_window_features_line_up():
+    from garment.decomposition.neural_drive import emg_features, motor_unit_features, window_labels
+
+    fs, n = 2048.0, 4096
+    trains = [np.arange(100, n, 205), np.zeros(0, np.int64)]
+    mu = motor_unit_features(trains, n, fs)
+    emg = emg_features(np.random.default_rng(0).normal(0, 20, (n, 3)), fs)
+    labels = window_labels(np.repeat([0, 1], n // 2), fs)
+    assert mu.shape[0] == emg.shape[0] == labels.size and mu.shape[1] == 5 and emg.shape[1] == 15
+    assert abs(mu[10, 0] - 10.0) < 5.01 and np.all(mu[:, 2] == 0) and set(mu[:, 4]) <= {0.0, 1.0}
+    assert labels[0] == 0 and labels[-1] == 1

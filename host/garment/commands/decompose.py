@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from garment.commands.common import CliError, existing_file, float_range, output_file, positive_seconds
+from garment.commands.common import CliError, existing_file, float_range, int_range, output_file
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -21,12 +21,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("phantom-hd", help="write a simulated HD-EMG grid recording with per-unit truth")
     sp.add_argument("scenario", choices=("trapezoid", "cycling", "multitask"))
     sp.add_argument("--out", required=True, type=output_file(".bdf"), help="BDF+ file to write")
-    sp.add_argument("--seconds", type=positive_seconds, default=30.0)
+    sp.add_argument("--seconds", type=float_range(0.0, 3600.0, lo_open=True, unit="s"), default=30.0)
     sp.add_argument("--level", type=float_range(0.0, 1.0, lo_open=True), default=0.2,
                     help="trapezoid plateau (fraction of MVC, 0.1..0.5)")
     sp.add_argument("--grid", default="13x5", choices=("13x5", "8x8"))
     sp.add_argument("--fs", type=float_range(1000.0, 10000.0, unit="Hz"), default=2048.0)
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=int_range(0), default=0)
     sp.set_defaults(func=cmd_phantom_hd)
 
 
@@ -77,7 +77,8 @@ def cmd_phantom_hd(args: argparse.Namespace) -> int:
     if not 0.0 < args.level <= 1.0:
         raise CliError(f"--level {args.level}: must be in (0, 1] (fraction of MVC)")
     try:
-        res = generate_hd(args.scenario, args.seconds, args.fs, args.grid, args.seed, level=args.level)
+        res = generate_hd(args.scenario, args.seconds, args.fs, args.grid, args.seed, level=args.level,
+                          ramp_s=min(5.0, args.seconds / 5))
     except ValueError as e:
         raise CliError(str(e)) from e
     res.save(out)

@@ -24,7 +24,7 @@ from .muap import spike_triggered_average
 from .peel_off import peel_off
 from .preprocess import bandpass, check_input
 from .refine import refine
-from .spikes import cov_isi, detect, mean_rate, pnr
+from .spikes import cov_isi, detect, mean_rate, peak_threshold, pnr
 from .whitening import whiten
 
 
@@ -76,6 +76,8 @@ class MotorUnit:
         muap: (L, E) action potential on every electrode (uV; sample ``muap_offset`` = discharge).
         filter: (C, R) separation filter on the band-passed channels.
         properties: forward-model estimates (depth_mm, iz_mm, cv, lateral_mm, r2) when computed.
+        scale: the filter's source is divided by this before detection ...
+        threshold: ... and a discharge is a peak of ``s|s|`` above this (for :mod:`.apply`).
     """
 
     discharges: np.ndarray
@@ -86,6 +88,8 @@ class MotorUnit:
     muap: np.ndarray
     filter: np.ndarray
     properties: dict[str, float] = field(default_factory=dict)
+    scale: float = 1.0
+    threshold: float = 0.0
 
 
 @dataclass
@@ -176,11 +180,13 @@ def decompose(emg: np.ndarray, fs: float, labels: Sequence[str] | None = None,
         sources = apply_extended(filters, x, r)  # every unit's source in one pass, from the unpeeled data
         for k in range(len(keep)):
             src = sources[k]
-            spk, sil = detect(src / max(float(np.abs(src).max()), 1e-12), fs)
+            scale = max(float(np.abs(src).max()), 1e-12)
+            spk, sil = detect(src / scale, fs)
             if spk.size < 10 or sil < opt.sil_threshold:
                 continue
             units.append(MotorUnit(spk, float(sil), pnr(src, spk), cov_isi(spk, fs), mean_rate(spk, fs),
-                                   spike_triggered_average(hp, spk, fs), filters[k].reshape(c, r)))
+                                   spike_triggered_average(hp, spk, fs), filters[k].reshape(c, r),
+                                   scale=scale, threshold=peak_threshold(src / scale, spk, fs)))
     units.sort(key=lambda u: (u.discharges[0] if u.discharges.size else 0))
     from .muap import WINDOW_S
 

@@ -68,3 +68,23 @@ def mean_rate(spikes: np.ndarray, fs: float, max_isi_s: float = 0.4) -> float:
     isi = np.diff(spikes) / fs
     isi = isi[isi < max_isi_s]
     return float(1.0 / isi.mean()) if isi.size else 0.0
+
+
+def peak_threshold(source: np.ndarray, spikes: np.ndarray, fs: float) -> float:
+    """The spike/noise boundary of ``s|s|`` peaks (mid-way between the two classes' centres).
+
+    Stored with a unit so that its filter can be applied to new data (calibrate, then apply).
+    """
+    s = source * np.abs(source)
+    peaks, _ = find_peaks(s, distance=max(1, int(round(MIN_ISI_S * fs))))
+    noise = np.setdiff1d(peaks, spikes)
+    hi = float(s[spikes].mean()) if spikes.size else float(s.max())
+    lo = float(s[noise].mean()) if noise.size else 0.0
+    return 0.5 * (lo + hi)
+
+
+def detect_above(source: np.ndarray, fs: float, threshold: float) -> np.ndarray:
+    """Discharges of a source with a fixed ``s|s|`` threshold (a unit applied to new data)."""
+    s = source * np.abs(source)
+    peaks, _ = find_peaks(s, height=threshold, distance=max(1, int(round(MIN_ISI_S * fs))))
+    return peaks.astype(np.int64)

@@ -114,6 +114,8 @@ class Rider:
         self._k = 0
         self.stim_torque = 0.0
         self.vol_torque = 0.0
+        self._dc: list[list[float]] = []
+        self._dc_i = 0
 
     # ---- inputs --------------------------------------------------------------------
     @property
@@ -159,8 +161,9 @@ class Rider:
                     keep.append(p)
             self._pending = keep
         if drive8 is None:
-            drive8 = self.drive_model.drive(np.array([self.time_s]))[0]
-        drive8 = drive8.tolist() if isinstance(drive8, np.ndarray) else drive8
+            drive8 = self._own_drive()
+        elif isinstance(drive8, np.ndarray):
+            drive8 = drive8.tolist()
         f = self.muscles.step(dt_ms)
         d = drive8
         w = self.erg.omega
@@ -203,6 +206,15 @@ class Rider:
         self._k += 1
         if self._k % self._trace_every == 0:
             st.trace.append(((self.t_ms - self._t_begin) / 1000.0, self.erg.cadence_rpm, stim_t, vol_t, float(np.mean(self.muscles.fatigue))))
+
+    def _own_drive(self) -> list[float]:
+        # planned 20 ms at a time, as the phantom plans its segments (one numpy call)
+        if self._dc_i >= len(self._dc):
+            t = self.time_s + np.arange(20) * (self.dt_ms / 1000.0)
+            self._dc = self.drive_model.drive(t).tolist()
+            self._dc_i = 0
+        self._dc_i += 1
+        return self._dc[self._dc_i - 1]  # type: ignore[no-any-return]
 
     def begin(self) -> None:
         """Start measuring here (the ride proper; what came before was setting up)."""

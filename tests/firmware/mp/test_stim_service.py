@@ -830,3 +830,17 @@ def test_only_delivered_pulses_are_counted_reported_and_dosed():
     assert stim.sup.dose_uc * 1000000 + stim.sup._pc == dose
     assert h.pulses() == []
     assert stim.sup.state == wire.SS_FAULT  # a refused pulse is a fault, never ignored
+
+
+# ---- 2: the heartbeat timeout cannot exceed the design's 500 ms -------------------------
+def test_heartbeat_timeout_above_500ms_is_refused():
+    b, d, stim, h = S.make_device()
+    S.run(d, h, 20)
+    from garmentfw import limits as L
+
+    for ms in (501, 1000):
+        lim = L.Limits(heartbeat_ms=ms)
+        code, msg = h.refused(wire.T_SET_LIMITS, lim.pack())
+        assert code == wire.E_OUT_OF_RANGE and "heartbeat_ms" in msg, msg
+    assert stim.limits.heartbeat_ms == 500
+    h.ok(wire.T_SET_LIMITS, L.Limits(heartbeat_ms=500).pack())

@@ -48,6 +48,9 @@ class ControlStage:
             pol = Policy.from_dict(stim_section, self.n)
         except (ValueError, TypeError, KeyError) as e:
             return "stimulation policy refused: %s" % (e,)
+        bad = pol.cap_below_motor(self.calib.motor, self.calib.max, self.n)
+        if bad:
+            return "stimulation policy refused: %s" % bad
         self.policy = pol
         self.act.set_model(1.0 / 4096, False)
         self.sup.set_model(True)

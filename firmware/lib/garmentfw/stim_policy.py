@@ -306,6 +306,15 @@ class Policy:
         return (self.angle + self.crpm * 6 * (el + self.delay_ms) // 1000) % 36000
 
     # ---- the per-window path (no allocation) ---------------------------------------
+    def cap_below_motor(self, motor, top, n: int):
+        """None, or why this policy cannot run on these calibrations: a max_mA cap below a
+        calibrated channel's motor threshold (the output would have to exceed the cap)."""
+        for ch in range(n):
+            if top[ch] > 0 and self.top_ua[ch] < motor[ch]:
+                return "policy max_mA cap %d uA on channel %d is below its motor threshold %d uA" % (
+                    self.top_ua[ch], ch, motor[ch])
+        return None
+
     def targets(self, acts, n_acts: int, motor, top, out, now_ms) -> None:
         """Fill out[ch] (uA, 0 = off) for every channel from activations (Q12) or the
         crank; motor/top: per-channel calibrated motor threshold and max comfortable
@@ -329,10 +338,8 @@ class Policy:
             if cap < hi:
                 hi = cap
             lo = motor[ch]
-            if hi < lo:
-                hi = lo
             a = 0
-            if top[ch] <= 0 or k == P_OFF:
+            if top[ch] <= 0 or k == P_OFF or hi < lo:  # a cap below the motor threshold: off, never raised
                 a = 0
             elif k == P_CYCLING:
                 on = False

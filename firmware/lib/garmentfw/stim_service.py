@@ -184,6 +184,11 @@ class StimService:
     def _arm(self, seq, pkt, n) -> None:
         try:
             now = time.ticks_ms()
+            pol = self.control.policy
+            bad = pol.cap_below_motor(self.calib.motor, self.calib.max, self.n) if pol is not None else None
+            if bad:  # a calibration changed under the model's policy
+                self.dev.error(seq, wire.E_OUT_OF_RANGE, bad)
+                return
             err = self.sup.arm(now, self._battery(), self.checks.emg_now(now))
             if err is not None:
                 self.dev.error(seq, err[0], err[1])

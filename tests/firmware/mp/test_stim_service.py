@@ -844,3 +844,19 @@ def test_heartbeat_timeout_above_500ms_is_refused():
         assert code == wire.E_OUT_OF_RANGE and "heartbeat_ms" in msg, msg
     assert stim.limits.heartbeat_ms == 500
     h.ok(wire.T_SET_LIMITS, L.Limits(heartbeat_ms=500).pack())
+
+
+# ---- 4: a policy cap below the motor threshold is refused, never raised -----------------
+def test_a_policy_cap_below_the_motor_threshold_is_refused():
+    b, d, stim, h = S.make_device()
+    S.run(d, h, 20)
+    h.ok(wire.T_CALIB_SET, S.calib_body(0, motor=10000, mx=30000))
+    why = stim.control.set_model({"preset": "proportional", "params": {"max_mA": 8}})  # 8 mA < 10 mA motor
+    assert why is not None and "motor threshold" in why, why
+    assert not stim.sup.model_ok
+    # a cap that fits, then a calibration that moves the motor threshold above it
+    assert stim.control.set_model({"preset": "proportional", "params": {"max_mA": 12}}) is None
+    h.ok(wire.T_CALIB_SET, S.calib_body(0, motor=15000, mx=30000))
+    h.ping()
+    code, msg = h.refused(wire.T_ARM)
+    assert code == wire.E_OUT_OF_RANGE and "motor threshold" in msg, msg

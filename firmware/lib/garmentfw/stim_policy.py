@@ -49,6 +49,11 @@
 #                 ki (0.02 /(rpm s), 0..1): cadence tracking, the intensity scaled by
 #                 clip(kp * error + integral of ki * error, 0, 1) (error = target -
 #                 cadence).
+#                 reflex (0; 1 = on): the withdrawal reflex (garmentfw/reflex.py) reads
+#                 activations reflex_inputs [L quadriceps, L hamstrings, R quadriceps,
+#                 R hamstrings] and, on a sudden antagonist co-contraction, stops every
+#                 channel for reflex_hold_ms; reflex_<name> for the names of
+#                 reflex_spec.LIMITS.
 #   inputs: per channel, the activation index it follows (-1 = never); default i -> i.
 #   max_mA: per channel (or scalar) cap in mA (> 0) under the calibrated maximum.
 import time
@@ -59,6 +64,8 @@ from micropython import const
 from garmentfw import wire
 from garmentfw.cpg import Cpg
 from garmentfw.cpg_spec import LIMITS as CPG_LIMITS
+from garmentfw.reflex import Reflex
+from garmentfw.reflex_spec import LIMITS as REFLEX_LIMITS
 
 ACT_ONE = const(4096)  # activation 1.0 in Q12
 PRESETS = ("off", "proportional", "threshold", "cycling")
@@ -78,7 +85,8 @@ _PARAMS = {
     "threshold": ("level", "intensity", "inputs", "max_mA"),
     "cycling": ("phase_on", "phase_off", "delay_ms", "intensity", "max_mA", "timeout_ms", "min_rpm", "angle_output",
                 "mode", "level", "inputs", "cpg_side", "cpg_inputs", "target_rpm", "kp", "ki", "cpg_weights")
-    + tuple("cpg_" + _n for _n, _, _, _ in CPG_LIMITS),
+    + tuple("cpg_" + _n for _n, _, _, _ in CPG_LIMITS) + ("reflex", "reflex_inputs")
+    + tuple("reflex_" + _n for _n, _, _, _ in REFLEX_LIMITS),
 }
 
 
@@ -151,6 +159,12 @@ class Policy:
         self.integ_q12 = ACT_ONE // 2
         self._track_ms = 0
         self._track_started = False
+        # withdrawal reflex
+        self.reflex_on = False
+        self.reflex = Reflex()
+        self.rx_in = array("i", [-1, -1, -1, -1])
+        self._rx_ms = 0
+        self._rx_started = False
 
     @classmethod
     def from_dict(cls, d, n_channels: int = wire.MAX_CHANNELS) -> "Policy":
@@ -260,6 +274,26 @@ class Policy:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not -1 <= v < 64:
                     raise ValueError("stim param cpg_inputs value %r must be an index 0..63 or -1" % (v,))
             self.cpg_in0, self.cpg_in1 = int(ins[0]), int(ins[1])
+        rx = params.get("reflex", 0)
+        if rx not in (0, 1) or isinstance(rx, bool):
+            raise ValueError("stim param reflex=%r must be 0 or 1" % (rx,))
+        rxp = {}
+        for k in params:
+            if k.startswith("reflex_") and k != "reflex_inputs":
+                rxp[k[7:]] = params[k]
+        if not rx and (rxp or "reflex_inputs" in params):
+            raise ValueError("reflex parameters need reflex=1")
+        if rx:
+            self.reflex_on = True
+            self.reflex = Reflex.from_dict(rxp)
+            ins = params.get("reflex_inputs")
+            if not isinstance(ins, list) or len(ins) != 4:
+                raise ValueError("stim param 'reflex_inputs' must list 4 activation indices (L quad, L ham, R quad, R ham)")
+            for i in range(4):
+                v = ins[i]
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not 0 <= v < 64:
+                    raise ValueError("stim param reflex_inputs[%d]=%r must be an index 0..63" % (i, v))
+                self.rx_in[i] = int(v)
         tr = _num(params, "target_rpm", 0, 0, 200)
         self.target_crpm = int(tr * 100 + 0.5)
         self.kp_q12 = int(_num(params, "kp", 0.05, 0.0, 1.0) * ACT_ONE + 0.5)
@@ -332,6 +366,8 @@ class Policy:
                 track = self._track(ang >= 0, now_ms)
             if mode == M_CPG:
                 self._run_cpg(ang, acts, n_acts, now_ms)
+            if self.reflex_on and self._run_reflex(acts, n_acts, now_ms):
+                ang = -1  # withdrawn: no channel is asked for anything
         for ch in range(n):
             hi = top[ch]
             cap = self.top_ua[ch]
@@ -435,3 +471,22 @@ class Policy:
         if 0 <= i < n_acts:
             a1 = acts[i]
         self.cpg.run(ang, a0, a1, dt)
+
+    def _run_reflex(self, acts, n_acts: int, now_ms) -> bool:
+        """Advance the withdrawal reflex to now; True while it holds stimulation off."""
+        if not self._rx_started:
+            self._rx_started = True
+            self._rx_ms = now_ms
+            return self.reflex.holding()
+        dt = time.ticks_diff(now_ms, self._rx_ms)
+        if dt > 0:
+            self._rx_ms = now_ms
+            if dt > _CPG_MAX_STEPS:
+                dt = _CPG_MAX_STEPS
+            ix = self.rx_in
+            a0 = acts[ix[0]] if ix[0] < n_acts else 0
+            a1 = acts[ix[1]] if ix[1] < n_acts else 0
+            a2 = acts[ix[2]] if ix[2] < n_acts else 0
+            a3 = acts[ix[3]] if ix[3] < n_acts else 0
+            self.reflex.run(a0, a1, a2, a3, dt)
+        return self.reflex.holding()

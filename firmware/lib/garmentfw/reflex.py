@@ -1,0 +1,98 @@
+# The withdrawal reflex: a spiking network that stops stimulation on signs of discomfort
+# (a sudden burst of antagonist co-contraction in the EMG); see reflex_spec.py for the
+# equations. The cycling policy asks it every call; while it holds, every channel's
+# request is 0 (the supervisor still decides what reaches the electrodes; a stop is a
+# decrease, which is immediate). Viper, no allocation.
+import micropython
+from array import array
+
+from garmentfw.reflex_spec import LIMITS, S_LEN
+
+
+@micropython.viper
+def reflex_run(st: ptr32, par: ptr32, q0: int, h0: int, q1: int, h1: int, steps: int) -> int:
+    # returns 1 if a withdrawal fired in these steps
+    level = par[0]
+    bsh = par[1]
+    lsh = par[2]
+    thr = par[3]
+    wl = par[4]
+    osh = par[5]
+    thro = par[6]
+    hold = par[7]
+    c0 = q0 if q0 < h0 else h0
+    c1 = q1 if q1 < h1 else h1
+    fired = 0
+    k = 0
+    while k < steps:
+        b0 = st[2]
+        b1 = st[3]
+        b0 += (c0 - b0) >> bsh
+        b1 += (c1 - b1) >> bsh
+        st[2] = b0
+        st[3] = b1
+        d0 = c0 - b0 - level
+        d1 = c1 - b1 - level
+        if d0 < 0:
+            d0 = 0
+        if d1 < 0:
+            d1 = 0
+        v0 = st[0]
+        v1 = st[1]
+        v0 += d0 - (v0 >> lsh)
+        v1 += d1 - (v1 >> lsh)
+        n = 0
+        if v0 >= thr:
+            v0 = 0
+            n += 1
+        if v1 >= thr:
+            v1 = 0
+            n += 1
+        st[0] = v0
+        st[1] = v1
+        vo = st[4]
+        vo += wl * n - (vo >> osh)
+        if vo >= thro:
+            vo = 0
+            st[5] = (st[5] + 1) & 0x3FFFFFFF
+            st[6] = hold
+            fired = 1
+        elif st[6] > 0:
+            st[6] = st[6] - 1
+        st[4] = vo
+        k += 1
+    return fired
+
+
+class Reflex:
+    """The reflex's state and parameters (``reflex_<name>`` in the cycling policy)."""
+
+    def __init__(self):
+        self.state = array("i", bytes(4 * S_LEN))
+        self.par = array("i", [d for _, d, _, _ in LIMITS])
+
+    @classmethod
+    def from_dict(cls, d) -> "Reflex":
+        names = [n for n, _, _, _ in LIMITS]
+        for k in d:
+            if k not in names:
+                raise ValueError("unknown reflex parameter %r (allowed: %s)" % (k, ", ".join(names)))
+        r = cls()
+        for i, (name, dflt, lo, hi) in enumerate(LIMITS):
+            v = d.get(name, dflt)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not lo <= v <= hi:
+                raise ValueError("reflex %s=%r must be an integer in %d..%d" % (name, v, lo, hi))
+            r.par[i] = int(v)
+        return r
+
+    def run(self, q0: int, h0: int, q1: int, h1: int, steps: int) -> bool:
+        """``steps`` ms at these activations (Q12: left quadriceps, left hamstrings, right
+        quadriceps, right hamstrings); True if it withdrew. Allocation-free."""
+        return reflex_run(self.state, self.par, q0, h0, q1, h1, steps) != 0
+
+    def holding(self) -> bool:
+        return self.state[6] > 0
+
+    @property
+    def withdrawals(self) -> int:
+        return self.state[5]

@@ -49,6 +49,19 @@ class Store:
         for name in names:
             if name.endswith(".prev") and name[:-5] not in names:
                 os.rename(root + "/" + name, root + "/" + name[:-5])
+        # A rollback cut between its renames (NAME -> .swap, .prev -> NAME, .swap -> .prev)
+        # left NAME.swap: after the rule above NAME is the rolled-back record, so .swap
+        # is the previous one (the rollback completes).
+        names = os.listdir(root)
+        for name in names:
+            if name.endswith(".swap"):
+                base = name[:-5]
+                if base not in names:
+                    os.rename(root + "/" + name, root + "/" + base)  # the only copy left
+                elif base + ".prev" not in names:
+                    os.rename(root + "/" + name, root + "/" + base + ".prev")
+                else:
+                    _remove(root + "/" + name)
 
     def path(self, name: str) -> str:
         return self.root + "/" + name

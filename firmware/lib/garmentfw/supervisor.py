@@ -149,21 +149,26 @@ class Supervisor:
         return None
 
     def disarm(self, why: str = "disarmed") -> None:
-        """T_DISARM (or the link's owner going away): zero everything, keep any fault."""
-        self._zero_all()
+        """T_DISARM (or the link's owner going away): zero everything, keep any fault.
+        Disarmed even if zeroing raises (the caller hears of it)."""
         self.armed_mask = 0
         self.test_mask = 0
-        if self.state != wire.SS_FAULT:
-            self._set(self._idle_state(), self.fault, why)
+        try:
+            self._zero_all()
+        finally:
+            if self.state != wire.SS_FAULT:
+                self._set(self._idle_state(), self.fault, why)
 
     def trip(self, fault: int, text: str) -> None:
-        """Zero every channel first, then latch ``fault``."""
-        self._zero_all()
+        """Zero every channel first, then latch ``fault`` (latched even if zeroing raises)."""
         self.armed_mask = 0
         self.test_mask = 0
-        if self.state == wire.SS_FAULT and self.fault != wire.FAULT_HEARTBEAT:
-            return  # the first latched fault stays the reported one (only a heartbeat one is upgraded)
-        self._set(wire.SS_FAULT, fault, "FAULT %s: %s" % (wire.FAULT_NAMES.get(fault, "?"), text))
+        try:
+            self._zero_all()
+        finally:
+            if not (self.state == wire.SS_FAULT and self.fault != wire.FAULT_HEARTBEAT):
+                # the first latched fault stays the reported one (only a heartbeat one is upgraded)
+                self._set(wire.SS_FAULT, fault, "FAULT %s: %s" % (wire.FAULT_NAMES.get(fault, "?"), text))
 
     def button_held(self) -> bool:
         """(3) The E-stop contact is open now; latches FAULT_ESTOP if it is not yet."""
@@ -182,11 +187,14 @@ class Supervisor:
         self.trip(wire.FAULT_INTERNAL, "the driver refused a pulse on channel %d (output off)" % ch)
 
     def estop(self, why: str = "T_ESTOP") -> None:
-        """(3) Emergency stop: zero now, latch FAULT_ESTOP (from any state)."""
-        self._zero_all()
+        """(3) Emergency stop: zero now, latch FAULT_ESTOP (from any state; latched even
+        if zeroing raises)."""
         self.armed_mask = 0
         self.test_mask = 0
-        self._set(wire.SS_FAULT, wire.FAULT_ESTOP, "FAULT estop: %s" % why)
+        try:
+            self._zero_all()
+        finally:
+            self._set(wire.SS_FAULT, wire.FAULT_ESTOP, "FAULT estop: %s" % why)
 
     def fault_reset(self, battery_mv: int, emg_bad):
         """T_FAULT_RESET: clear latched faults (global and electrode); stay disarmed.
@@ -199,9 +207,14 @@ class Supervisor:
                 return (wire.E_BAD_STATE, "battery still low: %d mV < %d mV" % (battery_mv, L.BATTERY_MIN_MV))
             if self.fault == wire.FAULT_EMG_RAIL and emg_bad:
                 return (wire.E_BAD_STATE, "EMG still unusable: %s" % emg_bad)
-        self._zero_all()
         self.armed_mask = 0
         self.test_mask = 0
+        try:
+            self._zero_all()
+        except Exception:
+            # the output stage did not answer: nothing is reset, FAULT_INTERNAL latches
+            self._set(wire.SS_FAULT, wire.FAULT_INTERNAL, "FAULT internal: zeroing failed in the fault reset")
+            raise
         self.electrode_mask = 0
         self._set(self._idle_state(), wire.FAULT_NONE, "faults reset")
         return None

@@ -55,3 +55,32 @@ def test_truncated_and_leftover_tmp():
         f.write(b"half-written")
     Store(_ROOT)  # reopening (a reboot) sweeps temp files
     assert "z.tmp" not in os.listdir(_ROOT)
+
+
+def _records(root):
+    return sorted(os.listdir(root))
+
+
+def test_power_cut_inside_a_rollback_recovers_at_boot():
+    # rollback = NAME -> NAME.swap, NAME.prev -> NAME, NAME.swap -> NAME.prev: a cut after
+    # either of the first two renames must still boot with one current and one previous
+    # record and no stray file
+    for cut in (1, 2):
+        root = "/tmp/garment-store-rollcut-%d" % cut
+        try:
+            for n in os.listdir(root):
+                os.remove(root + "/" + n)
+        except OSError:
+            pass
+        st = Store(root)
+        st.save("model", b"AAAA")
+        st.save("model", b"BBBB")  # B current, A previous
+        p = st.path("model")
+        os.rename(p, p + ".swap")
+        if cut == 2:
+            os.rename(p + ".prev", p)
+        st2 = Store(root)  # the next boot
+        assert _records(root) == ["model", "model.prev"], (cut, _records(root))
+        assert st2.load("model") == b"AAAA" and st2.load("model", previous=True) == b"BBBB", cut
+        st2.rollback("model")  # and rollback works again
+        assert st2.load("model") == b"BBBB"

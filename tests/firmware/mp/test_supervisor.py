@@ -270,3 +270,32 @@ def test_session_cap_with_an_arm_time_from_the_future():
     assert sup.arm(t0, OK, None) is None
     assert sup.check_session(S.ticks_add(t0, -10))
     assert sup.fault == wire.FAULT_SESSION
+
+
+# ---- a zeroing path that raises never leaves the supervisor armed ---------------------
+def test_a_failing_zeroing_path_still_latches_and_disarms():
+    for action in ("estop", "disarm", "trip", "fault_reset"):
+        rec = S.Recorder()
+        limits = L.Limits()
+        cs = CalibrationSet(4)
+        assert cs.set(Calibration(0, 5000, 10000, 30000, 2500, 300, 30), limits) is None
+
+        def broken():
+            raise OSError("SPI to the output stage failed")
+
+        sup = Supervisor(4, limits, cs, rec.on_change, broken, rec.on_zero_ch)
+        assert sup.arm(_now(), OK, None) is None
+        try:
+            if action == "estop":
+                sup.estop("T_ESTOP")
+            elif action == "disarm":
+                sup.disarm("T_DISARM")
+            elif action == "trip":
+                sup.trip(wire.FAULT_HEARTBEAT, "test")
+            else:
+                sup.fault_reset(OK, None)
+        except OSError:
+            pass  # the caller hears of it (E_INTERNAL); the state must be safe anyway
+        assert not sup.armed() and sup.armed_mask == 0, (action, sup.state)
+        if action == "estop":
+            assert sup.fault == wire.FAULT_ESTOP

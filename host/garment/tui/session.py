@@ -588,8 +588,8 @@ class GarmentSession:
             raise
         finally:
             self.estop_pending = False
-        self.ingest_stim_state(st, source="estop")
-        if not self.estop_latched:
+        # the reply has reached ingest_stim_state already (client.on_stim_state)
+        if (st.state, st.fault) != ("fault", "estop"):
             self.add_log("stim", "warning", f"E-STOP answered with state {st.state}, fault {st.fault}")
         return st
 

@@ -57,6 +57,13 @@ class FakeClient:
         self.estop_error = estop_error
         self.estops = 0
         self.calibrations: dict[int, Calibration] = {}
+        self.on_stim_state: Any = None  # the session's, called with every state "sent" as GarmentClient does
+
+    def _reply(self, st: StimState) -> StimState:
+        self.last_stim_state = st
+        if self.on_stim_state is not None:
+            self.on_stim_state(st, False)
+        return st
 
     async def info(self) -> dict[str, Any]:
         return dict(INFO)
@@ -83,14 +90,13 @@ class FakeClient:
     async def stim_state(self) -> StimState:
         if self.last_stim_state is None:
             raise DeviceError(wire.E_UNKNOWN_TYPE, "unknown request type 0x29")
-        return self.last_stim_state
+        return self._reply(self.last_stim_state)
 
     async def estop(self) -> StimState:
         self.estops += 1
         if self.estop_error is not None:
             raise self.estop_error
-        self.last_stim_state = StimState("fault", "estop", 0, 0, (0,) * 8)
-        return self.last_stim_state
+        return self._reply(StimState("fault", "estop", 0, 0, (0,) * 8))
 
     async def model_info(self) -> dict[str, Any]:
         return {"active": {"crc": "2144df1c", "size": 915, "task": "classification", "labels": ["active", "rest"],

@@ -16,7 +16,6 @@ import numpy as np
 
 from garment.client import GarmentClient, StreamConfig
 from garment.dataset import emg_channels, to_microvolts
-from garment.devices import make_transport
 from garment.features.reference import FeatureConfig, compute_features
 from garment.models import reference
 from garment.models.modelfile import from_bytes
@@ -90,30 +89,21 @@ async def device_agreement(
 ) -> float:
     """Run the model on a garment (uploading it if it is not the active one) and measure."""
     from garment.auth import ensure_authenticated
+    from garment.client import model_id
+    from garment.devices import open_device
 
-    sim = None
-    if spec == "sim":
-        sim = SimGarment(source_factory=lambda fs: PlaybackSource(recordings, fs, channels))
-        spec = sim.start()
-    try:
-        g = GarmentClient(make_transport(spec), timeout=5)
-        await g.connect()
-        try:
-            await ensure_authenticated(g)  # before the (privileged) configuration
-            await g.set_config(StreamConfig(fs=config.fs, channels=config.n_ch))
-            info = await g.model_info()
-            from garment.client import model_id
-
-            want = "%08x" % model_id(model)
-            active = info.get("active") or {}
-            if active.get("crc") != want[-8:] or not info.get("verified"):
-                await g.upload_model(model)
-            r = await measure(g, model, seconds)
-        finally:
-            await g.close()
-    finally:
-        if sim is not None:
-            sim.stop()
+    # ``sim``: a simulated garment that plays the recordings back into its AFE
+    sim = SimGarment(source_factory=lambda fs: PlaybackSource(recordings, fs, channels)) if spec == "sim" else None
+    async with open_device(spec, timeout=5, sim=sim) as conn:
+        g = conn.client
+        await ensure_authenticated(g)  # before the (privileged) configuration
+        await g.set_config(StreamConfig(fs=config.fs, channels=config.n_ch))
+        info = await g.model_info()
+        want = "%08x" % model_id(model)
+        active = info.get("active") or {}
+        if active.get("crc") != want[-8:] or not info.get("verified"):
+            await g.upload_model(model)
+        r = await measure(g, model, seconds)
     if not r["windows"]:
         raise RuntimeError("the garment reported no decoder windows to compare")
     return float(r["agreement"])

@@ -115,7 +115,10 @@ async def open_device(spec: str, timeout: float = 2.0, *, sim: SimGarment | None
                 if not sim.alive():
                     started = sim
                     _STARTED.add(sim)
-                    await asyncio.to_thread(sim.start)
+                    if spec == "ble:sim":
+                        await _start_provisioned(sim)
+                    else:
+                        await asyncio.to_thread(sim.start)
             if spec == "ble:sim":
                 from garment.sim.ble_radio import sim_ble
                 from garment.transports.ble import BleTransport
@@ -136,6 +139,25 @@ async def open_device(spec: str, timeout: float = 2.0, *, sim: SimGarment | None
     finally:
         if started is not None:
             await asyncio.to_thread(_stop, started)
+
+
+async def _start_provisioned(sim: SimGarment) -> None:
+    """Start a simulated BLE garment as one that was plugged into this computer once:
+    provisioned with this user's secret over its wired link (BLE never provisions), then
+    restarted without the wired link, behind the virtual radio. So the E-STOP reset and
+    every other privileged request work over BLE, as they do on a provisioned garment."""
+    from garment.auth import ensure_authenticated
+
+    sim.wired = True
+    await asyncio.to_thread(sim.start)
+    g = GarmentClient(make_transport(sim.url), timeout=3.0)
+    await g.connect()
+    try:
+        await ensure_authenticated(g)
+    finally:
+        await g.close()
+    sim.wired = False
+    await asyncio.to_thread(sim.restart)
 
 
 @contextlib.asynccontextmanager

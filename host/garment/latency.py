@@ -91,8 +91,11 @@ async def measure_latency(g: GarmentClient, sim: SimGarment, trials: int, channe
     loop = asyncio.get_running_loop()
     feeder.inject_onset(channel, 0.0)  # hold the muscle quiet
     await _afe_wait(feeder, int(0.3 * fs))
+    untimed = 0  # trials the rig could not time (the AFE ran dry meanwhile): run again, up to `trials` more
+    k = -1
     async with armed(g, heartbeat_s=0.1) as a:
-        for k in range(trials):
+        while len(lat) + failed < trials and untimed <= trials:
+            k += 1
             await _afe_wait(feeder, int(0.4 * fs))  # rest: the envelope window empties
             if not await _quiet(feeder, channel, fs):
                 notes.append(f"trial {k}: still stimulating after the rest; re-armed")
@@ -109,10 +112,12 @@ async def measure_latency(g: GarmentClient, sim: SimGarment, trials: int, channe
             # the feeder->AFE mapping is read from the sim's reports (+-1 sample of jitter);
             # a bigger move means the AFE ran dry in between: the trial cannot be timed
             moved = off0 is None or off1 is None or abs(off1 - off0) > 2
-            if not got or onset_idx is None or moved:
+            if not got:
                 failed += 1
-                notes.append(f"trial {k}: " + ("no pulse within 2 s" if not got else
-                                                f"AFE/feeder mapping moved ({off0} -> {off1})"))
+                notes.append(f"trial {k}: no pulse within 2 s")
+            elif onset_idx is None or moved:
+                untimed += 1
+                notes.append(f"trial {k}: not timed, run again (AFE/feeder mapping moved: {off0} -> {off1})")
             else:
                 first = next(p for p in feeder.pulses_since(mark) if p.channel == channel)
                 d = (first.afe_index - onset_idx) & (wire.COUNTER_MOD - 1)
@@ -120,11 +125,13 @@ async def measure_latency(g: GarmentClient, sim: SimGarment, trials: int, channe
             feeder.inject_onset(channel, 0.0)  # release: the loop must stop on its own
             await _afe_wait(feeder, int(0.1 * fs))
             if progress is not None and lat:
-                progress(f"trial {k + 1}/{trials}: {lat[-1]:.1f} ms")
+                progress(f"trial {len(lat) + failed}/{trials}: {lat[-1]:.1f} ms")
             st = await g.stim_state()
             if st.state == "fault":
                 notes.append(f"trial {k}: fault {st.fault}; re-armed")
                 await a.rearm()
+    if len(lat) + failed < trials:  # the rig could not time enough trials: those count as failed
+        failed = trials - len(lat)
     return LatencyResult(lat, trials, failed, notes)
 
 

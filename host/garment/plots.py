@@ -202,6 +202,9 @@ def plot_latency(latencies_ms: Sequence[float], out: Path, targets_ms: tuple[flo
     ax.axvline(targets_ms[1], color="tab:red", ls="--", lw=1, label=f"p99 target {targets_ms[1]:g} ms")
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("trials")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"{title} ({len(lat)} trials)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -45,14 +45,22 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
      lambda m: f"channel {m[1]}: the garment's stimulation channels are {m[2]}..{m[3]}"),
 ]
 
-#: what the user does about a refusal (wire error text -> the remedy in their words)
+#: what the person at the companion app does about a refusal: (the garment's words, the
+#: remedy with the key that does it). The first that matches wins.
 _REMEDIES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"fault 'estop' latched|estop", re.I), "the E-STOP is latched: press Ctrl+R to reset it"),
-    (re.compile(r"fault '(\w+)' latched", re.I), "a fault is latched: remove its cause, then press Ctrl+R to reset it"),
-    (re.compile(r"no calibration|calibrate it first", re.I), "calibrate the channel first (Calibrate screen, key 4)"),
-    (re.compile(r"not authenticated|unauthorized", re.I), "the garment does not know this computer: provision it over USB"),
-    (re.compile(r"no (verified )?model", re.I), "upload a model first (Upload screen)"),
+    (re.compile(r"fault 'estop' latched", re.I), "the E-STOP is latched: press Ctrl+R to reset it once the person is safe"),
+    (re.compile(r"fault '(\w+)' latched", re.I), "a {0} fault is latched: remove its cause, then press Ctrl+R to reset it"),
+    (re.compile(r"every calibrated channel has a latched electrode fault", re.I),
+     "every calibrated channel has an electrode fault: check the electrodes, then press Ctrl+R"),
+    (re.compile(r"no channel is calibrated|no calibration", re.I),
+     "calibrate the stimulation channel first (F3 Calibrate, step 4)"),
+    (re.compile(r"not armed", re.I), "stimulation is not armed: arm it on the Live screen (F2, Ctrl+A)"),
+    (re.compile(r"stimulation is armed", re.I), "stimulation is armed: disarm it first (F2 Live, Ctrl+D)"),
+    (re.compile(r"not authenticated|unauthori[sz]ed|not provisioned", re.I),
+     "this computer holds no key for the garment: connect it once by USB (F1) to provision it"),
 ]
+#: the wire's own instructions (``send T_FAULT_RESET first``), which mean nothing to a person
+_WIRE_HINT = re.compile(r":?\s*send T_[A-Z_]+( first)?")
 
 
 def in_user_words(text: str) -> str:
@@ -64,8 +72,15 @@ def in_user_words(text: str) -> str:
 
 
 def remedy(text: str) -> str | None:
-    """The key or step that fixes this refusal, when there is a known one."""
+    """What to do about this refusal, with the key that does it (None: no known remedy)."""
     for pattern, what in _REMEDIES:
-        if pattern.search(text):
-            return what
+        m = pattern.search(text)
+        if m:
+            return what.format(*m.groups())
     return None
+
+
+def refusal_for_people(text: str) -> str:
+    """A garment refusal as the companion app shows it: the remedy and its key when one is
+    known, else the refusal in the user's words (never the wire's instructions)."""
+    return remedy(text) or in_user_words(_WIRE_HINT.sub("", text)).strip()

@@ -125,6 +125,7 @@ DOMAIN: dict[str, Callable[[Any], bool]] = {
     "plot recording": lambda v: Path(v).is_file(),
     "plot --out": lambda v: v is None or v.lower().endswith(".png"),
     "evaluate --plot": lambda v: v is None or v.lower().endswith(".png"),
+    "bench latency --plot": lambda v: v is None or v.lower().endswith(".png"),
     "calibrate --channel": lambda v: 0 <= v < wire.MAX_CHANNELS,
     "calibrate --sensory": lambda v: v is None or 0 < v < math.inf,
     "calibrate --motor": lambda v: v is None or 0 < v < math.inf,

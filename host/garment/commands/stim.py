@@ -19,10 +19,11 @@ import os
 import struct
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from garment.client import DeviceError, GarmentClient
-from garment.commands.common import CliError, float_range, int_range
+from garment.commands.common import CliError, float_range, int_range, output_file, print_err
 from garment.wording import in_user_words
 from garment.protocol import Packet, wire
 from garment.stimcontrol import armed
@@ -261,12 +262,22 @@ async def cmd_bench_latency(args: argparse.Namespace) -> int:
     if not res.latencies_ms:
         raise CliError("no trial produced a stimulation change: " + "; ".join(res.notes[:3]))
     out = res.summary()
+    if args.plot:
+        from garment.plots import plot_latency
+
+        where = plot_latency(res.latencies_ms, Path(args.plot))
+        if not args.json:
+            print(f"latency distribution: {where}")
     if args.json:
         print(json.dumps(out))
     else:
         print(f"onset -> stimulation: median {out['median_ms']} ms, p99 {out['p99_ms']} ms "
               f"over {out['trials']} trials" + (f" ({res.failed} failed)" if res.failed else ""))
-    return 0 if not res.failed else 3
+    if res.failed:
+        print_err(f"{res.failed} of {res.trials} trials failed: " + "; ".join(n for n in res.notes if "no pulse" in n
+                                                                           or "not timed" in n)[:300])
+        return 3
+    return 0
 
 
 # ---- argparse -----------------------------------------------------------------------------------
@@ -292,4 +303,6 @@ def add_parsers(sub: Any) -> None:
     lp.add_argument("--device", default="sim", help="sim (the simulated garment and its rig)")
     lp.add_argument("--trials", type=int_range(1, None), default=50)
     lp.add_argument("--json", action="store_true", help="print {median_ms, p99_ms, trials}")
+    lp.add_argument("--plot", type=output_file(".png"), default=None, metavar="PNG",
+                    help="also draw the latency distribution into this PNG")
     lp.set_defaults(func=cmd_bench_latency)

@@ -279,6 +279,8 @@ class GarmentApp(App[int]):
             fault=st.fault if st is not None else "none",
             armed_mask=st.armed_mask if st is not None else 0,
             amplitude_ma=(max(st.amplitude_ua) / 1000.0) if st is not None and st.amplitude_ua else 0.0,
+            **({"reset_hint": f"Ctrl+R cannot reset it over BLE yet: {s.PROVISION_HINT}."}
+               if s.needs_provisioning else {}),
         )
 
     def action_estop(self) -> None:
@@ -317,6 +319,9 @@ class GarmentApp(App[int]):
         s = self.session
         if s is None or not s.connected:
             self.report("Reset E-stop: no garment connected", "warning")
+            return
+        if s.needs_provisioning:
+            self.report(f"Reset E-stop: {s.PROVISION_HINT}.", "warning", timeout=15)
             return
         from garment.tui.screens.dialogs import ConfirmScreen
 

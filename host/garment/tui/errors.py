@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from garment.client import DeviceError, DeviceTimeout
 from garment.transports import TransportClosed, TransportError
+from garment.wording import refusal_for_people
 
 _HINTS = {
     "unknown_type": "the garment's firmware does not implement this request",
@@ -20,7 +21,8 @@ def describe(error: BaseException, action: str = "") -> str:
     """``action: what went wrong`` in one line, for a notification."""
     if isinstance(error, DeviceError):
         hint = _HINTS.get(error.name)
-        text = f"{hint} ({error})" if hint else f"garment error: {error}"
+        said = refusal_for_people(str(error).split(": ", 1)[-1])
+        text = f"{hint}: {said}" if hint else f"garment error: {said}"
     elif isinstance(error, DeviceTimeout):
         text = f"no reply from the garment ({error})"
     elif isinstance(error, TransportClosed):

@@ -229,6 +229,7 @@ class GarmentSession:
         self._last_lead_off = 0
         self._closed = False
         self._stack: contextlib.AsyncExitStack | None = None  # the device opened by open()
+        self._needs_provisioning: bool | None = None  # see needs_provisioning (asked once)
         client.listeners.append(self._on_packet)
         # The one path of every stimulation state into the app: replies and unsolicited reports.
         client.on_stim_state = self._on_stim_state
@@ -592,6 +593,24 @@ class GarmentSession:
         if (st.state, st.fault) != ("fault", "estop"):
             self.add_log("stim", "warning", f"E-STOP answered with state {st.state}, fault {st.fault}")
         return st
+
+    PROVISION_HINT = ("this computer holds no key for the garment, and keys are given over USB only: "
+                      "connect it once by USB (F1, its serial port), then BLE works")
+
+    @property
+    def needs_provisioning(self) -> bool:
+        """True when no privileged request (the E-STOP reset included) can work: a BLE link
+        to a garment this computer holds no secret for (provisioning is USB-only)."""
+        if self.client.signer is not None or not self.spec.startswith("ble:"):
+            return False
+        if self._needs_provisioning is None:
+            from garment import auth
+
+            try:
+                self._needs_provisioning = auth.load_secret(str(self.info.get("uid"))) is None
+            except Exception:  # noqa: BLE001 - an unreadable secret is reported when used
+                self._needs_provisioning = False
+        return self._needs_provisioning
 
     async def ensure_auth(self) -> None:
         """Open an authenticated session for privileged requests (once per connection).

@@ -54,8 +54,14 @@ class CalibrateScreen(GarmentScreen):
         Binding("f", "felt", "Felt it (sensory)"),
         Binding("c", "contraction", "Contraction (motor)"),
         Binding("escape", "stop_ramp", "Stop ramp"),
-        Binding("ctrl+n", "next_step", "Next step"),
+        Binding("ctrl+n", "next_step", "Next step", priority=True),
+        # Enter does the shown step's primary action wherever the focus is (the step list,
+        # a table), except where Enter has its own meaning: a button, an input, a select
+        Binding("enter", "primary", "Do this step", priority=True),
     ]
+    #: each step's primary action: the button that Enter presses
+    PRIMARY = {"step-electrodes": "to-rest", "step-rest": "rest-start", "step-mvc": "mvc-start",
+               "step-stim": "ramp-start", "step-save": "save"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -187,6 +193,25 @@ class CalibrateScreen(GarmentScreen):
         ol = self.query_one("#cal-steps", OptionList)
         for step_id, title in STEPS:
             ol.replace_option_prompt(step_id, ("✓ " if step_id in self.done else "  ") + title)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("felt", "contraction", "stop_ramp"):
+            return self.ramp is not None
+        if action == "primary":
+            f = self.app.focused
+            if f is not None and any(isinstance(n, (Button, Input, Select)) for n in f.ancestors_with_self):
+                return False  # the focused control's own Enter
+        return True
+
+    def action_primary(self) -> None:
+        """Enter: the shown step's primary button, as if it were pressed."""
+        cur = self.query_one("#cal-panels", ContentSwitcher).current or ""
+        bid = self.PRIMARY.get(cur)
+        if bid is None:
+            return
+        button = self.query_one(f"#{bid}", Button)
+        if not button.disabled:
+            button.press()
 
     def action_next_step(self) -> None:
         cur = self.query_one("#cal-panels", ContentSwitcher).current
@@ -445,11 +470,6 @@ class CalibrateScreen(GarmentScreen):
     def action_stop_ramp(self) -> None:
         if self.ramp is not None:
             self.ramp.stop()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("felt", "contraction", "stop_ramp"):
-            return self.ramp is not None
-        return True
 
     # ---- save ------------------------------------------------------------------------
     def show_summary(self) -> None:

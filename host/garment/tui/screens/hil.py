@@ -26,7 +26,7 @@ OUTCOME_STYLE = {"PASSED": "green", "FAILED": "bold red", "ERROR": "bold red", "
 
 class HilScreen(GarmentScreen):
     MODE = "hil"
-    BINDINGS = [Binding("ctrl+t", "run", "Run suite"), Binding("ctrl+x", "stop", "Stop")]
+    BINDINGS = [Binding("ctrl+t", "run", "Run suite", priority=True), Binding("ctrl+x", "stop", "Stop", priority=True)]
 
     def __init__(self) -> None:
         super().__init__()

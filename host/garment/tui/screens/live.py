@@ -30,8 +30,8 @@ class LiveScreen(GarmentScreen):
         Binding("a", "autoscale", "Autoscale"),
         Binding("plus,equals_sign", "zoom(0.5)", "Zoom in", key_display="+"),
         Binding("minus", "zoom(2.0)", "Zoom out", key_display="-"),
-        Binding("ctrl+a", "arm", "Arm"),
-        Binding("ctrl+d", "disarm", "Disarm"),
+        Binding("ctrl+a", "arm", "Arm", priority=True),
+        Binding("ctrl+d", "disarm", "Disarm", priority=True),
     ]
 
     def __init__(self) -> None:

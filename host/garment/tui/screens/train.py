@@ -62,7 +62,7 @@ def metrics_text(r: TrainResult) -> Text:
 
 class TrainScreen(GarmentScreen):
     MODE = "train"
-    BINDINGS = [Binding("ctrl+t", "start", "Record & train"), Binding("escape", "stop", "Stop recording")]
+    BINDINGS = [Binding("ctrl+t", "start", "Record & train", priority=True), Binding("escape", "stop", "Stop recording")]
 
     def __init__(self) -> None:
         super().__init__()

@@ -125,8 +125,8 @@ def garment_model_text(info: dict[str, Any] | None) -> Text:
 class UploadScreen(GarmentScreen):
     MODE = "upload"
     BINDINGS = [
-        Binding("ctrl+u", "upload", "Upload"),
-        Binding("ctrl+b", "rollback", "Roll back"),
+        Binding("ctrl+u", "upload", "Upload", priority=True),
+        Binding("ctrl+b", "rollback", "Roll back", priority=True),
         Binding("ctrl+i", "refresh", "Garment info", show=False),
     ]
 

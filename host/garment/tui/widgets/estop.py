@@ -26,11 +26,14 @@ class SafetyView:
     fault: str = "none"
     armed_mask: int = 0
     amplitude_ma: float = 0.0
+    #: how a latched stop or fault is reset on this link (over BLE, a garment this computer
+    #: holds no key for cannot be reset until it is provisioned over USB)
+    reset_hint: str = "Ctrl+R resets it once the person is safe."
 
     @property
     def message(self) -> str:
         if self.latched:
-            return "E-STOP LATCHED: all stimulation is off. Ctrl+R resets it once the person is safe."
+            return f"E-STOP LATCHED: all stimulation is off. {self.reset_hint}"
         if self.pending:
             return "E-STOP SENT: waiting for the garment to confirm..."
         if self.error:
@@ -44,7 +47,7 @@ class SafetyView:
             return "Stimulation state unknown (the garment does not report it)."
         text = f"Stimulation {self.state.upper()}"
         if self.fault != "none":
-            text += f", fault {self.fault} (latched; Ctrl+R resets)"
+            text += f", fault {self.fault} (latched; {self.reset_hint})"
         if self.armed_mask:
             text += f", armed channels {self.armed_mask:08b}"
         if self.amplitude_ma:
@@ -62,6 +65,11 @@ class SafetyView:
         if self.state in ("armed", "stimulating"):
             return "active"
         return "ok"
+
+
+class EStopButton(Button, can_focus=False):
+    """The E-STOP button: the mouse presses it, space (a priority binding) does too, and
+    Tab never reaches it: a Tab+Enter meant for another control must not latch the stop."""
 
 
 class EStopBar(Horizontal):
@@ -96,7 +104,7 @@ class EStopBar(Horizontal):
     """
 
     def compose(self) -> ComposeResult:
-        yield Button("E-STOP (space)", id="estop-button")
+        yield EStopButton("E-STOP (space)", id="estop-button")
         yield Static("", id="estop-state")
 
     def on_mount(self) -> None:

@@ -68,12 +68,13 @@ def phantom_bursts(n_bursts: int, level: float, seed: int = 7) -> tuple[int, lis
     x = s.next_block(int((onsets[-1] + 4.0) * 1000))
     a = activations(np.asarray(x, float), 1000)
     _, fired = run_reflex(a[:, [1, 2, 5, 6]])
-    t_fired = [(i + 1) * INC_MS / 1000.0 - WIN_MS / 1000.0 for i in fired]  # window end - length ~ its centre
+    # window i ends (the decoder has it) at WIN + i * INC ms; the reflex runs until the next
+    t_end = [(WIN_MS + (i + 1) * INC_MS) / 1000.0 for i in fired]
     lat = []
     for t in onsets:
-        hit = [f for f in t_fired if t <= f + WIN_MS / 1000.0 <= t + 0.6 + WIN_MS / 1000.0]
+        hit = [f for f in t_end if t < f <= t + 0.6 + WIN_MS / 1000.0]
         if hit:
-            lat.append((hit[0] + WIN_MS / 1000.0 - t) * 1000.0)
+            lat.append((hit[0] - t) * 1000.0)
     return len(lat), lat
 
 

@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from garment.commands.common import CliError
+from garment.commands.common import CliError, float_range, int_range, output_file
 
 
 def cmd_ride(args: argparse.Namespace) -> int:
@@ -16,10 +16,6 @@ def cmd_ride(args: argparse.Namespace) -> int:
 
     if args.controller not in CONTROLLERS:
         raise CliError(f"unknown controller {args.controller!r} (known: {', '.join(CONTROLLERS)})")
-    if not 10 <= args.cadence <= 150:
-        raise CliError(f"--cadence {args.cadence:g} outside 10..150 rpm")
-    if not 0 < args.minutes <= 120:
-        raise CliError(f"--minutes {args.minutes:g} outside (0, 120]")
 
     def progress(s: float) -> None:
         if not args.json:
@@ -48,9 +44,11 @@ def add_parsers(sub: Any) -> None:
     sp = sub.add_parser("ride", help="the simulated garment stimulating the rider model on an ergometer",
                         description="Controllers: " + "; ".join(f"{k}: {v[1]}" for k, v in CONTROLLERS.items()))
     sp.add_argument("--controller", required=True, help="|".join(CONTROLLERS))
-    sp.add_argument("--cadence", type=float, default=60.0, metavar="RPM", help="target cadence (default 60)")
-    sp.add_argument("--minutes", type=float, default=1.0, help="ride length; runs in real time (default 1)")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--cadence", type=float_range(10.0, 150.0, unit="rpm"), default=60.0, metavar="RPM",
+                    help="target cadence, 10..150 (default 60)")
+    sp.add_argument("--minutes", type=float_range(0.0, 120.0, lo_open=True, unit="min"), default=1.0,
+                    help="ride length, up to 120; runs in real time (default 1)")
+    sp.add_argument("--seed", type=int_range(0), default=0)
     sp.add_argument("--json", action="store_true", help="print one JSON object")
-    sp.add_argument("--plot", default=None, metavar="PNG", help="write the ride's plot")
+    sp.add_argument("--plot", type=output_file(".png"), default=None, metavar="PNG", help="write the ride's plot")
     sp.set_defaults(func=cmd_ride)

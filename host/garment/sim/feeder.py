@@ -210,6 +210,22 @@ class EmgFeeder:
             src.inject_onset((src.position + d) / src.fs, channel, level)  # type: ignore[attr-defined]
             return self.produced + d
 
+    def set_drive(self, channel: int, level: float | None) -> None:
+        """Hold the drive of the muscle under ``channel`` at ``level`` (0..1) from the next
+        sample on; None hands it back to the source's scenario (needs a phantom source)."""
+        with self.source_lock:
+            src = self.source
+            if src is None or not hasattr(src, "set_drive"):
+                raise RuntimeError("the feeder's EMG source has no set_drive (not a phantom)")
+            src.set_drive(channel, level)  # type: ignore[attr-defined]
+
+    @property
+    def muscles(self) -> list[str]:
+        """The muscle type under each input (``RF``, ``VL``...; empty without a phantom)."""
+        with self.source_lock:
+            sites = getattr(self.source, "sites", None) or []
+            return [str(getattr(s, "muscle", "")) for s in sites]
+
     def set_fatigue(self, level: float) -> None:
         """Every muscle's fatigue state, 0 (rested) .. 1 (needs a phantom source)."""
         with self.source_lock:

@@ -15,6 +15,7 @@ from typing import Callable
 
 from garment.paths import firmware_lib, firmware_root, micropython_exe
 from garment.sim.feeder import EmgFeeder, EmgSource, default_source
+from garment.sim.person import SimPerson
 from garment.sim.pty_bridge import PtyBridge
 
 
@@ -96,6 +97,7 @@ class SimGarment:
         #: PR_SET_PDEATHSIG): for a ``garment sim`` that must never leave it behind
         self.die_with_parent = die_with_parent
         self.bridge: PtyBridge | None = None
+        self._person: SimPerson | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
         self.rig_port = 0
@@ -193,6 +195,15 @@ class SimGarment:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def person(self) -> "SimPerson | None":
+        """The simulated person wearing this garment (None without the EMG feeder)."""
+        if self.feeder is None:
+            return None
+        if self._person is None or self._person.feeder is not self.feeder:
+            self._person = SimPerson(self.feeder)
+        return self._person
 
     @property
     def exit_status(self) -> int | None:

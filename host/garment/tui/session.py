@@ -594,6 +594,18 @@ class GarmentSession:
             self.add_log("stim", "warning", f"E-STOP answered with state {st.state}, fault {st.fault}")
         return st
 
+    def instruct(self, what: str | None, channel: int | None = None) -> None:
+        """What the app now asks of the person: ``rest``, ``mvc`` of ``channel``, a movement
+        label, or None (nothing in particular). On the simulated garment its person does it
+        (:class:`garment.sim.person.SimPerson`); a real person reads the screen."""
+        person = getattr(self.sim, "person", None) if self.sim is not None else None
+        if person is None:
+            return
+        try:
+            person.follow(what, channel)
+        except (RuntimeError, ValueError, OSError) as e:
+            self.add_log("host", "warning", f"the simulated person cannot follow ({what}): {e}")
+
     PROVISION_HINT = ("this computer holds no key for the garment, and keys are given over USB only: "
                       "connect it once by USB (F1, its serial port), then BLE works")
 

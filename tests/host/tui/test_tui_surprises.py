@@ -144,3 +144,17 @@ async def test_over_ble_without_a_key_the_bar_says_how_to_provision(user_dirs: A
         session.spec = "sim"  # wired: Ctrl+R asks to confirm the reset as always
         await press(pilot, "ctrl+r")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen", 5, "the reset dialog")
+
+
+def test_a_decoder_at_chance_says_why_and_what_to_check() -> None:
+    import numpy as np
+
+    from garment.tui.screens.train import chance_warning
+    from garment.tui.training import TrainResult
+
+    def result(acc: float, n: int) -> TrainResult:
+        return TrainResult([f"c{i}" for i in range(n)], 100, 3, acc, acc, 1.0, acc, acc, 1.0, np.eye(n), 100, 0.1)
+
+    why = chance_warning(result(0.36, 3))
+    assert why is not None and "close to chance (33.3% for 3 classes)" in why and "Ctrl+T" in why
+    assert chance_warning(result(0.95, 3)) is None

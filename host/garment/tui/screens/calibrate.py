@@ -158,6 +158,8 @@ class CalibrateScreen(GarmentScreen):
 
     def on_screen_resume(self) -> None:
         self.sync_session()
+        if self.session is not None:
+            self.session.instruct("rest")  # calibrating: the person sits still, relaxed
 
     def sync_session(self) -> None:
         """Start over when the garment changed."""
@@ -313,6 +315,7 @@ class CalibrateScreen(GarmentScreen):
         bar = self.query_one("#rest-progress", ProgressBar)
         try:
             bar.update(progress=0)
+            s.instruct("rest")
             await countdown(prompt, "RELAX completely", tm.countdown_s)
             prompt.update(f"RELAX: recording rest ({tm.rest_s:g} s)")
             col = await s.capture(tm.rest_s, lambda f: bar.update(progress=100 * f))
@@ -348,8 +351,13 @@ class CalibrateScreen(GarmentScreen):
             await countdown(prompt, f"Get ready: {muscle}", tm.countdown_s)
             prompt.update(f"CONTRACT {muscle} AS HARD AS YOU CAN ({tm.mvc_s:g} s)")
             prompt.add_class("-go")
-            col = await s.capture(tm.mvc_s, lambda f: bar.update(progress=100 * f))
+            s.instruct("mvc", ch)
+            try:
+                col = await s.capture(tm.mvc_s, lambda f: bar.update(progress=100 * f))
+            finally:
+                s.instruct("rest")
             self.results.mvc_uV[ch] = mvc_level(col.samples_uV()[:, ch], s.fs)
+            self.warn_weak_mvc(ch)
             prompt.update(f"{muscle}: MVC {self.results.mvc_uV[ch]:.1f} uV. Relax. Next muscle selected.")
             self.fill_tables()
             t = self.query_one("#mvc-table", DataTable)
@@ -362,6 +370,25 @@ class CalibrateScreen(GarmentScreen):
         finally:
             prompt.remove_class("-go")
             self.busy = False
+
+    #: an MVC less than this many times the rest level cannot be told from rest
+    MIN_MVC_RATIO = 3.0
+
+    def warn_weak_mvc(self, ch: int) -> None:
+        """Say so when an MVC hardly stands above the rest (a loose electrode, the wrong
+        muscle, or no effort): proportional control would then follow noise."""
+        r = self.results
+        s = self.session
+        if r is None or s is None or r.baseline is None or ch >= len(r.baseline):
+            return
+        rest = r.baseline[ch].rms_uV
+        mvc = r.mvc_uV.get(ch)
+        if mvc is None or rest <= 0 or mvc / rest >= self.MIN_MVC_RATIO:
+            return
+        name = muscle_name(s.channel_names[ch])
+        self.garment_app.report(
+            f"MVC of the {name} is only {mvc / rest:.1f}x its rest level: check that electrode's contact and that "
+            f"the person contracts that muscle, then record it again (Enter)", "warning", timeout=15)
 
     # ---- stimulation ramp ------------------------------------------------------------
     def stim_settings(self) -> StimSettings:

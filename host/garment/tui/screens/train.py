@@ -60,6 +60,22 @@ def metrics_text(r: TrainResult) -> Text:
     return t
 
 
+def chance_warning(result: TrainResult) -> str | None:
+    """Why a decoder that scores near chance is no use, and what to check (None if it is
+    clearly above chance): 1/classes plus half the way to perfect is the bar."""
+    n = len(result.labels)
+    acc = result.cv_int8
+    if n < 2 or acc is None:
+        return None
+    chance = 1.0 / n
+    if acc >= chance + 0.5 * (1.0 - chance):
+        return None
+    return (f"Cross-validated accuracy {pct(acc)} is close to chance ({pct(chance)} for {n} classes): the "
+            f"recordings of the movements look alike. Check the electrodes (F3 Calibrate, step 1), that the "
+            f"person performed each prompted movement during its hold, and that the labels name different "
+            f"movements; then record again (Ctrl+T).")
+
+
 class TrainScreen(GarmentScreen):
     MODE = "train"
     BINDINGS = [Binding("ctrl+t", "start", "Record & train", priority=True), Binding("escape", "stop", "Stop recording")]
@@ -203,11 +219,13 @@ class TrainScreen(GarmentScreen):
                     await asyncio.sleep(1.0)
                 prompt.add_class("-go")
                 prompt.update(f"{label.upper()}\nhold for {plan.hold_s:g} s")
+                s.instruct(label)
                 onset = col.n / s.fs
                 await s.capture(plan.hold_s, lambda f: bar.update(progress=base + 100 * f / len(seq) * 0.7))
                 self.prompts.append(Prompt(label, rep, onset, plan.hold_s))
                 sink.annotate(onset, plan.hold_s, label)
                 prompt.remove_class("-go")
+                s.instruct("rest")
                 if plan.rest_s > 0 and i < len(seq) - 1:
                     prompt.add_class("-rest")
                     prompt.update(f"REST\n{plan.rest_s:g} s")
@@ -217,6 +235,7 @@ class TrainScreen(GarmentScreen):
             prompt.update("Recording stopped.")
             raise
         finally:
+            s.instruct("rest")
             s.detach(sink)
             s.detach(col)
             await asyncio.to_thread(sink.close)
@@ -255,6 +274,9 @@ class TrainScreen(GarmentScreen):
             self.query_one("#train-prompt", Static).update(
                 f"Done: int8 accuracy {pct(result.cv_int8)} (cross-validated)")
             self.garment_app.report(f"Decoder trained: CV int8 accuracy {pct(result.cv_int8)}, saved {path.name}")
+            why = chance_warning(result)
+            if why:
+                self.garment_app.report(why, "warning", timeout=20)
         except BaseException:
             self.query_one("#train-prompt", Static).update("Training failed (see the notification).")
             raise

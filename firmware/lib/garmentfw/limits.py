@@ -44,6 +44,7 @@ IMPEDANCE_MAX_OHM = const(20000)    # above: electrode off (a peeled electrode r
 COMPLIANCE_MV = const(150000)       # the current source cannot drive more than 150 V
 COMPLIANCE_NEAR_MV = const(145000)  # a reading at or above: the source is at compliance
 DELIVERED_MIN_PCT = const(90)       # sensed current below this % of the setpoint: compliance
+WATCHDOG_MS = const(250)            # the boards' watchdog: a hung loop is reset within the heartbeat budget
 BATTERY_MIN_MV = const(3400)        # below (3 readings in a row): stimulation off
 BATTERY_PERIOD_MS = const(250)
 BATTERY_READINGS = const(3)

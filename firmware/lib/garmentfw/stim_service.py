@@ -38,6 +38,21 @@ from garmentfw.supervisor import Supervisor
 
 
 
+def _reset_cause() -> str:
+    """Why the MCU (re)started (machine.reset_cause), for the log: a watchdog reset or a
+    crash loop must be visible to the user, not only the outputs left off."""
+    try:
+        import machine
+
+        c = getattr(machine, "reset_cause")()  # absent on the unix port
+    except (ImportError, AttributeError):
+        return "not reported by this port"
+    for name in ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET"):
+        if getattr(machine, name, None) == c:
+            return name
+    return "code %d" % c
+
+
 class StimService:
     def __init__(self, device, driver, clock_us=None):
         """``driver``: the board's stimulator (hal.Stimulator)."""
@@ -48,7 +63,7 @@ class StimService:
         if not 1 <= self.n <= wire.MAX_CHANNELS:
             raise ValueError("stimulator channels %d not in 1..%d" % (self.n, wire.MAX_CHANNELS))
         self._clock = clock_us or time.ticks_us
-        notes = []
+        notes = ["reset cause: %s (stimulation off until armed)" % _reset_cause()]
         self.limits = limits_record.load(device.store, notes)
         self.calib = CalibrationSet(self.n, device.store)
         notes.extend(self.calib.load(self.limits))

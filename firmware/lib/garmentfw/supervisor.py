@@ -203,6 +203,10 @@ class Supervisor:
         if self.button_held():
             return (wire.E_BAD_STATE, "the E-stop button is pressed (or its wire is broken): release it first")
         if self.state == wire.SS_FAULT:
+            if self.fault == wire.FAULT_INTERNAL:
+                # a bug or a failed output stage: only a restart (a fresh boot, outputs off)
+                # clears it, never a remote request
+                return (wire.E_BAD_STATE, "internal fault latched: restart the garment (power cycle) to clear it")
             if self.fault == wire.FAULT_BATTERY and battery_mv < L.BATTERY_MIN_MV:
                 return (wire.E_BAD_STATE, "battery still low: %d mV < %d mV" % (battery_mv, L.BATTERY_MIN_MV))
             if self.fault == wire.FAULT_EMG_RAIL and emg_bad:

@@ -860,3 +860,21 @@ def test_a_policy_cap_below_the_motor_threshold_is_refused():
     h.ping()
     code, msg = h.refused(wire.T_ARM)
     assert code == wire.E_OUT_OF_RANGE and "motor threshold" in msg, msg
+
+
+# ---- an internal fault, the reset cause, the watchdog -----------------------------------
+def test_an_internal_fault_is_not_cleared_remotely():
+    b, d, stim, h = S.armed_device()
+    stim.safe_off("test: a bug")
+    assert stim.sup.fault == wire.FAULT_INTERNAL
+    code, msg = h.refused(wire.T_FAULT_RESET)
+    assert code == wire.E_BAD_STATE and "restart" in msg, msg
+    code, msg = h.refused(wire.T_ARM)
+    assert code == wire.E_BAD_STATE, msg
+
+
+def test_the_reset_cause_is_logged_at_boot():
+    b, d, stim, h = S.make_device()
+    S.run(d, h, 5)
+    events = [bytes(x[5:]).decode() for x in h.of_type(wire.R_EVENT)]
+    assert any("reset cause" in e for e in events), events

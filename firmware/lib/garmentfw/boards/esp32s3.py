@@ -3,6 +3,7 @@
 import machine
 from machine import SPI, Pin
 
+from garmentfw import limits as L
 from garmentfw.afe import drdy_source
 from garmentfw.boards.esp32s3_stim import Esp32s3Stimulator
 from garmentfw.boards.ble_link import BleLink
@@ -46,7 +47,7 @@ class Board:
         # USB CDC and BLE (Nordic UART Service): a BLE host takes over while connected.
         self.link = DualLink(StdioLink(), BleLink(self.store))
         self._vbat = machine.ADC(Pin(ADC_BATTERY), atten=machine.ADC.ATTN_11DB)
-        self.wdt = machine.WDT(timeout=2000)
+        self.wdt = machine.WDT(timeout=L.WATCHDOG_MS)  # within the heartbeat budget
 
     def uid(self) -> str:
         return "".join("%02x" % b for b in machine.unique_id())

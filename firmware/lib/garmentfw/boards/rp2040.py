@@ -2,6 +2,7 @@
 import machine
 from machine import SPI, Pin
 
+from garmentfw import limits as L
 from garmentfw.afe import drdy_source
 from garmentfw.boards.stdio_link import StdioLink
 from garmentfw.drivers.ads1299 import ADS1299
@@ -39,7 +40,7 @@ class Board:
         self.store = Store("/data")
         self.stim = None  # no stimulator on this board (a HAL Board says so: hal.pyi)
         self._vbat = machine.ADC(ADC_BATTERY)
-        self.wdt = machine.WDT(timeout=2000)
+        self.wdt = machine.WDT(timeout=L.WATCHDOG_MS)  # within the heartbeat budget
 
     def uid(self) -> str:
         return "".join("%02x" % b for b in machine.unique_id())

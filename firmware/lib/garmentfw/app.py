@@ -67,11 +67,12 @@ def make_device(board: "Board") -> "Device":
 
 
 def main():
-    board = load_board()
-
+    board = None
     while True:
         dev = None
         try:
+            if board is None:  # inside the guard: a board that fails to come up is retried
+                board = load_board()
             dev = make_device(board)
             dev.run()
         except KeyboardInterrupt:
@@ -80,7 +81,12 @@ def main():
         except Exception as e:
             _off(dev, board, "exception")
             sys.print_exception(e)
-            board.reinit()
+            if board is not None:
+                board.reinit()
+            else:
+                import time
+
+                time.sleep_ms(100)  # the board did not come up: try again, never to the REPL
 
 
 def _off(dev, board, why):
@@ -89,4 +95,5 @@ def _off(dev, board, why):
         if dev is not None:
             dev.all_outputs_off(why)
     finally:
-        board.safe_state()
+        if board is not None:
+            board.safe_state()

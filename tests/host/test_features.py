@@ -57,6 +57,8 @@ GOLDEN_CONFIGS = [
     FeatureConfig(fs=2000, n_ch=8, window=400, increment=100),
     FeatureConfig(fs=1000, n_ch=8, window=1024, increment=37, features=("RMS", "ZC", "WL", "SSC", "MAV"),
                   zc_thr=0, ssc_thr=225),
+    FeatureConfig(fs=2000, n_ch=8, window=400, increment=100, features=("M4", "MAV", "M2", "RMS", "WL", "ZC", "SSC")),
+    FeatureConfig(fs=1000, n_ch=8, window=4, increment=1, features=("M2", "M4"), zc_thr=0, ssc_thr=0),
 ]
 
 
@@ -66,7 +68,7 @@ def make_golden() -> dict:
     cases = []
     for i, cfg in enumerate(GOLDEN_CONFIGS):
         f, e = compute_features(x, cfg)
-        cases.append({"name": "AB"[i], "config": cfg.to_dict(), "ends": e.tolist(), "features": f.tolist()})
+        cases.append({"name": "ABCD"[i], "config": cfg.to_dict(), "ends": e.tolist(), "features": f.tolist()})
     return {
         "about": "Golden vectors of the windowed EMG features (garmentfw/feature_spec.py). x: int32 samples, "
         "row-major n x n_ch. Each case: feature config, window end indices, feature vectors "
@@ -120,6 +122,9 @@ def naive_features(x: np.ndarray, cfg: FeatureConfig) -> tuple[list[list[int]], 
                 "SSC": sum(1 for m in range(1, w - 1) if (v[m] - v[m - 1]) * (v[m] - v[m + 1]) > 0
                            and (abs(v[m] - v[m - 1]) >= cfg.ssc_thr or abs(v[m] - v[m + 1]) >= cfg.ssc_thr)),
                 "RMS": math.isqrt(sum(a * a for a in v) // w),
+                "M2": math.isqrt(sum(min(abs(v[i] - v[i - 1]), spec.SAMPLE_MAX) ** 2 for i in range(1, w)) // (w - 1)),
+                "M4": math.isqrt(sum(min(abs(v[i] - 2 * v[i - 1] + v[i - 2]), spec.SAMPLE_MAX) ** 2
+                                     for i in range(2, w)) // (w - 2)),
             }
             row.extend(val[f] for f in cfg.features)
         rows.append(row)
@@ -162,6 +167,10 @@ def test_golden_covers_the_extremes(golden: dict) -> None:
     assert 0 < a[:, 0, 2].min() and a[:, 0, 2].max() < 399  # the threshold matters on ch0
     b = np.array(golden["cases"][1]["features"]).reshape(-1, 8, 5)  # RMS ZC WL SSC MAV
     assert b[0, 7, 0] == 2**23 and 2**24 - 1 > b[-1, 7, 2] > 15 * 2**20  # W = 1024 at the rails
+    c = np.array(golden["cases"][2]["features"]).reshape(-1, 8, 7)  # M4 MAV M2 RMS WL ZC SSC
+    assert c[0, 7, 0] == 0 and c[0, 7, 2] == 0  # constant rail: no derivative power
+    assert c[-1, 7, 0] == spec.SAMPLE_MAX and c[-1, 7, 2] == spec.SAMPLE_MAX  # saturated D1, D2 at the rails
+    assert 0 < c[:, 0, 2].min() and c[:, 0, 2].min() < c[:, 0, 0].max()  # noise: M4 ~ 1.7 M2
 
 
 def test_random_against_definitions() -> None:
@@ -170,12 +179,12 @@ def test_random_against_definitions() -> None:
         n_ch = int(rng.integers(1, 9))
         w = int(rng.integers(spec.WINDOW_MIN, 60))
         cfg = FeatureConfig(fs=1000, n_ch=n_ch, window=w, increment=int(rng.integers(1, w + 1)),
-                            features=tuple(rng.permutation(spec.NAMES)[: rng.integers(1, 6)]),
+                            features=tuple(rng.permutation(spec.NAMES)[: rng.integers(1, 8)]),
                             zc_thr=int(rng.integers(0, 50)), ssc_thr=int(rng.integers(0, 50)))
         x = rng.integers(-60, 61, size=(int(rng.integers(0, 300)), n_ch))
         f, e = compute_features(x, cfg)
         rows, ends = naive_features(x, cfg)
-        assert e.tolist() == ends and f.reshape(len(ends), -1).tolist() == rows
+        assert e.tolist() == ends and f.tolist() == rows
 
 
 # -------------------------------------------------------------------- config / API
@@ -336,7 +345,7 @@ def test_device_equals_reference_random(tmp_path: Path) -> None:
         n_ch = int(rng.integers(1, 9))
         w = int(rng.integers(spec.WINDOW_MIN, spec.WINDOW_MAX + 1))
         cfg = FeatureConfig(fs=2000, n_ch=n_ch, window=w, increment=int(rng.integers(1, min(w, 80) + 1)),
-                            features=tuple(rng.permutation(spec.NAMES)[: rng.integers(1, 6)]),
+                            features=tuple(rng.permutation(spec.NAMES)[: rng.integers(1, 8)]),
                             zc_thr=int(rng.integers(0, 3000)), ssc_thr=int(rng.integers(0, 3000)))
         scale = [2**31, 2**23, 3000][trial]
         x = np.clip(rng.normal(0, scale, size=(w + 1500, n_ch)), -(2**31), 2**31 - 1).astype(np.int32)
@@ -376,7 +385,7 @@ def test_device_code_fits_32_bits(monkeypatch: pytest.MonkeyPatch) -> None:
         np.where(t % 2 == 0, spec.SAMPLE_MIN, spec.SAMPLE_MAX),  # max |dx|, ZC, SSC
         np.where(t % 3 == 0, 2**31 - 1, -(2**31)),  # saturation
     ], axis=1).astype(np.int32)
-    cfg = FeatureConfig(fs=2000, n_ch=3, window=w, increment=97, zc_thr=0, ssc_thr=0)
+    cfg = FeatureConfig(fs=2000, n_ch=3, window=w, increment=97, zc_thr=0, ssc_thr=0, features=spec.NAMES)
     fx = fw.FeatureExtractor.from_dict(cfg.to_dict())
     from array import array
 
@@ -388,7 +397,8 @@ def test_device_code_fits_32_bits(monkeypatch: pytest.MonkeyPatch) -> None:
         ends += list(fx.ends[:k])
     f_ref, e_ref = compute_features(x, cfg)
     assert ends == e_ref.tolist() and got == f_ref.tolist()
-    assert f_ref[0, 4] == 2**23 and f_ref[-1, 6] == 2**24 - 1
+    assert f_ref[0, 4] == 2**23 and f_ref[-1, 8] == 2**24 - 1
+    assert f_ref[-1, 7 + 5] == spec.SAMPLE_MAX and f_ref[-1, 7 + 6] == spec.SAMPLE_MAX  # M2, M4 limbs at their largest
 
 
 if __name__ == "__main__":

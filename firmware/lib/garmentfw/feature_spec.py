@@ -23,17 +23,27 @@
 #         (slope sign changes: m is a strict local maximum or minimum)
 #   RMS = isqrt( floor( sum_{n=s..e} x[n]^2 / W ) )              integer root mean square
 #         (isqrt = floor of the exact square root; exact, no pre-shift, ADC codes)
+#   M2  = isqrt( floor( sum_{n=s+1..e} D1[n]^2 / (W-1) ) ),  D1[n] = min(|x[n]-x[n-1]|, SAMPLE_MAX)
+#   M4  = isqrt( floor( sum_{n=s+2..e} D2[n]^2 / (W-2) ) ),  D2[n] = min(|x[n]-2x[n-1]+x[n-2]|, SAMPLE_MAX)
+#         the roots of the second and fourth spectral moments of the window (by Parseval,
+#         the power of the first and second derivative: Hjorth; TD-PSD, Al-Timemy et al.
+#         2016). With RMS (root of the zeroth moment) and the model's log2 input
+#         transform, TD-PSD's log moments, Hjorth mobility log(M2/RMS) and complexity
+#         log(M4/M2) are linear in the decoder's inputs. The saturation at 2^23 - 1 (real
+#         EMG is far below it) keeps their 32-bit limbs the same as RMS's.
 # Thresholds are in ADC codes, 0 <= thr <= THR_MAX (0 disables the amplitude test).
 #
 # PER-SAMPLE CONTRIBUTIONS (how the device gets the same numbers incrementally):
 #   sample n contributes a[n] = |x[n]|                 to MAV and RMS (as a[n]^2)
-#                        d[n] = |x[n]-x[n-1]|          to WL   (n >= 1, else 0)
+#                        d[n] = |x[n]-x[n-1]|          to WL, and min(d, 2^23-1)^2 to M2 (n >= 1, else 0)
+#                        D2[n]                         to M4 (as D2^2; n >= 2, else 0)
 #                        z[n] = zero-crossing flag     to ZC   (pair n-1, n; n >= 1)
 #                        q[n] = slope-sign-change flag to SSC  (triple n-2, n-1, n; n >= 2)
 #   and the window ending at e sums a over n = e-W+1..e, d and z over n = e-W+2..e,
-#   q over n = e-W+3..e. The device keeps per-channel rings of the W most recent
+#   q and D2 over n = e-W+3..e. The device keeps per-channel rings of the W most recent
 #   contributions and running sums: when sample n enters it adds its contributions and
-#   subtracts a[n-W], d[n-W+1], z[n-W+1], q[n-W+2] (zero before the stream starts).
+#   subtracts a[n-W], d[n-W+1], z[n-W+1], q[n-W+2], D2[n-W+2] (zero before the stream
+#   starts).
 #
 # 32-BIT ARITHMETIC (the device's viper code runs on 32-bit words; every intermediate
 # value there fits in signed 32 bits):
@@ -44,7 +54,8 @@
 #   (hi <= 2^18 + 2^10, lo < 2^28); the running sum of squares (< 2^56) is two limbs,
 #   hi < 2^29 and lo in [0, 2^28) after a carry per sample; floor(sum/W) is a long
 #   division in 14-bit digits (each step < 2^24), and isqrt is the digit-by-digit
-#   (two bits per step) method whose remainder stays < 2^26.
+#   (two bits per step) method whose remainder stays < 2^26. M2 and M4 use exactly the
+#   RMS layout with D1, D2 (<= 2^23 - 1) in place of |x| and W-1, W-2 as divisors.
 #   The ring of d words also carries the ZC flag (bit FLAG_ZC_BIT) and the SSC flag
 #   (bit FLAG_SSC_BIT); |d| needs bits 0..23 only.
 #
@@ -56,7 +67,7 @@ try:
 except ImportError:  # CPython
     const = lambda x: x  # noqa: E731
 
-SPEC_VERSION = const(1)
+SPEC_VERSION = const(2)  # 2: M2, M4 added (1 had MAV..RMS only)
 
 # Feature ids (the canonical order) and names.
 MAV = const(0)
@@ -64,8 +75,12 @@ WL = const(1)
 ZC = const(2)
 SSC = const(3)
 RMS = const(4)
-NAMES = ("MAV", "WL", "ZC", "SSC", "RMS")
-N_FEATURES = const(5)
+M2 = const(5)
+M4 = const(6)
+NAMES = ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4")
+N_FEATURES = const(7)
+#: The standard baseline's set (Hudgins et al. 1993): what comparisons are made against.
+HUDGINS = ("MAV", "WL", "ZC", "SSC")
 DEFAULT_FEATURES = ("MAV", "WL", "ZC", "SSC", "RMS")
 
 # Input range (24-bit ADC codes) and configuration limits.

@@ -1,4 +1,4 @@
-# Windowed EMG features (MAV, WL, ZC, SSC, RMS), computed incrementally in integer
+# Windowed EMG features (MAV, WL, ZC, SSC, RMS, M2, M4), computed incrementally in integer
 # viper code. The exact definitions, window alignment and 32-bit layout are THE
 # contract in garmentfw/feature_spec.py; the host's numpy reference
 # (garment.features.reference) produces the very same integers.
@@ -40,7 +40,7 @@ _IDX_MASK = const(0x3FFFFFFF)
 assert (_SMIN, _SMAX, _SPLIT, _SQ_SHIFT, _HALF, _DMASK, _ZC_BIT, _SSC_BIT, _IDX_MASK + 1) == (
     spec.SAMPLE_MIN, spec.SAMPLE_MAX, spec.SPLIT, spec.SQ_SHIFT, spec.SQ_HALF,
     spec.D_MASK, spec.FLAG_ZC_BIT, spec.FLAG_SSC_BIT, spec.INDEX_MOD)
-assert (spec.MAV, spec.WL, spec.ZC, spec.SSC, spec.RMS) == (0, 1, 2, 3, 4)
+assert (spec.MAV, spec.WL, spec.ZC, spec.SSC, spec.RMS, spec.M2, spec.M4) == (0, 1, 2, 3, 4, 5, 6)
 
 # Layout of the state array: header words, then _CS words per channel.
 _H_NCH = const(0)
@@ -54,11 +54,11 @@ _H_SEEN = const(7)  # samples seen since reset, saturated at 2
 _H_IDX = const(8)  # index of the next sample, mod 2^30
 _H_NEED = const(9)  # bit i set: feature id i is computed
 _H_NF = const(10)  # number of features per channel
-_H_FIDS = const(11)  # feature ids in output order (up to 5 words)
-_H_READY = const(16)  # 1: a window ended at the last ingested sample
-_H_SX = const(17)  # sign-extension shift for ptr32 loads: 0 (32-bit MCU) or 32 (64-bit unix)
+_H_FIDS = const(11)  # feature ids in output order (up to 7 words)
+_H_READY = const(18)  # 1: a window ended at the last ingested sample
+_H_SX = const(19)  # sign-extension shift for ptr32 loads: 0 (32-bit MCU) or 32 (64-bit unix)
 _CH0 = const(20)
-_CS = const(10)
+_CS = const(14)
 # per-channel words
 _C_P1 = const(0)  # x[n-1] - SAMPLE_MIN (offset binary: stored words stay >= 0)
 _C_P2 = const(1)  # x[n-2] - SAMPLE_MIN
@@ -70,18 +70,25 @@ _C_ZC = const(6)  # zero-crossing count
 _C_SSC = const(7)  # slope-sign-change count
 _C_QH = const(8)  # sum of squares, limb 2^28
 _C_QL = const(9)  # sum of squares, limb 1, in [0, 2^28)
+_C_2H = const(10)  # sum of D1^2 (M2), limb 2^28
+_C_2L = const(11)
+_C_4H = const(12)  # sum of D2^2 (M4), limb 2^28
+_C_4L = const(13)
 
 _NEED_A = const(1)  # MAV
 _NEED_D = const(2)  # WL
 _NEED_Z = const(4)  # ZC
 _NEED_S = const(8)  # SSC
 _NEED_Q = const(16)  # RMS
+_NEED_2 = const(32)  # M2
+_NEED_4 = const(64)  # M4
 
 
 @micropython.viper
-def _ingest(st: ptr32, ra: ptr32, rb: ptr32, blk: ptr32, off: int, n: int) -> int:
+def _ingest(st: ptr32, ra: ptr32, rb: ptr32, rc: ptr32, blk: ptr32, off: int, n: int) -> int:
     # Consume samples blk[off..n) until the block ends or a window ends (then
-    # st[_H_READY] = 1). Returns the offset of the first unconsumed sample.
+    # st[_H_READY] = 1). Returns the offset of the first unconsumed sample. rc is the
+    # ring of D2 (M4 only; a 1-word dummy otherwise).
     nch = int(st[_H_NCH])
     w = int(st[_H_W])
     pos = int(st[_H_POS])
@@ -117,6 +124,7 @@ def _ingest(st: ptr32, ra: ptr32, rb: ptr32, blk: ptr32, off: int, n: int) -> in
                 a = 0 - a
             # entering contribution of the d-ring: |d| | zc flag | ssc flag
             e = 0
+            dd = 0  # D2 of x[n]
             if seen >= 1:
                 d = x - p1
                 ad = d
@@ -128,6 +136,12 @@ def _ingest(st: ptr32, ra: ptr32, rb: ptr32, blk: ptr32, off: int, n: int) -> in
                 if seen >= 2:
                     u = p1 - (int(st[s + _C_P2]) + _SMIN)  # x[n-1] - x[n-2]
                     v = 0 - d  # x[n-1] - x[n]
+                    if need & _NEED_4:
+                        dd = d - u  # x[n] - 2x[n-1] + x[n-2]
+                        if dd < 0:
+                            dd = 0 - dd
+                        if dd > _SMAX:
+                            dd = _SMAX
                     if (u > 0 and v > 0) or (u < 0 and v < 0):
                         au = u
                         if au < 0:
@@ -168,6 +182,43 @@ def _ingest(st: ptr32, ra: ptr32, rb: ptr32, blk: ptr32, off: int, n: int) -> in
                 acc = int(st[s + _C_QL]) + ql  # in (-2^29, 2^29)
                 st[s + _C_QH] = int(st[s + _C_QH]) + qh + (acc >> _SQ_SHIFT)  # arithmetic shift: carry/borrow
                 st[s + _C_QL] = acc & _LO28
+            if need & _NEED_2:
+                # D1^2 entering minus D1^2 leaving, limbs as for RMS (D1 <= 2^23 - 1)
+                a2 = e & _DMASK
+                if a2 > _SMAX:
+                    a2 = _SMAX
+                h = a2 >> _HALF
+                l = a2 & _LO14
+                m = (h * l) << 1
+                qh = h * h + (m >> _HALF)
+                ql = ((m & _LO14) << _HALF) + l * l
+                a2 = ob1 & _DMASK
+                if a2 > _SMAX:
+                    a2 = _SMAX
+                h = a2 >> _HALF
+                l = a2 & _LO14
+                m = (h * l) << 1
+                qh -= h * h + (m >> _HALF)
+                ql -= ((m & _LO14) << _HALF) + l * l
+                acc = int(st[s + _C_2L]) + ql
+                st[s + _C_2H] = int(st[s + _C_2H]) + qh + (acc >> _SQ_SHIFT)
+                st[s + _C_2L] = acc & _LO28
+            if need & _NEED_4:
+                h = dd >> _HALF
+                l = dd & _LO14
+                m = (h * l) << 1
+                qh = h * h + (m >> _HALF)
+                ql = ((m & _LO14) << _HALF) + l * l
+                a2 = int(rc[r2 + c])  # D2 of x[n-W+2]
+                h = a2 >> _HALF
+                l = a2 & _LO14
+                m = (h * l) << 1
+                qh -= h * h + (m >> _HALF)
+                ql -= ((m & _LO14) << _HALF) + l * l
+                acc = int(st[s + _C_4L]) + ql
+                st[s + _C_4H] = int(st[s + _C_4H]) + qh + (acc >> _SQ_SHIFT)
+                st[s + _C_4L] = acc & _LO28
+                rc[r0 + c] = dd
             st[s + _C_P2] = p1 - _SMIN
             st[s + _C_P1] = x - _SMIN
             c += 1
@@ -217,14 +268,23 @@ def _emit(st: ptr32, out: ptr32, o: int):
                 v = int(st[s + _C_ZC])
             elif fid == 3:
                 v = int(st[s + _C_SSC])
-            else:  # RMS: isqrt(floor((qh*2^28 + ql) / W))
+            else:  # RMS / M2 / M4: isqrt(floor((qh*2^28 + ql) / den))
+                den = w
                 hi = int(st[s + _C_QH])
                 lo = int(st[s + _C_QL])
-                mh = hi // w  # <= 2^18
-                t = ((hi - mh * w) << _HALF) | (lo >> _HALF)  # < 2^24
-                q1 = t // w
-                t = ((t - q1 * w) << _HALF) | (lo & _LO14)
-                ml = (q1 << _HALF) | (t // w)  # < 2^28
+                if fid == 5:
+                    den = w - 1
+                    hi = int(st[s + _C_2H])
+                    lo = int(st[s + _C_2L])
+                elif fid == 6:
+                    den = w - 2
+                    hi = int(st[s + _C_4H])
+                    lo = int(st[s + _C_4L])
+                mh = hi // den  # <= 2^18
+                t = ((hi - mh * den) << _HALF) | (lo >> _HALF)  # < 2^24
+                q1 = t // den
+                t = ((t - q1 * den) << _HALF) | (lo & _LO14)
+                ml = (q1 << _HALF) | (t // den)  # < 2^28
                 # digit-by-digit square root of mh*2^28 + ml (< 2^48), two bits a step
                 root = 0
                 rem = 0
@@ -301,6 +361,8 @@ class FeatureExtractor:
         self._st = array("i", bytes(4 * (_CH0 + _CS * n_ch)))
         self._ra = array("i", bytes(4 * window * n_ch))
         self._rb = array("i", bytes(4 * window * n_ch))
+        # the D2 ring only when M4 is computed
+        self._rc = array("i", bytes(4 * (window * n_ch if spec.M4 in fids else 1)))
         need = 0
         for i in fids:
             need |= 1 << i
@@ -322,6 +384,7 @@ class FeatureExtractor:
         _zero(st, len(st))
         _zero(self._ra, len(self._ra))
         _zero(self._rb, len(self._rb))
+        _zero(self._rc, len(self._rc))
         st[_H_NCH] = self.n_ch
         st[_H_W] = self.window
         st[_H_I] = self.increment
@@ -351,12 +414,13 @@ class FeatureExtractor:
         st = self._st
         ra = self._ra
         rb = self._rb
+        rc = self._rc
         out = self.out
         width = self.width
         k = 0
         off = 0
         while off < n_samples:
-            off = _ingest(st, ra, rb, block, off, n_samples)
+            off = _ingest(st, ra, rb, rc, block, off, n_samples)
             if st[_H_READY]:
                 st[_H_READY] = 0
                 _emit(st, out, k * width)

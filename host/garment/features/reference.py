@@ -1,6 +1,6 @@
 """Bit-exact numpy reference of the firmware's windowed EMG features.
 
-The definitions (window alignment, MAV, WL, ZC, SSC, RMS, saturation, thresholds) are
+The definitions (window alignment, MAV, WL, ZC, SSC, RMS, M2, M4, saturation, thresholds) are
 the contract in ``firmware/lib/garmentfw/feature_spec.py``, loaded here from the
 firmware tree itself. :func:`compute_features` evaluates them in batch with 64-bit
 numpy arithmetic and returns exactly the integers that the device's incremental
@@ -192,7 +192,7 @@ def compute_features(x: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, 
         sq = np.square(xt, dtype=np.int64)  # <= 2^46
         res[spec.RMS] = _isqrt(_window_sums(sq, w, inc, nw, np.uint64) // w)
         del sq
-    if any(i in ids for i in (spec.WL, spec.ZC, spec.SSC)):
+    if any(i in ids for i in (spec.WL, spec.ZC, spec.SSC, spec.M2, spec.M4)):
         # Contributions of sample n: d[n] = |x[n]-x[n-1]|, z[n], q[n]; zero for n = 0 (and
         # q[1]). A window s..e uses d and z of n = s+1..e and q of n = s+2..e: the W-sums
         # minus the contributions of s (and s+1).
@@ -213,6 +213,17 @@ def compute_features(x: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, 
             q = np.zeros(xt.shape, dtype=bool)
             q[:, 1:] = ((dp[:, :-1] & dn[:, 1:]) | (dn[:, :-1] & dp[:, 1:])) & (ge[:, :-1] | ge[:, 1:])
             res[spec.SSC] = _window_sums(q, w, inc, nw, np.int64) - q[:, starts].T - q[:, starts + 1].T
+        if spec.M2 in ids:
+            d1 = np.minimum(adx, spec.SAMPLE_MAX).astype(np.int64) ** 2  # d1[0] = 0
+            tot = _window_sums(d1, w, inc, nw, np.uint64) - d1[:, starts].T
+            res[spec.M2] = _isqrt(tot // (w - 1))
+            del d1
+        if spec.M4 in ids:
+            d2 = np.zeros(xt.shape, dtype=np.int64)  # D2[n], zero for n < 2
+            d2[:, 2:] = np.minimum(np.abs(dx[:, 2:].astype(np.int64) - dx[:, 1:-1]), spec.SAMPLE_MAX) ** 2
+            tot = _window_sums(d2, w, inc, nw, np.uint64) - d2[:, starts].T - d2[:, starts + 1].T
+            res[spec.M4] = _isqrt(tot // (w - 2))
+            del d2
     for j, i in enumerate(ids):
         out[:, :, j] = res[i]
     return out.reshape(nw, config.width), ends

@@ -99,6 +99,17 @@ def _naive(xs, w, inc, zt, st, names):
             while (r + 1) * (r + 1) <= ms:  # tiny values only
                 r += 1
             vals["RMS"] = r
+            for name, lag in (("M2", 1), ("M4", 2)):
+                if name in names:
+                    tot = 0
+                    for i in range(lag, w):
+                        dv = v[i] - v[i - 1] if lag == 1 else v[i] - 2 * v[i - 1] + v[i - 2]
+                        tot += min(abs(dv), spec.SAMPLE_MAX) ** 2
+                    ms = tot // (w - lag)
+                    r = 0
+                    while (r + 1) * (r + 1) <= ms:
+                        r += 1
+                    vals[name] = r
             row.extend(vals[f] for f in names)
         rows.append(row)
         e += inc
@@ -111,6 +122,8 @@ def test_matches_naive_definitions():
         (3, 16, 5, 3, 2, ("MAV", "WL", "ZC", "SSC", "RMS")),
         (1, 4, 1, 0, 0, ("SSC", "ZC", "RMS")),
         (8, 33, 33, 10, 40, ("WL", "MAV")),
+        (2, 12, 3, 0, 0, ("M4", "RMS", "M2")),
+        (1, 4, 1, 0, 0, ("M2", "SSC", "M4")),
     ):
         n = 3 * w + 11
         x = array("i", bytes(4 * n * nch))
@@ -132,7 +145,7 @@ def test_matches_naive_definitions():
 
 def test_extremes_at_the_rails():
     w = spec.WINDOW_MAX
-    fx = FeatureExtractor(2, w, w, 0, 0, max_block=64)
+    fx = FeatureExtractor(2, w, w, 0, 0, spec.NAMES, max_block=64)
     n = 2 * w
     x = array("i", bytes(8 * n))
     for t in range(n):
@@ -140,9 +153,10 @@ def test_extremes_at_the_rails():
         x[2 * t + 1] = spec.SAMPLE_MIN if t % 2 else spec.SAMPLE_MAX
     ends, rows = _feed(fx, x, n, 2, [64])
     assert ends == [w - 1, 2 * w - 1]
-    # MAV WL ZC SSC RMS
-    assert rows[0] == [1 << 23, 0, 0, 0, 1 << 23, (1 << 23) - 1, (1 << 24) - 1, w - 1, w - 2, (1 << 23) - 1]
-    assert rows[1][:5] == [(1 << 23) - 1, 0, 0, 0, (1 << 23) - 1]
+    # MAV WL ZC SSC RMS M2 M4 (D1, D2 saturate at 2^23 - 1 by definition)
+    big = (1 << 23) - 1
+    assert rows[0] == [1 << 23, 0, 0, 0, 1 << 23, 0, 0, big, (1 << 24) - 1, w - 1, w - 2, big, big, big]
+    assert rows[1][:7] == [big, 0, 0, 0, big, 0, 0]
 
 
 def test_many_windows_in_one_block():
@@ -182,7 +196,7 @@ def test_window_end_index_wraps_at_2_30():
 
 def test_no_allocation_per_sample_and_window():
     nch = 8
-    fx = FeatureExtractor(nch, 400, 100)
+    fx = FeatureExtractor(nch, 400, 100, features=spec.NAMES)  # every feature, M4 ring included
     blocks = []
     for b in range(4):
         blocks.append(array("i", ((i * 7919 + b) % 40001 - 20000 for i in range(64 * nch))))
@@ -215,11 +229,11 @@ def test_bad_config_and_blocks_raise():
         except ValueError:
             continue
         raise AssertionError("accepted features %r" % (feats,))
-    cfg = {"spec_version": 2, "fs": 2000, "n_ch": 2, "window": 10, "increment": 5,
+    cfg = {"spec_version": spec.SPEC_VERSION + 1, "fs": 2000, "n_ch": 2, "window": 10, "increment": 5,
            "features": ["MAV"], "zc_thr": 0, "ssc_thr": 0}
     try:
         FeatureExtractor.from_dict(cfg)
-        raise AssertionError("accepted spec_version 2")
+        raise AssertionError("accepted another spec_version")
     except ValueError:
         pass
     fx = FeatureExtractor(2, 10, 5, max_block=16)

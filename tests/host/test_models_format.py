@@ -88,8 +88,11 @@ def test_refusals_header_crc_truncation() -> None:
     good = (GOLDEN / "int8_mlp.gmdl").read_bytes()
     assert "magic" in _err(b"XMDL" + good[4:], "magic")
     bad = bytearray(good)
-    bad[4:6] = struct.pack("<H", 2)
-    assert "version 2 is not supported" in _err(bytes(bad), "version")
+    bad[4:6] = struct.pack("<H", 3)  # a newer host's file
+    assert "version 3 is not supported" in _err(bytes(bad), "version")
+    assert "update the firmware" in _err(bytes(bad), "version")
+    bad[4:6] = struct.pack("<H", 1)  # written before temporal context (reserved word 0)
+    assert "retrain" in _err(bytes(bad), "version")
     bad = bytearray(good)
     bad[100] ^= 1
     assert "CRC-32 mismatch" in _err(bytes(bad), "crc")
@@ -153,7 +156,7 @@ def test_unknown_sections() -> None:
     for tag, ok in ((0x8123, True), (0x0042, False)):
         extra = struct.pack("<HHI", tag, 0, 3) + b"abc"
         n_sec = struct.unpack_from("<H", good, 12)[0] + 1
-        head = struct.pack("<4sHHIHH", b"GMDL", 1, 16, 16 + len(body) + len(extra) + 4, n_sec, 0)
+        head = struct.pack("<4sHHIHH", b"GMDL", modelfile.fmt().FORMAT_VERSION, 16, 16 + len(body) + len(extra) + 4, n_sec, 0)
         b = _recrc(head + body + extra + b"\0\0\0\0")
         if ok:
             assert from_bytes(b).n_in == 16  # optional sections are skipped

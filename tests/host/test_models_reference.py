@@ -26,7 +26,8 @@ mf = load_contract("model_format")
 def test_golden_vectors(name: str) -> None:
     g = VECTORS[name]
     qm = read_model(GOLDEN / name, fs=g["fs"], n_ch=g["n_ch"])
-    X = np.array(g["inputs"], dtype=np.int64)
+    rows = np.array(g["inputs"], dtype=np.int64)  # one window per row, a stream from reset
+    X = reference.stack_context(rows, qm.context, qm.input.context_step)
     out = reference.forward(qm, X)
     assert out.tolist() == g["outputs"]
     best, margin = reference.argmax_margin(out)
@@ -34,7 +35,19 @@ def test_golden_vectors(name: str) -> None:
         assert best.tolist() == g["argmax"] and margin.tolist() == g["margin"]
     assert reference.decide(qm, X).tolist() == g["decisions"]
     ref = Int8Reference(qm)
-    assert [ref.run(x) for x in X] == g["decisions"]
+    assert [ref.run(x) for x in rows] == g["decisions"]
+
+
+def test_context_model_sees_earlier_windows() -> None:
+    g = VECTORS["int8_ctx.gmdl"]
+    qm = read_model(GOLDEN / "int8_ctx.gmdl")
+    assert (qm.context, qm.input.context_step, qm.width) == (4, 2, 4 * qm.n_in)
+    rows = np.array(g["inputs"], dtype=np.int64)
+    alone = reference.forward(qm, np.tile(rows, (1, 4)))  # as if every window repeated itself
+    assert alone[0].tolist() == g["outputs"][0]  # the first window after reset: the same by definition
+    assert (alone[1:] != np.array(g["outputs"][1:])).any(axis=1).mean() > 0.5  # later ones see their past
+    with pytest.raises(ValueError, match="4 context windows"):
+        reference.forward(qm, rows)
 
 
 def test_golden_exercise_the_post_processing() -> None:

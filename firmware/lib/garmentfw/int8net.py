@@ -1,4 +1,6 @@
 # Device inference of the int8 decoder (format and arithmetic: garmentfw.model_format).
+# With temporal context (K > 1) the decoder keeps a ring of its last (K-1)*S+1 int8
+# input vectors: a window's decision then sees K windows, S apart.
 #
 # Int8Net.load() verifies the file completely (CRC, shapes, ranges, fs / channel
 # count of the garment) before anything is kept, then copies the model into
@@ -91,6 +93,52 @@ def _quant_input(x: ptr32, p: ptr32, out: ptr8, dims: ptr32):
         out[i] = r + 128
         i += 1
         k += 4
+
+
+@micropython.viper
+def _context(a0: ptr8, hist: ptr8, ctx: ptr8, cs: ptr32):
+    # Temporal context. cs: [n, K, S, H, head, filled]; hist holds H = (K-1)*S + 1
+    # int8 input vectors (a ring, slot `head` the newest). Stores a0 as the newest
+    # (a fresh ring takes it into every slot: earlier windows count as the first),
+    # then ctx = [hist(t), hist(t-S), ..., hist(t-(K-1)S)].
+    n = cs[0]
+    kk = cs[1]
+    step = cs[2]
+    h = cs[3]
+    head = cs[4] + 1
+    if head >= h:
+        head = 0
+    cs[4] = head
+    if cs[5] == 0:
+        cs[5] = 1
+        j = 0
+        while j < h:
+            b = j * n
+            i = 0
+            while i < n:
+                hist[b + i] = a0[i]
+                i += 1
+            j += 1
+    else:
+        b = head * n
+        i = 0
+        while i < n:
+            hist[b + i] = a0[i]
+            i += 1
+    k = 0
+    slot = head
+    o = 0
+    while k < kk:
+        b = slot * n
+        i = 0
+        while i < n:
+            ctx[o] = hist[b + i]
+            o += 1
+            i += 1
+        slot -= step
+        if slot < 0:
+            slot += h
+        k += 1
 
 
 @micropython.viper
@@ -277,6 +325,12 @@ class Int8Net:
         self._ip = p
         self._in_dims = array("i", [ip.n, _SX, 0])
         self._a0 = bytearray(ip.n)
+        self.context = ip.context
+        self.context_step = ip.context_step
+        h = (ip.context - 1) * ip.context_step + 1
+        self._hist = bytearray(h * ip.n if ip.context > 1 else 1)
+        self._ctx = bytearray(ip.width) if ip.context > 1 else self._a0
+        self._cs = array("i", [ip.n, ip.context, ip.context_step, h, h - 1, 0])
         n = len(model.layers)
         self._hidden = [_Layer(model.layers[k], False) for k in range(n - 1)]
         self._n_hidden = n - 1
@@ -305,9 +359,11 @@ class Int8Net:
         return cls(mf.parse(src, fs, n_ch))
 
     def reset(self):
-        """Forget the decision history (majority vote)."""
+        """Forget the history: the temporal context and the decisions (majority vote)."""
         self._vs[1] = 0
         self._vs[2] = self.vote - 1
+        self._cs[4] = self._cs[3] - 1
+        self._cs[5] = 0
 
     @property
     def argmax(self):
@@ -331,6 +387,9 @@ class Int8Net:
         d[2] = off
         _quant_input(x, self._ip, self._a0, d)
         a = self._a0
+        if self.context > 1:
+            _context(a, self._hist, self._ctx, self._cs)
+            a = self._ctx
         hidden = self._hidden
         for k in range(self._n_hidden):
             L = hidden[k]

@@ -30,8 +30,10 @@
 #   TAG_STIM      JSON object: the stimulation policy's parameters, opaque to the
 #                 decoder but validated: {"preset": one of STIM_PRESETS, "params":
 #                 {name: number or list of <= 16 numbers}}. Exactly once.
-#   TAG_INPUT     u16 n_in | u16 reserved, then per feature i32 offset | u16 mult |
-#                 u8 shift | u8 transform (8 bytes). Exactly once, before the layers.
+#   TAG_INPUT     u16 n_in | u8 context | u8 context_step, then per feature i32 offset |
+#                 u16 mult | u8 shift | u8 transform (8 bytes). Exactly once, before the
+#                 layers. n_in is the width of one window's feature vector; the first
+#                 layer takes context * n_in inputs (temporal context, see below).
 #   TAG_DENSE     u16 n_in | u16 n_out | u8 relu (0/1) | u8 out_bits (8 or 32) |
 #                 u16 reserved | i32 in_zp | i32 out_zp, then weights int8 [n_out][n_in]
 #                 (output-major), bias i32 [n_out], mult u16 [n_out], shift u8 [n_out].
@@ -57,6 +59,11 @@
 #       model is trained on these very integers, so the transform adds no skew.
 #     xq = clamp(requantize(x - offset_i, mult_i, shift_i), -128, 127)   int8, zp 0
 #     shift_i in [1, 46].
+#   Temporal context (K = context in 1..MAX_CONTEXT, S = context_step in 1..MAX_CONTEXT):
+#     the first layer's input is [xq(t), xq(t - S), ..., xq(t - (K-1) S)], the int8
+#     input vectors of this window and of K-1 earlier ones, S windows apart. Windows
+#     before the first one since reset count as that first one (a fresh decoder
+#     repeats its first vector). K = 1 is a plain per-window decoder.
 #   Dense layer j (weights w int8 in [-127, 127], input x int8 with zero point in_zp):
 #     acc = bias_j + sum_i w[j][i] * x_i     (bias_j already holds -in_zp*sum_i w[j][i])
 #     y   = requantize(acc, mult_j, shift_j) + out_zp, shift_j in [17, 46]
@@ -77,8 +84,8 @@ import struct
 from array import array
 
 MAGIC = b"GMDL"
-FORMAT_VERSION = const(1)
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = const(2)  # 2: temporal context in the input section (1 had a reserved 0)
+SUPPORTED_VERSIONS = (2,)
 HEADER_LEN = const(16)
 SECTION_HEAD = const(8)
 CRC_LEN = const(4)
@@ -97,6 +104,7 @@ MAX_OUT = const(256)
 MAX_LAYERS = const(4)
 MAX_LABELS = const(64)
 MAX_VOTE = const(32)
+MAX_CONTEXT = const(8)
 MAX_JSON = const(4096)
 MULT_MIN = const(16384)  # 2^14
 MULT_MAX = const(32767)  # 2^15 - 1
@@ -199,12 +207,19 @@ class InputStage:
     """Per-feature integer input quantisation: offset (i32), mult (u16), shift (u8),
     transform (u8: TRANSFORM_LINEAR or TRANSFORM_LOG2)."""
 
-    def __init__(self, offset, mult, shift, transform=None):
+    def __init__(self, offset, mult, shift, transform=None, context=1, context_step=1):
         self.offset = array("i", offset)
         self.mult = array("i", mult)
         self.shift = array("i", shift)
         self.n = len(self.offset)
         self.transform = array("i", transform if transform is not None else bytes(4 * self.n))
+        self.context = context
+        self.context_step = context_step
+
+    @property
+    def width(self):
+        """Inputs of the first layer: context * n."""
+        return self.n * self.context
 
 
 class Dense:
@@ -370,6 +385,11 @@ def check_model(m):
         _fail("shape", "input width %d != n_ch %d x %d features" % (ip.n, n_ch, n_feat))
     if len(ip.mult) != ip.n or len(ip.shift) != ip.n or len(ip.transform) != ip.n:
         _fail("shape", "input stage arrays have inconsistent lengths")
+    for nm, v in (("context", ip.context), ("context_step", ip.context_step)):
+        if not _is_int(v) or v < 1 or v > MAX_CONTEXT:
+            _fail("range", "input %s=%r not in [1, %d]" % (nm, v, MAX_CONTEXT))
+    if ip.width > MAX_IN:
+        _fail("shape", "context x input width = %d beyond %d" % (ip.width, MAX_IN))
     for i in range(ip.n):
         if ip.offset[i] < -OFFSET_MAX or ip.offset[i] > OFFSET_MAX:
             _fail("range", "input offset[%d]=%d beyond +-2^30" % (i, ip.offset[i]))
@@ -381,7 +401,7 @@ def check_model(m):
             _fail("range", "input transform[%d]=%d unknown" % (i, ip.transform[i]))
     if not m.layers or len(m.layers) > MAX_LAYERS:
         _fail("shape", "%d layers (1..%d allowed)" % (len(m.layers), MAX_LAYERS))
-    prev_n = ip.n
+    prev_n = ip.width
     prev_zp = 0
     last = len(m.layers) - 1
     for k in range(len(m.layers)):
@@ -443,7 +463,7 @@ def _section(tag, payload):
 
 
 def _pack_input(ip):
-    parts = [struct.pack("<HH", ip.n, 0)]
+    parts = [struct.pack("<HBB", ip.n, ip.context, ip.context_step)]
     for i in range(ip.n):
         parts.append(struct.pack(_INPUT_ITEM, ip.offset[i], ip.mult[i], ip.shift[i], ip.transform[i]))
     return b"".join(parts)
@@ -498,7 +518,7 @@ def _json(mv, what):
 def _parse_input(mv):
     if len(mv) < 4:
         _fail("section", "input section shorter than its header")
-    n = struct.unpack_from("<H", mv, 0)[0]
+    n, ctx, step = struct.unpack_from("<HBB", mv, 0)
     if len(mv) != 4 + n * _INPUT_ITEM_LEN:
         _fail("section", "input section is %d bytes, %d features need %d" % (len(mv), n, 4 + n * _INPUT_ITEM_LEN))
     off = []
@@ -513,7 +533,7 @@ def _parse_input(mv):
         shift.append(sh)
         tr.append(t)
         p += _INPUT_ITEM_LEN
-    return InputStage(off, mult, shift, tr)
+    return InputStage(off, mult, shift, tr, ctx, step)
 
 
 def _parse_dense(mv, k):
@@ -553,8 +573,10 @@ def parse(buf, fs=None, n_ch=None):
     if magic != MAGIC:
         _fail("magic", "bad magic %r (expected %r): not a garment model file" % (bytes(magic), MAGIC))
     if version not in SUPPORTED_VERSIONS:
-        _fail("version", "format version %d is not supported (this firmware reads %s)"
-              % (version, ", ".join(str(v) for v in SUPPORTED_VERSIONS)))
+        _fail("version", "format version %d is not supported (this firmware reads %s): %s"
+              % (version, ", ".join(str(v) for v in SUPPORTED_VERSIONS),
+                 "retrain the model with this release's host" if version < FORMAT_VERSION
+                 else "update the firmware to the host's release"))
     if hlen != HEADER_LEN or flags != 0:
         _fail("section", "header length %d / flags %d not valid for version %d" % (hlen, flags, version))
     if total > MAX_FILE:

@@ -9,8 +9,11 @@ regenerate them. Everything is synthetic and seeded.
 * ``int8_lda.gmdl``   two-class LDA (binary model expanded to two logits), rejection
                       to the "rest" class, vote 5.
 * ``int8_ridge.gmdl`` ridge regression (4 ch x 4 features -> knee angle, degrees).
+* ``int8_ctx.gmdl``   MLP classifier with temporal context (4 ch x 7 features, the
+                      windows t, t-2, t-4, t-6 -> 12 ReLU -> 3 classes), vote 3.
 * ``int8_vectors.json``  per model: inputs (incl. out-of-range rows), final int32
-  outputs, argmax, margin and the decisions of a fresh device run over the rows.
+  outputs, argmax, margin and the decisions of a fresh device run over the rows
+  (one window per row, in order from reset: a context model sees them as a stream).
 * ``int8_requant.json``  edge cases of the rounding rule through the real kernels:
   input stage, int8 hidden layer, int32 output layer.
 """
@@ -53,7 +56,8 @@ def _edge_rows(rng: np.random.Generator, X: np.ndarray, n: int) -> np.ndarray:
 
 
 def _vectors(qm: Any, rows: np.ndarray, fs: int, n_ch: int) -> dict[str, Any]:
-    out = reference.forward(qm, rows)
+    stacked = reference.stack_context(rows, qm.context, qm.input.context_step)
+    out = reference.forward(qm, stacked)
     best, margin = reference.argmax_margin(out)
     return {
         "fs": fs,
@@ -63,7 +67,7 @@ def _vectors(qm: Any, rows: np.ndarray, fs: int, n_ch: int) -> dict[str, Any]:
         "outputs": out.tolist(),
         "argmax": best.tolist(),
         "margin": margin.tolist(),
-        "decisions": reference.decide(qm, rows).tolist(),
+        "decisions": reference.decide(qm, stacked).tolist(),
     }
 
 
@@ -156,6 +160,16 @@ def make_golden(out_dir: str | Path) -> list[Path]:
     tm = train(X, angle, g, "ridge", task="regression", feature_config=fc4, target_name="knee_angle", units="deg",
                stim={"preset": "cycling", "params": {"phase_on": [30, 200], "phase_off": [150, 320]}})
     vectors["models"]["int8_ridge.gmdl"] = _write(out, "int8_ridge.gmdl", tm.qmodel, _edge_rows(rng, X, 40), written)
+
+    names7 = ["MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4"]
+    fc4c = {"spec_version": 2, "fs": 1000, "n_ch": 4, "window": 200, "increment": 50, "features": names7,
+            "zc_thr": 224, "ssc_thr": 224}
+    crng = np.random.default_rng(20261201)  # its own stream: the other files stay as they were
+    X, y, g = _synthetic(crng, 1500, 28, 3, 0.5)
+    Xc = reference.stack_context(X, 4, 2)
+    tm = train(Xc, np.array(["walk", "sit", "stand"])[y], g, "mlp", hidden=12, feature_config=fc4c, vote=3,
+               context=(4, 2), stim={"preset": "off", "params": {}})
+    vectors["models"]["int8_ctx.gmdl"] = _write(out, "int8_ctx.gmdl", tm.qmodel, _edge_rows(crng, X, 60), written)
 
     p = out / "int8_vectors.json"
     p.write_text(json.dumps(vectors, separators=(",", ":")) + "\n")

@@ -42,6 +42,8 @@ def to_format(qm: QuantizedModel) -> Any:
         [int(v) for v in qm.input.mult],
         [int(v) for v in qm.input.shift],
         [int(v) for v in (qm.input.transform if qm.input.transform is not None else [0] * qm.n_in)],
+        int(qm.input.context),
+        int(qm.input.context_step),
     )
     layers = [
         mf.Dense(
@@ -68,6 +70,8 @@ def from_format(m: Any) -> QuantizedModel:
         np.array(m.input.mult, dtype=np.int64),
         np.array(m.input.shift, dtype=np.int64),
         np.array(m.input.transform, dtype=np.int64),
+        int(m.input.context),
+        int(m.input.context_step),
     )
     layers = [
         QDense(

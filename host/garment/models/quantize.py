@@ -158,10 +158,22 @@ class InputQuant:
     mult: np.ndarray
     shift: np.ndarray
     transform: np.ndarray | None = None
+    #: temporal context: the first layer sees ``context`` windows, ``context_step`` apart
+    context: int = 1
+    context_step: int = 1
 
     def __post_init__(self) -> None:
         if self.transform is None:
             self.transform = np.zeros(len(self.offset), dtype=np.int64)
+
+    @property
+    def width(self) -> int:
+        """Inputs of the first layer (``context`` x per-window features)."""
+        return len(self.offset) * self.context
+
+    def tiled(self, a: np.ndarray) -> np.ndarray:
+        """A per-feature array repeated for every context slot (first-layer order)."""
+        return np.tile(np.asarray(a), self.context)
 
     @property
     def step(self) -> np.ndarray:
@@ -225,8 +237,18 @@ class QuantizedModel:
 
     @property
     def n_in(self) -> int:
-        """Input features."""
+        """Input features of one window (what the feature extractor gives)."""
         return int(self.input.offset.shape[0])
+
+    @property
+    def context(self) -> int:
+        """Windows the first layer sees (1: none)."""
+        return self.input.context
+
+    @property
+    def width(self) -> int:
+        """Columns of the host's feature rows: ``context`` stacked windows of ``n_in``."""
+        return self.input.width
 
     @property
     def n_out(self) -> int:
@@ -260,11 +282,24 @@ def quantize_multiplier(m: float, shift_min: int, shift_max: int = _MF.SHIFT_MAX
 
 
 def fit_input(
-    X: np.ndarray, clip_percentile: tuple[float, float] = (0.1, 99.9), log_mask: np.ndarray | None = None
+    X: np.ndarray, clip_percentile: tuple[float, float] = (0.1, 99.9), log_mask: np.ndarray | None = None,
+    context: tuple[int, int] = (1, 1),
 ) -> InputQuant:
-    """Input stage from calibration features: each (transformed) feature's percentile range -> int8."""
+    """Input stage from calibration features: each (transformed) feature's percentile range -> int8.
+
+    With temporal context ``(K, S)`` the rows are K stacked windows; the stage is fitted
+    on the current window's columns and shared by every context slot (the device
+    quantises each window once and keeps the int8 vectors).
+    """
     from garment.models.reference import transform_features
 
+    K, S = context
+    n = X.shape[1] // K
+    if n * K != X.shape[1]:
+        raise QuantizationError(f"{X.shape[1]} columns are not {K} context slots")
+    X = X[:, :n]
+    if log_mask is not None:
+        log_mask = np.asarray(log_mask, dtype=bool)[:n]
     X = transform_features(X, log_mask).astype(np.float64)
     lo = np.percentile(X, clip_percentile[0], axis=0)
     hi = np.percentile(X, clip_percentile[1], axis=0)
@@ -277,7 +312,7 @@ def fit_input(
     tr = np.zeros(X.shape[1], dtype=np.int64)
     if log_mask is not None:
         tr[np.asarray(log_mask, dtype=bool)] = _MF.TRANSFORM_LOG2
-    return InputQuant(off.astype(np.int64), mult, shift, tr)
+    return InputQuant(off.astype(np.int64), mult, shift, tr, K, S)
 
 
 def quantize_dense(
@@ -324,6 +359,7 @@ def quantize(
     features: dict[str, Any] | None = None,
     stim: dict[str, Any] | None = None,
     info: dict[str, Any] | None = None,
+    context: tuple[int, int] = (1, 1),
 ) -> QuantizedModel:
     """Quantise ``net`` to int8, calibrating ranges on raw feature rows ``X_calib``.
 
@@ -336,12 +372,12 @@ def quantize(
     X_calib = np.asarray(X_calib)
     if X_calib.ndim != 2 or X_calib.shape[1] != net.n_in:
         raise QuantizationError(f"calibration features shape {X_calib.shape}, the model takes {net.n_in}")
-    iq = fit_input(X_calib, clip_percentile, net.log_mask)
-    step = iq.step
+    iq = fit_input(X_calib, clip_percentile, net.log_mask, context)
+    step = iq.tiled(iq.step)
     first = net.layers[0]
     # z = (x - mean)/std with x ~= offset + xq * step  =>  fold into the first layer.
     W = first.weight * (step / net.std)[None, :]
-    b = first.bias + first.weight @ ((iq.offset - net.mean) / net.std)
+    b = first.bias + first.weight @ ((iq.tiled(iq.offset) - net.mean) / net.std)
     floats = [(W, b, first.relu)] + [(L.weight, L.bias, L.relu) for L in net.layers[1:]]
     n_layers = len(floats)
     if n_layers > _MF.MAX_LAYERS:

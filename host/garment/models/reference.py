@@ -84,12 +84,34 @@ def transform_features(X: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 
 
 def quantize_input(X: np.ndarray, iq: "InputQuant") -> np.ndarray:
-    """Raw int32 feature rows (n, n_in) -> int8 values (as int64), as the device does."""
-    x = transform_features(np.atleast_2d(X), iq.transform == _MF.TRANSFORM_LOG2)
-    d = x - iq.offset
+    """Raw int32 feature rows -> int8 values (as int64), as the device does.
+
+    Rows are one window (``n_in`` columns) or ``context`` stacked windows (the
+    per-feature stage applies to every slot).
+    """
+    X = np.atleast_2d(X)
+    k = X.shape[1] // len(iq.offset)
+    tile = (lambda a: np.tile(np.asarray(a), k)) if k > 1 else (lambda a: np.asarray(a))
+    shift = tile(iq.shift)
+    x = transform_features(X, tile(iq.transform) == _MF.TRANSFORM_LOG2)
+    d = x - tile(iq.offset)
     c = _MF.INPUT_CLAMP
-    d = np.where(iq.shift < 17, np.clip(d, -c, c), d)  # invisible in the result; as on the device
-    return np.clip(requantize(d, iq.mult, iq.shift), -128, 127)
+    d = np.where(shift < 17, np.clip(d, -c, c), d)  # invisible in the result; as on the device
+    return np.clip(requantize(d, tile(iq.mult), shift), -128, 127)
+
+
+def stack_context(X: np.ndarray, context: int, step: int) -> np.ndarray:
+    """Rows of one continuous stream (from reset) -> temporal-context rows.
+
+    Row t becomes ``[X[t], X[t-S], ..., X[t-(K-1)S]]``; windows before the first count
+    as the first, exactly as the device's context ring after a reset.
+    """
+    X = np.asarray(X)
+    if context <= 1:
+        return X
+    t = np.arange(len(X))
+    idx = np.maximum(t[:, None] - step * np.arange(context)[None, :], 0)
+    return X[idx].reshape(len(X), context * X.shape[1])
 
 
 def dense(x: np.ndarray, layer: "QDense") -> np.ndarray:
@@ -104,8 +126,9 @@ def forward(qm: "QuantizedModel", X: np.ndarray) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim == 1:
         X = X[None, :]
-    if X.shape[1] != qm.n_in:
-        raise ValueError(f"features have {X.shape[1]} columns, the model takes {qm.n_in}")
+    if X.shape[1] != qm.width:
+        raise ValueError(f"features have {X.shape[1]} columns, the model takes {qm.width}"
+                         + (f" ({qm.context} context windows of {qm.n_in})" if qm.context > 1 else ""))
     h = quantize_input(X, qm.input)
     for L in qm.layers:
         h = dense(h, L)
@@ -179,7 +202,8 @@ class Int8Reference:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the decision history (majority vote)."""
+        """Forget the history: temporal context and decisions (majority vote)."""
+        self._ctx: list[np.ndarray] = []
         self._hist: deque[int] = deque(maxlen=max(1, self.qm.vote))
         self.out = np.zeros(self.qm.n_out, dtype=np.int64)
         self.argmax = 0
@@ -188,7 +212,14 @@ class Int8Reference:
 
     def run(self, x: np.ndarray) -> int:
         """One window: class index after rejection and vote, or regression output 0."""
-        self.out = forward(self.qm, np.asarray(x)[None, :])[0]
+        x = np.asarray(x)
+        K, S = self.qm.context, self.qm.input.context_step
+        if K > 1:  # the stream so far, from reset, as the device's context ring sees it
+            self._ctx.append(x)
+            self._ctx = self._ctx[-((K - 1) * S + 1):]
+            hist = self._ctx
+            x = np.concatenate([hist[max(len(hist) - 1 - k * S, 0)] for k in range(K)])
+        self.out = forward(self.qm, x[None, :])[0]
         if self.qm.task != "classification":
             return int(self.out[0])
         b, m = argmax_margin(self.out[None, :])

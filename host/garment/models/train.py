@@ -257,6 +257,7 @@ def train(
     estimator_params: dict[str, Any] | None = None,
     blas_threads: int | None = 1,
     log_features: Any = "auto",
+    context: tuple[int, int] = (1, 1),
 ) -> TrainedModel:
     """Train, group-cross-validate and quantise a decoder.
 
@@ -281,6 +282,9 @@ def train(
             before standardisation ("auto": MAV, WL and RMS when ``feature_config`` is
             given; True / False; or a boolean mask over the columns). The float model
             is trained on the transformed integers, so the transform adds no skew.
+        context: temporal context ``(K, S)``: each row of ``features`` is K windows, S
+            apart (:func:`garment.models.reference.stack_context`); the device keeps
+            the same ring of its last int8 input vectors.
         cv: run the group cross-validation (False: fit the final model only).
         estimator_params: extra keyword arguments for the scikit-learn estimator.
         blas_threads: BLAS threads while training (default 1: these matrices are
@@ -294,18 +298,18 @@ def train(
     if blas_threads is None:
         return _train(features, labels, groups, kind, task, hidden, n_splits, feature_config, stim, reject_margin,
                       reject_class, vote, target_name, units, clip_percentile, seed, cv, estimator_params,
-                      log_features)
+                      log_features, context)
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         return _train(features, labels, groups, kind, task, hidden, n_splits, feature_config, stim, reject_margin,
                       reject_class, vote, target_name, units, clip_percentile, seed, cv, estimator_params,
-                      log_features)
+                      log_features, context)
 
 
 def _train(
     features: Any, labels: Any, groups: Any, kind: str, task: str, hidden: int, n_splits: int, feature_config: Any,
     stim: dict[str, Any] | None, reject_margin: float, reject_class: int, vote: int, target_name: str, units: str,
     clip_percentile: tuple[float, float], seed: int, cv: bool, estimator_params: dict[str, Any] | None,
-    log_features: Any,
+    log_features: Any, context: tuple[int, int] = (1, 1),
 ) -> TrainedModel:
     t0 = time.perf_counter()
     X = np.asarray(features)
@@ -330,7 +334,12 @@ def _train(
     fdict = None
     if feature_config is not None:
         fdict = feature_config.to_dict() if hasattr(feature_config, "to_dict") else dict(feature_config)
-    mask = log_feature_mask(log_features, X.shape[1], fdict)
+    K = int(context[0])
+    if K < 1 or X.shape[1] % K:
+        raise ValueError(f"{X.shape[1]} feature columns are not {K} context windows")
+    mask = log_feature_mask(log_features, X.shape[1] // K, fdict)
+    if mask is not None and K > 1:
+        mask = np.tile(mask, K)
     Xt = reference.transform_features(X, mask).astype(np.float64)
     qopts: dict[str, Any] = dict(
         clip_percentile=clip_percentile,
@@ -338,6 +347,7 @@ def _train(
         reject_class=reject_class,
         vote=vote,
         units=units,
+        context=(K, int(context[1])),
     )
 
     uniq = np.unique(g)

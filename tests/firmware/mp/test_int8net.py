@@ -6,7 +6,7 @@ from garmentfw import model_format as mf
 from garmentfw.int8net import Int8Net
 
 GOLDEN = "../../../models/golden/"
-MODELS = ("int8_mlp.gmdl", "int8_lda.gmdl", "int8_ridge.gmdl")
+MODELS = ("int8_mlp.gmdl", "int8_lda.gmdl", "int8_ridge.gmdl", "int8_ctx.gmdl")
 
 
 def _json(name):
@@ -159,6 +159,8 @@ def test_refuses_bad_files():
     bad = bytearray(good)
     bad[4] = 9
     assert "version 9" in _expect_error("version", bytes(bad))
+    bad[4] = 1  # a model written before temporal context existed: refused, saying what to do
+    assert "retrain" in _expect_error("version", _recrc(bad))
     bad = bytearray(good)
     bad[len(bad) // 2] ^= 0x10
     _expect_error("crc", bytes(bad))
@@ -189,6 +191,21 @@ def test_refuses_layer_shape_mismatch():
     assert i > 0
     b[i + 8] = 39  # n_in 40 -> 39: the section length no longer matches
     _expect_error("shape", _recrc(b))
+
+
+def test_context_refused_out_of_range():
+    m = mf.parse(_bytes("int8_ctx.gmdl"))
+    assert (m.input.context, m.input.context_step) == (4, 2)
+    assert m.layers[0].n_in == 4 * m.input.n
+    for ctx, step in ((0, 1), (mf.MAX_CONTEXT + 1, 1), (4, 0), (4, mf.MAX_CONTEXT + 1), (3, 2)):
+        m.input.context = ctx
+        m.input.context_step = step
+        try:
+            mf.pack(m)
+        except mf.ModelFormatError as e:
+            assert e.code in ("range", "shape"), e.code
+        else:
+            raise AssertionError("pack accepted context %d step %d" % (ctx, step))
 
 
 def test_stim_and_labels_available():

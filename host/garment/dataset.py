@@ -99,16 +99,28 @@ def build_windows(
     mains_hz: int = 50,
     target: str | None = None,
     names: Sequence[str] | None = None,
+    context: tuple[int, int] = (1, 1),
 ) -> WindowSet:
-    """Windows of many recordings, grouped by recording (never split across CV folds)."""
+    """Windows of many recordings, grouped by recording (never split across CV folds).
+
+    With temporal context ``(K, S)`` each row holds the window and K-1 earlier ones of
+    the same recording, S apart, as the garment's decoder sees them from the start of
+    a stream (:func:`garment.models.reference.stack_context`), before unlabelled
+    windows are dropped.
+    """
+    from garment.models.reference import stack_context
+
     Xs, ys, gs, es = [], [], [], []
     for i, rec in enumerate(recordings):
         X, y, e = recording_windows(rec, config, channels, mains_hz, target)
+        X = stack_context(X, *context)
         keep = y != "" if target is None else np.isfinite(y)
         Xs.append(X[keep])
         ys.append(y[keep])
         gs.append(np.full(int(keep.sum()), i))
         es.append(e[keep])
+    if not Xs:
+        raise ValueError("no recordings")
     return WindowSet(np.vstack(Xs), np.concatenate(ys), np.concatenate(gs), np.concatenate(es), config,
                      list(names) if names else [f"rec{i}" for i in range(len(recordings))])
 

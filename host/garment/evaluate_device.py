@@ -70,14 +70,24 @@ async def measure(g: GarmentClient, model: bytes, seconds: float) -> dict[str, A
         outputs.append(g.decoder_outputs.get_nowait())
     compared = same = 0
     wraps = (min(samples) // wire.COUNTER_MOD) * wire.COUNTER_MOD if samples else 0
+    K, S = qm.context, qm.input.context_step
+    cache: dict[int, np.ndarray | None] = {}
+
+    def window_features(end: int) -> np.ndarray | None:
+        if end not in cache:
+            idx = range(end - cfg.window + 1, end + 1)
+            ok = all(i in samples for i in idx)
+            cache[end] = compute_features(np.stack([samples[i] for i in idx]).astype(np.int64), cfg)[0][0] if ok else None
+        return cache[end]
+
     for o in outputs:
         end = wraps + o.window_end  # both count AFE samples since the configuration
-        idx = range(end - cfg.window + 1, end + 1)
-        if not all(i in samples for i in idx):
+        # a context model's earlier windows end K*S increments back; any sample missing
+        # (a gap resets the decoder, or it ran before the stream) -> not comparable
+        parts = [window_features(end - k * S * cfg.increment) for k in range(K)]
+        if any(p is None for p in parts):
             continue
-        x = np.stack([samples[i] for i in idx]).astype(np.int64)
-        X, _ = compute_features(x, cfg)
-        host = reference.forward(qm, X)[0]
+        host = reference.forward(qm, np.concatenate(parts)[None, :])[0]
         compared += 1
         same += int(np.array_equal(np.asarray(host, dtype=np.int64), np.asarray(o.outputs, dtype=np.int64)))
     return {"windows": compared, "identical": same, "agreement": same / compared if compared else 0.0}

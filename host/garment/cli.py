@@ -94,9 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_live, until_stopped=True)
 
     sp = sub.add_parser("import", help="convert a published dataset into BDF+ recordings")
-    sp.add_argument("dataset", choices=("uci-lower-limb",))
+    sp.add_argument("dataset", choices=("uci-lower-limb", "3dc-gestures"))
     sp.add_argument("src", type=existing_dir, help="folder as published (e.g. shared/data/uci-lower-limb)")
     sp.add_argument("out", help="output folder (BIDS-style tree)")
+    sp.add_argument("--keep-duplicates", action="store_true",
+                    help="also import source files whose samples repeat an earlier file's (marked duplicate_of)")
     sp.set_defaults(func=cmd_import)
 
     sp = sub.add_parser("phantom", help="write a simulated EMG recording with its ground truth")
@@ -120,14 +122,33 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--uci", type=existing_dir, default=None, help="UCI lower-limb folder to plot beside the phantom")
     sp.set_defaults(func=cmd_report)
 
-    def windows(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--channels", nargs="+", default=None, help="EMG channel names (default: all in volts)")
-        sp.add_argument("--mains", type=int, default=50, choices=(50, 60))
+    def windows(sp: argparse.ArgumentParser, mains: int | None = 50, what: str = "") -> None:
+        sp.add_argument("--channels", nargs="+", default=None, help="EMG channel names (default: all in volts)" + what)
+        sp.add_argument("--mains", type=int, default=mains, choices=(50, 60), help="mains frequency, Hz" + what)
+
+    from garment.features.reference import spec as _fspec
+    from garment.models.cv import SCHEMES as _CV
+    from garment.models.train import CLASSIFIERS as _KINDS, DEFAULT_CONTEXT as _CTX, DEFAULT_FEATURES as _FEATS, \
+        HOST_ONLY as _HOST_ONLY
 
     sp = sub.add_parser("train", help="train an int8 decoder on labelled BDF+ recordings")
     sp.add_argument("recordings", nargs="+", type=existing_file)
-    sp.add_argument("--out", required=True, type=output_file(".gmdl"), help="model file to write")
-    sp.add_argument("--kind", default="lda", choices=("lda", "logreg", "mlp", "ridge"))
+    sp.add_argument("--out", default=None, type=output_file(".gmdl"), help="model file to write")
+    sp.add_argument("--kind", default="lda", choices=_KINDS + ("ridge",) + _HOST_ONLY,
+                    help="garment decoders: lda logreg mlp (ridge, mlp for --target); host-side comparison "
+                    "only, not runnable on the garment: " + " ".join(_HOST_ONLY))
+    sp.add_argument("--features", nargs="+", default=list(_FEATS), choices=_fspec.NAMES,
+                    help="the garment's integer features per channel (default: all)")
+    sp.add_argument("--context", type=int_range(1, 8), default=_CTX[0],
+                    help="temporal context: windows the decoder sees at once (1 = this window only)")
+    sp.add_argument("--context-step", type=int_range(1, 8), default=_CTX[1], help="windows between context windows")
+    sp.add_argument("--hidden", type=int_range(1, 256), default=32, help="MLP hidden units")
+    sp.add_argument("--reject-margin", type=float_range(0.0, 1000.0), default=0.0,
+                    help="reject a window whose top-two logit margin is below this (0 = never)")
+    sp.add_argument("--cv", default="auto", choices=_CV,
+                    help="cross-validation groups: by recording, or by time blocks within each recording "
+                    "(auto: by recording when that can score every class)")
+    sp.add_argument("--cv-blocks", type=int_range(2, 20), default=5, help="time blocks per recording for --cv blocks")
     sp.add_argument("--target", default=None, help="regression: channel to predict (e.g. FX, the knee angle)")
     sp.add_argument("--window-ms", type=float_range(0.0, 10000.0, lo_open=True, unit="ms"), default=200.0)
     sp.add_argument("--increment-ms", type=float_range(0.0, 10000.0, lo_open=True, unit="ms"), default=50.0)
@@ -143,8 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default=None, help="also run the recordings through this garment")
     sp.add_argument("--plot", type=output_file(".png"), default=None, metavar="PNG",
                     help="also draw the confusion matrix into this PNG")
+    sp.add_argument("--null-class", default=None, help="the no-motion class for the active error (default: rest)")
     sp.add_argument("--json", action="store_true")
-    windows(sp)
+    windows(sp, None, " (default: the model's)")
     sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser("upload", help="upload a model file to a garment (verified, atomic, old one kept)")

@@ -55,9 +55,12 @@ def to_codes(rec: Recording, uV_per_code: float = UV_PER_CODE_G24) -> np.ndarray
     return np.clip(codes, -(2**23), 2**23 - 1).astype(np.int32)
 
 
-def device_filter(codes: np.ndarray, fs: int, mains_hz: int = 50) -> np.ndarray:
+def device_filter(codes: np.ndarray, fs: int, mains_hz: int = 50, highpass: bool = True,
+                  notch: bool = True) -> np.ndarray:
     """The firmware's filter chain on a whole recording (bit-exact with FilterBank)."""
-    state = make_state(codes.shape[1], fs, mains_hz, hp=True, notch=True)
+    if not (highpass or notch):
+        return codes
+    state = make_state(codes.shape[1], fs, mains_hz, hp=highpass, notch=notch)
     prime_state(state, codes[0])  # as the garment primes on its first samples
     return filter_block(codes, state)
 
@@ -73,17 +76,19 @@ def recording_windows(
     channels: Sequence[str] | None = None,
     mains_hz: int = 50,
     target: str | None = None,
+    filters: tuple[bool, bool] = (True, True),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features, labels, ends) of one recording. ``target`` names a channel (e.g. the knee
-    angle FX) whose value at each window's end is the regression target."""
-    if int(rec.fs) != config.fs:
+    angle FX) whose value at each window's end is the regression target. ``filters``:
+    (high-pass, notch) as the garment runs them."""
+    if int(round(rec.fs)) != config.fs:
         raise ValueError(f"recording at {rec.fs} Hz, decoder configured for {config.fs} Hz")
     emg = emg_channels(rec, channels)
     if emg.n_channels != config.n_ch:
         raise ValueError(f"{emg.n_channels} EMG channels, decoder configured for {config.n_ch}")
     codes = to_codes(emg)
     if not already_filtered(rec):
-        codes = device_filter(codes, config.fs, mains_hz)
+        codes = device_filter(codes, config.fs, mains_hz, *filters)
     X, ends = compute_features(codes, config)
     if target is not None:
         y: np.ndarray = rec.channel(target)[ends].astype(float)
@@ -100,6 +105,7 @@ def build_windows(
     target: str | None = None,
     names: Sequence[str] | None = None,
     context: tuple[int, int] = (1, 1),
+    filters: tuple[bool, bool] = (True, True),
 ) -> WindowSet:
     """Windows of many recordings, grouped by recording (never split across CV folds).
 
@@ -112,7 +118,7 @@ def build_windows(
 
     Xs, ys, gs, es = [], [], [], []
     for i, rec in enumerate(recordings):
-        X, y, e = recording_windows(rec, config, channels, mains_hz, target)
+        X, y, e = recording_windows(rec, config, channels, mains_hz, target, filters)
         X = stack_context(X, *context)
         keep = y != "" if target is None else np.isfinite(y)
         Xs.append(X[keep])

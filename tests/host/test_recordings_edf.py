@@ -200,3 +200,22 @@ def test_reads_plain_edf_plus_from_other_writers(tmp_path: Path) -> None:
     assert r.fs == 256.0 and r.n_samples == 512 and r.channel_names == ["EMG1"]
     np.testing.assert_allclose(r.samples[:, 0], sig, atol=400 / 65535)
     assert [(a.onset_s, a.duration_s, a.text) for a in r.annotations] == [(0.5, 0.0, "start")]
+
+
+def test_sampling_rate_reads_back_as_written(tmp_path: Path) -> None:
+    """674-sample records of 0.674 s: the reader computes 999.9999999999999 Hz; read back 1000."""
+    import pyedflib
+
+    from garment.recordings import Recording, read_edf, write_bdf
+    from garment.recordings.edf import header_rate
+
+    rec = Recording(samples=np.zeros((13480, 1)), fs=1000.0, channel_names=["RF"], units=["mV"])
+    p = tmp_path / "r.bdf"
+    write_bdf(rec, p)
+    r = pyedflib.EdfReader(str(p))
+    raw = r.getSampleFrequency(0)
+    r.close()
+    assert raw != 1000.0  # the case the snap exists for
+    assert read_edf(p).fs == 1000.0
+    assert header_rate(2000.0000000001) == 2000.0 and header_rate(512.5) == 512.5
+    assert header_rate(1000 / 3 * (1 + 1e-12)) == 1000 / 3 and header_rate(1234.567) == 1234.567

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not UCI_DIR.is_dir(), reason=f"UCI data not foun
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
     out = tmp_path_factory.mktemp("bids")
-    return out, import_uci(UCI_DIR, out)
+    return out, import_uci(UCI_DIR, out, keep_duplicates=True)
 
 
 def test_one_bdf_per_source_file_with_bids_names(imported: tuple[Path, list[Path]]) -> None:
@@ -73,6 +73,19 @@ def test_duplicates_are_flagged(imported: tuple[Path, list[Path]]) -> None:
     dup = read_edf(out / "sub-02N" / "emg" / "sub-02N_task-pie_emg.bdf")
     assert dup.meta["duplicate_of"] == "1Npie.txt"
     assert "duplicate_of" not in read_edf(out / "sub-01N" / "emg" / "sub-01N_task-pie_emg.bdf").meta
+
+
+def test_duplicates_skipped_by_default_saying_which(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("1Npie.txt", "2Npie.txt"):  # the published 2Npie repeats 1Npie's samples
+        (src / name).write_bytes((UCI_DIR / "N_TXT" / name).read_bytes())
+    with caplog.at_level("WARNING"):
+        written = import_uci(src, tmp_path / "out")
+    assert [p.name for p in written] == ["sub-01N_task-pie_emg.bdf"]
+    assert not (tmp_path / "out" / "sub-02N").exists()
+    msg = " ".join(r.getMessage() for r in caplog.records)
+    assert "2Npie.txt: same samples as 1Npie.txt: skipped, 1Npie.txt kept" in msg
 
 
 def test_bad_source_stops_with_its_name(tmp_path: Path) -> None:

@@ -11,16 +11,22 @@ from garment.commands.common import CliError
 
 def cmd_import(args: argparse.Namespace) -> int:
     from garment.recordings import RecordingFormatError, import_uci
+    from garment.recordings.importer import import_3dc
 
     src = Path(args.src)
     if not src.is_dir():
         raise CliError(f"{src}: not a folder")
     try:
-        written = import_uci(src, Path(args.out))
+        if args.dataset == "3dc-gestures":
+            written = import_3dc(src, Path(args.out))
+        else:
+            written = import_uci(src, Path(args.out), keep_duplicates=args.keep_duplicates)
+    except FileNotFoundError as e:
+        raise CliError(str(e)) from None
     except RecordingFormatError as e:
         raise CliError(str(e)) from None
     if not written:
-        raise CliError(f"{src}: no UCI lower-limb files ({{subject}}{{N|A}}{{mar|pie|sen}}.txt) found")
+        raise CliError(f"{src}: no {args.dataset} files found")
     for p in written:
         print(p)
     return 0

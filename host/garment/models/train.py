@@ -29,6 +29,14 @@ from garment.models.quantize import FloatNet, QuantizedModel, float_net_from_skl
 from garment.models.report import AgreementReport, compare_predictions
 
 CLASSIFIERS = ("lda", "logreg", "mlp")
+#: scikit-learn classifiers for host-side comparison only: they have no int8 form and
+#: cannot run on the garment (no model file is written for them).
+HOST_ONLY = ("svm", "rf", "knn", "qda", "gnb")
+#: The decoder's defaults, chosen by leave-one-subject-out model selection on the UCI
+#: lower-limb subjects and the 3DC participants in shared/data
+#: (benchmarks/bench_decoder_uci.py --select, benchmarks/bench_decoder_3dc.py --select).
+DEFAULT_FEATURES = ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4")
+DEFAULT_CONTEXT = (4, 2)
 REGRESSORS = ("ridge", "mlp")
 #: Amplitude features (heavy-tailed, spanning decades): log2-companded by default.
 AMPLITUDE_FEATURES = ("MAV", "WL", "RMS")
@@ -126,6 +134,52 @@ class TrainedModel:
             f"  all windows: float {f(self.float_accuracy)}  int8 {f(self.int8_accuracy)}\n"
             f"  model file {self.model_size_bytes} bytes, trained in {self.train_seconds:.2f} s"
         )
+
+
+def host_only_estimator(kind: str, seed: int = 0) -> Any:
+    """A host-side scikit-learn classifier (one of :data:`HOST_ONLY`), standardised inputs."""
+    from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import SVC
+
+    make = {
+        "svm": lambda: SVC(C=1.0, kernel="rbf", gamma="scale"),
+        "rf": lambda: RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1),
+        "knn": lambda: KNeighborsClassifier(n_neighbors=5),
+        "qda": lambda: QuadraticDiscriminantAnalysis(reg_param=0.1),
+        "gnb": lambda: GaussianNB(),
+    }
+    if kind not in make:
+        raise ValueError(f"unknown host-side classifier {kind!r} (one of {', '.join(HOST_ONLY)})")
+    return make_pipeline(StandardScaler(), make[kind]())
+
+
+def host_only_cv(
+    features: np.ndarray, labels: np.ndarray, groups: np.ndarray, kind: str, feature_config: Any = None,
+    n_splits: int = 5, context: tuple[int, int] = (1, 1),
+) -> float:
+    """Group-cross-validated accuracy of a host-only classifier on the decoder's inputs
+    (the same integer features, log2-companded like the garment's decoder)."""
+    X = np.asarray(features)
+    K = int(context[0])
+    fdict = feature_config.to_dict() if hasattr(feature_config, "to_dict") else feature_config
+    mask = log_feature_mask("auto", X.shape[1] // K, fdict)
+    if mask is not None and K > 1:
+        mask = np.tile(mask, K)
+    Xt = reference.transform_features(X, mask).astype(np.float64)
+    y = np.asarray(labels)
+    g = np.asarray(groups)
+    n_folds = min(n_splits, len(np.unique(g)))
+    if n_folds < 2:
+        raise ValueError(f"group cross-validation needs at least 2 groups, got {len(np.unique(g))}")
+    pred = np.empty(len(y), dtype=y.dtype)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for tr, te in GroupKFold(n_splits=n_folds).split(Xt, y, g):
+            pred[te] = host_only_estimator(kind).fit(Xt[tr], y[tr]).predict(Xt[te])
+    return float(np.mean(pred == y))
 
 
 def _make_estimator(kind: str, task: str, hidden: int, seed: int, params: dict[str, Any]) -> Any:

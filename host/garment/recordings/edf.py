@@ -182,6 +182,20 @@ def _record_layout(n: int, fs: float, min_records: int = 1) -> tuple[int, float]
     return frac.numerator, float(frac.denominator)
 
 
+def header_rate(fs: float) -> float:
+    """The sampling rate a file was written with, from the one its reader computes.
+
+    A reader divides the samples per data record by the record duration (held in
+    100 ns units), so 700 samples in 0.7 s come back as 999.9999999999999 Hz. The rate
+    was written as an integer or a small fraction (``_record_layout``): snap to it.
+    """
+    r = round(fs)
+    if r > 0 and abs(fs - r) <= 1e-9 * fs:  # float rounding of spr / duration, nothing more
+        return float(r)
+    frac = Fraction(fs).limit_denominator(60)
+    return float(frac) if abs(float(frac) - fs) <= 1e-9 * fs else fs
+
+
 def check_annotation_text(text: str) -> None:
     """Raise ``ValueError`` if ``text`` cannot be stored as a BDF+ annotation (too long, control chars)."""
     raw = text.encode("utf-8")
@@ -361,7 +375,7 @@ def read_edf(path: str | Path, *, with_truth: bool = True, with_sidecar: bool = 
         n_sig = reader.signals_in_file
         if n_sig == 0:
             raise RecordingFormatError(path, "file holds no signals")
-        rates = {float(reader.getSampleFrequency(i)) for i in range(n_sig)}
+        rates = {header_rate(float(reader.getSampleFrequency(i))) for i in range(n_sig)}
         if len(rates) != 1:
             raise RecordingFormatError(path, f"signals have different sampling rates {sorted(rates)}; not supported")
         (fs,) = rates

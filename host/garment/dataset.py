@@ -36,9 +36,17 @@ class WindowSet:
 
 
 def emg_channels(rec: Recording, channels: Sequence[str] | None = None) -> Recording:
-    """The EMG channels of a recording (by name, or every channel in volts)."""
+    """The EMG channels of a recording: ``channels`` found by name, unit and position
+    (:func:`garment.recordings.channels.find_channels`, renamed to the wanted names), or
+    every channel in volts."""
     if channels:
-        return rec.select_channels(list(channels))
+        from garment.recordings.channels import find_channels
+
+        idx, _ = find_channels(rec.channel_names, rec.units, list(channels),
+                               rec.meta.get("source_file") or "recording")
+        out = rec.select_channels([rec.channel_names[i] for i in idx])
+        out.channel_names = list(channels)
+        return out
     keep = [n for n, u in zip(rec.channel_names, rec.units) if u.lower() in _UNIT_TO_UV]
     return rec.select_channels(keep)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from garment.recordings import uci as uci_mod
 from garment.recordings import RecordingFormatError, find_uci_files, load_uci
 from garment.recordings.uci import canonical_channel
 
@@ -187,6 +188,78 @@ def test_bad_name_and_no_data(tmp_path: Path) -> None:
     p.write_bytes(b"File Name: x\r\nChannel 1: 'RF', 3 values\r\n")
     with pytest.raises(RecordingFormatError, match="no tab-separated numeric data"):
         load_uci(p)
-    p = write_uci(tmp_path / "1Npie.txt", [r[:4] for r in _rows(3)], names=EN[:4])
+    p = write_uci(tmp_path / "1Npie.txt", [r[:4] for r in _rows(3)], names=EN[:4], units=["mV"] * 4)
     with pytest.raises(RecordingFormatError, match="lacks channel"):
         load_uci(p)
+
+
+def test_unknown_angle_name_identified_by_unit_and_position(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A knee-angle channel named outside the alias table: its unit (deg) and position (5) identify it."""
+    with caplog.at_level("WARNING"):
+        r = load_uci(write_uci(tmp_path / "8Nmar.txt", _rows(12), names=EN[:4] + ["Angulo rodilla"]))
+    assert r.channel_names == ["RF", "BF", "VM", "ST", "FX"]
+    np.testing.assert_allclose(r.channel("FX")[:3], [10.0, 10.1, 10.2])
+    assert "'Angulo rodilla' (deg) is not a known name: taken as FX" in caplog.text
+    assert "taken as FX" in r.meta["channel_warnings"]
+
+
+def test_unidentifiable_channels_are_refused_naming_them(tmp_path: Path) -> None:
+    # two unknown angle-like columns, and an unknown EMG name in a shuffled order
+    with pytest.raises(RecordingFormatError, match=r"lacks channel.*FX.*unidentified: 5:'Knee A'"):
+        load_uci(write_uci(tmp_path / "1Nmar.txt", [r + ["1.0"] for r in _rows(6)],
+                           names=EN[:4] + ["Knee A", "Knee B"], units=["mV"] * 4 + ["deg", "deg"]))
+    rows = [[r[1], r[0], r[2], r[3], r[4]] for r in _rows(6)]
+    with pytest.raises(RecordingFormatError, match=r"lacks channel.*RF.*unidentified: 2:'Musculo 1'"):
+        load_uci(write_uci(tmp_path / "1Nmar.txt", rows, names=["BF", "Musculo 1", "VM", "ST", "FX"]))
+    with pytest.raises(RecordingFormatError, match="named FX but its unit is 'mV'"):
+        load_uci(write_uci(tmp_path / "1Nmar.txt", _rows(6), units=["mV"] * 5))
+
+
+def test_header_variants_fuzz(tmp_path: Path) -> None:
+    """Random names (aliases or unknown), order, units and extra columns: the loader either
+    returns every channel's own samples (in mV / deg) or refuses with a clear error; it
+    never hands one channel's data out under another's name."""
+    rng = np.random.default_rng(19)
+    aliases = {c: [a for a, v in uci_mod._ALIASES.items() if v == c] for c in ("RF", "BF", "VM", "ST", "FX")}
+    scale = {"mV": 1.0, "V": 1e-3, "uV": 1e3, "µV": 1e3}
+    loaded = refused = warned = 0
+    n = 8
+    for trial in range(120):
+        canon = ["RF", "BF", "VM", "ST", "FX"]
+        order = list(range(5)) if rng.random() < 0.5 else list(rng.permutation(5))
+        base = {c: [0.001 * (k + 1) * (i + 1) * (-1) ** i for i in range(n)] for k, c in enumerate(canon[:4])}
+        base["FX"] = [10 + 0.5 * i for i in range(n)]
+        names, units, cols = [], [], []
+        for j in order:
+            c = canon[j]
+            # a name outside the table: anywhere in the published order; shuffled, only the angle
+            # (a shuffled header with unknown EMG names is ambiguous: refused, tested above)
+            if rng.random() < 0.25 and (order == list(range(5)) or c == "FX"):
+                nm = rng.choice(["Canal X", "Sensor %d" % j, "EMG?", "Angulo", "unnamed"])
+            else:
+                nm = str(rng.choice(aliases[c])).upper() if rng.random() < 0.3 else str(rng.choice(aliases[c]))
+            u = "deg" if c == "FX" else str(rng.choice(list(scale)))
+            names.append(nm)
+            units.append(u)
+            cols.append([f"{v * (1.0 if c == 'FX' else scale[u]):.7g}" for v in base[c]])
+        if rng.random() < 0.3:  # a digital input, declared
+            at = int(rng.integers(0, len(names) + 1))
+            names.insert(at, "Digital")
+            units.insert(at, "V")
+            cols.insert(at, ["1"] * n)
+        rows = [[col[i] for col in cols] for i in range(n)]
+        if rng.random() < 0.2:
+            rows = [r + ["0"] for r in rows]  # undeclared trailing column
+        p = write_uci(tmp_path / "5Npie.txt", rows, names=names, units=units, counts=n)
+        try:
+            r = load_uci(p)
+        except RecordingFormatError as e:
+            refused += 1
+            assert "5Npie.txt" in str(e) and ("lacks channel" in str(e) or "declared twice" in str(e)
+                                              or "unit is" in str(e) or "unreadable" in str(e)), str(e)
+            continue
+        loaded += 1
+        warned += "channel_warnings" in r.meta
+        for c in canon:
+            np.testing.assert_allclose(r.channel(c), base[c], rtol=1e-5, atol=1e-9, err_msg=f"{names} {c}")
+    assert loaded > 60 and refused > 5 and warned > 10, (loaded, refused, warned)

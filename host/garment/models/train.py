@@ -233,6 +233,8 @@ def _fit_float(
     # Xt: features after the integer input transform (what the device quantises).
     scaler = StandardScaler().fit(Xt)
     Z = scaler.transform(Xt)
+    if kind == "mlp" and "batch_size" not in params:
+        params = {**params, "batch_size": min(512, len(Z))}  # small sets: one batch, no sklearn warning
     est = _make_estimator(kind, task, hidden, seed, params)
     y_mean, y_std = 0.0, 1.0
     with warnings.catch_warnings():

@@ -43,6 +43,7 @@ by inspecting every file of subjects 1-7 in both groups):
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
 from pathlib import Path
@@ -81,6 +82,73 @@ _ALIASES = {
     "fx": "FX", "flexo extension": "FX", "flexoextension": "FX", "knee flexion": "FX", "flexion": "FX",
 }
 _UNIT_SCALE = {"mv": 1.0, "v": 1000.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3}
+_ANGLE_UNITS = ("deg", "degree", "degrees", "°", "grados")
+log = logging.getLogger(__name__)
+
+
+def _unit_kind(unit: str) -> str:
+    """'emg' (a voltage), 'angle', or 'other' for a header's engineering unit."""
+    u = unit.strip().lower()
+    if u in _UNIT_SCALE:
+        return "emg"
+    if u in _ANGLE_UNITS:
+        return "angle"
+    return "other"
+
+
+def identify_channels(declared: list[tuple[str, str | None, str]]) -> tuple[dict[str, int], list[str], list[str]]:
+    """Which declared column is which of RF, BF, VM, ST, FX: by name, unit and position.
+
+    ``declared``: (header name, canonical name or None, unit) per column, in order.
+    A known name decides (its unit must fit: a voltage for EMG, degrees for FX). A
+    name outside the alias table is identified by its unit and position: the only
+    angle column after the EMG is FX; among exactly four voltage columns that follow
+    the published order (RF, BF, VM, ST) the k-th is the k-th muscle. Each such column
+    gives a warning. Returns (positions, warnings, ignored columns); raises ValueError
+    when the channels cannot be identified.
+    """
+    pos: dict[str, int] = {}
+    warns: list[str] = []
+    for col, (name, canon, unit) in enumerate(declared):
+        if canon is None:
+            continue
+        if canon in pos:
+            raise ValueError(f"channel {canon} declared twice")
+        kind = _unit_kind(unit) if unit else ("angle" if canon == ANGLE_CHANNEL else "emg")
+        want = "angle" if canon == ANGLE_CHANNEL else "emg"
+        if kind != want:
+            raise ValueError(f"channel {col + 1} {name!r} is named {canon} but its unit is {unit!r}")
+        pos[canon] = col
+    unknown = [col for col, d in enumerate(declared) if d[1] is None]
+    volt = [col for col, d in enumerate(declared) if d[2] and _unit_kind(d[2]) == "emg"]
+    for col in unknown:
+        name, _, unit = declared[col]
+        kind = _unit_kind(unit) if unit else "other"
+        guess = None
+        if kind == "angle" and ANGLE_CHANNEL not in pos:
+            angles = [c for c in unknown if declared[c][2] and _unit_kind(declared[c][2]) == "angle"]
+            emg_cols = [pos[c] for c in EMG_CHANNELS if c in pos] + [c for c in volt if declared[c][1] is None]
+            if len(angles) == 1 and (not emg_cols or col > max(emg_cols)):
+                guess = ANGLE_CHANNEL
+        elif kind == "emg" and len(volt) == len(EMG_CHANNELS):
+            k = volt.index(col)
+            in_order = all(volt.index(pos[c]) == i for i, c in enumerate(EMG_CHANNELS) if c in pos)
+            angle_cols = [c for c, d in enumerate(declared) if (d[2] and _unit_kind(d[2]) == "angle")
+                          or d[1] == ANGLE_CHANNEL]
+            in_order = in_order and bool(angle_cols) and min(angle_cols) > max(volt)  # the published layout
+            if in_order and EMG_CHANNELS[k] not in pos:
+                guess = EMG_CHANNELS[k]
+        if guess is not None:
+            pos[guess] = col
+            warns.append(f"channel {col + 1} {name!r} ({unit}) is not a known name: taken as {guess} by its unit "
+                         f"and position")
+    missing = [c for c in UCI_CHANNELS if c not in pos]
+    if missing:
+        unk = [f"{c + 1}:{declared[c][0]!r} ({declared[c][2] or 'no unit'})" for c in unknown if c not in pos.values()]
+        raise ValueError(f"header lacks channel(s) {missing}; declared {[d[0] for d in declared]}"
+                         + (f"; unidentified: {', '.join(unk)}" if unk else ""))
+    ignored = [f"{c}:{declared[c][0]}" for c in range(len(declared)) if c not in pos.values()]
+    return pos, warns, ignored
 
 _NAME_RE = re.compile(r"^(?P<subject>\d+)(?P<group>[NA])(?P<exercise>mar|pie|sen)\.txt$", re.IGNORECASE)
 _CHANNEL_RE = re.compile(
@@ -257,18 +325,12 @@ def load_uci(path: str | Path, fs: float = UCI_FS) -> Recording:
             extra_header.append(s)
     if not declared:
         raise RecordingFormatError(path, "header declares no channels", line=first_data)
-    positions: dict[str, int] = {}
-    ignored: list[str] = []
-    for col, (name, canon, _count, _unit, _rest) in enumerate(declared):
-        if canon is None:
-            ignored.append(f"{col}:{name}")
-        elif canon in positions:
-            raise RecordingFormatError(path, f"channel {canon} declared twice")
-        else:
-            positions[canon] = col
-    missing = [c for c in UCI_CHANNELS if c not in positions]
-    if missing:
-        raise RecordingFormatError(path, f"header lacks channel(s) {missing}; declared {[d[0] for d in declared]}")
+    try:
+        positions, id_warnings, ignored = identify_channels([(d[0], d[1], d[3]) for d in declared])
+    except ValueError as e:
+        raise RecordingFormatError(path, str(e)) from None
+    for w in id_warnings:
+        log.warning("%s: %s", path.name, w)
     scale: list[float] = []
     for c in UCI_CHANNELS:
         unit = declared[positions[c]][3]
@@ -353,6 +415,8 @@ def load_uci(path: str | Path, fs: float = UCI_FS) -> Recording:
         meta[f"target_muscle.{ch}"] = muscle
     if "from 50" in fx_decl[4]:
         meta["angle_native_fs"] = "50"
+    if id_warnings:
+        meta["channel_warnings"] = " | ".join(id_warnings)
     if ignored or extra_cols:
         meta["ignored_columns"] = ";".join(ignored + [f"{n_declared_cols + k}:undeclared" for k in range(extra_cols)])
     if extra_header:

@@ -39,7 +39,7 @@ DEFAULT_FEATURES = ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4")
 DEFAULT_CONTEXT = (4, 2)
 REGRESSORS = ("ridge", "mlp")
 #: Amplitude features (heavy-tailed, spanning decades): log2-companded by default.
-AMPLITUDE_FEATURES = ("MAV", "WL", "RMS")
+AMPLITUDE_FEATURES = ("MAV", "WL", "RMS", "M2", "M4")
 
 
 @dataclass
@@ -265,7 +265,7 @@ def _fit_float(
 def log_feature_mask(log_features: Any, n_in: int, features: dict[str, Any] | None) -> np.ndarray | None:
     """Which input columns get the integer log2 transform.
 
-    ``"auto"``: the amplitude features (MAV, WL, RMS) of every channel when the feature
+    ``"auto"``: the amplitude features (MAV, WL, RMS, M2, M4) of every channel when the feature
     configuration is known (channel-major layout), none otherwise; ``True``/``False``:
     all / none; or an explicit boolean sequence of length ``n_in``.
     """
@@ -335,7 +335,7 @@ def train(
         target_name, units: regression output name and units.
         clip_percentile: calibration range of each input feature for int8.
         log_features: which features pass through the device's integer log2 transform
-            before standardisation ("auto": MAV, WL and RMS when ``feature_config`` is
+            before standardisation ("auto": MAV, WL, RMS, M2 and M4 when ``feature_config`` is
             given; True / False; or a boolean mask over the columns). The float model
             is trained on the transformed integers, so the transform adds no skew.
         context: temporal context ``(K, S)``: each row of ``features`` is K windows, S

@@ -42,6 +42,7 @@ package(
         "reflex_spec.py",
         "ring.py",
         "safety_checks.py",
+        "spec_params.py",
         "stim_engine.py",
         "stim_policy.py",
         "stim_service.py",

@@ -19,13 +19,17 @@ import micropython
 from array import array
 
 
-from garmentfw.cpg_spec import LIMITS, MAX_BINS, P_BINS, P_HOLD, P_THR, S_LEN, S_SINCE, S_V, SINCE_MAX, W_MAX, default_weights
+from garmentfw.spec_params import int_params
+from garmentfw.cpg_spec import LIMITS, MAX_BINS, P_BINS, P_W_EMG, P_HOLD, P_THR, S_LEN, S_SINCE, S_V, SINCE_MAX, W_MAX, default_weights
+
+assert W_MAX == 65536  # the bias cpg_run subtracts as a literal
+
 
 @micropython.viper
 def cpg_run(st: ptr32, par: ptr32, w: ptr32, b: int, act0: int, act1: int, steps: int):
     # b: crank phase bin (-1: no crank input); act0/act1: EMG activation per side (Q12).
-    sb = 1
-    sb = sb << 31
+    # signed weights are stored biased by +W_MAX (non-negative words load the same on
+    # 32-bit MCUs and the 64-bit unix port: no sign extension needed)
     tonic = par[0]
     thr = par[1]
     lsh = par[2]
@@ -33,17 +37,14 @@ def cpg_run(st: ptr32, par: ptr32, w: ptr32, b: int, act0: int, act1: int, steps
     ash = par[4]
     winh = par[5]
     ainc = par[6]
-    wemg = par[7]
-    wemg = wemg | (0 - (wemg & sb))  # sign-extend (a no-op on 32-bit MCUs)
+    wemg = par[7] - 65536
     e0 = (wemg * act0) >> 12
     e1 = (wemg * act1) >> 12
     c0 = 0
     c1 = 0
     if b >= 0:
-        c0 = w[2 * b]
-        c0 = c0 | (0 - (c0 & sb))
-        c1 = w[2 * b + 1]
-        c1 = c1 | (0 - (c1 & sb))
+        c0 = w[2 * b] - 65536
+        c1 = w[2 * b + 1] - 65536
     k = 0
     while k < steps:
         v0 = st[0]
@@ -93,7 +94,8 @@ class Cpg:
     def __init__(self):
         self.state = array("i", bytes(4 * S_LEN))
         self.par = array("i", [d for _, d, _, _ in LIMITS])
-        self.w = array("i", bytes(4 * 2 * MAX_BINS))
+        self.par[P_W_EMG] += W_MAX  # stored biased (see cpg_run)
+        self.w = array("i", [W_MAX] * (2 * MAX_BINS))  # weight 0, biased
         self.reset()
 
     def reset(self) -> None:
@@ -108,18 +110,9 @@ class Cpg:
     def from_dict(cls, d) -> "Cpg":
         """From the LIMITS names plus ``weights`` (a flat list [A0, B0, A1, B1, ...]: per
         crank bin the weight to A and to B); ValueError names what is wrong."""
-        if not isinstance(d, dict):
-            raise ValueError("cpg parameters must be an object")
-        names = [n for n, _, _, _ in LIMITS]
-        for k in d:
-            if k not in names and k != "weights":
-                raise ValueError("unknown cpg parameter %r (allowed: %s, weights)" % (k, ", ".join(names)))
         c = cls()
-        for i, (name, dflt, lo, hi) in enumerate(LIMITS):
-            v = d.get(name, dflt)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not lo <= v <= hi:
-                raise ValueError("cpg %s=%r must be an integer in %d..%d" % (name, v, lo, hi))
-            c.par[i] = int(v)
+        int_params(d, LIMITS, "cpg", c.par, ("weights",))
+        c.par[P_W_EMG] += W_MAX  # stored biased (see cpg_run)
         bins = c.par[P_BINS]
         ws = d.get("weights", default_weights(bins))
         if not isinstance(ws, list) or len(ws) != 2 * bins:
@@ -128,7 +121,7 @@ class Cpg:
             v = ws[i]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not -W_MAX <= v <= W_MAX:
                 raise ValueError("cpg weights[%d]=%r must be an integer in -%d..%d" % (i, v, W_MAX, W_MAX))
-            c.w[i] = int(v)
+            c.w[i] = int(v) + W_MAX  # stored biased (see cpg_run)
         c.reset()
         return c
 

@@ -7,6 +7,7 @@ import micropython
 from array import array
 
 from garmentfw.reflex_spec import LIMITS, S_LEN
+from garmentfw.spec_params import int_params
 
 
 @micropython.viper
@@ -73,16 +74,8 @@ class Reflex:
 
     @classmethod
     def from_dict(cls, d) -> "Reflex":
-        names = [n for n, _, _, _ in LIMITS]
-        for k in d:
-            if k not in names:
-                raise ValueError("unknown reflex parameter %r (allowed: %s)" % (k, ", ".join(names)))
         r = cls()
-        for i, (name, dflt, lo, hi) in enumerate(LIMITS):
-            v = d.get(name, dflt)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not lo <= v <= hi:
-                raise ValueError("reflex %s=%r must be an integer in %d..%d" % (name, v, lo, hi))
-            r.par[i] = int(v)
+        int_params(d, LIMITS, "reflex", r.par)
         return r
 
     def run(self, q0: int, h0: int, q1: int, h1: int, steps: int) -> bool:

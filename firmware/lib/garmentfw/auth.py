@@ -125,6 +125,7 @@ class AuthService:
         self.next = 1  # smallest counter still acceptable
         self._ceiling = 1  # persisted: every accepted counter is below it
         self.refusals = 0
+        self.generation = 0  # +1 at every session opened or closed (the stimulation ties its arm to one)
         self._load()
         device.auth = self
 
@@ -205,6 +206,7 @@ class AuthService:
     def end_session(self) -> None:
         if self._session is not None:
             self._session.wipe()
+            self.generation += 1
         self._session = None
         self._nonce = None
 
@@ -288,6 +290,7 @@ class AuthService:
             return
         self.end_session()
         self._session = HmacSha256(key.digest(b"session", nonce))
+        self.generation += 1
         self.device.reply(wire.R_ACK, seq, bytes((wire.T_AUTH_RESPONSE,)))
         self.device.event(wire.EV_AUTH_OK, "host authenticated")
 

@@ -80,6 +80,7 @@ class StimService:
         self.pulses = PulseReport(self.engine, device.send_packet)
         self.engine.zero_all()
         self.ticks = 0
+        self._arm_session = -1
         self._ready = True
         for note in notes:
             device.event(wire.EV_STIM_INFO, note)
@@ -103,12 +104,22 @@ class StimService:
             wire.T_CRANK: (self._crank, 4, True),
         }
 
+    def _session_id(self) -> int:
+        """The authenticated session now (auth.generation), -1 without one."""
+        a = self.dev.auth
+        if a is None or not getattr(a, "authenticated", True):
+            return -1
+        return getattr(a, "generation", 0)
+
     def tick(self, now_ms) -> bool:
         """The supervisor's checks, the test trains, the control stage, then the pulse
         engine, then R_PULSES. True if it delivered or sent anything."""
         self.ticks += 1
         sup = self.sup
         try:
+            if sup.armed() and self._session_id() != self._arm_session:
+                # (2, 12) the heartbeat belongs to the session that armed: it ended
+                sup.trip(wire.FAULT_HEARTBEAT, "the authenticated session that armed ended: authenticate and re-arm")
             self.checks.run(now_ms, self.dev.last_ping_ms)
             if sup.armed():
                 self.trains.end_due(now_ms)
@@ -209,6 +220,7 @@ class StimService:
                 self.dev.error(seq, err[0], err[1])
                 return
             self.sup.heartbeat_at_arm(self.dev.last_ping_ms)
+            self._arm_session = self._session_id()
             self.control.ready_engine(self.limits)
             self.drv.enable()
             self._reply_state(seq)

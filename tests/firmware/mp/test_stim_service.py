@@ -878,3 +878,40 @@ def test_the_reset_cause_is_logged_at_boot():
     S.run(d, h, 5)
     events = [bytes(x[5:]).decode() for x in h.of_type(wire.R_EVENT)]
     assert any("reset cause" in e for e in events), events
+
+
+# ---- 2/12: the heartbeat belongs to the authenticated session that armed ---------------
+class _Session(S.AcceptAll):
+    """An authenticated session that can end (the auth service's generation/authenticated)."""
+
+    def __init__(self):
+        self.authenticated = True
+        self.generation = 1
+
+
+def test_ending_the_session_that_armed_disarms():
+    b, d, stim, h = S.make_device()
+    sess = _Session()
+    d.auth = sess
+    S.run(d, h, 20)
+    h.ok(wire.T_CALIB_SET, S.calib_body(0))
+    h.ping()
+    h.ok(wire.T_ARM)
+    h.ok(wire.T_STIM_TEST, S.test_body(0, 15000, dur=5000))
+    S.run(d, h, 200)
+    n = b.stim.count
+    assert n > 0
+    sess.authenticated = False  # T_AUTH_END (or the session closed): pings keep coming
+    sess.generation = 2
+    S.run(d, h, 200)
+    assert stim.sup.state == wire.SS_FAULT and stim.sup.fault == wire.FAULT_HEARTBEAT
+    assert b.stim.count <= n + 1
+    # a new session (another host) does not inherit the arm either
+    sess.authenticated = True
+    sess.generation = 3
+    h.ok(wire.T_ARM)
+    S.run(d, h, 20)
+    assert stim.sup.armed()
+    sess.generation = 5  # the session was replaced by a new authentication
+    S.run(d, h, 20)
+    assert not stim.sup.armed()

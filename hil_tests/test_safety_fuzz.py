@@ -40,6 +40,7 @@ class Tracker:
         self.pulses: list[Pulse] = []
         self.violations: list[str] = []
         self.max_seen: dict[int, int] = {}
+        self.recent: dict[int, list[int]] = {}  # per channel: the last second of pulse times (us)
 
     def on_packet(self, pkt: Packet) -> None:
         t = pkt.type
@@ -54,10 +55,27 @@ class Tracker:
                 p = Pulse(*struct.unpack_from(wire.PULSE_FMT, pkt.body, 1 + i * wire.PULSE_LEN))
                 self.pulses.append(p)
                 cal = self.cal[p.channel] if p.channel < len(self.cal) else None
-                bad = check_pulse_safe(p, cal, self.lim)
+                bad = check_pulse_safe(p, cal, self.lim) or self._interval(p)
                 if bad:
                     self.violations.append(f"{bad} (limits {self.lim}, calibration {cal})")
                 self.max_seen[p.channel] = max(self.max_seen.get(p.channel, 0), cal.max_ua if cal else 0)
+
+
+    def _interval(self, p: Pulse) -> str | None:
+        """Pulse intervals against limits.max_freq_hz: never closer than half its period
+        (no double pulse), never more than max_freq_hz + 1 pulses in any second."""
+        ts = self.recent.setdefault(p.channel, [])
+        t = p.t_us
+        if ts:
+            d = (t - ts[-1]) % wire.COUNTER_MOD
+            if d < (1_000_000 // self.lim.max_freq_hz) // 2:
+                return f"channel {p.channel}: pulses {d} us apart (max_freq_hz {self.lim.max_freq_hz})"
+        ts.append(t)
+        while ts and (t - ts[0]) % wire.COUNTER_MOD >= 1_000_000:
+            ts.pop(0)
+        if len(ts) > self.lim.max_freq_hz + 1:
+            return f"channel {p.channel}: {len(ts)} pulses in one second (max_freq_hz {self.lim.max_freq_hz})"
+        return None
 
 
 def _near(rng: random.Random, v: int, spread: float = 0.25) -> int:

@@ -250,6 +250,7 @@ class StimEngine:
         """Pulse width and frequency of a channel (checked by the caller against limits)."""
         self.width[ch] = width_us
         self.period[ch] = 1000000 // freq_hz
+        self.gate.train(ch, width_us, freq_hz)  # the last gate checks pulses against it
 
     def set_target(self, ch: int, amplitude_ua: int, now_us) -> None:
         """Target amplitude of a channel: 0 stops it now; lower takes effect at the next
@@ -330,7 +331,7 @@ class StimEngine:
             la = self.last_a[ch]
             if la and not gate.check_electrode(ch, a, la, drv.load_mv(ch), drv.load_ua(ch)):
                 continue  # the supervisor zeroed the channel
-            if not gate.allowed(ch, a, w):
+            if not gate.allowed(ch, a, w, p):
                 return emitted  # the supervisor zeroed everything
             if not drv.pulse(ch, a, w, L.INTERPHASE_US):
                 gate.pulse_refused(ch)  # not delivered: not counted, reported or dosed

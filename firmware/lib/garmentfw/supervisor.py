@@ -72,6 +72,10 @@ class Supervisor:
         self.refused = 0  # pulses refused by allowed(): each one is a bug upstream
         self.min_width_us = L.HARD_MIN_WIDTH_US  # the driver's shortest measurable phase
         self.estop_input = None  # the driver's estop_active(): the button's level, read here too
+        # the train each channel was configured with (train()): the last gate compares
+        self._tw = array("i", bytes(4 * 8))    # width_us
+        self._tp = array("i", bytes(4 * 8))    # period_us
+        self._dmax = array("i", bytes(4 * 8))  # highest amplitude within 2 mA/cm^2 rms
         t = time.ticks_ms()
         self._arm_ms = t
         self._hb_ms = t  # the supervisor's own heartbeat time (check_heartbeat)
@@ -274,13 +278,32 @@ class Supervisor:
             return hi
         return amplitude_ua
 
-    def allowed(self, ch: int, amplitude_ua: int, width_us: int) -> bool:
-        """The last gate before every pulse (allocation-free). False means a bug upstream:
-        the pulse is not delivered and FAULT_INTERNAL latches."""
+    def train(self, ch: int, width_us: int, freq_hz: int) -> None:
+        """A channel's train is (re)configured (off the hot path): remember it, and the
+        highest amplitude its rms current density allows on the calibrated area, for the
+        last gate."""
+        self._tw[ch] = width_us
+        self._tp[ch] = 1000000 // freq_hz if freq_hz > 0 else 0
+        cal = self.calib.get(ch)
+        top = 0
+        if cal is not None and freq_hz > 0:
+            top = int(20 * cal.area_mm2 * 1000 / (2 * width_us * freq_hz) ** 0.5) + 1
+            while top > 0 and L.check_density(top, width_us, freq_hz, cal.area_mm2) is not None:
+                top -= 1
+        self._dmax[ch] = top
+
+    def allowed(self, ch: int, amplitude_ua: int, width_us: int, period_us: int = -1) -> bool:
+        """The last gate before every pulse (allocation-free): state, arm, electrode, model,
+        amplitude, width, charge, and the train as configured (train()): its width,
+        its period within the frequency limits, its amplitude within the density limit.
+        False means a bug upstream: the pulse is not delivered and FAULT_INTERNAL latches."""
         s = self.state
         bit = 1 << ch
         lim = self.limits
         if ((s == wire.SS_ARMED or s == wire.SS_STIMULATING)
+                and period_us == self._tp[ch] and width_us == self._tw[ch]
+                and 1000000 // lim.max_freq_hz <= period_us <= 1000000 // lim.min_freq_hz
+                and amplitude_ua <= self._dmax[ch]
                 and self.armed_mask & bit
                 and not self.electrode_mask & bit
                 and (self.model_ok or self.test_mask & bit)
@@ -290,7 +313,8 @@ class Supervisor:
                 and amplitude_ua * width_us <= lim.max_charge_nc * 1000):
             return True
         self.refused += 1
-        self.trip(wire.FAULT_INTERNAL, "pulse refused on channel %d (%d uA, %d us)" % (ch, amplitude_ua, width_us))
+        self.trip(wire.FAULT_INTERNAL, "pulse refused on channel %d (%d uA, %d us, period %d us)" % (
+            ch, amplitude_ua, width_us, period_us))
         return False
 
     def record_pulse(self, amplitude_ua: int, width_us: int) -> None:

@@ -336,3 +336,43 @@ def test_readings_are_forgotten_on_enable():
     eng.zero_all()
     drv.enable()
     assert drv.load_mv(0) == -1 and drv.load_ua(0) == -1
+
+
+# ---- the last gate re-checks frequency and density (a bug upstream is caught) ----------
+def _gate_engine(area_mm2=500):
+    rec = S.Recorder()
+    limits = L.Limits(slew_ua_per_s=1000000)
+    cs = CalibrationSet(4)
+    assert cs.set(Calibration(0, 5000, 10000, 40000, area_mm2, 300, 30), limits) is None
+    drv = SimStimulator(None, 4, clock=S.ticks_us)
+    box = []
+    sup = Supervisor(4, limits, cs, rec.on_change, lambda: box[0].zero_all(), lambda ch: box[0].zero(ch))
+    eng = StimEngine(drv, 4, sup, S.ticks_us)
+    box.append(eng)
+    eng.set_slew(1000000)
+    assert sup.arm(S.ticks_ms(), 4000, None) is None
+    sup.set_model(True)
+    drv.enable()
+    return eng, sup, drv
+
+
+def test_last_gate_refuses_a_frequency_outside_the_limits():
+    eng, sup, drv = _gate_engine()
+    eng.configure(0, 300, 30)
+    eng.set_target(0, 20000, S.ticks_us())
+    _run(eng, 200)
+    n = drv.count
+    assert n > 0 and sup.fault == wire.FAULT_NONE
+    eng.period[0] = 1000000 // 400  # a bug upstream: 400 Hz, above limits.max_freq_hz
+    _run(eng, 100)
+    assert drv.count <= n + 1 and sup.fault == wire.FAULT_INTERNAL, (drv.count - n, sup.fault)
+
+
+def test_last_gate_refuses_a_density_above_2ma_per_cm2():
+    # 35 mA at 500 us, 100 Hz on 5 cm^2 is 2.2 mA/cm^2 rms: a bug that skipped the density check
+    eng, sup, drv = _gate_engine(area_mm2=500)
+    eng.configure(0, 500, 100)
+    eng.set_target(0, 35000, S.ticks_us())
+    _run(eng, 300)
+    assert all(p[5] * p[5] * 2 * 500 * 100 <= (20 * 500) ** 2 * 1000000 for p in _pulses(drv)), [p[5] for p in _pulses(drv)][-3:]
+    assert sup.fault == wire.FAULT_INTERNAL

@@ -17,6 +17,8 @@ def _sup(channels=(0, 1), n=4, **lim):
     for ch in channels:
         assert cs.set(Calibration(ch, 5000, 10000, 30000, 2500, 300, 30), limits) is None
     sup = Supervisor(n, limits, cs, rec.on_change, rec.on_zero_all, rec.on_zero_ch)
+    for ch in range(n):
+        sup.train(ch, 300, 30)  # as the engine's configure() tells it
     return sup, rec
 
 
@@ -54,21 +56,27 @@ def test_state_machine_and_every_transition_logged():
 def test_output_needs_calibration_arm_and_model_except_test_trains():
     # behaviour 1: the last gate before every pulse
     sup, rec = _sup()
-    assert not sup.allowed(0, 15000, 300)  # not armed
+    assert not sup.allowed(0, 15000, 300, 33333)  # not armed
     assert sup.state == wire.SS_FAULT and sup.fault == wire.FAULT_INTERNAL and sup.refused == 1
     sup, rec = _sup()
     assert sup.arm(_now(), OK, None) is None
-    assert not sup.allowed(0, 15000, 300)  # armed, calibrated, but no verified model
+    assert not sup.allowed(0, 15000, 300, 33333)  # armed, calibrated, but no verified model
     sup, rec = _sup()
     assert sup.arm(_now(), OK, None) is None
     sup.test_mask = 1  # a T_STIM_TEST train: calibration + arm, no model needed
-    assert sup.allowed(0, 15000, 300)
-    assert not sup.allowed(2, 15000, 300)  # channel 2 has no calibration: never armed
+    assert sup.allowed(0, 15000, 300, 33333)
+    assert not sup.allowed(2, 15000, 300, 33333)  # channel 2 has no calibration: never armed
     sup, rec = _sup()
     assert sup.arm(_now(), OK, None) is None
     sup.set_model(True)
-    assert sup.allowed(0, 15000, 300) and sup.allowed(1, 30000, 300)
-    assert not sup.allowed(1, 30001, 300)  # above the calibrated max: a bug upstream
+    assert sup.allowed(0, 15000, 300, 33333) and sup.allowed(1, 30000, 300, 33333)
+    assert not sup.allowed(1, 30001, 300, 33333)  # above the calibrated max: a bug upstream
+    # the train as configured: another width or period (a bug upstream) is refused
+    sup, rec = _sup()
+    assert sup.arm(_now(), OK, None) is None
+    sup.set_model(True)
+    assert not sup.allowed(0, 15000, 300, 2500)  # 400 Hz: above limits.max_freq_hz
+    assert sup.fault == wire.FAULT_INTERNAL
     assert sup.fault == wire.FAULT_INTERNAL and rec.zero_all >= 1
 
 
@@ -97,7 +105,7 @@ def test_estop_zeroes_in_the_call_and_needs_a_reset():
     sup.estop("T_ESTOP")
     assert rec.zero_all == z + 1  # zeroed synchronously, before estop() returned
     assert sup.state == wire.SS_FAULT and sup.fault == wire.FAULT_ESTOP and sup.armed_mask == 0
-    assert not sup.allowed(0, 15000, 300)
+    assert not sup.allowed(0, 15000, 300, 33333)
     err = sup.arm(_now(), OK, None)
     assert err[0] == wire.E_BAD_STATE and "T_FAULT_RESET" in err[1], err
     sup.trip(wire.FAULT_DOSE, "later")
@@ -154,7 +162,7 @@ def test_electrode_fault_zeroes_that_channel_only_and_latches():
     assert not sup.check_electrode(1, 20000, 20000, 149500, 150)  # peeled off: at compliance
     assert rec.zero_ch == [1] and sup.electrode_mask == 0b10 and sup.armed_mask == 0b01
     assert sup.state == wire.SS_ARMED and sup.fault == wire.FAULT_ELECTRODE  # channel 0 goes on
-    assert sup.allowed(0, 15000, 300)
+    assert sup.allowed(0, 15000, 300, 33333)
     assert not sup.check_electrode(0, 20000, 20000, 1000, 20000)  # shorted: 50 ohm
     assert sup.electrode_mask == 0b11 and rec.changes[-1][2].startswith("electrode fault on channel 0")
     # compliance ahead: 12 kOhm measured at 10 mA; 15 mA through it = 180 V > 150 V

@@ -220,6 +220,8 @@ class StimEngine:
         self.due = [0] * _NCH
         self.last_t = [0] * _NCH
         self.last_a = array("i", bytes(4 * _NCH))  # setpoint of the last delivered pulse (0: none since the start)
+        self.prev_t = [0] * _NCH  # when each channel last pulsed (across stops and restarts)
+        self._pulsed = 0  # channels with a prev_t
         self.active_mask = 0
         self.slew_hi = 20  # slew // 1000: uA per ms
         self.slew_lo = 0  # slew % 1000
@@ -270,6 +272,12 @@ class StimEngine:
                 if self.active_mask >> k & 1 and self.period[k] == p:
                     due = self.due[k]
                     break
+            if self._pulsed & bit:
+                # never sooner than one period after this channel's previous pulse (a new
+                # train right after the old one): the burst after, or a period after it
+                earliest = time.ticks_add(self.prev_t[ch], p)
+                while time.ticks_diff(due, earliest) < 0:
+                    due = time.ticks_add(due, p)
             self.due[ch] = due
             self.active_mask |= bit
         elif self.amp[ch] > amplitude_ua:
@@ -338,6 +346,8 @@ class StimEngine:
                 return emitted
             self.amp[ch] = a
             self.last_a[ch] = a
+            self.prev_t[ch] = now_us
+            self._pulsed |= 1 << ch
             self.last_t[ch] = now_us
             d = _tadd(self.due[ch], p)
             if time.ticks_diff(now_us, d) >= 0:

@@ -376,3 +376,29 @@ def test_last_gate_refuses_a_density_above_2ma_per_cm2():
     _run(eng, 300)
     assert all(p[5] * p[5] * 2 * 500 * 100 <= (20 * 500) ** 2 * 1000000 for p in _pulses(drv)), [p[5] for p in _pulses(drv)][-3:]
     assert sup.fault == wire.FAULT_INTERNAL
+
+
+def test_a_new_train_never_pulses_sooner_than_a_period_after_the_last():
+    # a train replaced by another at a new frequency (a new T_STIM_TEST) joins the burst of
+    # a channel already at that frequency: its first pulse still waits a full period
+    # after the channel's previous pulse (the fuzz found 2.5 ms)
+    eng, sup, drv, rec = _engine(channels=(0, 1), slew=1000000)
+    eng.configure(0, 300, 30)
+    eng.set_target(0, 20000, S.ticks_us())
+    eng.set_target(1, 20000, S.ticks_us())
+    restarted = None
+    for _ in range(20000):
+        n0 = drv.per_ch[0]
+        S.advance_us(100)
+        now = S.ticks_us()
+        eng.tick(now)
+        if restarted is None and drv.per_ch[0] > n0 + 0 and drv.per_ch[0] > 3 and 0 < S.mdiff(eng.due[1], now) < 5000:
+            restarted = [p for p in _pulses(drv) if p[1] == 0][-1][0]
+            eng.set_target(0, 0, now)
+            eng.configure(0, 300, 40)
+            eng.set_target(0, 15000, now)  # joins channel 1's burst, due in < 5 ms
+        if restarted is not None and drv.per_ch[0] >= n0 + 1 and [p for p in _pulses(drv) if p[1] == 0][-1][0] != restarted:
+            break
+    assert restarted is not None, "never found the moment to restart"
+    nxt = [p for p in _pulses(drv) if p[1] == 0][-1][0]
+    assert S.mdiff(nxt, restarted) >= 25000 - 200, S.mdiff(nxt, restarted)  # 40 Hz: 25 ms

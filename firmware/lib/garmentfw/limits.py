@@ -53,6 +53,8 @@ FLAT_MS = const(100)                # EMG stuck at one code (0 or not) this long
 STALL_MS = const(200)               # no EMG sample at all this long -> fault
 DOSE_WINDOW_S = const(600)          # the rolling dose window (10 minutes)
 DOSE_BINS = const(60)               # of DOSE_WINDOW_S / DOSE_BINS = 10 s each
+DAILY_DOSE_WINDOWS = const(6)       # the day's cap: this many full rolling windows (limits.dose_limit each)
+DAY_MS = const(86400000)            # a day of stimulator uptime (no clock survives a power cut)
 ADC_MAX = const(0x7FFFFF)           # 24-bit AFE rails
 ADC_MIN = const(-0x800000)
 

@@ -68,7 +68,8 @@ class StimService:
         self.calib = CalibrationSet(self.n, device.store)
         notes.extend(self.calib.load(self.limits))
         self._ready = False  # no transition messages before the service exists
-        self.sup = Supervisor(self.n, self.limits, self.calib, self._changed, self._zero_all, self._zero_ch)
+        self.sup = Supervisor(self.n, self.limits, self.calib, self._changed, self._zero_all, self._zero_ch,
+                              device.store)
         self.sup.min_width_us = driver.min_width_us
         self.sup.estop_input = driver.estop_active
         self.engine = StimEngine(driver, self.n, self.sup, self._clock)

@@ -40,6 +40,7 @@
 #     [motor threshold, max comfortable].
 # (7) electrode_fault(); (8) check_emg(); (10) check_session(), check_dose(),
 #     check_battery(). (5), (6), (9), (11): stim_engine, limits, calibration, artefact_stage.
+import struct
 import time
 from array import array
 
@@ -48,12 +49,13 @@ from micropython import const
 from garmentfw import limits as L
 from garmentfw import wire
 
+DOSE_RECORD = "dose"
 STIM_HOLD_MS = const(250)  # STIMULATING -> ARMED after this long with every channel at zero
 _BIN_MS = const(10000)     # DOSE_WINDOW_S * 1000 // DOSE_BINS
 
 
 class Supervisor:
-    def __init__(self, n_channels: int, limits, calib, on_change, zero_all, zero_ch):
+    def __init__(self, n_channels: int, limits, calib, on_change, zero_all, zero_ch, store=None):
         """limits: Limits; calib: CalibrationSet; on_change(state, fault, text);
         zero_all(): every channel to zero and the output-enable low, now;
         zero_ch(ch): that channel to zero, now."""
@@ -89,7 +91,51 @@ class Supervisor:
         self._bin_t = t
         self.dose_uc = 0
         self._pc = 0
+        # (10) the dose survives a reboot, an exception restart and a re-arm: the bins and
+        # the day's total are stored at every bin change (coarse: 10 s) and restored as if
+        # no time had passed (pessimistic: the MCU has no clock across a power cut)
+        self.store = store
+        self.day_uc = 0  # charge per phase delivered in the current day of stimulator uptime
+        self._day_ms = 0
+        self._dirty = False
+        self._load_dose()
         self.refresh()
+
+    def day_limit(self) -> int:
+        return L.DAILY_DOSE_WINDOWS * self.limits.dose_limit
+
+    def _load_dose(self) -> None:
+        st = self.store
+        if st is None:
+            return
+        try:
+            raw = st.load(DOSE_RECORD)
+        except Exception:
+            raw = None  # a corrupt record: the day is unknown, start at the cap's edge below
+            self.day_uc = self.day_limit()
+        if raw is None or len(raw) != 12 + 4 * L.DOSE_BINS:
+            return
+        day, day_ms, b = struct.unpack_from("<iii", raw, 0)
+        for i in range(L.DOSE_BINS):
+            self._bins[i] = struct.unpack_from("<i", raw, 12 + 4 * i)[0]
+        self._bin = b % L.DOSE_BINS
+        self.dose_uc = sum(self._bins)
+        self.day_uc = day
+        self._day_ms = day_ms
+
+    def _save_dose(self) -> None:
+        st = self.store
+        self._dirty = False
+        if st is None:
+            return
+        buf = bytearray(12 + 4 * L.DOSE_BINS)
+        struct.pack_into("<iii", buf, 0, self.day_uc, self._day_ms, self._bin)
+        for i in range(L.DOSE_BINS):
+            struct.pack_into("<i", buf, 12 + 4 * i, self._bins[i])
+        try:
+            st.save(DOSE_RECORD, buf, keep_previous=False)
+        except Exception:
+            pass  # the next bin change tries again; the caps in RAM hold meanwhile
 
     # ---- state ---------------------------------------------------------------------
     def armed(self) -> bool:
@@ -139,6 +185,8 @@ class Supervisor:
         if bad:
             return (wire.E_OUT_OF_RANGE, bad)
         self.check_dose(now_ms)
+        if self.day_uc >= self.day_limit():
+            return (wire.E_BAD_STATE, "daily dose %d uC at its cap %d uC" % (self.day_uc, self.day_limit()))
         if self.dose_uc >= self.limits.dose_limit:
             return (wire.E_BAD_STATE, "rolling dose %d uC at limits.dose_limit=%d" % (self.dose_uc, self.limits.dose_limit))
         self.armed_mask = mask
@@ -325,6 +373,8 @@ class Supervisor:
             pc -= q * 1000000
             self._bins[self._bin] += q
             self.dose_uc += q
+            self.day_uc += q
+            self._dirty = True
         self._pc = pc
 
     def output_active(self, active: bool, now_ms) -> None:
@@ -377,7 +427,10 @@ class Supervisor:
                 self._bins[i] = 0
             self.dose_uc = 0
             self._bin_t = now_ms
+            self._day(d)
         else:
+            if d >= _BIN_MS:
+                self._day(d - d % _BIN_MS)
             while d >= _BIN_MS:
                 self._bin_t = time.ticks_add(self._bin_t, _BIN_MS)
                 d -= _BIN_MS
@@ -387,11 +440,25 @@ class Supervisor:
                 self._bin = b
                 self.dose_uc -= self._bins[b]
                 self._bins[b] = 0
+        if self.armed() and self.day_uc >= self.day_limit():
+            self.trip(wire.FAULT_DOSE, "daily dose %d uC reached %d uC (%d x limits.dose_limit)"
+                      % (self.day_uc, self.day_limit(), L.DAILY_DOSE_WINDOWS))
+            return True
         if self.armed() and self.dose_uc >= self.limits.dose_limit:
             self.trip(wire.FAULT_DOSE, "rolling dose %d uC over %d s reached limits.dose_limit=%d uC"
                       % (self.dose_uc, L.DOSE_WINDOW_S, self.limits.dose_limit))
             return True
         return False
+
+    def _day(self, elapsed_ms: int) -> None:
+        # a bin boundary passed (off the hot path): the day's clock, and the stored record
+        self._day_ms += elapsed_ms
+        if self._day_ms >= L.DAY_MS:
+            self._day_ms = 0
+            self.day_uc = 0
+            self._dirty = True
+        if self._dirty:
+            self._save_dose()
 
     def battery_due(self, now_ms) -> bool:
         return self.armed() and time.ticks_diff(now_ms, self._batt_next) >= 0

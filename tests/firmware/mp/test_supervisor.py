@@ -307,3 +307,50 @@ def test_a_failing_zeroing_path_still_latches_and_disarms():
         assert not sup.armed() and sup.armed_mask == 0, (action, sup.state)
         if action == "estop":
             assert sup.fault == wire.FAULT_ESTOP
+
+
+# ---- the dose survives a reboot; a daily cap over re-arms ---------------------------------
+def _dose_sup(root, **lim):
+    from garmentfw.store import Store
+
+    rec = S.Recorder()
+    limits = L.Limits(**lim)
+    cs = CalibrationSet(4)
+    assert cs.set(Calibration(0, 5000, 10000, 30000, 2500, 300, 30), limits) is None
+    return Supervisor(4, limits, cs, rec.on_change, rec.on_zero_all, rec.on_zero_ch, Store(root))
+
+
+def test_the_rolling_dose_survives_a_reboot():
+    root = S.tmpdir("dose")
+    sup = _dose_sup(root)
+    assert sup.arm(_now(), OK, None) is None
+    for _ in range(1000):
+        sup.record_pulse(20000, 300)  # 6 nC x 1000 = 6000 uC
+    S.advance_us(10500 * 1000)  # a bin boundary: the record is written
+    sup.check_dose(_now())
+    before = sup.dose_uc
+    assert before >= 5999, before
+    sup2 = _dose_sup(root)  # power cut, reboot (no clock: as if no time passed)
+    assert sup2.dose_uc == before and sup2.day_uc == sup.day_uc, (sup2.dose_uc, before)
+
+
+def test_a_daily_dose_cap_holds_across_windows_and_re_arms():
+    root = S.tmpdir("doseday")
+    sup = _dose_sup(root, dose_limit=1000)
+    for window in range(L.DAILY_DOSE_WINDOWS + 3):
+        if sup.state == wire.SS_FAULT:
+            assert sup.fault == wire.FAULT_DOSE, sup.fault
+            assert sup.fault_reset(OK, None) is None
+        err = sup.arm(_now(), OK, None)
+        if err is not None:
+            assert "daily dose" in err[1], err
+            break
+        for _ in range(150):
+            sup.record_pulse(20000, 300)  # 900 uC: under the rolling limit
+        sup.check_dose(_now())
+        sup.disarm()
+        S.advance_us((L.DOSE_WINDOW_S + 1) * 1000000)  # the rolling window empties
+        sup.check_dose(_now())
+    else:
+        raise AssertionError("re-arming in each new window delivered %d uC in a day" % sup.day_uc)
+    assert sup.day_uc >= sup.day_limit()

@@ -31,14 +31,12 @@ def envelope(x: np.ndarray, fs: float, max_points: int = MAX_POINTS) -> tuple[np
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
     if n <= max_points:
-        t = np.arange(n) / fs
-        return t, x, x
+        return np.arange(n) / float(fs), x, x
     per = -(-n // max_points)
     m = n // per
     body = x[: m * per].reshape(m, per)
     lo, hi = body.min(axis=1), body.max(axis=1)
-    t = (np.arange(m) * per + per / 2) / fs
-    return t, lo, hi
+    return (np.arange(m) * per + per / 2) / float(fs), lo, hi
 
 
 def _save(fig: Any, out: Path) -> Path:
@@ -61,7 +59,7 @@ def plot_recording(rec: Any, out: Path, title: str | None = None, spectrogram_ch
     annotations as labelled spans, the spectrogram of one channel (the strongest unless
     ``spectrogram_channel``), and the ground truth (drive per muscle, crank angle, class)
     or the non-EMG channels (angles...) when present."""
-    from scipy import signal
+    from scipy import signal  # type: ignore[import-untyped]
 
     plt = _pyplot()
     fs = float(rec.fs)

@@ -68,7 +68,8 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     out = Path(args.out)
     result = generate(args.scenario, seconds=args.seconds, fs=args.fs, channels=args.channels, seed=args.seed)
     rec, spikes = phantom_recording(result)
-    write_bdf(rec, out)  # type: ignore[arg-type]  (first: a refused recording leaves no spikes file behind)
+    # the recording first: one that is refused leaves no spikes file behind
+    write_bdf(rec, out)  # type: ignore[arg-type]
     spikes_path = out.with_name(out.stem + "_spikes.npz")
     with atomic_path(spikes_path) as tmp:
         with open(tmp, "wb") as f:

@@ -690,6 +690,25 @@ class GarmentSession:
         await self.ensure_auth()
         return await self.client.model_rollback()
 
+    async def set_filters(self, *, highpass: bool | None = None, notch: bool | None = None,
+                          mains: int | None = None) -> StreamConfig:
+        """Change the garment's high-pass, mains notch or mains frequency (privileged):
+        the stream pauses for the change and resumes; returns the garment's new settings."""
+        from dataclasses import replace
+
+        await self.ensure_auth()
+        c = self.config
+        want = replace(c, highpass=c.highpass if highpass is None else highpass,
+                       notch=c.notch if notch is None else notch, mains=c.mains if mains is None else mains)
+        await self.client.stop_stream()
+        try:
+            self.config = await self.client.set_config(want)
+        finally:
+            await self.client.start_stream()
+        self.add_log("host", "info", f"filters: high-pass {'on' if self.config.highpass else 'off'}, "
+                                     f"notch {'on' if self.config.notch else 'off'} at {self.config.mains} Hz")
+        return self.config
+
     async def stream_meta(self) -> Any:
         """The recording metadata of this garment's stream (``garment.acquire.stream_meta``)."""
         from garment.acquire import stream_meta

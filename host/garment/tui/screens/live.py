@@ -2,7 +2,8 @@
 stimulation channels, link quality and battery. Traces repaint at 30 frames/s."""
 from __future__ import annotations
 
-from typing import Iterable
+import asyncio
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 from rich.console import Group
@@ -11,9 +12,12 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Button, Static
 
 from garment.tui.screens.base import GarmentScreen
+
+if TYPE_CHECKING:
+    from garment.tui.session import GarmentSession
 from garment.tui.widgets.link import LinkQuality
 from garment.tui.widgets.traces import BLOCKS, TraceView, nice_scale
 
@@ -32,6 +36,11 @@ class LiveScreen(GarmentScreen):
         Binding("minus", "zoom(2.0)", "Zoom out", key_display="-"),
         Binding("ctrl+a", "arm", "Arm", priority=True),
         Binding("ctrl+d", "disarm", "Disarm", priority=True),
+        Binding("r", "record", "Record/stop"),
+        Binding("h", "filter('highpass')", "High-pass"),
+        Binding("n", "filter('notch')", "Notch"),
+        Binding("m", "filter('mains')", "50/60 Hz"),
+        *[Binding(str(k + 1), f"toggle_channel({k})", f"Channel {k + 1}", show=False) for k in range(8)],
     ]
 
     def __init__(self) -> None:
@@ -44,19 +53,28 @@ class LiveScreen(GarmentScreen):
         self.frames = 0  # frames painted (the smoke test and the FPS check read it)
         self._built_for: object = None
         self._panel_lines: tuple[int, int] = (0, 0)
+        self.hidden: set[int] = set()  # channels toggled off (keys 1..8)
+        self._filter_lock: asyncio.Lock | None = None
+        self.recorder: object | None = None  # the RecordingSink while Live records
+        self.record_path: object | None = None
 
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="live-body"):
             yield VerticalScroll(id="traces")
-            with Vertical(id="side"):
+            with VerticalScroll(id="side"):  # scrolls when the terminal is short: nothing cut off
                 yield LinkQuality(id="link")
                 yield Static(id="decoder", classes="panel")
                 yield Static(id="stim", classes="panel")
+                yield Static(id="spectrum", classes="panel")
+                yield Static(id="electrodes-live", classes="panel")
+                yield Button("Record (r)", id="record", variant="error")
                 yield Static(id="live-status", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#decoder", Static).border_title = "Decoder"
         self.query_one("#stim", Static).border_title = "Stimulation"
+        self.query_one("#spectrum", Static).border_title = "Spectrum (last 2 s)"
+        self.query_one("#electrodes-live", Static).border_title = "Electrodes and filters"
         self.set_interval(1 / FPS, self.tick)
         self.rebuild()
 
@@ -151,9 +169,122 @@ class LiveScreen(GarmentScreen):
         self._panel_lines = lines
         self.query_one("#decoder", Static).update(self.decoder_text(), layout=relayout)
         self.query_one("#stim", Static).update(stim, layout=relayout)
+        self.query_one("#spectrum", Static).update(self.spectrum_text(), layout=False)
+        self.query_one("#electrodes-live", Static).update(self.electrodes_text(), layout=False)
         hold = "HOLD (p resumes)  " if self.paused else ""
         scale = "autoscale" if self.autoscale else f"fixed ±{self.fixed_scale:g} µV"
         self.query_one("#live-status", Static).update(f"{hold}{s.n_ch} ch at {s.fs} Hz, {scale}", layout=False)
+
+    def spectrum_text(self) -> Text:
+        """Per channel: median frequency, share of power per band, mains share."""
+        from garment.tui.spectrum import BANDS, spectra
+
+        s = self.session
+        t = Text(no_wrap=True, overflow="ellipsis")
+        if s is None:
+            return t
+        head = " ".join((f"{int(lo)}-{int(hi)}" if hi < 400 else f">{int(lo)}").rjust(6) for lo, hi in BANDS)
+        t.append(f"ch  med {head} {s.config.mains}Hz", style="dim")
+        for ch, sp in enumerate(spectra(s.trace.latest(), s.fs, s.config.mains)):
+            if ch in self.hidden:
+                continue
+            med = "   -" if sp.median_hz != sp.median_hz else f"{sp.median_hz:4.0f}"
+            bands = " ".join(f"{100 * v:5.0f}%" for v in sp.band_share)
+            t.append(f"\n{ch + 1:<2}{med} {bands} ")
+            t.append(f"{100 * sp.mains_share:3.0f}%", style="bold red" if sp.mains_share > 0.2 else "")
+        return t
+
+    def electrodes_text(self) -> Text:
+        """Contact per EMG electrode (the AFE's lead-off detection) and the filter settings."""
+        s = self.session
+        t = Text(no_wrap=True, overflow="ellipsis")
+        if s is None:
+            return t
+        st = s.last_status
+        mask = st.lead_off_mask if st is not None else 0
+        for ch in range(s.n_ch):
+            off = bool(mask >> ch & 1)
+            t.append(f"{ch + 1}:{'OFF' if off else 'ok'} ", style="bold red" if off else "green")
+        # The ADS1299 as this garment runs it detects lead-off (a DC current): it does not
+        # measure the electrode impedance, so no kOhm figure is shown rather than a made-up one.
+        t.append("\nimpedance: not measured (lead-off only)", style="dim")
+        c = s.config
+        t.append(f"\nhigh-pass {'on' if c.highpass else 'OFF'} (h)  notch {'on' if c.notch else 'OFF'} (n)"
+                 f"\nmains {c.mains} Hz (m)")
+        if self.hidden:
+            t.append(f"\nhidden: {' '.join(str(k + 1) for k in sorted(self.hidden))} (keys 1-8)", style="dim")
+        if self.record_path is not None:
+            t.append(f"\nRECORDING {getattr(self.record_path, 'name', self.record_path)}", style="bold red")
+        return t
+
+    # ---- record, filters, channels -----------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "record":
+            event.stop()
+            self.action_record()
+
+    def action_record(self) -> None:
+        """Start recording the stream to a BDF+ file, or stop and save it."""
+        s = self.require_session("Record")
+        if s is None:
+            return
+        if self.recorder is None:
+            self.garment_app.run_guarded(self._start_recording(s), "Record", group="live-record")
+        else:
+            self.garment_app.run_guarded(self._stop_recording(s), "Record", group="live-record")
+
+    async def _start_recording(self, s: "object") -> None:
+        import asyncio
+
+        from garment.acquire import RecordingSink
+        from garment.tui import config
+
+        path = config.recordings_dir() / f"live-{config.stamp()}.bdf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sink = RecordingSink(path)
+        await asyncio.to_thread(sink.open, await s.stream_meta())  # type: ignore[attr-defined]
+        s.attach(sink)  # type: ignore[attr-defined]
+        self.recorder, self.record_path = sink, path
+        self.query_one("#record", Button).label = "Stop recording (r)"
+        self.garment_app.report(f"Recording to {path}")
+
+    async def _stop_recording(self, s: "object") -> None:
+        import asyncio
+
+        sink, path = self.recorder, self.record_path
+        self.recorder = self.record_path = None
+        s.detach(sink)  # type: ignore[attr-defined]
+        await asyncio.to_thread(sink.close)  # type: ignore[union-attr]
+        self.query_one("#record", Button).label = "Record (r)"
+        self.garment_app.report(f"Recording saved: {path}")
+
+    def action_filter(self, which: str) -> None:
+        s = self.require_session("Filters")
+        if s is None:
+            return
+        self.garment_app.run_guarded(self._toggle_filter(s, which), "Filters", group="live-filters")
+
+    async def _toggle_filter(self, s: "GarmentSession", which: str) -> None:
+        if self._filter_lock is None:
+            self._filter_lock = asyncio.Lock()
+        async with self._filter_lock:  # one change at a time, each from the settings the last left
+            c = s.config
+            if which == "highpass":
+                await s.set_filters(highpass=not c.highpass)
+            elif which == "notch":
+                await s.set_filters(notch=not c.notch)
+            else:
+                await s.set_filters(mains=60 if c.mains == 50 else 50)
+
+    def action_toggle_channel(self, ch: int) -> None:
+        """Show or hide channel ``ch``'s trace (and its spectrum row)."""
+        s = self.session
+        if s is None or ch >= s.n_ch:
+            return
+        self.hidden ^= {ch}
+        for row in self.query(".chrow"):
+            if row.query(f"#trace-{ch}"):
+                row.display = ch not in self.hidden
 
     def decoder_text(self) -> Text:
         s = self.session

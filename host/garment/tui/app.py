@@ -47,6 +47,7 @@ SCREEN_CLASSES = {
     "upload": "garment.tui.screens.upload:UploadScreen",
     "hil": "garment.tui.screens.hil:HilScreen",
     "log": "garment.tui.screens.log:LogScreen",
+    "review": "garment.tui.screens.review:ReviewScreen",
 }
 
 
@@ -82,6 +83,7 @@ class GarmentApp(App[int]):
         Binding("f5", "switch_mode('upload')", "Upload", show=False, priority=True),
         Binding("f6", "switch_mode('hil')", "HIL", show=False, priority=True),
         Binding("f7", "switch_mode('log')", "Log", show=False, priority=True),
+        Binding("f8", "switch_mode('review')", "Review", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 

@@ -1,4 +1,4 @@
-"""The top bar: the screens (F1..F7, clickable) and what the app is connected to."""
+"""The top bar: the screens (F1..F8, clickable) and what the app is connected to."""
 from __future__ import annotations
 
 from rich.style import Style
@@ -13,6 +13,7 @@ SCREENS = (
     ("upload", "F5", "Upload"),
     ("hil", "F6", "HIL"),
     ("log", "F7", "Log"),
+    ("review", "F8", "Review"),
 )
 
 

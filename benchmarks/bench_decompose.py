@@ -142,7 +142,8 @@ def main() -> int:
     ap.add_argument("--no-comparator", action="store_true")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
-    recs = [(f"isometric {int(lv * 100)} %MVC", generate_hd("trapezoid", args.seconds, seed=10 + i, level=lv))
+    recs = [(f"isometric {int(lv * 100)} %MVC", generate_hd("trapezoid", args.seconds, seed=10 + i, level=lv,
+                                                                ramp_s=min(5.0, args.seconds / 5)))
             for i, lv in enumerate(args.levels)]
     if not args.no_cycling:
         recs.append(("cycling 60 rpm", generate_hd("cycling", args.seconds, seed=20)))

@@ -275,7 +275,7 @@ class StimEngine:
             if self._pulsed & bit:
                 # never sooner than one period after this channel's previous pulse (a new
                 # train right after the old one): the burst after, or a period after it
-                earliest = time.ticks_add(self.prev_t[ch], p)
+                earliest = _tadd(self.prev_t[ch], p)
                 while time.ticks_diff(due, earliest) < 0:
                     due = time.ticks_add(due, p)
             self.due[ch] = due
@@ -352,6 +352,10 @@ class StimEngine:
             d = _tadd(self.due[ch], p)
             if time.ticks_diff(now_us, d) >= 0:
                 d = time.ticks_add(now_us, p)  # more than a period late: no burst to catch up
+            elif time.ticks_diff(d, now_us) < p - (p >> 2):
+                # late by more than a quarter period: the next pulse keeps the bursts' phase
+                # only as far as the train's frequency allows (never sooner than 3/4 period)
+                d = time.ticks_add(now_us, p - (p >> 2))
             self.due[ch] = d
             self._record(now_us, ch, a, w)
             gate.record_pulse(a, w)

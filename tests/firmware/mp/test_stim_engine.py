@@ -402,3 +402,20 @@ def test_a_new_train_never_pulses_sooner_than_a_period_after_the_last():
     assert restarted is not None, "never found the moment to restart"
     nxt = [p for p in _pulses(drv) if p[1] == 0][-1][0]
     assert S.mdiff(nxt, restarted) >= 25000 - 200, S.mdiff(nxt, restarted)  # 40 Hz: 25 ms
+
+
+def test_a_late_pulse_is_not_followed_by_a_catch_up_pulse():
+    # the loop ran 15 ms late (a busy host, a long request): the next pulse does not come
+    # sooner than 3/4 of the train's period after the late one
+    eng, sup, drv, rec = _engine(channels=(0,), slew=1000000)
+    eng.set_target(0, 20000, S.ticks_us())
+    _run(eng, 200, step_us=100)
+    n = drv.count
+    while drv.count == n:  # right after a pulse
+        S.advance_us(100)
+        eng.tick(S.ticks_us())
+    S.advance_us(39000)  # a stall: the next pulse (due at +25 ms) goes out 14 ms late
+    _run(eng, 200, step_us=100)
+    ts = [p[0] for p in _pulses(drv)]
+    gaps = [S.mdiff(ts[k + 1], ts[k]) for k in range(len(ts) - 1)]
+    assert min(gaps) >= 25000 * 3 // 4 - 100, gaps  # 40 Hz

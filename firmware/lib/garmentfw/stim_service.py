@@ -80,6 +80,10 @@ class StimService:
         self.trains = ManualTrains(self.n, self.sup, self.calib, self.engine, self._clock, self._note)
         self.pulses = PulseReport(self.engine, device.send_packet)
         self.engine.zero_all()
+        link = device.board.link
+        if hasattr(link, "on_estop"):  # a board with two links (boards/dual_link.py)
+            link.hold = self.sup.armed  # no change of host while armed
+            link.on_estop = self._estop_other_link  # E-STOP from every link
         self.ticks = 0
         self._arm_session = -1
         self._ready = True
@@ -104,6 +108,9 @@ class StimService:
             wire.T_STIM_STATE: (self._state_req, 0, False),
             wire.T_CRANK: (self._crank, 4, True),
         }
+
+    def _estop_other_link(self) -> None:
+        self.sup.estop("T_ESTOP on the other link")
 
     def _session_id(self) -> int:
         """The authenticated session now (auth.generation), -1 without one."""

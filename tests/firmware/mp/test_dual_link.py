@@ -50,3 +50,37 @@ def test_ble_takes_over_and_wired_follows():
     ble.drop = True
     assert d.connected() and d.wired and d.dropped_client()
     assert not d.dropped_client()
+
+
+def _estop_frame():
+    from garmentfw import wire
+    from garmentfw.framing import Framer
+
+    f = Framer()
+    pkt = Framer.packet()
+    n = f.encode(pkt, wire.T_ESTOP, 0)
+    return bytes(f.out[:n])
+
+
+def test_no_takeover_while_armed_and_estop_obeyed_on_every_link():
+    usb, ble = _Link(True), _Link(False)
+    usb.up = True
+    d = DualLink(usb, ble)
+    armed = [True]
+    stops = []
+    d.hold = lambda: armed[0]  # the stimulation service: armed
+    d.on_estop = lambda: stops.append(1)
+    assert d.connected() and d.wired
+    ble.up = True  # a phone connects while the USB host has the garment armed
+    assert d.connected() and d.wired and not d.dropped_client(), "BLE took over an armed session"
+    ble.inbox = _estop_frame()  # the E-STOP from the phone, the inactive link
+    buf = bytearray(64)
+    d.readinto(buf)
+    assert stops == [1], "E-STOP on the inactive link ignored"
+    usb.inbox = b""
+    # disarmed: the BLE central takes over; now an E-STOP on USB is obeyed
+    armed[0] = False
+    assert d.connected() and not d.wired and d.dropped_client()
+    usb.inbox = _estop_frame()
+    d.readinto(buf)
+    assert stops == [1, 1]

@@ -61,8 +61,11 @@ def subset(cfg: FeatureConfig, feats: tuple[str, ...]) -> FeatureConfig:
 
 def score(p: dict[str, list], cand: Candidate, cfg: FeatureConfig) -> dict[int, dict[str, float]]:
     cols = columns(cfg.features, cfg.n_ch, cand.features)
-    Xtr = np.vstack([stream_rows(X, cols, cand) for X, _ in p["train"]])
-    ytr = np.concatenate([y for _, y in p["train"]])
+    # training rows whose context reaches back before their file's start are left out
+    # (a fresh decoder repeats its first window there: not what a running one sees)
+    skip = (cand.context - 1) * cand.step
+    Xtr = np.vstack([stream_rows(X, cols, cand)[skip:] for X, _ in p["train"]])
+    ytr = np.concatenate([y[skip:] for _, y in p["train"]])
     tm = train(Xtr, ytr, np.zeros(len(ytr)), kind=cand.kind, hidden=cand.hidden, cv=False, seed=0,
                feature_config=subset(cfg, cand.features), context=(cand.context, cand.step))
     lab = np.array(tm.labels)

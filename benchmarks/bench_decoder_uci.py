@@ -79,11 +79,13 @@ def subset_config(cfg: FeatureConfig, feats: tuple[str, ...]) -> FeatureConfig:
 def within(recs: list, cand: Candidate, cfg: FeatureConfig, frac: float) -> dict[int, dict[str, float]]:
     """Train on the first part of each recording, score the rest (one subject), per vote length."""
     cols = columns(cfg.features, cfg.n_ch, cand.features)
-    gap = cfg.window // cfg.increment + (cand.context - 1) * cand.step
+    skip = (cand.context - 1) * cand.step
+    gap = cfg.window // cfg.increment + skip
     tr, te = [], []
     for X, y, _ in recs:
         R = stream_rows(X, cols, cand)
         i_tr, i_te = split(len(R), frac, gap)
+        i_tr = i_tr[i_tr >= skip]  # full context only (a fresh decoder repeats its first window)
         tr.append((R[i_tr], y[i_tr]))
         te.append((R[i_te], y[i_te]))
     Xtr = np.vstack([t[0] for t in tr]); ytr = np.concatenate([t[1] for t in tr])

@@ -114,13 +114,16 @@ def build_windows(
     names: Sequence[str] | None = None,
     context: tuple[int, int] = (1, 1),
     filters: tuple[bool, bool] = (True, True),
+    full_context: bool = False,
 ) -> WindowSet:
     """Windows of many recordings, grouped by recording (never split across CV folds).
 
     With temporal context ``(K, S)`` each row holds the window and K-1 earlier ones of
     the same recording, S apart, as the garment's decoder sees them from the start of
     a stream (:func:`garment.models.reference.stack_context`), before unlabelled
-    windows are dropped.
+    windows are dropped. ``full_context`` (for training) also drops the first (K-1)*S
+    windows of each recording, whose context reaches back before its start (a fresh
+    decoder repeats its first window there: not what a running decoder sees).
     """
     from garment.models.reference import stack_context
 
@@ -129,6 +132,8 @@ def build_windows(
         X, y, e = recording_windows(rec, config, channels, mains_hz, target, filters)
         X = stack_context(X, *context)
         keep = y != "" if target is None else np.isfinite(y)
+        if full_context:
+            keep &= np.arange(len(y)) >= (context[0] - 1) * context[1]
         Xs.append(X[keep])
         ys.append(y[keep])
         gs.append(np.full(int(keep.sum()), i))

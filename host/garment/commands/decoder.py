@@ -55,11 +55,14 @@ def _config(args: argparse.Namespace, recs: list[Any]) -> Any:
         raise CliError(str(e)) from None
 
 
-def _file_id(path: str) -> str:
-    """Content id of a recording file (flags scoring on the recordings a model was trained on)."""
+def _content_id(rec: Any) -> str:
+    """Content id of a recording's samples (flags scoring on what a model was trained on, also
+    when the same samples come in another file)."""
     import hashlib
 
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    h = hashlib.sha256(np.ascontiguousarray(rec.samples, dtype="<f8").tobytes())
+    h.update(repr(float(rec.fs)).encode())
+    return h.hexdigest()[:16]
 
 
 def _warn(args: argparse.Namespace, msg: str, warnings: list[str]) -> None:
@@ -86,7 +89,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     filters = (True, True)
     try:
         ws = build_windows(recs, cfg, args.channels, args.mains, target=args.target,
-                           names=[Path(p).name for p in args.recordings], context=ctx, filters=filters)
+                           names=[Path(p).name for p in args.recordings], context=ctx, filters=filters,
+                           full_context=True)
     except (ValueError, KeyError) as e:
         raise CliError(str(e)) from None
     if len(ws.X) == 0:
@@ -128,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     chans = emg_channels(recs[0], args.channels).channel_names
     tm.qmodel.info.update({
         "channels": list(chans), "mains": args.mains, "filters": {"highpass": filters[0], "notch": filters[1]},
-        "trained_on": {Path(p).name: _file_id(p) for p in args.recordings}, "cv": cv_how,
+        "trained_on": {Path(p).name: _content_id(r) for p, r in zip(args.recordings, recs)}, "cv": cv_how,
     })
     size = tm.save(Path(args.out), cfg, stim)
     out = {
@@ -214,7 +218,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     warnings: list[str] = []
     seen = info.get("trained_on") or {}
     ids = set(seen.values()) if isinstance(seen, dict) else set()
-    overlap = [n for n, q in zip(names, args.recordings) if _file_id(q) in ids]
+    overlap = [n for n, r in zip(names, recs) if _content_id(r) in ids]
     if overlap:
         _warn(args, f"the model was trained on {', '.join(overlap)}: scores on them are not held-out scores",
               warnings)

@@ -13,6 +13,7 @@ from garment.commands.common import (
 )
 from garment.commands import calibrate as calibrate_cmds
 from garment.commands import decompose as decompose_cmds
+from garment.commands import motorunits as motorunits_cmds
 from garment.commands import ride as ride_cmds
 from garment.commands import stim as stim_cmds
 from garment.commands.data import cmd_import, cmd_phantom, cmd_plot, cmd_report
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     ride_cmds.add_parsers(sub)
     calibrate_cmds.add_parser(sub)
     decompose_cmds.add_parsers(sub)
+    motorunits_cmds.add_parsers(sub)
     return p
 
 

@@ -1,0 +1,206 @@
+"""Apply a calibration's filters to a live stream in batches, adapting them as the signal drifts.
+
+Per batch (at most 100 ms): causal band-pass, every unit's source in one product with the
+extended channels (R-1 samples of history carried over), peaks of ``s|s|`` above each unit's
+threshold (the last few samples held back so a peak at the batch edge is judged with the
+samples after it).  Adaptation:
+
+- *whitening*: the extended covariance is a running average (time constant ``cov_tau_s``) and
+  the precision ``P`` is recomputed from it every ``rewhiten_s``;
+- *filters*: each discharge moves the unit's potential ``a`` toward the observation at it
+  (time constant ``unit_tau`` discharges), the filter is ``P a``;
+- *thresholds*: running centres of spike and noise peak heights, threshold half-way.
+
+A unit is *lost* when it has not discharged for ``lost_after_s`` while the grid is active (its
+source no longer separates) and *found* again at its next regular discharges.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from garment.decomposition.extension import apply_extended
+from garment.decomposition.spikes import MIN_ISI_S
+
+from .calibrate import Calibration, extended_at, precision, toeplitz_covariance
+
+#: Longest batch (s) the tracker accepts: the live path's latency budget.
+MAX_BATCH_S = 0.1
+
+
+@dataclass(frozen=True)
+class UnitEvent:
+    """A unit lost or found at ``t_s`` (seconds from the start of the stream)."""
+
+    t_s: float
+    unit: int
+    kind: str  # "lost" | "found"
+
+
+@dataclass
+class BatchResult:
+    """Output of one batch: discharges (absolute samples) per unit, events, and the batch's cost."""
+
+    discharges: list[np.ndarray]
+    events: list[UnitEvent]
+    seconds: float
+    end_sample: int
+    active: list[bool] = field(default_factory=list)
+
+
+class MotorUnitTracker:
+    """Live decomposition: a :class:`Calibration` applied and adapted batch by batch."""
+
+    def __init__(self, cal: Calibration, *, adapt: bool = True, cov_tau_s: float = 10.0, rewhiten_s: float = 5.0,
+                 unit_tau: float = 200.0, lost_after_s: float = 1.5) -> None:
+        self.cal = cal
+        self.fs = cal.fs
+        self.r = cal.delays
+        self.adapt = adapt
+        self.cov_tau_s = cov_tau_s
+        self.rewhiten_every = max(1, int(round(rewhiten_s * self.fs)))
+        self.gamma = 1.0 / unit_tau
+        self.lost_after = int(round(lost_after_s * self.fs))
+        self.bp = cal.filter_state.__class__(cal.n_channels, cal.fs)
+        c, r = cal.n_channels, cal.delays
+        blocks = cal.cov.reshape(c, r, c, r)
+        self._lags = [np.ascontiguousarray(blocks[:, k, :, 0]) for k in range(r)]  # E[x(t-k) x(t)']
+        self.p = precision(cal.cov)
+        self.a = np.stack([u.a for u in cal.units]).astype(np.float32)  # (K, C*R)
+        self.lags = np.array([u.lag for u in cal.units], np.int64)
+        self.hi = np.array([u.spike_height for u in cal.units])
+        self.lo = np.array([u.noise_height for u in cal.units])
+        self.f = self.a @ self.p  # P is symmetric: rows are P a
+        k = len(cal.units)
+        self.hold = int(round(MIN_ISI_S * self.fs)) + 1
+        self.min_isi = int(round(MIN_ISI_S * self.fs))
+        self._hist = np.zeros((cal.n_channels, self.r - 1), np.float32)  # band-passed history for the delays
+        self._tail = np.zeros((k, self.hold), np.float32)  # sources held back for edge peaks
+        self._n = 0  # samples consumed
+        self._last = np.full(k, -10**12, np.int64)  # last discharge (absolute sample)
+        self._since_rewhiten = 0
+        self.lost = np.zeros(k, bool)
+        # Recruitment order on the baseline (first discharge): the size principle's ranking.
+        self.onset = np.array([t[0] if t.size else 0 for t in cal.baseline_discharges], np.int64)
+        self.batch_seconds: list[float] = []
+
+    @property
+    def n_units(self) -> int:
+        """Units tracked (lost ones included)."""
+        return int(self.a.shape[0])
+
+    def _adapt_whitening(self, xe: np.ndarray, nb: int) -> None:
+        """Running lagged covariances from this batch; the precision is rebuilt from them every ``rewhiten_s``."""
+        r = self.r
+        m = xe.shape[1]
+        beta = min(1.0, nb / (self.cov_tau_s * self.fs))
+        for k in range(r):  # E[x(t-k) x(t)'] over the batch: R small products, no D x D work per batch
+            self._lags[k] *= 1.0 - beta
+            self._lags[k] += (beta / nb) * (xe[:, r - 1 - k : m - k] @ xe[:, r - 1 :].T)
+        self._since_rewhiten += nb
+        if self._since_rewhiten >= self.rewhiten_every:
+            self._since_rewhiten = 0
+            self.p = precision(toeplitz_covariance(self._lags))
+            self.f = self.a @ self.p
+
+    def process(self, batch: np.ndarray) -> BatchResult:
+        """Consume ``batch`` (n, C) microvolts, n <= 100 ms of samples; returns the discharges it finalised.
+
+        Raises:
+            ValueError: a batch longer than 100 ms or with a different channel count.
+        """
+        t0 = time.perf_counter()
+        nb, c = batch.shape
+        if c != self.cal.n_channels:
+            raise ValueError(f"calibrated on {self.cal.n_channels} channels, batch has {c}")
+        if nb > MAX_BATCH_S * self.fs + 1e-9:
+            raise ValueError(f"batch of {nb} samples is longer than {MAX_BATCH_S * 1000:g} ms at {self.fs:g} Hz")
+        x = self.bp(batch)
+        xe = np.concatenate([self._hist, x], axis=1)  # (C, R-1+nb)
+        src = apply_extended(self.f, xe, self.r)[:, self.r - 1 :]  # (K, nb), sample j = batch sample j
+        allsrc = np.concatenate([self._tail, src], axis=1)
+        base = self._n - self.hold  # absolute sample of allsrc[:, 0]
+        s2 = allsrc * np.abs(allsrc)
+        thr = 0.5 * (self.hi + self.lo)
+        final = allsrc.shape[1] - self.hold
+        # Local maxima of s|s| above each unit's threshold, all units at once (candidates are few).
+        mid = s2[:, 1:final + 1]
+        cand = (mid > s2[:, :final]) & (mid >= s2[:, 2:final + 2]) & (mid > thr[:, None])
+        ku, pu = np.nonzero(cand)
+        pu = pu + 1
+        out: list[np.ndarray] = []
+        for k in range(self.n_units):
+            pk = pu[ku == k]
+            h = s2[k, pk]
+            keep: list[int] = []
+            last = int(self._last[k])
+            for i, p in enumerate(pk):  # a few per batch; the higher of two peaks closer than the shortest ISI wins
+                if base + p - last < self.min_isi:
+                    if keep and h[i] > s2[k, keep[-1]] and base + p - (base + keep[-1]) < self.min_isi:
+                        keep[-1] = int(p)
+                        last = base + int(p)
+                    continue
+                keep.append(int(p))
+                last = base + int(p)
+            pk = np.asarray(keep, np.int64)
+            self._last[k] = last
+            out.append(base + pk - self.lags[k])
+            if self.adapt and pk.size:
+                self.hi[k] += (1.0 - (1.0 - self.gamma) ** pk.size) * (float(np.mean(s2[k, pk])) - self.hi[k])
+        if self.adapt:
+            self._adapt_units(out, xe)
+            self._adapt_whitening(xe, nb)
+        events = self._lost_and_found(out, x)
+        self._hist = xe[:, -(self.r - 1):] if self.r > 1 else self._hist
+        self._tail = allsrc[:, -self.hold:]
+        self._n += nb
+        dt = time.perf_counter() - t0
+        self.batch_seconds.append(dt)
+        return BatchResult(out, events, dt, self._n, [not lost for lost in self.lost])
+
+    def _adapt_units(self, out: list[np.ndarray], xe: np.ndarray) -> None:
+        """Move each unit's potential toward its observations at this batch's discharges."""
+        first = self._n - (self.r - 1)  # absolute sample of xe[:, 0]
+        changed = []
+        for k, d in enumerate(out):
+            t = d + self.lags[k] - first
+            t = t[(t >= self.r - 1) & (t < xe.shape[1])]
+            if not t.size:
+                continue
+            obs = extended_at(xe, t, self.r).mean(axis=0)
+            g = 1.0 - (1.0 - self.gamma) ** t.size
+            # Keep the unit's scale (its source ~1 at a discharge): obs'Pa / a'Pa with Pa = f.
+            proj = float(obs @ self.f[k]) / max(float(self.a[k] @ self.f[k]), 1e-12)
+            if proj > 0:
+                self.a[k] += g * (obs / proj - self.a[k])
+                changed.append(k)
+        if changed:
+            self.f[changed] = self.a[changed] @ self.p
+
+    def _lost_and_found(self, out: list[np.ndarray], x: np.ndarray) -> list[UnitEvent]:
+        """Lost: silent for ``lost_after_s`` while a unit recruited after it (higher threshold) discharges.
+
+        By the size principle a unit cannot stop while larger units still fire, so that silence
+        is a failure of its filter, not derecruitment.  Its next discharge finds it again.
+        """
+        now = self._n + x.shape[1]
+        recent = now - self._last <= self.lost_after
+        events: list[UnitEvent] = []
+        for k, d in enumerate(out):
+            larger = recent & (self.onset > self.onset[k]) & ~self.lost
+            if self.lost[k] and d.size:
+                self.lost[k] = False
+                events.append(UnitEvent(float(d[0] / self.fs), k, "found"))
+            elif not self.lost[k] and not recent[k] and bool(larger.any()):
+                self.lost[k] = True
+                events.append(UnitEvent(float(now / self.fs), k, "lost"))
+        return events
+
+    def batch_ms(self) -> dict[str, float]:
+        """Median and 99th percentile of the batch times so far (ms)."""
+        b = np.asarray(self.batch_seconds) * 1000.0
+        if not b.size:
+            return {"median": 0.0, "p99": 0.0}
+        return {"median": float(np.median(b)), "p99": float(np.percentile(b, 99))}

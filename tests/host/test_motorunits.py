@@ -1,0 +1,107 @@
+"""Live motor units: calibrate-then-apply on the HD phantom, adaptation, units lost and found, neural drive."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from garment.decomposition import match_to_truth
+from garment.motorunits import MotorUnitTracker, NeuralDrive, calibrate, instantaneous_rates
+from garment.phantom.hd_phantom import generate_hd
+
+
+@pytest.fixture(scope="module")
+def session():
+    r = generate_hd("trapezoid", 8.0, seed=3, level=0.15, ramp_s=1.5, n_units=120)
+    cal = calibrate(r.emg_uV[: int(6 * r.fs)], r.fs, r.layout.labels())
+    return r, cal
+
+
+def _track(tr: MotorUnitTracker, emg: np.ndarray, batch: int) -> tuple[list[np.ndarray], list]:
+    found: list[list[np.ndarray]] = [[] for _ in range(tr.n_units)]
+    events = []
+    for s in range(0, emg.shape[0], batch):
+        res = tr.process(emg[s : s + batch])
+        for k, d in enumerate(res.discharges):
+            found[k].append(d)
+        events += res.events
+    return [np.concatenate(f) for f in found], events
+
+
+@pytest.mark.parametrize("adapt", [False, True])
+def test_tracked_units_agree_with_the_phantom(session, adapt):
+    r, cal = session
+    assert len(cal.units) >= 5
+    tr = MotorUnitTracker(cal, adapt=adapt)
+    found, _ = _track(tr, r.emg_uV, int(0.1 * r.fs))
+    pairs = match_to_truth(found, r.spikes, r.fs)
+    roa = np.array([p[2] for p in pairs])
+    assert len(pairs) >= 0.9 * len(cal.units)
+    assert np.median(roa) >= 0.95
+    assert np.mean(roa >= 0.9) >= 0.8
+    # Discharges come out once each, in order, at least the shortest ISI apart.
+    for f in found:
+        assert np.all(np.diff(f) >= int(0.01 * r.fs))
+
+
+def test_batches_longer_than_100_ms_or_of_another_grid_are_refused(session):
+    r, cal = session
+    tr = MotorUnitTracker(cal)
+    with pytest.raises(ValueError, match="longer than 100 ms"):
+        tr.process(r.emg_uV[: int(0.1 * r.fs) + 1])
+    with pytest.raises(ValueError, match="channels"):
+        tr.process(r.emg_uV[:100, :32])
+    assert tr.batch_seconds == []  # nothing consumed
+
+
+def test_a_unit_whose_filter_fails_is_lost_and_found_again(session):
+    r, cal = session
+    tr = MotorUnitTracker(cal, adapt=False)
+    k = int(np.argmin(tr.onset))  # the first recruited: larger units keep firing while it is silent
+    good_a, good_f = tr.a[k].copy(), tr.f[k].copy()
+    tr.a[k] = 0.0  # its filter no longer separates anything (electrode moved off the unit)
+    tr.f[k] = 0.0
+    plateau = r.emg_uV[int(2 * r.fs) : int(6 * r.fs)]
+    _, events = _track(tr, plateau, int(0.05 * r.fs))
+    assert any(e.unit == k and e.kind == "lost" for e in events)
+    assert tr.lost[k]
+    assert not tr.lost[np.argmax(tr.onset)]
+    tr.a[k], tr.f[k] = good_a, good_f
+    _, events = _track(tr, plateau[: int(1 * r.fs)], int(0.05 * r.fs))
+    assert [e.kind for e in events if e.unit == k] == ["found"]
+    assert not tr.lost[k]
+
+
+def test_neural_drive_is_the_smoothed_cumulative_rate():
+    fs = 2048.0
+    nd = NeuralDrive(fs, tau_s=0.15, full_scale_hz=100.0)
+    trains = [np.arange(int(o * fs / 50), int(3 * fs), int(fs / 10)) for o in range(5)]  # 5 units at 10 Hz
+    for end in range(int(0.1 * fs), int(3 * fs), int(0.1 * fs)):
+        nd.update([t[(t >= end - int(0.1 * fs)) & (t < end)] for t in trains], end)
+    assert nd.rate_hz == pytest.approx(50.0, rel=0.15)
+    assert nd.activation == pytest.approx(0.5, rel=0.15)
+    nd.update([], int(4 * fs))
+    assert nd.activation < 0.01
+    assert np.allclose(instantaneous_rates(trains[0], fs), 2048 / 204, rtol=1e-6)
+    with pytest.raises(ValueError):
+        NeuralDrive(fs, tau_s=0.0)
+
+
+def test_cli_motorunits_on_the_simulated_hd_garment(capsys):
+    from garment.cli import main
+
+    assert main(["motorunits", "--device", "sim-hd", "--calibrate-seconds", "6", "--seconds", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["units"] and set(out["batch_ms"]) == {"median", "p99"}
+    assert out["batch_samples"] <= 0.1 * out["fs"]
+    kept = [u["roa"] for u in out["units"] if u["kept"]]
+    assert kept and np.median([x or 0.0 for x in kept]) >= 0.9
+    assert len(out["roa"]) == len(out["units"])
+
+
+def test_cli_motorunits_refuses_a_garment_without_an_hd_stream(capsys):
+    from garment.cli import main
+
+    assert main(["motorunits", "--device", "socket://127.0.0.1:1", "--json"]) == 2
+    assert "64-channel HD grid stream" in capsys.readouterr().err

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from garment.commands.common import CliError, float_range
+from garment.commands.common import CliError, float_range, int_range
 
 #: Devices that give an HD (64-channel grid) stream today, and what they play.
 HD_SOURCES = {"sim-hd": "isometric", "phantom-hd": "isometric", "phantom-hd:cycling": "cycling"}
@@ -19,7 +19,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="baseline to decompose (guided: rest, ramp, hold at 20 %% MVC)")
     sp.add_argument("--seconds", type=float_range(0.0, 3600.0, lo_open=True, unit="s"), default=20.0,
                     help="how long to track after calibration")
-    sp.add_argument("--seed", type=int, default=1, help="phantom seed (the simulated person)")
+    sp.add_argument("--seed", type=int_range(0), default=1, help="phantom seed (the simulated person)")
     sp.add_argument("--no-adapt", action="store_true", help="keep the calibration's filters fixed")
     sp.add_argument("--json", action="store_true", help="print one object: units, batch_ms, roa")
     sp.set_defaults(func=cmd_motorunits)

@@ -341,6 +341,7 @@ class StimEngine:
                 continue  # the supervisor zeroed the channel
             if not gate.allowed(ch, a, w, p):
                 return emitted  # the supervisor zeroed everything
+            now_us = self.clock()  # the pulse's own time: the pass may have been held up since it began
             if not drv.pulse(ch, a, w, L.INTERPHASE_US):
                 gate.pulse_refused(ch)  # not delivered: not counted, reported or dosed
                 return emitted

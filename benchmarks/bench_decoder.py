@@ -52,7 +52,8 @@ def _device(lib, n_windows, paths):
             net.run(rows[k & (N_REP_ROWS - 1)])
         dt = time.ticks_diff(time.ticks_us(), t0)
         alloc = gc.mem_alloc() - a0
-        shape = "x".join([str(m.n_in)] + [str(L.n_out) for L in m.layers])
+        ctx = m.input.context
+        shape = "x".join([("%dx%d" % (ctx, m.n_in)) if ctx > 1 else str(m.n_in)] + [str(L.n_out) for L in m.layers])
         macs = sum(L.n_in * L.n_out for L in m.layers)
         print("  %-22s %-12s %5d MACs  %7.2f us per window  (%d B file, heap alloc %d B over %d windows)"
               % (path.rsplit("/", 1)[-1], shape, macs, dt / n_windows, len(raw), alloc, n_windows))
@@ -194,7 +195,7 @@ def _host(argv):
     here = os.path.abspath(__file__)
     golden = (repo_root() or os.getcwd()) / "models" / "golden"
     with tempfile.TemporaryDirectory() as tmp:
-        paths = [str(golden / g) for g in ("int8_lda.gmdl", "int8_ridge.gmdl", "int8_mlp.gmdl")]
+        paths = [str(golden / g) for g in ("int8_lda.gmdl", "int8_ridge.gmdl", "int8_mlp.gmdl", "int8_ctx.gmdl")]
         paths.append(_typical_model(tmp))
         subprocess.run([str(micropython_exe()), "-X", "heapsize=16m", here, "--device", str(firmware_lib()),
                         str(n)] + paths, check=True)

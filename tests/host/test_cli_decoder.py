@@ -155,3 +155,11 @@ def test_rejection_and_host_only_classifiers(recordings: list[Path], tmp_path: P
     assert out["runs_on_garment"] is False and out["cv_accuracy"] > 0.5
     r = run("train", *map(str, recordings[:2]), "--kind", "rf")
     assert "cannot run on the garment, no model file written" in r.stdout
+
+
+def test_mixed_rates_refused_naming_the_files(recordings: list[Path], tmp_path: Path) -> None:
+    p = tmp_path / "slow.bdf"
+    assert run("phantom", "gestures", "--seconds", "4", "--out", str(p), "--channels", "4", "--fs", "500").returncode == 0
+    r = run("train", str(recordings[0]), str(p), "--out", str(tmp_path / "m.gmdl"))
+    assert r.returncode == 2
+    assert f"500 Hz: slow.bdf; 1000 Hz: {recordings[0].name}" in r.stderr, r.stderr

@@ -10,7 +10,7 @@ import asyncio
 import json
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -399,6 +399,25 @@ class GarmentClient:
         """External crank-angle sensor reading for the cycling policy."""
         body = struct.pack("<HH", int(round(angle_deg * 100)) % 36000, int(round(cadence_rpm * 100)))
         await self.request(wire.T_CRANK, body, privileged=True)  # the garment refuses it unsigned
+
+    async def activation(self, values: Sequence[float]) -> None:
+        """Host activations 0..1 per policy input (e.g. each muscle's neural drive), signed.
+
+        The garment treats them as decoder output (policy, calibration clip, slew, supervisor);
+        it refuses them unarmed or without a model, and zeroes them if none arrives for
+        ``wire.ACTIVATION_STALE_MS``: send at least every 100 ms.
+
+        Raises:
+            ValueError: a value outside 0..1 or not finite (refused here too, never clamped).
+        """
+        q = []
+        for v in values:
+            if not 0.0 <= float(v) <= 1.0:  # NaN fails this too
+                raise ValueError(f"activation {v!r} is not in 0..1")
+            q.append(int(round(float(v) * 4096)))
+        if not 1 <= len(q) <= 64:
+            raise ValueError(f"{len(q)} activations: 1..64")
+        await self.request(wire.T_ACTIVATION, struct.pack(f"<B{len(q)}H", len(q), *q), privileged=True)
 
     # ---- model upload --------------------------------------------------------------
     async def model_info(self) -> dict[str, Any]:

@@ -8,7 +8,9 @@ from array import array
 
 from micropython import const
 
-from garmentfw.activation import Activations
+from garmentfw.activation import MAX_OUTPUTS, Activations
+from garmentfw.stim_policy import ACT_ONE
+from garmentfw.wire import ACTIVATION_STALE_MS
 from garmentfw.stim_policy import Policy
 
 _NCH = const(8)
@@ -26,6 +28,8 @@ class ControlStage:
         self.targets = array("i", bytes(4 * _NCH))
         self._crank_ext = False  # a crank sensor (T_CRANK) speaks: the decoder's angle waits
         self._crank_ext_ms = time.ticks_ms()
+        self._act_ext = False  # a host activation stream (T_ACTIVATION) drives the policy
+        self._act_ext_ms = time.ticks_ms()
 
     # ---- the model (a notification from model_slot when a model is (de)activated) ----
     def on_model(self, net) -> str:
@@ -57,6 +61,7 @@ class ControlStage:
         return None
 
     def clear_model(self) -> None:
+        self._act_ext = False
         self.sup.set_model(False)
         self.policy = None
         for ch in range(self.n):
@@ -78,8 +83,8 @@ class ControlStage:
     def on_decoder(self, label: int, out, n_out: int) -> None:
         """The decoder's outputs of one window (label -1: rejected, all off)."""
         pol = self.policy
-        if pol is None or not self.sup.model_ok:
-            return
+        if pol is None or not self.sup.model_ok or self._act_ext:
+            return  # (a host activation stream owns the activations while it is fresh)
         act = self.act
         n = act.from_outputs(label, out, n_out)
         if not act.classifier and pol.continuous and pol.angle_output < n:
@@ -90,6 +95,30 @@ class ControlStage:
         if self.sup.armed():
             pol.targets(act.acts, n, self.calib.motor, self.calib.max, self.targets, time.ticks_ms())
             self.apply_targets()
+
+    def external_activation(self, pkt, off: int, size: int) -> str:
+        """T_ACTIVATION body at ``pkt[off:off + size]``: n u8, n x u16 Q12. Returns "" or the
+        refusal, first letter "s" (state), "m" (malformed) or "r" (range). Allocation-free when accepted."""
+        n = pkt[off]
+        if size != 1 + 2 * n or n == 0 or n > MAX_OUTPUTS:
+            return "mT_ACTIVATION body: n=%d with %d bytes (1 + 2n, n 1..%d)" % (n, size, MAX_OUTPUTS)
+        pol = self.policy
+        if pol is None or not self.sup.model_ok:
+            return "sno verified model with a stimulation policy: upload one"
+        if not self.sup.armed():
+            return "snot armed: T_ARM first"
+        for i in range(n):
+            if pkt[off + 2 + 2 * i] << 8 | pkt[off + 1 + 2 * i] > ACT_ONE:
+                return "ractivation %d above 4096 (1.0)" % i
+        a = self.act.acts
+        for i in range(n):
+            a[i] = pkt[off + 2 + 2 * i] << 8 | pkt[off + 1 + 2 * i]
+        self.act.n = n
+        self._act_ext = True
+        self._act_ext_ms = time.ticks_ms()
+        pol.targets(a, n, self.calib.motor, self.calib.max, self.targets, self._act_ext_ms)
+        self.apply_targets()
+        return ""
 
     def set_activation(self, acts, n: int = -1) -> None:
         """Per decoder-output activations (Q12, 4096 = 1.0) -> targets via the policy."""
@@ -126,8 +155,16 @@ class ControlStage:
     # ---- per loop pass ------------------------------------------------------------------
     def tick(self, now_ms) -> None:
         """A continuous policy (cycling: the crank turns between windows) recomputes its
-        targets every pass while armed."""
+        targets every pass while armed. A stale host activation stream is zeroed."""
         pol = self.policy
+        if self._act_ext and time.ticks_diff(now_ms, self._act_ext_ms) > ACTIVATION_STALE_MS:
+            self._act_ext = False  # the stream stopped: zero, and the decoder speaks again
+            a = self.act.acts
+            for i in range(self.act.n):
+                a[i] = 0
+            for ch in range(self.n):
+                self.targets[ch] = 0
+            self.apply_targets()
         if pol is not None and pol.continuous and self.sup.model_ok and self.sup.armed():
             pol.targets(self.act.acts, self.act.n, self.calib.motor, self.calib.max, self.targets, now_ms)
             self.apply_targets()

@@ -107,6 +107,7 @@ class StimService:
             wire.T_GET_LIMITS: (self._get_limits, 0, False),
             wire.T_STIM_STATE: (self._state_req, 0, False),
             wire.T_CRANK: (self._crank, 4, True),
+            wire.T_ACTIVATION: (self._activation, -1, True),  # ANY_LEN: 1 + 2n, checked by the control stage
         }
 
     def _estop_other_link(self) -> None:
@@ -324,3 +325,13 @@ class StimService:
             return
         self.control.crank_sensor(angle, crpm)
         self.dev.reply(wire.R_ACK, seq, bytes((wire.T_CRANK,)))
+
+    def _activation(self, seq, pkt, n) -> None:
+        # Host activations (neural drive) take the decoder's path: policy, calibration clip,
+        # slew, every supervisor check. Refused, never clamped, and never held over a disarm.
+        bad = self.control.external_activation(pkt, 3, n)
+        if bad:
+            code = wire.E_BAD_STATE if bad[0] == "s" else wire.E_MALFORMED if bad[0] == "m" else wire.E_OUT_OF_RANGE
+            self.dev.error(seq, code, bad[1:])
+            return
+        self.dev.reply(wire.R_ACK, seq, bytes((wire.T_ACTIVATION,)))

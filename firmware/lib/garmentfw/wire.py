@@ -53,6 +53,9 @@ T_SET_LIMITS = const(0x27)    # body: LIMITS_FMT                -> R_LIMITS
 T_GET_LIMITS = const(0x28)    # body: -                         -> R_LIMITS
 T_STIM_STATE = const(0x29)    # body: -                         -> R_STIM_STATE
 T_CRANK = const(0x2A)         # body: angle_cdeg u16, cadence_crpm u16 (external crank sensor) -> R_ACK
+T_ACTIVATION = const(0x2B)    # body: n u8, n x u16 Q12 (4096 = 1.0; host activations, e.g. neural drive) -> R_ACK
+#: An activation stream older than this (ms) is stale: the control stage zeroes its activations.
+ACTIVATION_STALE_MS = const(200)
 
 # Decoder model upload (chunked, resumable, CRC-verified, atomic; previous kept).
 T_MODEL_BEGIN = const(0x30)     # body: MODEL_BEGIN_FMT         -> R_MODEL_PROGRESS (resume offset)

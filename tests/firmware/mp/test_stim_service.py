@@ -22,6 +22,7 @@ PRIVILEGED = {
     wire.T_STIM_TEST: S.test_body(0, 10000),
     wire.T_SET_LIMITS: L.Limits().pack(),
     wire.T_CRANK: struct.pack("<HH", 100, 6000),
+    wire.T_ACTIVATION: struct.pack("<BH", 1, 4096),
 }
 OPEN = {wire.T_ESTOP: b"", wire.T_STIM_STATE: b"", wire.T_CALIB_GET: b"\0", wire.T_GET_LIMITS: b""}
 

@@ -103,7 +103,7 @@ class MotorUnitTracker:
         if self._since_rewhiten >= self.rewhiten_every:
             self._since_rewhiten = 0
             self.p = precision(toeplitz_covariance(self._lags))
-            self.f = self.a @ self.p
+            self._refilter(np.arange(self.n_units))
 
     def process(self, batch: np.ndarray) -> BatchResult:
         """Consume ``batch`` (n, C) microvolts, n <= 100 ms of samples; returns the discharges it finalised.
@@ -177,7 +177,15 @@ class MotorUnitTracker:
                 self.a[k] += g * (obs / proj - self.a[k])
                 changed.append(k)
         if changed:
-            self.f[changed] = self.a[changed] @ self.p
+            self._refilter(np.asarray(changed))
+
+    def _refilter(self, ks: np.ndarray) -> None:
+        """Filters ``P a`` of units ``ks``, scaled so each unit's own potential still gives the same source value
+        (its thresholds stay valid when ``P`` or ``a`` change)."""
+        old = np.einsum("ij,ij->i", self.f[ks], self.a[ks])
+        new = self.a[ks] @ self.p
+        gain = old / np.maximum(np.einsum("ij,ij->i", new, self.a[ks]), 1e-12)
+        self.f[ks] = new * gain[:, None]
 
     def _lost_and_found(self, out: list[np.ndarray], x: np.ndarray) -> list[UnitEvent]:
         """Lost: silent for ``lost_after_s`` while a unit recruited after it (higher threshold) discharges.

@@ -71,6 +71,12 @@ def in_user_words(text: str) -> str:
     return out
 
 
+def device_refusal(error: Exception) -> str:
+    """A :class:`garment.client.DeviceError`'s message without the wire's error name, in the
+    user's words (``out_of_range: amplitude_ua=...`` -> ``amplitude ... mA ...``)."""
+    return in_user_words(str(error).split(": ", 1)[-1])
+
+
 def remedy(text: str) -> str | None:
     """What to do about this refusal, with the key that does it (None: no known remedy)."""
     for pattern, what in _REMEDIES:

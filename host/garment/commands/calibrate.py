@@ -29,7 +29,7 @@ from garment.client import Calibration, DeviceError, GarmentClient
 from garment.commands.common import CliError, float_range, int_range
 from garment.protocol import wire
 from garment.stimcontrol import Ramp, RampResult, StimRefused, StimSettings, default_max, search_thresholds
-from garment.wording import in_user_words
+from garment.wording import device_refusal, in_user_words
 
 FELT_KEYS = b"fF"
 MOTOR_KEYS = b"cC"
@@ -79,11 +79,6 @@ def describe(cal: Calibration) -> dict[str, Any]:
     return {"channel": cal.channel, "sensory_ma": cal.sensory_ua / 1000, "motor_ma": cal.motor_ua / 1000,
             "max_ma": cal.max_ua / 1000, "width_us": cal.width_us, "freq_hz": cal.freq_hz,
             "area_cm2": cal.area_mm2 / 100}
-
-
-def refusal(e: DeviceError) -> str:
-    """The garment's refusal, without the wire's error name."""
-    return in_user_words(str(e).split(": ", 1)[-1])
 
 
 async def _check_limits(g: GarmentClient, cal: Calibration, what: str) -> None:
@@ -174,7 +169,7 @@ async def cmd_calibrate(args: argparse.Namespace) -> int:
         except StimRefused as e:
             raise CliError(f"refused: {e}") from None
         except DeviceError as e:
-            raise CliError(f"refused by the garment: {refusal(e)}") from None
+            raise CliError(f"refused by the garment: {device_refusal(e)}") from None
     d = describe(saved)
     if args.json:
         print(json.dumps(d))

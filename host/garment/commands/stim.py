@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from garment.client import DeviceError, GarmentClient
 from garment.commands.common import CliError, float_range, int_range, output_file, print_err
-from garment.wording import in_user_words
+from garment.wording import device_refusal, in_user_words
 from garment.protocol import Packet, wire
 from garment.stimcontrol import armed
 from garment.stimulation import MAX_TEST_MS, TrainRequest, check_train
@@ -198,10 +198,6 @@ async def hold_train(
     }
 
 
-def _parse_device_error(e: DeviceError) -> str:
-    return str(e).split(": ", 1)[-1]
-
-
 async def cmd_stim(args: argparse.Namespace) -> int:
     """``garment stim``: one ramped test train while the control is held."""
     from garment.auth import ensure_authenticated
@@ -219,7 +215,7 @@ async def cmd_stim(args: argparse.Namespace) -> int:
         try:
             cal = await g.get_calibration(args.channel)
         except DeviceError as e:
-            raise CliError(f"refused by the garment: {in_user_words(_parse_device_error(e))}") from None
+            raise CliError(f"refused by the garment: {device_refusal(e)}") from None
         lim = await g.get_limits()
         req = TrainRequest(args.channel, amp, args.width or cal.width_us, args.freq or cal.freq_hz,
                            max(1, int(args.max_seconds * 1000)))  # at most MAX_HOLD_S (argparse)
@@ -238,7 +234,7 @@ async def cmd_stim(args: argparse.Namespace) -> int:
                 try:
                     summary = await hold_train(g, req, hold.held, say=say)
                 except DeviceError as e:
-                    raise CliError(f"refused by the garment: {in_user_words(_parse_device_error(e))}") from None
+                    raise CliError(f"refused by the garment: {device_refusal(e)}") from None
     if args.json:
         print(json.dumps(summary))
     else:

@@ -134,3 +134,26 @@ def test_markers() -> None:
             np.testing.assert_allclose([g[1] for g in got], [t, t + 0.01, t + 0.02], atol=1e-9)
         finally:
             inlet.close_stream()
+
+
+def test_motor_unit_discharges_as_markers_at_their_sample_times() -> None:
+    from garment.motorunits.events import DischargeMarkers
+    from garment.motorunits.tracker import BatchResult, UnitEvent
+
+    sid = f"garment-test-mu-{uuid.uuid4().hex}"
+    with MarkerOutlet("garment motor units", sid) as out:
+        inlet = _connect(out, sid, "Markers")
+        try:
+            t0 = pylsl.local_clock()
+            res = BatchResult([np.array([2048, 4096]), np.array([3072])], [UnitEvent(2.5, 1, "lost")], 0.001, 8192)
+            assert DischargeMarkers(out, 2048.0, t0).push(res) == 4
+            got = []
+            for _ in range(4):
+                sample, ts = inlet.pull_sample(timeout=TIMEOUT)
+                assert sample is not None, "marker not received"
+                got.append((sample[0], ts))
+            assert [g[0] for g in got] == ["mu:discharge unit=0", "mu:discharge unit=1", "mu:discharge unit=0",
+                                           "mu:lost unit=1"]
+            np.testing.assert_allclose([g[1] for g in got], [t0 + 1.0, t0 + 1.5, t0 + 2.0, t0 + 2.5], atol=1e-9)
+        finally:
+            inlet.close_stream()

@@ -105,3 +105,23 @@ def test_cli_motorunits_refuses_a_garment_without_an_hd_stream(capsys):
 
     assert main(["motorunits", "--device", "socket://127.0.0.1:1", "--json"]) == 2
     assert "64-channel HD grid stream" in capsys.readouterr().err
+
+
+def test_discharges_round_trip_as_bdf_annotations_and_bids_events(tmp_path):
+    from garment.motorunits.events import annotations
+    from garment.motorunits.tracker import UnitEvent
+    from garment.recordings.edf import read_edf, write_bdf
+    from garment.recordings.model import Recording
+
+    fs = 2048.0
+    trains = [np.array([2048, 4096]), np.array([3072])]
+    ann = annotations(trains, fs, [UnitEvent(2.5, 1, "lost")])
+    rec = Recording(np.zeros((int(4 * fs), 2), np.float32), fs, ["R01C01", "R01C02"], ["uV", "uV"], annotations=ann)
+    path = write_bdf(rec, tmp_path / "mu.bdf", sidecars=True)
+    back = read_edf(path)
+    got = [(round(a.onset_s, 4), a.text) for a in back.annotations if a.text.startswith("mu:")]
+    assert got == [(1.0, "mu:discharge unit=0"), (1.5, "mu:discharge unit=1"), (2.0, "mu:discharge unit=0"),
+                   (2.5, "mu:lost unit=1")]
+    rows = (tmp_path / "mu_events.tsv").read_text().splitlines()
+    assert rows[0].split("\t")[:3] == ["onset", "duration", "trial_type"]
+    assert [r.split("\t")[2] for r in rows[1:] if "mu:" in r] == [t for _, t in got]

@@ -49,6 +49,9 @@ BOARDS: dict[str, BoardSpec] = {
         BoardSpec("rp2040", "armv6m", "rp2", "rp2040", "rp2", "Raspberry Pi RP2040 (Cortex-M0+)"),
         BoardSpec("sim", "x64", "unix", "sim", "unix",
                   "the simulated garment on the MicroPython unix port", flashable=False),
+        # No qemu stubs package exists; its HAL uses only what the unix stubs also type.
+        BoardSpec("qemu", "armv7emdp", "qemu", "qemu", "unix",
+                  "the garment on an emulated Cortex-M7 (MicroPython qemu port, frozen in)", flashable=False),
     )
 }
 

@@ -52,7 +52,7 @@ class Ads1299Source:
             idx = self._index()
             drv.read_frame(frame)
             drv.unpack(frame, ring.buf, ring.slot_offset(), nch)
-            ring.commit(idx & (wire.COUNTER_MOD - 1))
+            ring.commit(idx & wire.COUNTER_MASK)
             moved += 1
             pend -= 1
         if moved:

@@ -51,7 +51,7 @@ class DecodeStage:
             fx.reset()
             self.net.reset()
             self._base = first
-        self._next = (first + n) & (wire.COUNTER_MOD - 1)
+        self._next = (first + n) & wire.COUNTER_MASK
         k = fx.push(block, n)
         j = 0
         while j < k:
@@ -63,7 +63,7 @@ class DecodeStage:
         net = self.net
         label = net.run(fx.out, j * fx.width)
         self.windows += 1
-        end = (self._base + fx.ends[j]) & (wire.COUNTER_MOD - 1)
+        end = (self._base + fx.ends[j]) & wire.COUNTER_MASK
         self.on_output(label if net.classifier else 0, net.out, net.n_out)
         if not self.dev.streaming:
             return

@@ -135,7 +135,7 @@ class Device:
         self.event(wire.EV_CONFIG, "config fs=%d ch=%d mains=%d" % (fs, n_ch, mains))
 
     def uptime_ms(self) -> int:
-        return time.ticks_diff(time.ticks_ms(), self.t0) & (wire.COUNTER_MOD - 1)
+        return time.ticks_diff(time.ticks_ms(), self.t0) & wire.COUNTER_MASK
 
     # ---- outgoing ------------------------------------------------------------------
     def _send(self, ptype, body_len):

@@ -60,7 +60,7 @@ def counter_diff(a: int, b: int) -> int:
     """a - b for indices modulo COUNTER_MOD, in -2**29 .. 2**29 - 1."""
     d = (a - b) & _MASK
     if d >= _HALF:
-        d -= _MASK + 1
+        d = d - _HALF - _HALF  # not "- (_MASK + 1)": 2**30 is a big int on 32-bit ports
     return d
 
 

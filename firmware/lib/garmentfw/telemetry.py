@@ -42,7 +42,7 @@ class SampleStreamer:
 
     def add(self, block, n: int, first_index: int) -> None:
         """Append n samples (interleaved in block) whose first AFE index is first_index."""
-        if self._n and first_index != (self._first + self._n) % wire.COUNTER_MOD:
+        if self._n and first_index != (self._first + self._n) & wire.COUNTER_MASK:
             self.flush()  # a gap: never join non-contiguous samples in one packet
         nch = self.n_ch
         pkt = self._pkt

@@ -212,6 +212,10 @@ FAULT_NAMES = {FAULT_NONE: "none", FAULT_ESTOP: "estop", FAULT_HEARTBEAT: "heart
 
 # Sample counters stay below 2**30 so that they are small ints on 32-bit MCUs.
 COUNTER_MOD = const(1 << 30)
+# COUNTER_MOD itself is NOT a small int on a 32-bit port (they end at 2**30 - 1): code
+# that wraps a counter uses `& COUNTER_MASK`; `% COUNTER_MOD` or `COUNTER_MOD - 1` there
+# computes with big ints and allocates on every call (found on the emulated Cortex-M7).
+COUNTER_MASK = const(0x3FFFFFFF)
 
 # What the SAMPLES carry.
 STREAM_RAW = const(0)       # AFE codes as read

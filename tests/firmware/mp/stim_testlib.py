@@ -2,7 +2,7 @@
 # test_calibration): the virtual clock (vclock: import this before anything from
 # garmentfw), the fake board (fakeboard) with the sim stimulator on the register-level
 # AFE model, and helpers that send real encoded request frames to a Device.
-from vclock import T, advance_us, mdiff, sleep_ms, sleep_us, ticks_add, ticks_diff, ticks_ms, ticks_us  # noqa: F401
+from vclock import advance_us, mdiff, sleep_ms, sleep_us, ticks_add, ticks_diff, ticks_ms, ticks_us  # noqa: F401
 
 from fakeboard import Board, Link  # noqa: F401, E402
 
@@ -33,7 +33,7 @@ class Recorder:
 
 
 def tmpdir(tag):
-    root = "/tmp/garment-stimtest-%s-%d" % (tag, id(T))
+    root = "/tmp/garment-stimtest-%s-%d" % (tag, id(advance_us))
     try:
         for n in os.listdir(root):
             os.remove(root + "/" + n)
@@ -177,7 +177,7 @@ def run(dev, host, ms, step_us=1000, ping_every_ms=100):
         if ping_every_ms and i * step_us >= next_ping:
             host.ping()
             next_ping += ping_every_ms * 1000
-        T[0] += step_us
+        advance_us(step_us)
         dev.step()
 
 

@@ -11,24 +11,39 @@ import sys
 PERIOD = 1 << 30
 MASK = PERIOD - 1
 _HALF = PERIOD >> 1
-T = [0]  # virtual microseconds since import (only ever grows)
+# Every value here stays within a 32-bit port's small ints (-2**30 .. 2**30 - 1), sums
+# included, so the clock allocates nothing on an MCU core either (on the emulated
+# Cortex-M7, a clock that counted up past 2**30 made every hot-path test allocate).
+# T: virtual [microseconds mod PERIOD, milliseconds mod PERIOD, microseconds into the ms].
+T = [0, 0, 0]
 _OFF = [1000000, 1000]  # what ticks_us / ticks_ms read at T = 0
 
 
+def _add(a, b):
+    """(a + b) mod PERIOD for 0 <= a, b <= MASK, without leaving the small ints."""
+    room = MASK - a
+    return a + b if b <= room else b - room - 1
+
+
 def ticks_us():
-    return (T[0] + _OFF[0]) & MASK
+    return _add(T[0], _OFF[0])
 
 
 def ticks_ms():
-    return (T[0] // 1000 + _OFF[1]) & MASK
+    return _add(T[1], _OFF[1])
 
 
 def ticks_diff(a, b):
-    return ((a - b + _HALF) & MASK) - _HALF
+    d = a - b
+    if d >= _HALF:
+        return d - _HALF - _HALF
+    if d < -_HALF:
+        return d + _HALF + _HALF
+    return d
 
 
 def ticks_add(a, d):
-    return (a + d) & MASK
+    return _add(a, d & MASK)
 
 
 def start(us=None, ms=None):
@@ -37,27 +52,30 @@ def start(us=None, ms=None):
     if us is not None:
         _OFF[0] = (us - T[0]) & MASK
     if ms is not None:
-        _OFF[1] = (ms - T[0] // 1000) & MASK
+        _OFF[1] = (ms - T[1]) & MASK
 
 
 def advance_us(us):
-    T[0] += us
+    T[0] = _add(T[0], us & MASK)
+    r = T[2] + us
+    T[1] = _add(T[1], (r // 1000) & MASK)
+    T[2] = r % 1000
 
 
 def advance_ms(ms):
-    T[0] += ms * 1000
+    advance_us(ms * 1000)
 
 
 def sleep_us(us):
-    T[0] += us
+    advance_us(us)
 
 
 def sleep_ms(ms):
-    T[0] += ms * 1000
+    advance_us(ms * 1000)
 
 
 def sleep(s):
-    T[0] += int(s * 1000000)
+    advance_us(int(s * 1000000))
 
 
 def mdiff(a, b):

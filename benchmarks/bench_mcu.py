@@ -1,0 +1,271 @@
+"""Instruction budgets of the firmware's hot paths on an emulated 32-bit MCU core.
+
+Runs the real firmware, frozen into MicroPython's qemu port (``MPS2_AN500``, Cortex-M7,
+viper/native code as Thumb-2), under ``qemu-system-arm -icount shift=0``: every guest
+instruction advances the virtual clock by exactly 1 ns, so ``time.ticks_us()`` in the
+guest counts thousands of instructions, deterministically (same figures every run, on
+any host, under any load). Measured per unit of work:
+
+* ``sample``: one 8-channel conversion into the capture ring (24-bit unpack + commit)
+  and through the filters (4th-order high-pass, notch, 2nd harmonic), blocks of 32;
+* ``window_features``: one feature window (MAV, WL, ZC, SSC, RMS x 8 ch; 200 ms / 50 ms
+  at 2 kHz: the 100 samples of an increment pushed, the window's features out);
+* ``window_<kind>``: the int8 decoder on one feature row, per golden model kind;
+* ``pulse_burst``: the stimulation engine's tick that fires a 4-channel burst;
+* ``frame_rx``: one received command frame (COBS + CRC + dispatch, a ping and its ACK);
+* ``loop_worst``: the worst device-loop pass over 2 s of 8 ch x 2 kHz streaming with the
+  default 1 ms tick (AFE read, ring, filters, telemetry framing).
+
+Each is converted to time at each reference board's clock with a stated
+instructions-per-cycle assumption (:data:`IPC`) and held against the budget: a sample's
+work must fit 0.5 ms (one conversion period at 2 kHz) with 2x headroom, and the worst
+loop pass must fit the capture ring's depth (the conversions the DRDY capture holds
+while the loop is busy) with 2x headroom.
+
+Usage: ``python benchmarks/bench_mcu.py [--json]`` (``--json``: one object).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from garment.qemu.build import DEFAULT_BOARD, QEMU_BOARDS, build
+from garment.qemu.machine import QemuMachine
+
+REPO = Path(__file__).resolve().parents[1]
+#: Reference boards: CPU clock. Instructions are the Cortex-M7 build's (Thumb-2).
+BOARD_CLOCKS_HZ = {"esp32s3": 240_000_000, "rp2040": 133_000_000, "rp2350": 150_000_000}
+#: Instructions per cycle assumed on every board: 1.0. Conservative for the dual-issue
+#: Cortex-M7 the counts come from; about right for the ESP32-S3's LX7 and the RP2350's
+#: M33 running from cache; optimistic for the RP2040's M0+ (Thumb-1 needs more
+#: instructions than Thumb-2 for the same viper code, and XIP flash adds wait states):
+#: read its column as a lower bound.
+IPC = 1.0
+FS_HZ = 2000
+SAMPLE_PERIOD_US = 1e6 / FS_HZ
+#: Conversions the MCU boards' DRDY capture ring holds (boards/qemu.py: _AFE_FIFO).
+CAPTURE_RING_DEPTH = 64
+HEADROOM = 2.0
+
+GUEST = r"""
+import os, sys, gc
+import time as _rt
+RT_US = _rt.ticks_us
+RT_DIFF = _rt.ticks_diff
+os.chdir(%(here)r)
+sys.path[:] = ['.frozen', '']
+import vclock
+from array import array
+
+def instr(t0):
+    return RT_DIFF(RT_US(), t0) * 1000   # -icount shift=0: 1 us = 1000 instructions
+
+def out(name, total, units):
+    print("RESULT %%s %%d %%d" %% (name, total, units))
+
+# ---- sample: unpack into the ring + filters ---------------------------------------
+from garmentfw.drivers.ads1299 import unpack
+from garmentfw.ring import SampleRing
+from garmentfw.dsp import FilterBank
+ring = SampleRing(256, 8)
+fb = FilterBank(8, 2000, 50)
+blk = array('i', bytes(4 * 32 * 8))
+frames = []
+for k in range(32):
+    f = bytearray(27)
+    f[0] = 0xC0
+    for i in range(3, 27):
+        f[i] = (k * 37 + i * 11) & 0xFF
+    frames.append(f)
+def samples(n):
+    i = 0
+    while i < n:
+        j = 0
+        while j < 32:
+            unpack(frames[j], ring.buf, ring.slot_offset(), 8)
+            ring.commit(i + j)
+            j += 1
+        got = ring.take(blk, 32)
+        fb.process(blk, got)
+        i += 32
+samples(64)
+t0 = RT_US(); samples(2048); out("sample", instr(t0), 2048)
+
+# ---- features per window ---------------------------------------------------------
+from garmentfw.features import FeatureExtractor
+fx = FeatureExtractor(8, 400, 100)
+src = array('i', [((i * 7919) %% 2001 - 1000) * 300 for i in range(100 * 8)])
+for _ in range(8):
+    fx.push(src, 100)
+t0 = RT_US()
+w = 0
+for _ in range(40):
+    w += fx.push(src, 100)
+out("window_features", instr(t0), w)
+
+# ---- decoder per model kind ------------------------------------------------------
+from garmentfw.int8net import Int8Net
+for kind in ("lda", "mlp", "ridge"):
+    with open("../../../models/golden/int8_%%s.gmdl" %% kind, "rb") as f:
+        raw = f.read()
+    net = Int8Net.load(raw, None, None)
+    row = array('i', [(i * 2654435761) & 0xFFFF for i in range(net.n_in)])
+    for _ in range(4):
+        net.run(row)
+    t0 = RT_US()
+    for _ in range(200):
+        net.run(row)
+    out("window_" + kind, instr(t0), 200)
+    del net, raw
+
+# ---- pulse burst -----------------------------------------------------------------
+import stim_testlib as S
+exec(open("test_stim_engine.py").read().split("def _run(")[0])
+eng, sup, drv, rec = _engine()
+for ch in range(4):
+    eng.set_target(ch, 8000, S.ticks_us())
+for _ in range(400):   # ramp to target first (slew-limited)
+    S.advance_us(500)
+    eng.tick(S.ticks_us())
+burst = 0
+bursts = 0
+idle = 0
+idles = 0
+for _ in range(2000):
+    S.advance_us(500)
+    c = drv.count
+    t0 = RT_US()
+    eng.tick(S.ticks_us())
+    n = instr(t0)
+    if drv.count > c:
+        burst += n
+        bursts += 1
+    else:
+        idle += n
+        idles += 1
+out("pulse_burst", burst, bursts)
+out("pulse_idle_tick", idle, idles)
+del eng, sup, drv, rec
+
+# ---- received frame + device loop ------------------------------------------------
+from fakeboard import Board, Link
+from garmentfw import wire
+from garmentfw.device import Device
+from garmentfw.framing import Framer
+b = Board(link=Link(capture=False))
+d = Device(b)
+fr = Framer()
+pkt = fr.packet()
+pkt[3] = 1
+pkt[4] = pkt[5] = pkt[6] = 0
+n = fr.encode(pkt, wire.T_PING, 4)
+ping = bytes(fr.out[:n])
+if ping[-1] != 0:
+    ping += b"\x00"  # the frame delimiter
+for _ in range(5):
+    d.step()
+for _ in range(10):
+    b.link.inbox.extend(ping)
+    d.step()
+base = 0
+t0 = RT_US()
+for _ in range(200):
+    d.step()
+base = instr(t0)
+t0 = RT_US()
+for _ in range(200):
+    b.link.inbox.extend(ping)
+    d.step()
+out("frame_rx", instr(t0) - base, 200)
+
+d.streaming = True
+d.streamer.start(d.n_ch, d.kind)
+nv = array('i', [((i * 7919) %% 2001 - 1000) * 50 for i in range(8 * 2)])
+worst = 0
+tot = 0
+for k in range(4000):
+    b.chip.feed(nv, 2)
+    vclock.advance_us(1000)
+    t0 = RT_US()
+    d.step()
+    n = instr(t0)
+    if k >= 100:
+        tot += n
+        if n > worst:
+            worst = n
+out("loop_worst", worst, 1)
+out("loop_mean", tot, 3900)
+print("DONE")
+"""
+
+
+def measure(board: str = DEFAULT_BOARD) -> dict[str, float]:
+    """Instructions per unit of each hot path on ``board`` (deterministic under -icount)."""
+    here = "/" + (REPO / "tests" / "firmware" / "mp").relative_to(REPO).as_posix()
+    with QemuMachine(board, icount=True, elf=build(board)) as m:
+        m.mount_host(REPO, tmp_kb=256)
+        out = m.check(GUEST % {"here": here}, timeout=1800)
+    if "DONE" not in out:
+        raise RuntimeError(f"the benchmark did not finish:\n{out[-3000:]}")
+    res = {}
+    for name, total, units in re.findall(r"^RESULT (\w+) (-?\d+) (\d+)", out, re.M):
+        res[name] = int(total) / max(1, int(units))
+    return res
+
+
+def budget(instr: dict[str, float]) -> dict[str, dict[str, object]]:
+    """Time per unit at each board's clock and whether each budget fits with 2x headroom."""
+    boards = {}
+    for name, hz in BOARD_CLOCKS_HZ.items():
+        us = {k: v / (hz * IPC) * 1e6 for k, v in instr.items()}
+        # One second of 8 ch x 2 kHz: every sample, 20 windows (features + the largest model).
+        dec = max(us.get(k, 0.0) for k in ("window_lda", "window_mlp", "window_ridge"))
+        per_s = FS_HZ * us["sample"] + 20 * (us["window_features"] + dec) + 30 * us["pulse_burst"]
+        ring_us = CAPTURE_RING_DEPTH * SAMPLE_PERIOD_US
+        boards[name] = {
+            "clock_mhz": hz / 1e6,
+            "us": {k: round(v, 2) for k, v in us.items()},
+            "cpu_load_8ch_2khz": round(per_s / 1e6, 4),
+            "sample_fits": us["sample"] * HEADROOM <= SAMPLE_PERIOD_US,
+            "loop_fits_ring": us["loop_worst"] * HEADROOM <= ring_us,
+            "load_fits": per_s * HEADROOM <= 1e6,
+        }
+    return boards
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--board", default=DEFAULT_BOARD, choices=sorted(QEMU_BOARDS))
+    a = ap.parse_args(argv)
+    instr = measure(a.board)
+    result = {
+        "core": f"{a.board} ({QEMU_BOARDS[a.board].cpu}), qemu -icount shift=0",
+        "instructions": {k: round(v) for k, v in instr.items()},
+        "ipc_assumed": IPC,
+        "budget_us": {"sample": SAMPLE_PERIOD_US, "capture_ring": CAPTURE_RING_DEPTH * SAMPLE_PERIOD_US},
+        "headroom": HEADROOM,
+        "boards": budget(instr),
+    }
+    if a.json:
+        print(json.dumps(result))
+        return 0
+    print(f"core: {result['core']}; instructions per unit; time at IPC {IPC} (budget: sample "
+          f"{SAMPLE_PERIOD_US:.0f} us, loop pass {CAPTURE_RING_DEPTH * SAMPLE_PERIOD_US / 1000:.0f} ms = ring of "
+          f"{CAPTURE_RING_DEPTH}, each with {HEADROOM:.0f}x headroom)")
+    names = list(instr)
+    print(f"{'path':18s} {'instr':>10s}" + "".join(f" {b + ' us':>14s}" for b in BOARD_CLOCKS_HZ))
+    for k in names:
+        print(f"{k:18s} {instr[k]:10.0f}" + "".join(f" {result['boards'][b]['us'][k]:14.2f}" for b in BOARD_CLOCKS_HZ))
+    for b, r in result["boards"].items():
+        print(f"{b}: CPU load of 8 ch x 2 kHz with decode and 30 Hz bursts {r['cpu_load_8ch_2khz'] * 100:.1f} %; "
+              f"sample fits: {r['sample_fits']}, worst loop pass fits the ring: {r['loop_fits_ring']}, "
+              f"load fits: {r['load_fits']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

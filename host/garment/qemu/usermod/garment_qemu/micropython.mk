@@ -1,0 +1,7 @@
+# C additions to MicroPython's qemu port for the garment's emulated boards (passed as
+# USER_C_MODULES by garment.qemu.build): the wall-clock hook littlefs needs, and
+# `hostfile`, read-only access to the host's files over semihosting (a debug probe's
+# file channel) so tests read their golden vectors at memory speed, not at UART speed.
+GARMENT_QEMU_DIR := $(USERMOD_DIR)
+SRC_USERMOD_C += $(GARMENT_QEMU_DIR)/time_ns.c
+SRC_USERMOD_C += $(GARMENT_QEMU_DIR)/hostfile.c

@@ -1,0 +1,108 @@
+"""The firmware unit tests of ``tests/firmware/mp`` on an emulated Cortex-M7 (``pytest -m mcu``).
+
+The same scripts as ``test_unix_port.py``, run by the same ``mprunner.py``, but on
+MicroPython's qemu port (``MPS2_AN500``) with the firmware frozen in through the ``qemu``
+board manifest: 32-bit machine words (small ints end at 2**30), viper and native code
+as real Thumb-2, ticks that wrap at 2**30. The build is cached (``build/qemu/``); the
+first run builds it (``garment.qemu.build``, about 1-3 minutes on two cores).
+
+The guest reads the tests and golden vectors from the host's checkout through
+semihosting (read-only at "/") and writes to a littlefs in RAM at "/tmp" (the store
+tests' filesystem). One guest runs every script in turn, with a fresh module table
+each time; a script that hangs or kills the guest fails and the next one gets a new guest.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from garment.qemu.build import DEFAULT_BOARD, QemuBuildError, build
+from garment.qemu.machine import QemuError, QemuMachine
+
+pytestmark = pytest.mark.mcu
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).parent / "mp"
+#: Scripts that test modules the qemu board's image does not hold.
+NOT_ON_CORE = {
+    "test_ble_link.py": "tests the ESP32-S3 board's BLE link (boards/ble_link.py), not in the qemu image",
+    "test_dual_link.py": "tests the ESP32-S3 board's USB+BLE link (boards/dual_link.py), not in the qemu image",
+}
+SCRIPTS = [s for s in sorted(HERE.glob("test_*.py")) if s.name not in NOT_ON_CORE]
+SCRIPT_TIMEOUT_S = 600.0
+
+# Each script starts from an empty module table (frozen firmware modules re-import fresh)
+# with the frozen firmware first on sys.path, as on a board.
+_RUN = """\
+import os, sys, gc
+for _k in list(sys.modules):
+    del sys.modules[_k]
+gc.collect()
+os.chdir({here!r})
+sys.path[:] = ['.frozen', '']
+sys.argv[:] = ['mprunner.py', '.frozen', {script!r}]
+exec(open('mprunner.py').read(), {{'__name__': 'mprunner'}})
+"""
+
+
+def _collect() -> list[tuple[Path, str]]:
+    return [(s, m.group(1)) for s in SCRIPTS for m in re.finditer(r"^def (test_\w+)\(", s.read_text(), re.M)]
+
+
+class Core:
+    """One emulated board that runs whole scripts and keeps their output."""
+
+    def __init__(self, elf: Path):
+        self.elf = elf
+        self.machine: QemuMachine | None = None
+        self.results: dict[str, str] = {}
+
+    def _boot(self) -> QemuMachine:
+        if self.machine is None:
+            m = QemuMachine(DEFAULT_BOARD, elf=self.elf).start()
+            m.mount_host(REPO, tmp_kb=512)
+            self.machine = m
+        return self.machine
+
+    def output(self, script: Path) -> str:
+        if script.name not in self.results:
+            here = "/" + HERE.resolve().relative_to(REPO.resolve()).as_posix()
+            try:
+                out, err = self._boot().run(_RUN.format(here=here, script=script.name), timeout=SCRIPT_TIMEOUT_S)
+                text = out + err
+            except QemuError as e:
+                text = f"the guest failed running {script.name}: {e}"
+                self.close()
+            self.results[script.name] = text
+        return self.results[script.name]
+
+    def close(self) -> None:
+        if self.machine is not None:
+            self.machine.close()
+            self.machine = None
+
+
+@pytest.fixture(scope="module")
+def core() -> Core:
+    try:
+        elf = build(DEFAULT_BOARD)
+    except QemuBuildError as e:
+        pytest.fail(f"cannot build the qemu port: {e}")
+    c = Core(elf)
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize("script,name", _collect(), ids=[f"{s.stem}::{n}" for s, n in _collect()])
+def test_on_emulated_core(core: Core, script: Path, name: str) -> None:
+    out = core.output(script)
+    assert re.search(rf"^PASS {name}\r?$", out, re.M), f"{script.name}::{name} on {DEFAULT_BOARD}:\n{out[-6000:]}"
+
+
+def test_scripts_not_on_the_core_are_listed_with_a_reason() -> None:
+    """Every mp script runs on the core unless this table says why not."""
+    names = {s.name for s in HERE.glob("test_*.py")}
+    assert set(NOT_ON_CORE) <= names, f"stale entries: {set(NOT_ON_CORE) - names}"
+    assert len(SCRIPTS) + len(NOT_ON_CORE) == len(names)

@@ -47,6 +47,10 @@ BOARDS: dict[str, BoardSpec] = {
         BoardSpec("esp32s3", "xtensawin", "esp32", "esp32s3", "esp32",
                   "ESP32-S3 (reference board: ADS1299 AFE + stimulator, USB + BLE)"),
         BoardSpec("rp2040", "armv6m", "rp2", "rp2040", "rp2", "Raspberry Pi RP2040 (Cortex-M0+)"),
+        BoardSpec("rp2350", "armv7emsp", "rp2", "rp2350", "rp2",
+                  "Raspberry Pi Pico 2 W: RP2350 Arm cores (Cortex-M33) + CYW43439 BLE"),
+        BoardSpec("rp2350-riscv", "rv32imc", "rp2", "rp2350", "rp2",
+                  "Raspberry Pi Pico 2 W: RP2350 RISC-V cores (Hazard3) + CYW43439 BLE"),
         BoardSpec("sim", "x64", "unix", "sim", "unix",
                   "the simulated garment on the MicroPython unix port", flashable=False),
         # No qemu stubs package exists; its HAL uses only what the unix stubs also type.

@@ -1,0 +1,123 @@
+# The RP2350 board's stimulator (Pico 2 W), implementing the HAL driver contract of
+# garmentfw.stim_engine with PIO-timed pulses (boards/rp2_pio.py). Compile-only here
+# (no hardware in CI): type-checked against the rp2 stubs, built by mpy-cross.
+#
+# Front end: as the reference board (boards/esp32s3_stim.py): an output enable that
+# defaults off (pull-down, driven low first), one V-to-I current source per channel
+# with a PWM amplitude reference (RC low-pass, settled SETTLE_US inside the PIO program
+# before phase 1, so the CPU never waits), an H-bridge per channel (A then B, equal
+# phases by construction), an electrode reading at the end of phase 1 (hard IRQ from
+# the state machine: electrode voltage on ADC0 through 1:101, sense current on ADC1),
+# an E-stop button (hard IRQ cuts the enable, latches) and an output LED.
+from array import array
+
+from machine import ADC, PWM, Pin
+from micropython import const
+
+from garmentfw.boards.rp2_pio import MIN_PHASE_US, PioPulser
+
+PIN_STIM_ENABLE = const(15)
+PIN_ESTOP = const(14)
+PIN_LED_OUT = const(13)
+# Per channel: H-bridge A (B is the next GPIO, side-set pair) and amplitude PWM.
+PHASE_A_PINS = (2, 4, 6, 8)
+AMPLITUDE_PINS = (10, 11, 12, 9)
+ADC_SENSE = const(26)
+ADC_SENSE_I = const(27)
+SENSE_OHM = const(10)
+SENSE_GAIN = const(20)
+SENSE_DIVIDER = const(101)
+SETTLE_US = const(200)
+FULL_SCALE_UA = const(100000)
+# State machines 4..7 (PIO1) pulse; PIO0 keeps the DRDY counter.
+SM_FIRST = const(4)
+
+
+class Rp2350Stimulator:
+    NAME = "rp2350-cc"
+
+    def __init__(self, enable=None, n_channels: int = 4):
+        self.enable_pin = enable if enable is not None else Pin(PIN_STIM_ENABLE, Pin.OUT, value=0)
+        self.enable_pin.value(0)
+        self._on = False
+        self._estop = False
+        if not 1 <= n_channels <= len(PHASE_A_PINS):
+            raise ValueError("n_channels must be 1..%d" % len(PHASE_A_PINS))
+        self.n_channels = n_channels
+        self.led = Pin(PIN_LED_OUT, Pin.OUT, value=0)
+        self.amp = [PWM(Pin(AMPLITUDE_PINS[i]), freq=78125, duty_u16=0) for i in range(n_channels)]
+        for i in range(n_channels):
+            Pin(PHASE_A_PINS[i], Pin.OUT, value=0)
+            Pin(PHASE_A_PINS[i] + 1, Pin.OUT, value=0)
+        self.sense = ADC(Pin(ADC_SENSE))
+        self.sense_i = ADC(Pin(ADC_SENSE_I))
+        self.min_width_us = MIN_PHASE_US
+        self.mv = array("i", [-1] * n_channels)
+        self.ua = array("i", [-1] * n_channels)
+        self._reading = array("i", [-1])  # channel whose phase 1 ends next (one at a time)
+        self.pulsers = [PioPulser(SM_FIRST + i, Pin(PHASE_A_PINS[i]), self._phase1_end) for i in range(n_channels)]
+        self.button = Pin(PIN_ESTOP, Pin.IN, Pin.PULL_UP)
+        self.button.irq(handler=self._button, trigger=Pin.IRQ_FALLING, hard=True)
+
+    def _button(self, pin) -> None:
+        # Hard IRQ: no allocation; cut the output first.
+        self.enable_pin.value(0)
+        self._on = False
+        self._estop = True
+
+    def _phase1_end(self, sm) -> None:
+        # Hard IRQ at the end of phase 1: read the electrode (uV * 101 / 1000 = mV).
+        ch = self._reading[0]
+        if ch >= 0:
+            self.mv[ch] = self.sense.read_u16() * 3300 * SENSE_DIVIDER // 65535
+            self.ua[ch] = self.sense_i.read_u16() * 3300 // 65535 * 1000 // (SENSE_GAIN * SENSE_OHM)
+            self._reading[0] = -1
+
+    # ---- HAL driver contract -------------------------------------------------------
+    def enable(self) -> None:
+        for i in range(self.n_channels):
+            self.mv[i] = -1
+            self.ua[i] = -1
+        self._on = True
+        self.enable_pin.value(1)
+        self.led.value(1)
+
+    def all_off(self) -> None:
+        self.enable_pin.value(0)
+        self._on = False
+        for i in range(self.n_channels):
+            self.pulsers[i].stop()
+            self.amp[i].duty_u16(0)
+        self.led.value(0)
+
+    def off(self, ch: int) -> None:
+        self.pulsers[ch].stop()
+        self.amp[ch].duty_u16(0)
+
+    def load_mv(self, ch: int) -> int:
+        return self.mv[ch]
+
+    def load_ua(self, ch: int) -> int:
+        return self.ua[ch]
+
+    def estop_pressed(self) -> bool:
+        v = self._estop
+        self._estop = False
+        return v
+
+    def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> bool:
+        """Queue one biphasic, charge-balanced pulse on ``ch``; False if not delivered
+        (output off, button held, previous pulse still queued, widths untimeable)."""
+        if not self._on or self.button.value() == 0:
+            return False
+        duty = amplitude_ua * 2048 // 3125  # * 65536 / 100000, < 2**28
+        if duty > 65535:
+            duty = 65535
+        p = self.pulsers[ch]
+        if p.busy():
+            return False
+        self.amp[ch].duty_u16(duty)
+        self.mv[ch] = -1
+        self.ua[ch] = -1
+        self._reading[0] = ch
+        return p.queue(SETTLE_US, width_us, interphase_us)

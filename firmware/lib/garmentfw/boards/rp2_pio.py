@@ -1,0 +1,114 @@
+# PIO programs of the RP2 boards (RP2040 and RP2350 run the same PIO v0 instructions):
+# the AFE's DRDY edges counted by a state machine, and biphasic stimulation pulses timed
+# by one. Compile-only here (no RP2 hardware in CI): type-checked against the rp2 stubs
+# and built by mpy-cross; the timing below is by the PIO instruction set, not measured.
+#
+# DRDY capture: the state machine waits for each falling DRDY edge and counts it in X,
+# pushing count << 2 to its RX FIFO (noblock: the newest count is always in X). The CPU
+# reads the FIFO with get(None, 2), so counts arrive modulo 2**30: small ints on a
+# 32-bit port, never an allocation. No edge is lost to interrupt latency or a busy loop.
+#
+# Pulses: one state machine per channel drives the channel's H-bridge (A = phase 1,
+# cathodic; B = phase 2, anodic) by side-set at 1 MHz (1 us per cycle). The CPU queues
+# (settle, gap, width) in the TX FIFO and returns: the loop never waits for a pulse.
+# Phase 2 reuses phase 1's count from the OSR, so the two phases are equal by
+# construction (charge-balanced). IRQ rel(0) fires at the end of phase 1 (the electrode
+# reading), IRQ flag 4 + sm at the end of the pulse.
+import rp2
+from micropython import const
+from rp2 import PIO, StateMachine
+
+PIO_HZ = const(1_000_000)  # pulse state machines: 1 cycle = 1 us
+# Cycles the pulse program spends outside the counted loops (pull, mov, irq): each loop
+# count is the wanted microseconds minus these, so phases are exact to the cycle.
+PHASE_OVERHEAD = const(1)
+GAP_OVERHEAD = const(2)
+MIN_PHASE_US = const(4)
+
+
+@rp2.asm_pio()
+def drdy_counter():
+    mov(x, invert(null))  # noqa: F821 - PIO assembler names
+    wrap_target()  # noqa: F821
+    wait(1, pin, 0)  # noqa: F821 - DRDY idle (high)
+    wait(0, pin, 0)  # noqa: F821 - falling edge: a conversion is ready
+    jmp(x_dec, "count")  # noqa: F821
+    label("count")  # noqa: F821
+    mov(isr, invert(x))  # noqa: F821 - edges since start
+    in_(null, 2)  # noqa: F821 - << 2: the CPU's get(None, 2) drops bits 30, 31
+    push(noblock)  # noqa: F821
+    wrap()  # noqa: F821
+
+
+@rp2.asm_pio(sideset_init=[PIO.OUT_LOW, PIO.OUT_LOW])
+def biphasic_pulse():
+    wrap_target()  # noqa: F821
+    pull(block).side(0)  # noqa: F821 - settle: amplitude reference settles, outputs open
+    mov(y, osr).side(0)  # noqa: F821
+    label("settle")  # noqa: F821
+    jmp(y_dec, "settle").side(0)  # noqa: F821
+    pull(block).side(0)  # noqa: F821 - interphase gap
+    mov(y, osr).side(0)  # noqa: F821
+    pull(block).side(0)  # noqa: F821 - phase width (stays in OSR for both phases)
+    mov(x, osr).side(1)  # noqa: F821 - A high: phase 1 starts
+    label("p1")  # noqa: F821
+    jmp(x_dec, "p1").side(1)  # noqa: F821
+    irq(rel(0)).side(0)  # noqa: F821 - phase 1 over: read the electrode
+    label("gap")  # noqa: F821
+    jmp(y_dec, "gap").side(0)  # noqa: F821
+    mov(x, osr).side(2)  # noqa: F821 - B high: phase 2, the same count as phase 1
+    label("p2")  # noqa: F821
+    jmp(x_dec, "p2").side(2)  # noqa: F821
+    irq(rel(4)).side(0)  # noqa: F821 - pulse over
+    wrap()  # noqa: F821
+
+
+class PioDrdyCounter:
+    """DRDY falling edges counted by a PIO state machine (``edges``, modulo 2**30)."""
+
+    def __init__(self, sm_id: int, drdy_pin):
+        self.sm = StateMachine(sm_id, drdy_counter, in_base=drdy_pin)
+        self.edges = 0
+        self.sm.active(1)
+
+    def update(self) -> int:
+        """Drain the FIFO: the newest count. Allocation-free (counts < 2**30)."""
+        sm = self.sm
+        while sm.rx_fifo():
+            self.edges = sm.get(None, 2)
+        return self.edges
+
+
+class PioPulser:
+    """One channel's biphasic pulses, timed by a PIO state machine on its H-bridge pins."""
+
+    def __init__(self, sm_id: int, pin_a, on_phase1=None, on_done=None):
+        # pin_a and the next GPIO are side-set pins: bit 0 = A (phase 1), bit 1 = B.
+        self.sm = StateMachine(sm_id, biphasic_pulse, freq=PIO_HZ, sideset_base=pin_a)
+        if on_phase1 is not None:
+            self.sm.irq(on_phase1, hard=True)
+        self.on_done = on_done
+        self.sm.active(1)
+
+    def busy(self) -> bool:
+        """A queued pulse has not started yet (its words are still in the TX FIFO)."""
+        return self.sm.tx_fifo() > 0
+
+    def queue(self, settle_us: int, width_us: int, interphase_us: int) -> bool:
+        """Queue one pulse; False (nothing queued) while the previous one is pending or
+        the widths are too short to time."""
+        if width_us < MIN_PHASE_US or interphase_us < GAP_OVERHEAD + 1 or self.busy():
+            return False
+        sm = self.sm
+        sm.put(settle_us)
+        sm.put(interphase_us - GAP_OVERHEAD)
+        sm.put(width_us - PHASE_OVERHEAD)
+        return True
+
+    def stop(self) -> None:
+        """Abort now: restart the program with both pins low (phase open)."""
+        sm = self.sm
+        sm.active(0)
+        sm.restart()
+        sm.exec("nop() .side(0)")
+        sm.active(1)

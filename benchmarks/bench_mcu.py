@@ -97,13 +97,13 @@ t0 = RT_US(); samples(2048); out("sample", instr(t0), 2048)
 # ---- features per window ---------------------------------------------------------
 from garmentfw.features import FeatureExtractor
 fx = FeatureExtractor(8, 400, 100)
-src = array('i', [((i * 7919) %% 2001 - 1000) * 300 for i in range(100 * 8)])
-for _ in range(8):
-    fx.push(src, 100)
+src = array('i', [((i * 7919) %% 2001 - 1000) * 300 for i in range(50 * 8)])
+for _ in range(16):
+    fx.push(src, 50)
 t0 = RT_US()
 w = 0
-for _ in range(40):
-    w += fx.push(src, 100)
+for _ in range(80):   # blocks of 50 (the device's block is smaller than MAX_BLOCK)
+    w += fx.push(src, 50)
 out("window_features", instr(t0), w)
 
 # ---- decoder per model kind ------------------------------------------------------

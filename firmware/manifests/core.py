@@ -16,6 +16,7 @@ package(
         "app.py",
         "artefact_stage.py",
         "auth.py",
+        "budget.py",
         "calibration.py",
         "control.py",
         "cpg.py",

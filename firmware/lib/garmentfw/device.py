@@ -16,7 +16,7 @@ from array import array
 
 from micropython import const
 
-from garmentfw import VERSION, wire
+from garmentfw import VERSION, budget, wire
 from garmentfw.framing import Deframer, Framer
 from garmentfw.ring import SampleRing
 from garmentfw.telemetry import SampleStreamer
@@ -259,6 +259,9 @@ class Device:
             bad = "stream kind=%d not in (0, 1, 2)" % kind
         elif hp > 1 or notch > 1:
             bad = "hp/notch flags must be 0 or 1"
+        else:
+            # The board's CPU must keep up with it (instruction budgets: garmentfw/budget.py).
+            bad = budget.refusal(self.board.NAME, fs, n_ch)
         if bad:
             self.error(seq, wire.E_OUT_OF_RANGE, bad)
             return

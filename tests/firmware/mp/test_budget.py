@@ -1,0 +1,56 @@
+# A configuration the board's CPU cannot keep up with is refused (garmentfw/budget.py),
+# with the reason, and nothing changes; the sim and qemu boards are not checked.
+import struct
+
+from fakeboard import Board
+
+from garmentfw import budget, wire
+from garmentfw.device import Device
+from garmentfw.framing import Deframer
+
+
+def _set_config(d, fs, n_ch):
+    pkt = bytearray(wire.MAX_PACKET)
+    body = struct.pack(wire.CONFIG_FMT, fs, n_ch, 50, wire.STREAM_FILTERED, 1, 1)
+    pkt[3:3 + len(body)] = body
+    d._set_config(7, pkt, len(body))  # the handler itself: authentication is tested elsewhere
+    got = []
+    df = Deframer(lambda t, s, p, n: got.append((t, bytes(p[3:3 + n]))), lambda code: None)
+    out = d.board.link.take()
+    d.step()
+    out += d.board.link.take()
+    df.feed(out, len(out))
+    return got
+
+
+def test_each_reference_board_decides_every_allowed_configuration():
+    for board in budget.CPU_HZ:
+        for fs in wire.ALLOWED_FS:
+            for n_ch in (1, 4, 8):
+                why = budget.refusal(board, fs, n_ch)
+                need = budget.instructions_per_s(fs, n_ch) * budget.HEADROOM
+                fits = need <= budget.CPU_HZ[board] * budget.IPC_PERCENT // 100
+                assert (why is None) == fits, (board, fs, n_ch, why)
+                if why:
+                    assert board in why and "%d Hz" % fs in why and "headroom" in why
+    assert budget.refusal("sim", 2000, 8) is None and budget.refusal("qemu", 2000, 8) is None
+
+
+def test_a_configuration_that_does_not_fit_is_refused_and_nothing_changes():
+    budget.CPU_HZ["slowboard"] = 8_000_000
+    try:
+        b = Board()
+        b.NAME = "slowboard"
+        d = Device(b)
+        fs0, n0 = d.fs, d.n_ch
+        got = _set_config(d, 2000, 8)
+        errs = [body for t, body in got if t == wire.R_ERROR]
+        assert errs, got
+        assert errs[0][2] == wire.E_OUT_OF_RANGE, errs
+        assert b"slowboard at 8 MHz" in errs[0], errs
+        assert (d.fs, d.n_ch) == (fs0, n0)
+        got = _set_config(d, 250, 1)  # a small one fits
+        assert [t for t, _ in got if t == wire.R_CONFIG], got
+        assert (d.fs, d.n_ch) == (250, 1)
+    finally:
+        del budget.CPU_HZ["slowboard"]

@@ -13,8 +13,11 @@ any host, under any load). Measured per unit of work:
 * ``window_<kind>``: the int8 decoder on one feature row, per golden model kind;
 * ``pulse_burst``: the stimulation engine's tick that fires a 4-channel burst;
 * ``frame_rx``: one received command frame (COBS + CRC + dispatch, a ping and its ACK);
-* ``loop_worst``: the worst device-loop pass over 2 s of 8 ch x 2 kHz streaming with the
-  default 1 ms tick (AFE read, ring, filters, telemetry framing).
+* ``loop_worst`` / ``loop_mean``: the worst and the mean device-loop pass over 2 s of
+  8 ch x 2 kHz streaming with the default 1 ms tick (AFE read, ring, filters, telemetry
+  framing). The AFE read there is the real driver on the register-level chip model, whose
+  SPI byte exchange runs as Python (a hardware SPI peripheral on a board):
+  ``afe_read_on_model`` (per sample) says how much of a pass that is.
 
 Each is converted to time at each reference board's clock with a stated
 instructions-per-cycle assumption (:data:`IPC`) and held against the budget: a sample's
@@ -32,23 +35,26 @@ import re
 import sys
 from pathlib import Path
 
+from garment.contracts import load_contract
 from garment.qemu.build import DEFAULT_BOARD, QEMU_BOARDS, build
 from garment.qemu.machine import QemuMachine
 
 REPO = Path(__file__).resolve().parents[1]
+#: The firmware's own budget table (clocks, IPC, headroom, the counts it checks with).
+BUDGET = load_contract("budget")
 #: Reference boards: CPU clock. Instructions are the Cortex-M7 build's (Thumb-2).
-BOARD_CLOCKS_HZ = {"esp32s3": 240_000_000, "rp2040": 133_000_000, "rp2350": 150_000_000}
+BOARD_CLOCKS_HZ = dict(BUDGET.CPU_HZ)
 #: Instructions per cycle assumed on every board: 1.0. Conservative for the dual-issue
 #: Cortex-M7 the counts come from; about right for the ESP32-S3's LX7 and the RP2350's
 #: M33 running from cache; optimistic for the RP2040's M0+ (Thumb-1 needs more
 #: instructions than Thumb-2 for the same viper code, and XIP flash adds wait states):
 #: read its column as a lower bound.
-IPC = 1.0
+IPC = BUDGET.IPC_PERCENT / 100
 FS_HZ = 2000
 SAMPLE_PERIOD_US = 1e6 / FS_HZ
 #: Conversions the MCU boards' DRDY capture ring holds (boards/qemu.py: _AFE_FIFO).
 CAPTURE_RING_DEPTH = 64
-HEADROOM = 2.0
+HEADROOM = float(BUDGET.HEADROOM)
 
 GUEST = r"""
 import os, sys, gc
@@ -198,6 +204,18 @@ for k in range(4000):
             worst = n
 out("loop_worst", worst, 1)
 out("loop_mean", tot, 3900)
+# The AFE read inside each pass: the real driver, but on the register-level chip model,
+# whose SPI byte exchange is Python here (a hardware SPI peripheral on a board).
+d.streaming = False
+tot = 0
+for k in range(400):
+    b.chip.feed(nv, 2)
+    vclock.advance_us(1000)
+    t0 = RT_US()
+    b.afe.poll(d.ring)
+    tot += instr(t0)
+    d.ring.take(d.block, 64)
+out("afe_read_on_model", tot, 800)
 print("DONE")
 """
 
@@ -221,7 +239,8 @@ def budget(instr: dict[str, float]) -> dict[str, dict[str, object]]:
     boards = {}
     for name, hz in BOARD_CLOCKS_HZ.items():
         us = {k: v / (hz * IPC) * 1e6 for k, v in instr.items()}
-        # One second of 8 ch x 2 kHz: every sample, 20 windows (features + the largest model).
+        # One second of 8 ch x 2 kHz: every sample, 20 windows (features + the largest
+        # model) and 30 bursts a second (the default trains).
         dec = max(us.get(k, 0.0) for k in ("window_lda", "window_mlp", "window_ridge"))
         per_s = FS_HZ * us["sample"] + 20 * (us["window_features"] + dec) + 30 * us["pulse_burst"]
         ring_us = CAPTURE_RING_DEPTH * SAMPLE_PERIOD_US
@@ -250,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
         "headroom": HEADROOM,
         "boards": budget(instr),
     }
+    # The counts the firmware refuses configurations with (garmentfw/budget.py).
+    pinned = {"sample": BUDGET.INSTR_SAMPLE_8CH, "window_features": BUDGET.INSTR_FEATURES_8CH * 100,
+              "window_mlp": BUDGET.INSTR_DECODE}
+    result["firmware_budget_table"] = {
+        k: {"pinned": v, "measured": round(instr[k]), "within_2pct": abs(instr[k] - v) <= 0.02 * v}
+        for k, v in pinned.items()}
     if a.json:
         print(json.dumps(result))
         return 0
@@ -264,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{b}: CPU load of 8 ch x 2 kHz with decode and 30 Hz bursts {r['cpu_load_8ch_2khz'] * 100:.1f} %; "
               f"sample fits: {r['sample_fits']}, worst loop pass fits the ring: {r['loop_fits_ring']}, "
               f"load fits: {r['load_fits']}")
+    for k, v in result["firmware_budget_table"].items():
+        print(f"garmentfw/budget.py {k}: pinned {v['pinned']}, measured {v['measured']}"
+              + ("" if v["within_2pct"] else "  <- update garmentfw/budget.py"))
     return 0
 
 

@@ -11,18 +11,22 @@ CPU_HZ = {"esp32s3": 240_000_000, "rp2040": 133_000_000, "rp2350": 150_000_000}
 # Instructions per cycle assumed on every board (see benchmarks/bench_mcu.py).
 IPC_PERCENT = const(100)
 HEADROOM = const(2)
-# Measured, per 8-channel sample: capture ring + filters, and the features' share.
-INSTR_SAMPLE_8CH = const(10000)
-INSTR_FEATURES_8CH = const(10000)
-# Measured, per window: the largest golden decoder (MLP), and windows per second
-# (50 ms increments: the feature configuration's default).
-INSTR_DECODE = const(10000)
+# Measured (bench_mcu.py, MPS2_AN500), per 8-channel sample: 24-bit unpack into the
+# capture ring + filters ("sample"), the features' share (684 775 per window of 100 new
+# samples), and the rest of a streaming loop pass (telemetry, framing, queue, loop):
+# (loop_mean - 2 x afe_read_on_model - 2 x sample) / 2, the chip model's Python SPI left out.
+INSTR_SAMPLE_8CH = const(15889)
+INSTR_FEATURES_8CH = const(6848)
+INSTR_STREAM_8CH = const(23791)
+# Measured, per window: the largest golden decoder (MLP 40->16->4), and windows per
+# second (50 ms increments: the feature configuration's default).
+INSTR_DECODE = const(56280)
 WINDOWS_PER_S = const(20)
 
 
 def instructions_per_s(fs: int, n_ch: int) -> int:
     """Instructions per second of streaming + decoding ``n_ch`` channels at ``fs``."""
-    per_sample = (INSTR_SAMPLE_8CH + INSTR_FEATURES_8CH) * n_ch // 8
+    per_sample = (INSTR_SAMPLE_8CH + INSTR_FEATURES_8CH + INSTR_STREAM_8CH) * n_ch // 8
     return fs * per_sample + WINDOWS_PER_S * INSTR_DECODE
 
 

@@ -274,6 +274,11 @@ class Device:
         self._reply(wire.R_CONFIG, seq, self._config_bytes())
 
     def _start(self, seq, pkt, n):
+        # The configuration in force (also the boot default) must fit the board's CPU.
+        bad = budget.refusal(self.board.NAME, self.fs, self.n_ch)
+        if bad:
+            self.error(seq, wire.E_OUT_OF_RANGE, bad)
+            return
         if not self.streaming:
             self.streamer.start(self.n_ch, self.kind)
             self.streaming = True

@@ -66,8 +66,9 @@ QEMU_BOARDS: dict[str, QemuBoard] = {
         # live in the heap (a real board keeps them in flash).
         QemuBoard("MPS2_AN500", "arm", "mps2-an500", "Cortex-M7", 2 * 1024 * 1024, "arm-none-eabi-gcc"),
         QemuBoard("MPS2_AN385", "arm", "mps2-an385", "Cortex-M3", None, "arm-none-eabi-gcc"),
-        # 1.5 MB: the virt board has 2 MB of RAM. Debian's GCC 12 picks no rv32 multilib (libgcc) for "rv32imac_zicsr", the port's
-        # default: the 2.2 ISA spec spells the same instructions without the suffix.
+        # 1.5 MB: the virt board has 2 MB of RAM. Debian's GCC 12 picks no rv32 multilib
+        # (libgcc) for the port's default "rv32imac_zicsr": the 2.2 ISA spec spells the
+        # same instructions without the suffix.
         QemuBoard("VIRT_RV32", "riscv32", "virt", "RV32IMAC", 1536 * 1024, "riscv64-unknown-elf-gcc",
                   ("-bios", "none"), ("RV32_ARCH=rv32imac -misa-spec=2.2",)),
     )

@@ -34,6 +34,11 @@ def test_each_reference_board_decides_every_allowed_configuration():
                 if why:
                     assert board in why and "%d Hz" % fs in why and "headroom" in why
     assert budget.refusal("sim", 2000, 8) is None and budget.refusal("qemu", 2000, 8) is None
+    # What the measured counts say today: the RP2 boards cannot stream 8 ch x 2 kHz with
+    # 2x headroom; 8 ch x 1 kHz fits them, and the ESP32-S3 takes 8 ch x 2 kHz.
+    assert budget.refusal("esp32s3", 2000, 8) is None
+    assert budget.refusal("rp2040", 2000, 8) and budget.refusal("rp2350", 2000, 8)
+    assert budget.refusal("rp2040", 1000, 8) is None and budget.refusal("rp2350", 1000, 8) is None
 
 
 def test_a_configuration_that_does_not_fit_is_refused_and_nothing_changes():
@@ -49,8 +54,15 @@ def test_a_configuration_that_does_not_fit_is_refused_and_nothing_changes():
         assert errs[0][2] == wire.E_OUT_OF_RANGE, errs
         assert b"slowboard at 8 MHz" in errs[0], errs
         assert (d.fs, d.n_ch) == (fs0, n0)
+        # The configuration in force (the boot default here) cannot start streaming either.
+        pkt = bytearray(wire.MAX_PACKET)
+        d._start(8, pkt, 0)
+        d.step()
+        assert not d.streaming
         got = _set_config(d, 250, 1)  # a small one fits
         assert [t for t, _ in got if t == wire.R_CONFIG], got
         assert (d.fs, d.n_ch) == (250, 1)
+        d._start(9, pkt, 0)
+        assert d.streaming
     finally:
         del budget.CPU_HZ["slowboard"]

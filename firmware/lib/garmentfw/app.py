@@ -25,10 +25,6 @@ def hal_name():
 
 def load_board() -> "Board":
     name = hal_name()
-    if name == "sim":
-        from garmentfw.sim import clock
-
-        clock.install()  # the MCU's 2**30 tick period, before the firmware reads time
     mod = __import__("garmentfw.boards." + name, None, None, ("Board",))
     return mod.Board()
 

@@ -1,10 +1,17 @@
 # The `sim` board: the firmware on the MicroPython unix port. The AFE is the real
 # ADS1299 driver talking to a register-level model of the chip; the link is a TCP
 # socket the host opens with pyserial; the rig port feeds electrode signals.
-import os
-import select
-import sys
-import time
+# The MCU's 2**30 tick period (sim/clock.py) before any firmware module, this one
+# included, reads `time`: app.py imports nothing before the board module, and only the
+# sim board knows it runs on the unix port.
+from garmentfw.sim import clock  # isort: skip
+
+clock.install()
+
+import os  # noqa: E402
+import select  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
 
 from garmentfw.afe import Ads1299Source
 from garmentfw.sim.ads1299_model import FakeADS1299

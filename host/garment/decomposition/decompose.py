@@ -45,9 +45,6 @@ class DecompositionOptions:
         peel_off: subtract accepted units before seeding the next round.
         ica_stride: the fixed-point iteration uses every ``ica_stride``-th sample (refinement
             and detection use all of them).
-        model_check: keep only units whose action potential the forward model explains
-            (:mod:`.properties`); None leaves it off.
-        min_model_r2: explained variance needed when ``model_check`` is on.
     """
 
     extension: int | None = None
@@ -60,8 +57,6 @@ class DecompositionOptions:
     rate_hz: tuple[float, float] = (3.0, 60.0)
     peel_off: bool = True
     ica_stride: int = 3
-    model_check: bool = False
-    min_model_r2: float = 0.6
 
 
 @dataclass

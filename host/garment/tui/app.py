@@ -48,6 +48,7 @@ SCREEN_CLASSES = {
     "hil": "garment.tui.screens.hil:HilScreen",
     "log": "garment.tui.screens.log:LogScreen",
     "review": "garment.tui.screens.review:ReviewScreen",
+    "motorunits": "garment.tui.screens.motorunits:MotorUnitsScreen",
 }
 
 
@@ -84,6 +85,7 @@ class GarmentApp(App[int]):
         Binding("f6", "switch_mode('hil')", "HIL", show=False, priority=True),
         Binding("f7", "switch_mode('log')", "Log", show=False, priority=True),
         Binding("f8", "switch_mode('review')", "Review", show=False, priority=True),
+        Binding("f9", "switch_mode('motorunits')", "Motor units", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 

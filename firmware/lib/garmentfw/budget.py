@@ -6,6 +6,8 @@
 # The host's benchmark reads the clocks, IPC and headroom from this file.
 from micropython import const
 
+from garmentfw import wire
+
 # Board NAME -> CPU clock (Hz).
 CPU_HZ = {"esp32s3": 240_000_000, "rp2040": 133_000_000, "rp2350": 150_000_000}
 # Instructions per cycle assumed on every board (see benchmarks/bench_mcu.py).
@@ -41,3 +43,11 @@ def refusal(board: str, fs: int, n_ch: int):
         return None
     return "%d ch x %d Hz needs %d M instructions/s with %dx headroom; %s at %d MHz gives %d M" % (
         n_ch, fs, need_mips, HEADROOM, board, hz // 1_000_000, have_mips)
+
+
+def fastest_fs(board: str, n_ch: int) -> int:
+    """The highest allowed rate at which ``n_ch`` channels fit ``board`` (its boot default)."""
+    for fs in sorted(wire.ALLOWED_FS, reverse=True):
+        if refusal(board, fs, n_ch) is None:
+            return fs
+    return min(wire.ALLOWED_FS)

@@ -46,8 +46,10 @@ class Device:
         self.block = array("i", bytes(4 * wire.SAMPLES_PER_PACKET * wire.MAX_CHANNELS))
         self.streamer = SampleStreamer(self.framer, self.txq)
         self.streaming = False
-        self.fs = 2000
         self.n_ch = 8
+        # The boot default is the fastest rate this board's CPU keeps up with (2 kHz on the
+        # ESP32-S3 and the sim; the RP2 boards start at 1 kHz): streaming works out of the box.
+        self.fs = budget.fastest_fs(board.NAME, self.n_ch)
         self.mains = 50
         # BLE carries 8 ch x 1 kHz only as 16-bit: the default on a link that is not wired.
         self.kind = wire.STREAM_FILTERED if board.link.wired else wire.STREAM_FILTERED16
@@ -92,7 +94,8 @@ class Device:
             raw = self.store.load("config")
             if raw is not None and len(raw) == wire.CONFIG_LEN:
                 cfg = struct.unpack(wire.CONFIG_FMT, raw)
-                if cfg[0] in wire.ALLOWED_FS and 1 <= cfg[1] <= wire.MAX_CHANNELS and cfg[2] in wire.ALLOWED_MAINS:
+                if (cfg[0] in wire.ALLOWED_FS and 1 <= cfg[1] <= wire.MAX_CHANNELS and cfg[2] in wire.ALLOWED_MAINS
+                        and budget.refusal(self.board.NAME, cfg[0], cfg[1]) is None):
                     return cfg
         except Exception as e:  # a corrupt record: defaults, and say so
             print("config record rejected:", e)

@@ -1,5 +1,6 @@
 # A configuration the board's CPU cannot keep up with is refused (garmentfw/budget.py),
 # with the reason, and nothing changes; the sim and qemu boards are not checked.
+import os
 import struct
 
 from fakeboard import Board
@@ -66,3 +67,30 @@ def test_a_configuration_that_does_not_fit_is_refused_and_nothing_changes():
         assert d.streaming
     finally:
         del budget.CPU_HZ["slowboard"]
+
+
+def test_each_board_boots_at_the_fastest_rate_it_keeps_up_with():
+    # An RP2 board must not boot into a configuration its own CPU refuses to stream.
+    assert budget.fastest_fs("esp32s3", 8) == 2000 and budget.fastest_fs("sim", 8) == 2000
+    for name in ("rp2040", "rp2350"):
+        b = Board()
+        b.NAME = name
+        d = Device(b)
+        assert d.fs == budget.fastest_fs(name, 8) == 1000, (name, d.fs)
+        assert budget.refusal(name, d.fs, d.n_ch) is None
+        pkt = bytearray(wire.MAX_PACKET)
+        d._start(3, pkt, 0)
+        assert d.streaming, name
+
+
+def test_a_stored_configuration_the_board_cannot_take_falls_back_to_its_default():
+    root = "/tmp/garment-budget-test"
+    try:
+        os.mkdir(root)
+    except OSError:
+        pass
+    b = Board(store=root)
+    b.NAME = "rp2040"
+    b.store.save("config", struct.pack(wire.CONFIG_FMT, 2000, 8, 50, wire.STREAM_FILTERED, 1, 1))
+    d = Device(b)
+    assert (d.fs, d.n_ch) == (1000, 8)

@@ -166,13 +166,15 @@ def check_density(amplitude_ua: int, width_us: int, freq_hz: int, area_mm2: int,
     return None
 
 
-def slot_us(width_us: int) -> int:
-    """Time one pulse holds the output stage: two phases, the interphase gap and the
-    guard before another channel's pulse (StimEngine keeps to it)."""
-    return 2 * width_us + INTERPHASE_US + PULSE_GUARD_US
+def slot_us(width_us: int, settle_us: int = 0) -> int:
+    """Time one pulse holds the output stage: the driver's settle time before phase 1
+    (a pulse peripheral's programmed lead-in, 0 for a driver without one), two phases,
+    the interphase gap and the guard before another channel's pulse (StimEngine keeps
+    to it)."""
+    return settle_us + 2 * width_us + INTERPHASE_US + PULSE_GUARD_US
 
 
-def check_timing(lim, widths, freqs, mask: int):
+def check_timing(lim, widths, freqs, mask: int, settle_us: int = 0):
     """Refuse multi-channel timing that cannot be met (channels in ``mask``; widths and
     freqs indexed by channel).
 
@@ -189,7 +191,7 @@ def check_timing(lim, widths, freqs, mask: int):
     n = len(widths)
     for ch in range(n):
         if mask >> ch & 1:
-            total += slot_us(widths[ch]) * freqs[ch]
+            total += slot_us(widths[ch], settle_us) * freqs[ch]
     if total > 1000000:
         return "infeasible timing: the channels' pulses need %d us every second" % total
     blanked = 0
@@ -204,7 +206,7 @@ def check_timing(lim, widths, freqs, mask: int):
                 if i < j:
                     first = False
                     break
-                burst += slot_us(widths[i])
+                burst += slot_us(widths[i], settle_us)
         if not first:
             continue  # this frequency's burst was counted at its lowest channel
         window = burst + lim.blank_us + BLANK_MARGIN_US

@@ -34,6 +34,9 @@
 #                                    (below the setpoint: the source hit its compliance)
 #   min_width_us                     the shortest phase the driver measures (narrower
 #                                    widths are refused)
+#   settle_us (optional, default 0)  how long a pulse holds the output stage before its
+#                                    phase 1 (a peripheral's programmed lead-in): counted
+#                                    in the slot between pulses and in limits.check_timing
 #   estop_pressed() -> bool          the E-stop contact opened since the last call (latched
 #                                    until read; the hardware interlock cut the output)
 #   estop_active() -> bool           the contact is open now (held, or its wire broken)
@@ -229,6 +232,9 @@ class StimEngine:
         self.evoked_us = 0  # the measured length of the muscles' answer (EvokedWindow)
         self._busy_until = 0
         self._busy = False
+        # a pulse peripheral's lead-in before phase 1 (the amplitude settling, e.g. the
+        # ESP32-S3's RMT sequence): the output stage is held that much longer per pulse
+        self.settle_us = getattr(driver, "settle_us", 0)
         # delivered pulses waiting for R_PULSES
         self.cap = capacity
         self.r_t = array("i", bytes(4 * capacity))
@@ -314,7 +320,7 @@ class StimEngine:
                 continue
             if self._busy:
                 wait = time.ticks_diff(self._busy_until, now_us)
-                if 0 < wait <= L.MAX_SLOT_US:
+                if 0 < wait <= L.MAX_SLOT_US + self.settle_us:
                     # the rest of one pulse: keep the burst in one blank window
                     time.sleep_us(wait)
                     now_us = self.clock()
@@ -358,7 +364,8 @@ class StimEngine:
                 # only as far as the train's frequency allows (never sooner than 3/4 period)
                 d = time.ticks_add(now_us, p - (p >> 2))
             self.due[ch] = d
-            self._record(now_us, ch, a, w)
+            t_p = _tadd(now_us, self.settle_us)  # phase 1 starts after the driver's settle
+            self._record(t_p, ch, a, w)
             gate.record_pulse(a, w)
             dur = 2 * w + L.INTERPHASE_US
             bl = self.blanker
@@ -366,11 +373,13 @@ class StimEngine:
                 b = self.blank_us
                 if self.evoked_us > b:
                     b = self.evoked_us  # a tired muscle answers longer: the window grows
-                bl.add(now_us, dur + b, dur + L.HARD_MIN_BLANK_US)
+                bl.add(t_p, dur + b, dur + L.HARD_MIN_BLANK_US)
             emitted += 1
+            # from the clock after the driver returned: a driver that times its phases
+            # took that long; a peripheral started the pulse before this reading
+            now_us = self.clock()
             self._busy = True
-            self._busy_until = time.ticks_add(now_us, dur + L.PULSE_GUARD_US)
-            now_us = self.clock()  # a driver that times its phases took that long
+            self._busy_until = time.ticks_add(now_us, self.settle_us + dur + L.PULSE_GUARD_US)
         return emitted
 
     def _record(self, t: int, ch: int, a: int, w: int) -> None:

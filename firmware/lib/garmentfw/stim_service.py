@@ -71,6 +71,7 @@ class StimService:
         self.sup = Supervisor(self.n, self.limits, self.calib, self._changed, self._zero_all, self._zero_ch,
                               device.store)
         self.sup.min_width_us = driver.min_width_us
+        self.sup.settle_us = getattr(driver, "settle_us", 0)
         self.sup.estop_input = driver.estop_active
         self.engine = StimEngine(driver, self.n, self.sup, self._clock)
         self.artefacts = ArtefactStage(device.ring, self.engine, self._clock)

@@ -73,6 +73,7 @@ class Supervisor:
         self.model_ok = False  # a verified decoder model is loaded (the control stage sets it)
         self.refused = 0  # pulses refused by allowed(): each one is a bug upstream
         self.min_width_us = L.HARD_MIN_WIDTH_US  # the driver's shortest measurable phase
+        self.settle_us = 0  # the driver's settle time before every pulse (counted in the timing)
         self.estop_input = None  # the driver's estop_active(): the button's level, read here too
         # the train each channel was configured with (train()): the last gate compares
         self._tw = array("i", bytes(4 * 8))    # width_us
@@ -181,7 +182,7 @@ class Supervisor:
             if mask >> ch & 1 and c.width[ch] < self.min_width_us:
                 return (wire.E_OUT_OF_RANGE, "channel %d: width_us=%d below %d us, the shortest phase this "
                         "board's electrode reading measures" % (ch, c.width[ch], self.min_width_us))
-        bad = L.check_timing(self.limits, c.width[: self.n], c.freq[: self.n], mask)
+        bad = L.check_timing(self.limits, c.width[: self.n], c.freq[: self.n], mask, self.settle_us)
         if bad:
             return (wire.E_OUT_OF_RANGE, bad)
         self.check_dose(now_ms)
@@ -308,7 +309,7 @@ class Supervisor:
         f = array("i", c.freq)
         w[ch] = width_us
         f[ch] = freq_hz
-        bad = L.check_timing(lim, w[: self.n], f[: self.n], self.armed_mask)
+        bad = L.check_timing(lim, w[: self.n], f[: self.n], self.armed_mask, self.settle_us)
         if bad:
             return (wire.E_OUT_OF_RANGE, bad)
         return None

@@ -9,14 +9,31 @@
 # - AMPLITUDE: one V-to-I current source whose reference is a PWM (LEDC, 78 kHz) through
 #   an RC low-pass (tau ~40 us): duty_u16 = amplitude * 65536 / FULL_SCALE_UA, settled
 #   SETTLE_US before each pulse. (The S3 has no DAC; an external SPI DAC is the upgrade.)
-# - PHASES: one H-bridge per channel (pins A, B): A high = phase 1 (cathodic at the
-#   active electrode), B high = phase 2 (anodic), both low = open. Each electrode pair
-#   also has a series DC-blocking capacitor (hardware charge-balance backstop).
-#   Phase 2 is timed to the measured duration of phase 1, so interrupts that stretch
-#   phase 1 stretch phase 2 equally: the pulse stays charge-balanced.
-# - ELECTRODE READING: at the end of phase 1 the electrode voltage (1:101 divider,
-#   ADC_SENSE) and the current through the 10 ohm sense resistor (x20 amplifier,
-#   ADC_SENSE_I) are read: load_mv(ch) / load_ua(ch) until the next pulse; -1 after
+# - PHASES (M5: timed by a peripheral, never by the CPU): one RMT channel (1 MHz, 1 us
+#   per tick) drives the PULSE line with ONE programmed sequence per pulse: low for
+#   SETTLE_US (the amplitude reference settles), high for the width (phase 1), low for
+#   the interphase gap, high for the width again (phase 2). The steering logic (a
+#   flip-flop toggled by the PULSE line's falling edge, held clear by PIN_POL_CLR between
+#   pulses) sends the first high period to the selected channel's H-bridge side A
+#   (cathodic at the active electrode) and the second to side B (anodic); SELECT_PINS
+#   pick the channel, set before the sequence starts and static through it. Both phases
+#   are the same programmed duration: charge-balanced by construction. Each electrode
+#   pair also has a series DC-blocking capacitor (hardware backstop).
+# - WIDTH CHECKS: the sequence is checked before it is written (each phase within
+#   min_width_us..HARD_MAX_WIDTH_US, the charge of the amplitude the PWM duty really sets
+#   (read back) within HARD_MAX_CHARGE_NC, the gap within the RMT's range); what was
+#   delivered is measured: two PCNT units count a 1 MHz reference (LEDC on PIN_REF_CLK)
+#   while the phase-1 / phase-2 sense lines (PIN_PH1_SENSE, PIN_PH2_SENSE, after the
+#   steering) are high. A phase that is not the programmed width (within WIDTH_TOL_US)
+#   trips the driver: output enable low, every later pulse refused (the supervisor
+#   latches FAULT_INTERNAL), until a restart. The CPU never waits for a pulse: pulse()
+#   writes the sequence and returns; the previous pulse is checked (and its electrode
+#   reading taken) at the next pulse() or load_mv()/load_ua(); a pulse asked for while
+#   the last one still runs is refused, never queued behind it (write_pulses would block).
+# - ELECTRODE READING: at the end of phase 1 the board's track-and-hold (gated by the
+#   phase-1 sense line) holds the electrode voltage (1:101 divider, ADC_SENSE) and the
+#   current through the 10 ohm sense resistor (x20 amplifier, ADC_SENSE_I); the CPU reads
+#   them once the pulse is over: load_mv(ch) / load_ua(ch) until the next pulse; -1 after
 #   enable() and from the start of every pulse until its reading (a lost reading is a
 #   fault in the supervisor). Volts over the commanded current would read a peeled
 #   electrode (the source at its 150 V compliance) as a good one; the sensed current
@@ -29,13 +46,16 @@
 #   level, so a button held at power-up or a cut wire latches FAULT_ESTOP and refuses
 #   arm and fault reset for as long as it lasts.
 # - OUTPUT LED (PIN_LED): on while the output enable is on.
-# Timing: phases are timed with time.ticks_us busy-waits (interrupts stay on: the
-# ADS1299's DRDY must never be missed); MCPWM/RMT-timed phases are the production path.
-import time
+# Board requirements (docs/SAFETY.md, M5): the DC-blocking capacitor per electrode pair;
+# an output watchdog (a retriggerable monostable on the PULSE line) that opens the
+# H-bridges if a phase outlasts HARD_MAX_WIDTH_US whatever the RMT does.
 from array import array
 
+from esp32 import PCNT, RMT
 from machine import ADC, PWM, Pin
 from micropython import const
+
+from garmentfw import limits as L
 
 PIN_STIM_ENABLE = const(15)  # the same pin as boards/esp32s3.py
 PIN_LED = const(48)
@@ -46,14 +66,26 @@ ADC_SENSE_I = const(3)
 SENSE_OHM = const(10)
 SENSE_GAIN = const(20)
 MIN_MEASURE_US = const(60)  # the two ADC conversions fit in the end of a phase this long
-PHASE_PINS = ((17, 18), (21, 38), (39, 40), (41, 42))  # (A, B) per channel
+PIN_PULSE = const(17)  # RMT output: the pulse line into the steering logic
+PIN_POL_CLR = const(18)  # high: steering flip-flop held at phase 1 (between pulses)
+SELECT_PINS = (21, 38, 39, 40)  # the channel whose H-bridge the pulse line steers to
+PIN_REF_CLK = const(41)  # 1 MHz reference (LEDC) counted by the PCNT units
+PIN_PH1_SENSE = const(42)  # high during phase 1 (after the steering)
+PIN_PH2_SENSE = const(47)  # high during phase 2
+RMT_CHANNEL = const(0)
+RMT_HZ = const(1000000)  # 1 tick = 1 us
+PULSE_MAX = const(32767)  # RMT.PULSE_MAX: the longest segment in ticks
+PCNT_PH1 = const(0)
+PCNT_PH2 = const(1)
+WIDTH_TOL_US = const(2)  # a measured phase may differ by a reference edge at each end
 FULL_SCALE_UA = const(100000)  # setpoint at duty 65536
-SETTLE_US = const(200)
+SETTLE_US = const(200)  # the amplitude reference's RC settles (5 tau): the RMT's first segment
 SENSE_DIVIDER = const(101)
 
 
 class Esp32s3Stimulator:
     NAME = "esp32s3-cc"
+    settle_us = SETTLE_US  # every pulse holds the output stage this long before phase 1
 
     def __init__(self, enable=None, led=None, n_channels: int = 4):
         # Output enable low before anything else (it may be the board's own Pin object).
@@ -63,17 +95,32 @@ class Esp32s3Stimulator:
         self._estop = False
         self.led = led if led is not None else Pin(PIN_LED, Pin.OUT, value=0)
         self.led.value(0)
-        if not 1 <= n_channels <= len(PHASE_PINS):
-            raise ValueError("n_channels must be 1..%d" % len(PHASE_PINS))
+        if not 1 <= n_channels <= len(SELECT_PINS):
+            raise ValueError("n_channels must be 1..%d" % len(SELECT_PINS))
         self.n_channels = n_channels
-        self.pin_a = [Pin(PHASE_PINS[i][0], Pin.OUT, value=0) for i in range(n_channels)]
-        self.pin_b = [Pin(PHASE_PINS[i][1], Pin.OUT, value=0) for i in range(n_channels)]
+        self.pol_clr = Pin(PIN_POL_CLR, Pin.OUT, value=1)
+        self.select = [Pin(SELECT_PINS[i], Pin.OUT, value=0) for i in range(n_channels)]
         self.dac = PWM(Pin(PIN_AMPLITUDE_PWM), freq=78125, duty_u16=0)
         self.sense = ADC(Pin(ADC_SENSE), atten=ADC.ATTN_11DB)
         self.sense_i = ADC(Pin(ADC_SENSE_I), atten=ADC.ATTN_11DB)
         self.min_width_us = MIN_MEASURE_US
         self.mv = array("i", [-1] * n_channels)
         self.ua = array("i", [-1] * n_channels)
+        self.rmt = RMT(RMT_CHANNEL, pin=Pin(PIN_PULSE, Pin.OUT, value=0), resolution_hz=RMT_HZ, idle_level=False)
+        self.rmt.loop(False)
+        self._seq = [SETTLE_US, 0, 0, 0]  # the one sequence per pulse: settle, phase 1, gap, phase 2
+        self.ref = PWM(Pin(PIN_REF_CLK), freq=RMT_HZ, duty_u16=32768)
+        self.pc1 = PCNT(PCNT_PH1, pin=Pin(PIN_REF_CLK), rising=PCNT.INCREMENT,
+                        mode_pin=Pin(PIN_PH1_SENSE, Pin.IN), mode_low=PCNT.HOLD, value=0)
+        self.pc2 = PCNT(PCNT_PH2, pin=Pin(PIN_REF_CLK), rising=PCNT.INCREMENT,
+                        mode_pin=Pin(PIN_PH2_SENSE, Pin.IN), mode_low=PCNT.HOLD, value=0)
+        self.pc1.start()
+        self.pc2.start()
+        self._pending = -1  # channel of the pulse written and not yet checked
+        self._w = 0  # its programmed phase width
+        self.delivered = (0, 0)  # the last checked pulse's measured phases, us (diagnostics)
+        self.tripped = False
+        self.fault = ""
         self.button = Pin(PIN_ESTOP, Pin.IN, Pin.PULL_UP)
         self.button.irq(handler=self._button, trigger=Pin.IRQ_RISING, hard=True)
 
@@ -85,9 +132,12 @@ class Esp32s3Stimulator:
 
     # ---- HAL driver contract -------------------------------------------------------
     def enable(self) -> None:
+        self._collect()
         for i in range(self.n_channels):
             self.mv[i] = -1
             self.ua[i] = -1
+        if self.tripped:
+            return  # a timing fault holds the output off until a restart
         self._open_all()
         self._on = True
         self.enable_pin.value(1)
@@ -96,18 +146,23 @@ class Esp32s3Stimulator:
     def all_off(self) -> None:
         self.enable_pin.value(0)
         self._on = False
+        self.rmt.active(False)
         self.dac.duty_u16(0)
         self._open_all()
         self.led.value(0)
 
     def off(self, ch: int) -> None:
-        self.pin_a[ch].value(0)
-        self.pin_b[ch].value(0)
+        if self._pending == ch:
+            self.rmt.active(False)
+            self._collect()
+        self.select[ch].value(0)
 
     def load_mv(self, ch: int) -> int:
+        self._collect()
         return self.mv[ch]
 
     def load_ua(self, ch: int) -> int:
+        self._collect()
         return self.ua[ch]
 
     def estop_pressed(self) -> bool:
@@ -119,43 +174,71 @@ class Esp32s3Stimulator:
         return self.button.value() == 1  # contact open: pressed, or the wire broken
 
     def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> bool:
-        """One biphasic, charge-balanced pulse on ``ch``; False if the output is off."""
-        if not self._on or self.button.value() == 1:
+        """Write one biphasic, charge-balanced pulse on ``ch`` to the RMT and return; False
+        (nothing written) if the output is off or tripped, the last pulse still runs, or the
+        sequence is out of bounds (which trips)."""
+        if not self._collect() or not self._on or self.button.value() == 1:
             return False
-        a = self.pin_a[ch]
-        b = self.pin_b[ch]
+        if width_us < self.min_width_us or width_us > L.HARD_MAX_WIDTH_US:
+            return self._trip("phase width %d us outside %d..%d" % (width_us, self.min_width_us, L.HARD_MAX_WIDTH_US))
+        if interphase_us < 1 or interphase_us > PULSE_MAX:
+            return self._trip("interphase gap %d us outside 1..%d" % (interphase_us, PULSE_MAX))
         duty = amplitude_ua * 2048 // 3125  # * 65536 / 100000, < 2**28
         if duty > 65535:
             duty = 65535
         self.dac.duty_u16(duty)
-        t0 = time.ticks_us()
-        while time.ticks_diff(time.ticks_us(), t0) < SETTLE_US:
-            pass
+        # read back what the LEDC really set (its resolution) and what the RMT gets
+        ua = self.dac.duty_u16() * 3125 // 2048
+        seq = self._seq
+        seq[1] = width_us
+        seq[2] = interphase_us
+        seq[3] = width_us
+        if seq[0] != SETTLE_US or seq[1] != seq[3] or ua * seq[1] > L.HARD_MAX_CHARGE_NC * 1000:
+            return self._trip("programmed pulse %d uA x %d/%d us outside the charge limit or unbalanced" % (
+                ua, seq[1], seq[3]))
         self.mv[ch] = -1
         self.ua[ch] = -1
-        a.value(1)  # phase 1
-        t0 = time.ticks_us()
-        while time.ticks_diff(time.ticks_us(), t0) < width_us - MIN_MEASURE_US:
-            pass
-        # end of phase 1: uV * 101 / 1000 = mV; sense uV / (gain * ohm) = uA
+        self.select[ch].value(1)
+        self.pol_clr.value(0)  # the steering flip-flop follows the pulse line from phase 1
+        self.pc1.value(0)
+        self.pc2.value(0)
+        self._pending = ch
+        self._w = width_us
+        self.rmt.write_pulses(seq, 0)  # starts now, low first (settle); returns at once
+        return True
+
+    def _collect(self) -> bool:
+        """Check the pulse in flight once it is over (reading, measured phases); True if
+        the stage is free for the next pulse. Allocation-free."""
+        ch = self._pending
+        if ch < 0:
+            return not self.tripped
+        if not self.rmt.wait_done():
+            return False  # still running: never wait for it
+        self._pending = -1
+        p1 = self.pc1.value()
+        p2 = self.pc2.value()
+        # the track-and-hold froze both at the end of phase 1: uV * 101 / 1000 = mV; sense uV / (gain * ohm) = uA
         self.mv[ch] = self.sense.read_uv() * SENSE_DIVIDER // 1000
         self.ua[ch] = self.sense_i.read_uv() // (SENSE_GAIN * SENSE_OHM)
-        while time.ticks_diff(time.ticks_us(), t0) < width_us:
-            pass
-        a.value(0)
-        w1 = time.ticks_diff(time.ticks_us(), t0)  # what phase 1 really lasted
-        t0 = time.ticks_us()
-        while time.ticks_diff(time.ticks_us(), t0) < interphase_us:
-            pass
-        b.value(1)  # phase 2: equal and opposite
-        t0 = time.ticks_us()
-        while time.ticks_diff(time.ticks_us(), t0) < w1:
-            pass
-        b.value(0)
+        self.select[ch].value(0)
+        self.pol_clr.value(1)
         self.dac.duty_u16(0)
-        return True
+        self.delivered = (p1, p2)
+        w = self._w
+        if p1 - w > WIDTH_TOL_US or w - p1 > WIDTH_TOL_US or p2 - w > WIDTH_TOL_US or w - p2 > WIDTH_TOL_US:
+            self._trip("channel %d: phases delivered %d/%d us, programmed %d us" % (ch, p1, p2, w))
+            return False
+        return not self.tripped
+
+    def _trip(self, why: str) -> bool:
+        self.all_off()
+        self.tripped = True
+        self.fault = why
+        return False
 
     def _open_all(self) -> None:
         for i in range(self.n_channels):
-            self.pin_a[i].value(0)
-            self.pin_b[i].value(0)
+            self.select[i].value(0)
+        self.pol_clr.value(1)
+        self._pending = -1

@@ -86,12 +86,17 @@ class ADC:
     def __init__(self, pin, atten=None):
         self.pin = pin
         self.uv = 0
+        self.u16 = 0  # what read_u16() returns (the RP2 ports' ADC)
         self.reads = 0
         _adcs.append(self)
 
     def read_uv(self):
         self.reads += 1
         return self.uv
+
+    def read_u16(self):
+        self.reads += 1
+        return self.u16
 
 
 class RMT:

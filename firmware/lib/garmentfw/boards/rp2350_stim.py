@@ -14,6 +14,7 @@ from array import array
 from machine import ADC, PWM, Pin
 from micropython import const
 
+from garmentfw import limits as L
 from garmentfw.boards.rp2_pio import MIN_PHASE_US, PioPulser
 
 PIN_STIM_ENABLE = const(15)
@@ -55,6 +56,8 @@ class Rp2350Stimulator:
         self.mv = array("i", [-1] * n_channels)
         self.ua = array("i", [-1] * n_channels)
         self._reading = array("i", [-1])  # channel whose phase 1 ends next (one at a time)
+        self.tripped = False  # a pulse out of bounds was asked for: output off until a restart
+        self.fault = ""
         self.pulsers = [PioPulser(SM_FIRST + i, Pin(PHASE_A_PINS[i]), self._phase1_end) for i in range(n_channels)]
         self.button = Pin(PIN_ESTOP, Pin.IN, Pin.PULL_UP)
         self.button.irq(handler=self._button, trigger=Pin.IRQ_FALLING, hard=True)
@@ -78,6 +81,8 @@ class Rp2350Stimulator:
         for i in range(self.n_channels):
             self.mv[i] = -1
             self.ua[i] = -1
+        if self.tripped:
+            return
         self._on = True
         self.enable_pin.value(1)
         self.led.value(1)
@@ -110,6 +115,8 @@ class Rp2350Stimulator:
         (output off, button held, previous pulse still queued, widths untimeable)."""
         if not self._on or self.button.value() == 0:
             return False
+        if width_us < self.min_width_us or width_us > L.HARD_MAX_WIDTH_US:
+            return self._trip("phase width %d us outside %d..%d" % (width_us, self.min_width_us, L.HARD_MAX_WIDTH_US))
         duty = amplitude_ua * 2048 // 3125  # * 65536 / 100000, < 2**28
         if duty > 65535:
             duty = 65535
@@ -117,7 +124,16 @@ class Rp2350Stimulator:
         if p.busy():
             return False
         self.amp[ch].duty_u16(duty)
+        ua = self.amp[ch].duty_u16() * 3125 // 2048  # read back what the PWM really set
+        if ua * width_us > L.HARD_MAX_CHARGE_NC * 1000:
+            return self._trip("programmed pulse %d uA x %d us above the charge limit" % (ua, width_us))
         self.mv[ch] = -1
         self.ua[ch] = -1
         self._reading[0] = ch
         return p.queue(SETTLE_US, width_us, interphase_us)
+
+    def _trip(self, why: str) -> bool:
+        self.all_off()
+        self.tripped = True
+        self.fault = why
+        return False

@@ -20,8 +20,11 @@ from rp2 import PIO, StateMachine
 
 PIO_HZ = const(1_000_000)  # pulse state machines: 1 cycle = 1 us
 # Cycles the pulse program spends outside the counted loops (pull, mov, irq): each loop
-# count is the wanted microseconds minus these, so phases are exact to the cycle.
-PHASE_OVERHEAD = const(1)
+# count is the wanted microseconds minus these, so phases are exact to the cycle. A
+# phase is its `mov(x, osr)` (1 cycle, side-set already high) plus the loop, which runs
+# x + 1 times (jmp x_dec falls through at 0): width = count + 2 (run on the fake rp2,
+# tests/firmware/mp/fake_rp2.py; with 1 here every phase was 1 us long).
+PHASE_OVERHEAD = const(2)
 GAP_OVERHEAD = const(2)
 MIN_PHASE_US = const(4)
 

@@ -110,6 +110,17 @@ def test_a_pulse_while_the_last_runs_is_refused_never_blocked():
     assert F.RMT.last.blocked == 0 and F.RMT.last.writes == 1
 
 
+def test_a_channel_stop_lets_the_pulse_in_flight_finish_balanced():
+    s = _stim()
+    assert s.pulse(3, 10000, 400, L.INTERPHASE_US)
+    S.advance_us(E.SETTLE_US + 100)  # inside phase 1
+    s.off(3)
+    assert F.RMT.last.active(), "a stop cut the pulse between its phases"
+    _finish(s)
+    assert s.load_mv(3) >= 0 and s.delivered == (400, 400) and not s.tripped, s.delivered
+    assert F.pin(E.SELECT_PINS[3]).value() == 0
+
+
 def test_the_electrode_reading_is_the_track_and_hold_after_phase_1():
     s = _stim()
     assert s.pulse(1, 10000, 300, L.INTERPHASE_US)

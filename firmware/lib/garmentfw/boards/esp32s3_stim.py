@@ -152,10 +152,11 @@ class Esp32s3Stimulator:
         self.led.value(0)
 
     def off(self, ch: int) -> None:
-        if self._pending == ch:
-            self.rmt.active(False)
-            self._collect()
-        self.select[ch].value(0)
+        # No further pulse on ch (the engine asks none). A pulse in flight (at most
+        # settle + 2 x 1000 + gap us) is left to finish: cutting it between its phases
+        # would leave its charge unbalanced; all_off() (enable low) is the hard stop.
+        if self._pending != ch:
+            self.select[ch].value(0)
 
     def load_mv(self, ch: int) -> int:
         self._collect()

@@ -148,7 +148,8 @@ def test_the_settle_time_is_counted_in_the_timing():
     assert bad and "infeasible" in bad, bad
 
 
-def test_a_burst_through_the_engine_and_supervisor_is_never_refused_or_blocked():
+def _armed_engine():
+    """The HAL under the real StimEngine and Supervisor, 4 channels armed at 30 Hz."""
     # The fastest slew: the reference board's 10-bit amplitude reference (LEDC at 78 kHz:
     # ~98 uA steps) delivers under 90 % of a ramp's first few-hundred-uA setpoints, which
     # the electrode check rightly reads as compliance (docs/SAFETY.md, M5: a finer DAC).
@@ -157,18 +158,17 @@ def test_a_burst_through_the_engine_and_supervisor_is_never_refused_or_blocked()
     for ch in range(4):
         assert cs.set(Calibration(ch, 5000, 10000, 30000, 5000, 300, 30), limits) is None
     drv = E.Esp32s3Stimulator(n_channels=4)
-    eng = None
+    box = []
     trips = []
 
     def on_change(state, fault, text):
         trips.append((state, fault, text))
 
-    def zero_all():
-        eng.zero_all()
-
-    sup = Supervisor(4, limits, cs, on_change, zero_all, lambda ch: eng.zero(ch))
-    sup.settle_us = drv.settle_us
+    sup = Supervisor(4, limits, cs, on_change, lambda: box[0].zero_all(), lambda ch: box[0].zero(ch))
+    sup.settle_us = drv.settle_us  # as StimService sets it from the driver
+    sup.estop_input = drv.estop_active
     eng = StimEngine(drv, 4, sup, S.ticks_us)
+    box.append(eng)
     eng.set_slew(L.HARD_MAX_SLEW)
     for ch in range(4):
         eng.configure(ch, 300, 30)
@@ -178,11 +178,41 @@ def test_a_burst_through_the_engine_and_supervisor_is_never_refused_or_blocked()
     t = S.ticks_us()
     for ch in range(4):
         eng.set_target(ch, 20000, t)
+    return eng, sup, drv, trips
+
+
+def _run(eng, ms):
     n = 0
-    for _ in range(2000):  # 1 s
+    for _ in range(ms * 2):
         S.advance_us(500)
         n += eng.tick(S.ticks_us())
+    return n
+
+
+def test_a_burst_through_the_engine_and_supervisor_is_never_refused_or_blocked():
+    eng, sup, drv, trips = _armed_engine()
+    n = _run(eng, 1000)
     assert F.RMT.last.blocked == 0
     assert not drv.tripped, drv.fault
     assert n >= 4 * 29 and F.RMT.last.writes == n, (n, F.RMT.last.writes)
     assert not [c for c in trips if c[1]], trips  # no fault of any kind
+
+
+def test_a_stretched_phase_under_the_engine_latches_a_fault_and_stops_the_output():
+    from garmentfw import wire
+
+    # 15 us: over before the burst's next pulse, measured by the PCNT: the driver trips;
+    # 40 us: still running when the next pulse is due: refused (never waited for)
+    for extra in (15, 40):
+        eng, sup, drv, trips = _armed_engine()
+        n0 = _run(eng, 200)
+        assert n0 >= 4 * 5 and not drv.tripped, (n0, drv.fault, trips)
+        F.RMT.last.stretch(3, extra)  # the next pulse's phase 2 runs long
+        writes = F.RMT.last.writes
+        _run(eng, 200)
+        assert F.pin(E.PIN_STIM_ENABLE).value() == 0
+        assert drv.tripped == (extra == 15), (extra, drv.fault)
+        assert sup.state == wire.SS_FAULT and sup.fault == wire.FAULT_INTERNAL, trips
+        assert F.RMT.last.writes == writes + 1, "pulses went on after the stretched one"
+        _run(eng, 200)
+        assert F.RMT.last.writes == writes + 1 and F.RMT.last.blocked == 0

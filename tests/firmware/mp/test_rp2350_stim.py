@@ -16,7 +16,7 @@ from garmentfw.boards import rp2350_stim as P  # noqa: E402
 
 def _stim():
     s = P.Rp2350Stimulator(n_channels=4)
-    F.pin(P.PIN_ESTOP).value(1)  # the button released (this board's wiring reads 1)
+    F.pin(P.PIN_ESTOP).value(0)  # the normally-closed button released: the contact pulls the pin low
     s.enable()
     return s
 
@@ -43,3 +43,11 @@ def test_a_width_out_of_bounds_is_refused_and_trips():
         assert F.pin(P.PIN_STIM_ENABLE).value() == 0
         s.enable()
         assert not s.pulse(0, 10000, 300, L.INTERPHASE_US), "the trip must stay latched"
+
+
+def test_the_button_is_normally_closed_and_a_broken_wire_stops():
+    s = _stim()
+    assert not s.estop_active()
+    F.pin(P.PIN_ESTOP).value(1)  # pressed, or its wire cut: the pull-up reads 1
+    assert s.estop_active()
+    assert not s.pulse(0, 10000, 300, L.INTERPHASE_US)

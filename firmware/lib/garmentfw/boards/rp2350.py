@@ -74,3 +74,10 @@ class Board:
 
     def reinit(self) -> None:
         machine.reset()
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the type checker holds this board to the HAL contract (garmentfw/hal.pyi)
+    from garmentfw.hal import Board as _Contract
+
+    _conforms: _Contract = Board()

@@ -8,7 +8,10 @@
 # before phase 1, so the CPU never waits), an H-bridge per channel (A then B, equal
 # phases by construction), an electrode reading at the end of phase 1 (hard IRQ from
 # the state machine: electrode voltage on ADC0 through 1:101, sense current on ADC1),
-# an E-stop button (hard IRQ cuts the enable, latches) and an output LED.
+# an E-stop button (hard IRQ cuts the enable, latches) and an output LED. The button is
+# a normally-closed contact to ground with a pull-up, as on the reference board: the pin
+# reads 0 while released and 1 while pressed OR when its wire is broken (fail-safe), and
+# estop_active() reads that level (the hardware interlock is the board's, docs/SAFETY.md).
 from array import array
 
 from machine import ADC, PWM, Pin
@@ -60,7 +63,7 @@ class Rp2350Stimulator:
         self.fault = ""
         self.pulsers = [PioPulser(SM_FIRST + i, Pin(PHASE_A_PINS[i]), self._phase1_end) for i in range(n_channels)]
         self.button = Pin(PIN_ESTOP, Pin.IN, Pin.PULL_UP)
-        self.button.irq(handler=self._button, trigger=Pin.IRQ_FALLING, hard=True)
+        self.button.irq(handler=self._button, trigger=Pin.IRQ_RISING, hard=True)
 
     def _button(self, pin) -> None:
         # Hard IRQ: no allocation; cut the output first.
@@ -110,10 +113,13 @@ class Rp2350Stimulator:
         self._estop = False
         return v
 
+    def estop_active(self) -> bool:
+        return self.button.value() == 1  # contact open: pressed, or the wire broken
+
     def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> bool:
         """Queue one biphasic, charge-balanced pulse on ``ch``; False if not delivered
         (output off, button held, previous pulse still queued, widths untimeable)."""
-        if not self._on or self.button.value() == 0:
+        if not self._on or self.button.value() == 1:
             return False
         if width_us < self.min_width_us or width_us > L.HARD_MAX_WIDTH_US:
             return self._trip("phase width %d us outside %d..%d" % (width_us, self.min_width_us, L.HARD_MAX_WIDTH_US))

@@ -50,7 +50,10 @@ def test_import_uci(tmp_path: Path) -> None:
     p = run("import", "uci-lower-limb", str(UCI), str(tmp_path))
     assert p.returncode == 0, p.stderr
     files = sorted(tmp_path.rglob("*_emg.bdf"))
-    assert len(files) == len(list(UCI.rglob("*.txt"))) - 1  # every recording, not the description
+    # every recording but the description and the published repeats, each named as skipped
+    skipped = [ln for ln in p.stderr.splitlines() if "same samples as" in ln and "skipped" in ln]
+    assert {ln.split(":")[0] for ln in skipped} == {"2Npie.txt", "2Nsen.txt"}, p.stderr
+    assert len(files) == len(list(UCI.rglob("*.txt"))) - 1 - len(skipped)
     rec = read_edf(files[0])
     assert rec.channel_names == ["RF", "BF", "VM", "ST", "FX"] and rec.fs == 1000
     assert rec.annotations[0].text in ("mar", "pie", "sen")

@@ -285,6 +285,12 @@ class StimEngine:
                 while time.ticks_diff(due, earliest) < 0:
                     due = time.ticks_add(due, p)
             self.due[ch] = due
+            # (1)(6) the ramp from 0 uA starts one first-pulse interval before the first
+            # pulse, however long that pulse waits (a period after the old train's last)
+            q = p if p < FIRST_PULSE_US else FIRST_PULSE_US
+            ramp_t = time.ticks_add(due, -q)
+            if time.ticks_diff(ramp_t, now_us) > 0:
+                self.last_t[ch] = ramp_t
             self.active_mask |= bit
         elif self.amp[ch] > amplitude_ua:
             self.amp[ch] = amplitude_ua

@@ -404,6 +404,29 @@ def test_a_new_train_never_pulses_sooner_than_a_period_after_the_last():
     assert S.mdiff(nxt, restarted) >= 25000 - 200, S.mdiff(nxt, restarted)  # 40 Hz: 25 ms
 
 
+def test_a_restarted_train_ramps_from_zero_however_long_its_first_pulse_waits():
+    # (1)(6) a train restarted right after a pulse waits a period for its first pulse; the
+    # ramp starts at that pulse, not at the request: the first pulse is one slew step (the
+    # HIL test saw 4.4 mA at 100 mA/s when the ramp counted the wait)
+    eng, sup, drv, rec = _engine(channels=(0,), slew=100000)
+    eng.set_target(0, 15000, S.ticks_us())
+    _run(eng, 1000, step_us=100)
+    n = drv.count
+    while drv.count == n:  # right after a pulse at full amplitude
+        S.advance_us(100)
+        eng.tick(S.ticks_us())
+    assert abs(_pulses(drv)[-1][2]) == 15000, _pulses(drv)[-1]
+    eng.set_target(0, 0, S.ticks_us())
+    eng.set_target(0, 15000, S.ticks_us())
+    n = drv.count
+    _run(eng, 300, step_us=100)
+    new = _pulses(drv)[n:]
+    assert len(new) >= 3, new
+    step = 100000 * FIRST_PULSE_US // 1000000
+    assert new[0][5] <= step + 1, (new[0][5], step)  # [5]: the anodic phase's uA (> 0)
+    assert all(a[5] <= b[5] for a, b in zip(new, new[1:])), new
+
+
 def test_a_late_pulse_is_not_followed_by_a_catch_up_pulse():
     # the loop ran 15 ms late (a busy host, a long request): the next pulse does not come
     # sooner than 3/4 of the train's period after the late one

@@ -14,6 +14,7 @@ from garmentfw.boards.rp2350_stim import Rp2350Stimulator
 from garmentfw.boards.stdio_link import StdioLink
 from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.montage import CYCLING_SHORTS
+from garmentfw import limits as L
 from garmentfw.store import Store
 
 PIN_SCK = 18
@@ -55,7 +56,7 @@ class Board:
         self.store = Store("/data")
         self.link = DualLink(StdioLink(), BleLink(self.store))
         self._vbat = machine.ADC(ADC_BATTERY)
-        self.wdt = machine.WDT(timeout=2000)
+        self.wdt = machine.WDT(timeout=L.WATCHDOG_MS)  # within the heartbeat budget
 
     def uid(self) -> str:
         return "".join("%02x" % b for b in machine.unique_id())

@@ -27,6 +27,14 @@ def app_with(mode: str, client: FakeClient | None = None, stimulating: bool = Tr
     return GarmentApp(session=snapshot_session(client, stimulating), discovery=FakeDiscovery(), start_mode=mode)
 
 
+def steady_cursors(pilot: Any) -> None:
+    """A focused input's cursor blinks every 0.5 s: hold it still so the picture is one."""
+    from textual.widgets import Input
+
+    for inp in pilot.app.screen.query(Input):
+        inp.cursor_blink = False
+
+
 async def painted(pilot: Any) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: getattr(app.screen, "frames", 10) >= 10, 10, "painted frames")
@@ -95,6 +103,7 @@ def test_hil_screen(snap_compare: Any) -> None:
             log.write(Text(line, style=OUTCOME_STYLE.get(outcome or "", "")))
         screen.returncode = 1
         screen.show_counts()
+        steady_cursors(pilot)
         await pilot.pause(0.2)
 
     assert snap_compare(app_with("hil", stimulating=False), terminal_size=SIZE, run_before=feed)

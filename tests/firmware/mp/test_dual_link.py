@@ -1,5 +1,8 @@
 # The board's USB + BLE link: the host on BLE takes over while connected, and the
 # link's `wired` flag (provisioning allowed) follows the active host.
+import stim_testlib as S
+
+from garmentfw import wire
 from garmentfw.boards.dual_link import DualLink
 
 
@@ -84,3 +87,45 @@ def test_no_takeover_while_armed_and_estop_obeyed_on_every_link():
     usb.inbox = _estop_frame()
     d.readinto(buf)
     assert stops == [1, 1]
+
+
+def test_estop_from_the_inactive_link_stops_the_output():
+    # the reference board's USB + BLE link: a phone's E-STOP while the USB host is armed
+    from garmentfw.boards.dual_link import DualLink
+    from garmentfw.device import Device
+    from garmentfw.framing import Framer
+
+    b = S.Board(n_stim=4)
+    usb = b.link
+    ble = S.Link()
+    ble.wired = False
+    ble_up = [False]
+    ble.connected = lambda: ble_up[0]
+    class _Dual(DualLink):  # what the test host reads: the USB side's output
+        @property
+        def out(self):
+            return usb.out
+
+        @out.setter
+        def out(self, v):
+            usb.out = v
+
+    b.link = _Dual(usb, ble)
+    d = Device(b)
+    stim = S.add_stim(d, b)
+    d.auth = S.AcceptAll()
+    h = S.Host(d, b)
+    S.run(d, h, 20)
+    h.ok(wire.T_CALIB_SET, S.calib_body(0))
+    h.ping()
+    h.ok(wire.T_ARM)
+    h.ok(wire.T_STIM_TEST, S.test_body(0, 15000, dur=5000))
+    S.run(d, h, 200)
+    ble_up[0] = True  # a phone connects: no takeover while armed
+    S.run(d, h, 50)
+    assert stim.sup.armed() and b.link.active is usb
+    f = Framer()
+    n = f.encode(Framer.packet(), wire.T_ESTOP, 0)
+    ble.inbox = bytearray(f.out[:n])
+    S.run(d, h, 5)
+    assert stim.sup.fault == wire.FAULT_ESTOP and not b.stim.enabled

@@ -3,33 +3,23 @@
 # (boards/rp2350_stim.py), USB CDC and BLE (NUS over the CYW43439) at once.
 # Compile-only here (no hardware in CI): type-checked against the rp2 stubs, built for
 # armv7emsp (Arm cores) and rv32imc (Hazard3 cores) by mpy-cross.
-import machine
-from machine import SPI, Pin
+from machine import Pin
 
 from garmentfw.afe import Ads1299Source
 from garmentfw.boards.ble_link import BleLink
 from garmentfw.boards.dual_link import DualLink
+from garmentfw.boards.rp2_board import PIN_STIM_ENABLE, Rp2Board, ads1299
 from garmentfw.boards.rp2_pio import PioDrdyCounter
 from garmentfw.boards.rp2350_stim import Rp2350Stimulator
 from garmentfw.boards.stdio_link import StdioLink
-from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.montage import CYCLING_SHORTS
-from garmentfw import limits as L
 from garmentfw.store import Store
 
-PIN_SCK = 18
-PIN_MOSI = 19
-PIN_MISO = 16
-PIN_AFE_CS = 17
-PIN_AFE_DRDY = 20
-PIN_AFE_RESET = 21
-PIN_AFE_START = 22
-PIN_STIM_ENABLE = 15
 ADC_BATTERY = 28  # ADC2, 1:3 divider (ADC0/1 read the electrodes)
 SM_DRDY = 0
 
 
-class Board:
+class Board(Rp2Board):
     NAME = "rp2350"
     MONTAGE = CYCLING_SHORTS
     AFE_NAME = "ADS1299"
@@ -37,12 +27,7 @@ class Board:
     def __init__(self):
         # The stimulator's output enable goes low before anything else.
         self.stim = Rp2350Stimulator(Pin(PIN_STIM_ENABLE, Pin.OUT, value=0))
-        spi = SPI(0, baudrate=4_000_000, polarity=0, phase=1, sck=Pin(PIN_SCK), mosi=Pin(PIN_MOSI), miso=Pin(PIN_MISO))
-        cs = Pin(PIN_AFE_CS, Pin.OUT, value=1)
-        drdy = Pin(PIN_AFE_DRDY, Pin.IN, Pin.PULL_UP)
-        drv = ADS1299(spi, cs, drdy, reset=Pin(PIN_AFE_RESET, Pin.OUT, value=1),
-                      start=Pin(PIN_AFE_START, Pin.OUT, value=0))
-        drv.init()
+        drv, drdy = ads1299()
         self.drdy = PioDrdyCounter(SM_DRDY, drdy)
         counter = self.drdy
 
@@ -55,26 +40,13 @@ class Board:
         self.afe = Ads1299Source(drv, pending, index)
         self.store = Store("/data")
         self.link = DualLink(StdioLink(), BleLink(self.store))
-        self._vbat = machine.ADC(ADC_BATTERY)
-        self.wdt = machine.WDT(timeout=L.WATCHDOG_MS)  # within the heartbeat budget
-
-    def uid(self) -> str:
-        return "".join("%02x" % b for b in machine.unique_id())
-
-    def battery_mv(self) -> int:
-        return self._vbat.read_u16() * 3 * 3300 // 65535
-
-    def service(self) -> None:
-        self.wdt.feed()
+        self._housekeeping(ADC_BATTERY)
 
     def idle(self, ms: int) -> None:
         self.link.wait(0)
 
     def safe_state(self) -> None:
         self.stim.all_off()
-
-    def reinit(self) -> None:
-        machine.reset()
 
 
 TYPE_CHECKING = False

@@ -1,16 +1,18 @@
 """Behaviour 12: only an authenticated host may arm, stimulate, change limits or upload a
-model; replays are refused. End to end, on any garment (no rig needed)."""
+model; replays are refused. End to end, on any garment (no rig needed). Replies to
+privileged requests are authenticated (a forged or replayed one is detected by the host)
+and a privileged request held back beyond wire.REQUEST_MAX_AGE_MS is refused (E_STALE)."""
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 from garment import auth
-from garment.client import DeviceError, GarmentClient
+from garment.client import DeviceError, GarmentClient, ReplyAuthError
 from garment.devices import make_transport
-from garment.protocol import wire
+from garment.protocol import Deframer, Packet, wire
 from rig import StimBench, calib, limits
 
 PRIVILEGED = [
@@ -82,6 +84,8 @@ async def test_replayed_request_is_refused_and_changes_nothing(bench: StimBench)
     captured: dict[str, Any] = {}
 
     class Recorder:
+        open_reply = signer.open_reply
+
         def sign(self, ptype: int, seq: int, body: bytes) -> bytes:
             t = signer.sign(ptype, seq, body)
             if ptype == wire.T_SET_LIMITS and "seq" not in captured:
@@ -97,6 +101,8 @@ async def test_replayed_request_is_refused_and_changes_nothing(bench: StimBench)
     g.signer = signer
 
     class Replay:
+        open_reply = signer.open_reply
+
         def sign(self, ptype: int, seq: int, body: bytes) -> bytes:
             return captured["trailer"]
 
@@ -161,3 +167,81 @@ async def test_provisioning_twice_is_refused(bench: StimBench, device_spec: str)
     await auth.ensure_authenticated(bench.g)
     await auth.end_session(bench.g)
     await auth.ensure_authenticated(bench.g)  # the stored secret still works
+
+
+def _inject_after(g: GarmentClient, ptype: int, forge: Callable[[int], Packet]) -> Callable[[], None]:
+    """A man in the middle: right after a request of ``ptype`` goes out, the packet
+    ``forge(seq)`` reaches the host before the garment's own reply. Returns the undo."""
+    write = g.transport.write
+
+    async def wrapped(frame: bytes) -> None:
+        await write(frame)
+        (pkt,) = Deframer().feed(frame)
+        if pkt.type == ptype:
+            g._dispatch(forge(pkt.seq))  # noqa: SLF001 - the attacker's packet
+
+    g.transport.write = wrapped  # type: ignore[method-assign]
+
+    def undo() -> None:
+        g.transport.write = write  # type: ignore[method-assign]
+
+    return undo
+
+
+async def test_forged_reply_to_a_privileged_request_is_detected(bench: StimBench) -> None:
+    """"Armed on channel 0" and "limits set" made up by an attacker on the link: the host
+    raises ReplyAuthError and takes none of it as the garment's state."""
+    g = bench.g
+    before = g.last_stim_state
+    armed = struct.pack(wire.STIM_STATE_FMT, wire.SS_ARMED, wire.FAULT_NONE, 1, 0, *([0] * 8))
+    undo = _inject_after(g, wire.T_ARM, lambda seq: Packet(wire.R_STIM_STATE, 0, struct.pack("<H", seq) + armed
+                                                          + bytes(wire.REPLY_TAG_LEN)))
+    try:
+        with pytest.raises(ReplyAuthError):
+            await g.arm()
+    finally:
+        undo()
+    assert g.last_stim_state is before or (g.last_stim_state is not None and g.last_stim_state.armed_mask != 1)
+    base = await g.get_limits()
+    want = limits(base, slew_ua_per_s=35000)
+    undo = _inject_after(g, wire.T_SET_LIMITS, lambda seq: Packet(wire.R_LIMITS, 0, struct.pack("<H", seq) + want.pack()))
+    try:
+        with pytest.raises(ReplyAuthError):
+            await g.set_limits(want)  # the untagged reply an old garment would send: refused
+    finally:
+        undo()
+    assert g.stats.forged_replies == 2
+    assert (await g.set_limits(base)) == base  # genuine replies pass
+    assert (await g.stim_state()).armed_mask == 0
+
+
+async def test_held_back_request_is_refused_stale(bench: StimBench) -> None:
+    """A T_SET_LIMITS signed now but delivered REQUEST_MAX_AGE_MS + 500 ms later (its
+    stamp says so) is refused with E_STALE and changes nothing; so is one from the future."""
+    g = bench.g
+    signer = g.signer
+    assert isinstance(signer, auth.GarmentAuth)
+    base = await g.get_limits()
+
+    class Shifted:
+        open_reply = signer.open_reply
+
+        def __init__(self, shift_ms: int) -> None:
+            self.shift_ms = shift_ms
+
+        def sign(self, ptype: int, seq: int, body: bytes) -> bytes:
+            signer.counter += 1
+            return auth.request_trailer(signer._key or b"", ptype, seq, body, signer.counter,  # noqa: SLF001
+                                        signer.session_ms() + self.shift_ms)
+
+    for shift in (-(wire.REQUEST_MAX_AGE_MS + 500), wire.REQUEST_SKEW_MS + 500):
+        g.signer = Shifted(shift)
+        try:
+            with pytest.raises(DeviceError) as e:
+                await g.set_limits(limits(base, slew_ua_per_s=45000))
+            assert e.value.code == wire.E_STALE, e.value
+        finally:
+            g.signer = signer
+    assert await g.get_limits() == base
+    assert any("ms old" in ev.text for ev in g.events if ev.code == wire.EV_AUTH_REFUSED)
+    assert (await g.set_limits(base)) == base  # a fresh request goes through

@@ -4,9 +4,15 @@ The garment holds a 32-byte secret, provisioned once over USB (:func:`provision`
 :func:`authenticate` answers the garment's challenge with an HMAC-SHA256 proof and
 installs a :class:`GarmentAuth` as the client's ``signer``: from then on every
 privileged request (arm, stimulate, limits, calibration, model upload) carries a
-trailer ``counter u32 LE | HMAC-SHA256(session_key, type | seq LE | body | counter LE)[:16]``
-with a strictly increasing counter, so the garment refuses forged and replayed
-requests. The firmware twin is ``garmentfw/auth.py``; both are pinned by the golden
+trailer ``counter u32 LE | t_ms u32 LE | HMAC-SHA256(session_key, type | seq LE | body |
+counter LE | t_ms LE)[:16]`` with a strictly increasing counter, so the garment refuses
+forged and replayed requests, and with ``t_ms``, the host's estimate of the garment's
+session clock, so it refuses a request held back for longer than
+``wire.REQUEST_MAX_AGE_MS`` (``E_STALE``). Every reply to such a request ends with
+``t_ms u32 LE | HMAC-SHA256(session_key, b"reply" | counter LE | reply type | body incl.
+t_ms)[:16]``: :meth:`GarmentAuth.open_reply` refuses a forged reply, or a genuine one
+replayed for another request (:class:`~garment.client.ReplyAuthError`), and re-anchors the
+session clock on the garment's ``t_ms``. The firmware twin is ``garmentfw/auth.py``; both are pinned by the golden
 vectors in ``models/golden/auth.json`` (``python -m garment.auth --write-golden``).
 
 Secrets live in the user's data folder (platformdirs), one file per garment uid,
@@ -23,10 +29,11 @@ import secrets
 import stat
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from garment.client import DeviceError, GarmentClient
+from garment.client import DeviceError, GarmentClient, ReplyAuthError
 from garment.protocol import wire
 
 SECRET_LEN = 32
@@ -59,11 +66,18 @@ def session_key(secret: bytes, nonce: bytes) -> bytes:
     return hmac_sha256(secret, b"session", nonce)
 
 
-def request_trailer(key: bytes, ptype: int, seq: int, body: bytes, counter: int) -> bytes:
-    """The AUTH_TAG_LEN-byte trailer of a privileged request."""
-    ctr = struct.pack("<I", counter)
+def request_trailer(key: bytes, ptype: int, seq: int, body: bytes, counter: int, t_ms: int) -> bytes:
+    """The AUTH_TAG_LEN-byte trailer of a privileged request (``t_ms``: the garment's
+    session clock as the host estimates it)."""
+    ctr = struct.pack("<II", counter, t_ms & 0xFFFFFFFF)
     mac = hmac_sha256(key, struct.pack("<BH", ptype, seq & 0xFFFF), body, ctr)[:MAC_LEN]
     return ctr + mac
+
+
+def reply_mac(key: bytes, counter: int, rtype: int, body: bytes) -> bytes:
+    """The MAC ending a reply to the privileged request of ``counter``: ``body`` is the
+    reply's body from its ref up to and with the garment's t_ms."""
+    return hmac_sha256(key, b"reply", struct.pack("<IB", counter, rtype), body)[:MAC_LEN]
 
 
 def _check_secret(secret: bytes) -> bytes:
@@ -82,6 +96,8 @@ class GarmentAuth:
         self._secret = _check_secret(secret)
         self._key: bytes | None = None
         self.counter = 0  # the last counter used
+        # The garment's session clock as last seen: (its t_ms, time.monotonic() then).
+        self._anchor = (0, 0.0)
 
     @property
     def in_session(self) -> bool:
@@ -95,6 +111,16 @@ class GarmentAuth:
         self.counter = counter
         return struct.pack(wire.AUTH_RESPONSE_FMT, counter, response_mac(self._secret, nonce, counter))
 
+    def opened(self) -> None:
+        """The garment acknowledged the response: its session clock is 0 now (or just was)."""
+        self._anchor = (0, time.monotonic())
+
+    def session_ms(self) -> int:
+        """The garment's session clock as estimated here (never ahead of it but for drift:
+        the anchor is taken when its reply arrives, after the garment stamped it)."""
+        g, t = self._anchor
+        return g + int((time.monotonic() - t) * 1000)
+
     def sign(self, ptype: int, seq: int, body: bytes) -> bytes:
         """The trailer for one privileged request (uses the next counter)."""
         if self._key is None:
@@ -102,7 +128,23 @@ class GarmentAuth:
         if self.counter >= 0xFFFFFFFE:
             raise AuthError("authentication counter exhausted: re-provision the garment")
         self.counter += 1
-        return request_trailer(self._key, ptype, seq, body, self.counter)
+        return request_trailer(self._key, ptype, seq, body, self.counter, self.session_ms())
+
+    def open_reply(self, trailer: bytes, rtype: int, body: bytes) -> bytes:
+        """Check the tag ending a reply to the request signed with ``trailer``; the body
+        without it. Raises ReplyAuthError for a reply this session's garment did not send
+        for that request (forged, or replayed from another one)."""
+        if self._key is None:
+            raise ReplyAuthError("reply to a privileged request outside a session")
+        n = len(body) - wire.REPLY_TAG_LEN
+        if n < 2:
+            raise ReplyAuthError(f"reply 0x{rtype:02x} to a privileged request carries no reply tag")
+        counter = struct.unpack_from("<I", trailer)[0]
+        want = reply_mac(self._key, counter, rtype, body[: n + 4])
+        if not hmac.compare_digest(want, body[n + 4 :]):
+            raise ReplyAuthError(f"reply 0x{rtype:02x} to request #{counter}: bad reply MAC (forged or replayed)")
+        self._anchor = (int(struct.unpack_from("<I", body, n)[0]), time.monotonic())
+        return body[:n]
 
     def end(self) -> None:
         self._key = None
@@ -127,6 +169,7 @@ async def authenticate(client: GarmentClient, secret: bytes) -> GarmentAuth:
     nonce, counter = await challenge(client)
     body = auth.respond(nonce, counter)
     await client.request(wire.T_AUTH_RESPONSE, body)
+    auth.opened()
     client.signer = auth
     return auth
 
@@ -294,13 +337,24 @@ def golden_vectors() -> dict[str, Any]:
             (wire.T_MODEL_CHUNK, 7, bytes(1000)),
         ]):
             c = min(counter + 1 + j, 0xFFFFFFFE)
-            reqs.append({"type": ptype, "seq": seq, "body": hx(body), "counter": c,
-                         "trailer": hx(request_trailer(key, ptype, seq, body, c)),
-                         "frame": hx(_frame(ptype, seq, body + request_trailer(key, ptype, seq, body, c)))})
+            t_ms = (0, 1, 200, wire.REQUEST_SKEW_MS)[j]  # fresh on a garment whose session clock reads 0
+            tr = request_trailer(key, ptype, seq, body, c, t_ms)
+            reqs.append({"type": ptype, "seq": seq, "body": hx(body), "counter": c, "t_ms": t_ms,
+                         "trailer": hx(tr), "frame": hx(_frame(ptype, seq, body + tr))})
+        # Replies to privileged requests: body = ref | payload | t_ms, then the reply MAC.
+        reps = []
+        for j, (rtype, ref, payload, t_ms) in enumerate([
+            (wire.R_ACK, 0, bytes((wire.T_ARM,)), 5),
+            (wire.R_STIM_STATE, 0x1234, struct.pack(wire.STIM_STATE_FMT, wire.SS_ARMED, 0, 1, 0, *range(8)), 1000),
+            (wire.R_ERROR, 0xFFFF, bytes((wire.E_OUT_OF_RANGE,)) + b"amplitude above the limit", 0x3FFFFFFF),
+        ]):
+            c = min(counter + 1 + j, 0xFFFFFFFE)
+            body = struct.pack("<H", ref) + payload + struct.pack("<I", t_ms)
+            reps.append({"type": rtype, "counter": c, "body": hx(body), "mac": hx(reply_mac(key, c, rtype, body))})
         sessions.append({
             "nonce": hx(nonce), "counter": counter,
             "response": hx(struct.pack(wire.AUTH_RESPONSE_FMT, counter, response_mac(secret, nonce, counter))),
-            "session_key": hx(key), "requests": reqs,
+            "session_key": hx(key), "requests": reqs, "replies": reps,
         })
     return {
         "about": "HMAC-SHA256 and the auth protocol, pinned for garmentfw/auth.py and garment/auth.py",

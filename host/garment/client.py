@@ -21,7 +21,7 @@ from garment.transports.base import Transport, TransportClosed, TransportError
 
 __all__ = [
     "Calibration", "DecoderOutput", "DeviceError", "DeviceTimeout", "Event", "GarmentClient", "Limits",
-    "Pulse", "SampleBlock", "Signer", "Status", "StimState", "StreamConfig", "StreamStats", "decode_samples",
+    "Pulse", "ReplyAuthError", "SampleBlock", "Signer", "Status", "StimState", "StreamConfig", "StreamStats", "decode_samples",
     "model_id",
 ]
 
@@ -33,6 +33,12 @@ class DeviceError(Exception):
         self.code = code
         self.name = wire.ERROR_NAMES.get(code, f"error{code}")
         super().__init__(f"{self.name}: {message}")
+
+
+class ReplyAuthError(RuntimeError):
+    """A reply to a privileged request failed its reply MAC: forged, or a genuine reply
+    replayed for another request. The request's outcome is unknown: check the garment's
+    state (e.g. ``stim_state()``) before relying on it."""
 
 
 class DeviceTimeout(TransportError):
@@ -127,6 +133,11 @@ class Signer(Protocol):
 
     def sign(self, ptype: int, seq: int, body: bytes) -> bytes: ...
 
+    def open_reply(self, trailer: bytes, rtype: int, body: bytes) -> bytes:
+        """The reply's body without its reply tag; raises ReplyAuthError unless the
+        garment sent it for the request signed with ``trailer``."""
+        ...
+
 
 @dataclass(frozen=True)
 class SampleBlock:
@@ -148,6 +159,7 @@ class StreamStats:
     packets_lost: int = 0
     crc_errors: int = 0
     malformed: int = 0
+    forged_replies: int = 0  # replies to privileged requests refused by their reply MAC
 
 
 @dataclass(frozen=True)
@@ -180,6 +192,8 @@ def decode_samples(body: bytes) -> tuple[int, int, int, np.ndarray]:
 class _Pending:
     future: asyncio.Future[Packet]
     ptype: int
+    trailer: bytes | None = None  # a signed request's trailer: its replies must carry the reply tag
+    signer: "Signer | None" = None  # who signed it (and checks its reply)
 
 
 class GarmentClient:
@@ -259,8 +273,9 @@ class GarmentClient:
             # Signed requests must reach the garment in counter order: sign and send as one.
             async with self._sign_lock:
                 seq = self._next_seq()
-                frame = encode_packet(ptype, seq, body + self.signer.sign(ptype, seq, body))
-                self._pending[seq] = _Pending(fut, ptype)
+                trailer = self.signer.sign(ptype, seq, body)
+                frame = encode_packet(ptype, seq, body + trailer)
+                self._pending[seq] = _Pending(fut, ptype, trailer, self.signer)
                 await self._write_or_forget(seq, frame)
         else:
             seq = self._next_seq()
@@ -530,6 +545,12 @@ class GarmentClient:
             st.malformed += 1
             return
         ref = pkt.body[0] | (pkt.body[1] << 8)
+        pending = self._pending.get(ref)
+        if pending is not None and pending.trailer is not None and not pending.future.done():
+            opened = self._open_reply(pending, pkt)
+            if opened is None:
+                return
+            pkt = opened
         if t == wire.R_STIM_STATE:
             try:
                 state: StimState | None = StimState.unpack(pkt.body[2:])
@@ -548,7 +569,6 @@ class GarmentClient:
             except struct.error:
                 st.malformed += 1
                 return
-        pending = self._pending.get(ref)
         if t == wire.R_ERROR:
             err = DeviceError(pkt.body[2] if len(pkt.body) > 2 else 0, pkt.body[3:].decode("utf-8", "replace"))
             if pending is not None and not pending.future.done():
@@ -558,6 +578,22 @@ class GarmentClient:
             return
         if pending is not None and not pending.future.done():
             pending.future.set_result(pkt)
+
+    def _open_reply(self, pending: _Pending, pkt: Packet) -> Packet | None:
+        """A reply to a signed request without its reply tag; None (and the request
+        failed with ReplyAuthError) when the tag is wrong. An R_ERROR without a valid tag
+        still fails its request (the garment refuses before it can tag: no session, bad
+        MAC, replay): a forged one can only make a request look refused, never done."""
+        assert pending.trailer is not None and pending.signer is not None
+        try:
+            body = pending.signer.open_reply(pending.trailer, pkt.type, pkt.body)
+        except ReplyAuthError as e:
+            if pkt.type == wire.R_ERROR:
+                return pkt
+            self.stats.forged_replies += 1
+            pending.future.set_exception(e)
+            return None
+        return Packet(pkt.type, pkt.seq, body)
 
     async def _rx_loop(self) -> None:
         try:

@@ -13,14 +13,14 @@ import struct
 import subprocess
 import threading
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator, Callable, Iterator
 
 import pytest
 
 from garment import auth
-from garment.client import DeviceError, GarmentClient
+from garment.client import DeviceError, GarmentClient, ReplyAuthError
 from garment.paths import firmware_lib, micropython_exe
-from garment.protocol import Deframer, wire
+from garment.protocol import Deframer, Packet, wire
 from garment.transports import SerialTransport
 
 GOLDEN = Path(__file__).parents[2] / "models" / "golden" / "auth.json"
@@ -51,9 +51,23 @@ def test_golden_frames_decode_to_signed_requests() -> None:
         assert (pkt.type, pkt.seq) == (r["type"], r["seq"])
         body, trailer = pkt.body[: -wire.AUTH_TAG_LEN], pkt.body[-wire.AUTH_TAG_LEN :]
         assert body.hex() == r["body"] and trailer.hex() == r["trailer"]
-        ctr = struct.unpack_from("<I", trailer)[0]
-        assert ctr == r["counter"]
-        assert trailer == auth.request_trailer(key, pkt.type, pkt.seq, body, ctr)
+        ctr, t_ms = struct.unpack_from("<II", trailer)
+        assert (ctr, t_ms) == (r["counter"], r["t_ms"])
+        assert trailer == auth.request_trailer(key, pkt.type, pkt.seq, body, ctr, t_ms)
+
+
+def test_golden_reply_macs() -> None:
+    g = json.loads(GOLDEN.read_text())
+    for sess in g["sessions"]:
+        key = bytes.fromhex(sess["session_key"])
+        assert sess["replies"]
+        for r in sess["replies"]:
+            body = bytes.fromhex(r["body"])
+            assert auth.reply_mac(key, r["counter"], r["type"], body).hex() == r["mac"]
+            # bound to the request's counter, the reply's type and every body byte
+            assert auth.reply_mac(key, r["counter"] + 1, r["type"], body).hex() != r["mac"]
+            assert auth.reply_mac(key, r["counter"], r["type"] ^ 1, body).hex() != r["mac"]
+            assert auth.reply_mac(key, r["counter"], r["type"], body[:-1] + bytes((body[-1] ^ 1,))).hex() != r["mac"]
 
 
 def test_signer_counts_up_and_binds_type_seq_body() -> None:
@@ -65,15 +79,40 @@ def test_signer_counts_up_and_binds_type_seq_body() -> None:
     body = a.respond(nonce, 41)
     c, mac = struct.unpack(wire.AUTH_RESPONSE_FMT, body)
     assert c == 41 and mac == auth.response_mac(secret, nonce, 41)
+    a.opened()
     t1 = a.sign(wire.T_ARM, 5, b"")
     t2 = a.sign(wire.T_ARM, 5, b"")
     assert len(t1) == wire.AUTH_TAG_LEN
     assert struct.unpack_from("<I", t1)[0] == 42 and struct.unpack_from("<I", t2)[0] == 43
+    t_ms = struct.unpack_from("<I", t1, 4)[0]
+    assert 0 <= t_ms < 1000  # just after the session opened
     key = auth.session_key(secret, nonce)
-    assert t1 == auth.request_trailer(key, wire.T_ARM, 5, b"", 42)
-    assert t1[4:] != auth.request_trailer(key, wire.T_ARM, 6, b"", 42)[4:]
-    assert t1[4:] != auth.request_trailer(key, wire.T_DISARM, 5, b"", 42)[4:]
-    assert t1[4:] != auth.request_trailer(key, wire.T_ARM, 5, b"\x00", 42)[4:]
+    assert t1 == auth.request_trailer(key, wire.T_ARM, 5, b"", 42, t_ms)
+    assert t1[8:] != auth.request_trailer(key, wire.T_ARM, 6, b"", 42, t_ms)[8:]
+    assert t1[8:] != auth.request_trailer(key, wire.T_DISARM, 5, b"", 42, t_ms)[8:]
+    assert t1[8:] != auth.request_trailer(key, wire.T_ARM, 5, b"\x00", 42, t_ms)[8:]
+    assert t1[8:] != auth.request_trailer(key, wire.T_ARM, 5, b"", 42, t_ms + 1)[8:]
+
+
+def test_reply_tag_is_checked_and_reanchors_the_session_clock() -> None:
+    secret = secrets.token_bytes(32)
+    a = auth.GarmentAuth(secret)
+    a.respond(bytes(range(16)), 7)
+    a.opened()
+    key = auth.session_key(secret, bytes(range(16)))
+    trailer = a.sign(wire.T_ARM, 3, b"")
+    body = struct.pack("<HB", 3, wire.T_ARM) + struct.pack("<I", 123456)
+    good = body + auth.reply_mac(key, 8, wire.R_ACK, body)
+    assert a.open_reply(trailer, wire.R_ACK, good) == body[:3]
+    assert 123456 <= a.session_ms() < 123456 + 1000  # re-anchored on the garment's clock
+    with pytest.raises(ReplyAuthError):
+        a.open_reply(trailer, wire.R_ACK, good[:-1] + bytes((good[-1] ^ 1,)))  # forged
+    with pytest.raises(ReplyAuthError):
+        a.open_reply(a.sign(wire.T_ARM, 3, b""), wire.R_ACK, good)  # replayed for a later request
+    with pytest.raises(ReplyAuthError):
+        a.open_reply(trailer, wire.R_STIM_STATE, good)  # another reply type
+    with pytest.raises(ReplyAuthError):
+        a.open_reply(trailer, wire.R_ACK, body[:3])  # no tag at all
 
 
 @pytest.mark.parametrize("bad", [b"", b"\x01" * 31, bytes(32), b"\x07" * 32])
@@ -231,6 +270,8 @@ async def test_wrong_secret_and_wrong_mac(client: GarmentClient) -> None:
     a = await auth.authenticate(client, secret)
 
     class Forger:
+        open_reply = a.open_reply
+
         def sign(self, ptype: int, seq: int, body: bytes) -> bytes:
             t = bytearray(a.sign(ptype, seq, body))
             t[-1] ^= 1
@@ -251,6 +292,8 @@ async def test_replay_and_captured_frame(client: GarmentClient) -> None:
     sent: list[tuple[int, bytes]] = []
 
     class Recorder:
+        open_reply = a.open_reply
+
         def sign(self, ptype: int, seq: int, body: bytes) -> bytes:
             t = a.sign(ptype, seq, body)
             sent.append((seq, t))
@@ -263,6 +306,8 @@ async def test_replay_and_captured_frame(client: GarmentClient) -> None:
     seq, trailer = sent[0]
 
     class Replayer:
+        open_reply = a.open_reply
+
         def sign(self, ptype: int, seq_: int, body: bytes) -> bytes:
             return trailer
 
@@ -287,6 +332,93 @@ async def test_replay_and_captured_frame(client: GarmentClient) -> None:
     with pytest.raises(DeviceError) as e:
         await _arm(client)
     assert e.value.code == wire.E_UNAUTHORIZED
+
+
+class _Injector:
+    """Man in the middle on the host's side of the link: right after a request frame of
+    type ``ptype`` goes out, a packet made by ``forge(seq)`` arrives before the garment's
+    own reply can."""
+
+    def __init__(self, client: GarmentClient, ptype: int, forge: "Callable[[int], Packet]") -> None:
+        self.client, self.ptype, self.forge = client, ptype, forge
+        self.injected = 0
+        self._write = client.transport.write
+        client.transport.write = self.write  # type: ignore[method-assign]
+
+    async def write(self, frame: bytes) -> None:
+        await self._write(frame)
+        (pkt,) = Deframer().feed(frame)
+        if pkt.type == self.ptype:
+            self.injected += 1
+            self.client._dispatch(self.forge(pkt.seq))  # noqa: SLF001 - the attacker's packet
+
+    def remove(self) -> None:
+        self.client.transport.write = self._write  # type: ignore[method-assign]
+
+
+async def test_forged_reply_to_a_privileged_request_is_detected(client: GarmentClient) -> None:
+    secret = secrets.token_bytes(32)
+    await auth.provision(client, secret)
+    await auth.authenticate(client, secret)
+    assert await _arm(client) == 0
+    # "armed, the handler saw 0 bytes": the reply an attacker would send, with a made-up tag
+    inj = _Injector(client, wire.T_ARM,
+                    lambda seq: Packet(wire.R_ACK, 0, struct.pack("<HBB", seq, wire.T_ARM, 0) + bytes(wire.REPLY_TAG_LEN)))
+    with pytest.raises(ReplyAuthError, match="bad reply MAC"):
+        await _arm(client)
+    inj.remove()
+    assert inj.injected == 1 and client.stats.forged_replies == 1
+    # untagged, as today's garment would send it: refused too
+    inj = _Injector(client, wire.T_ARM, lambda seq: Packet(wire.R_ACK, 0, struct.pack("<HBB", seq, wire.T_ARM, 0)))
+    with pytest.raises(ReplyAuthError):
+        await _arm(client)
+    inj.remove()
+    assert await _arm(client) == 0  # the genuine replies still pass
+
+
+async def test_replayed_reply_to_a_privileged_request_is_detected(client: GarmentClient) -> None:
+    secret = secrets.token_bytes(32)
+    await auth.provision(client, secret)
+    await auth.authenticate(client, secret)
+    seen: list[Packet] = []
+    client.listeners.append(lambda p: seen.append(p) if p.type == wire.R_ACK else None)
+    seq = client._seq  # noqa: SLF001
+    assert await _arm(client) == 0
+    (genuine,) = [p for p in seen if p.body[:2] == struct.pack("<H", seq)]
+    assert len(genuine.body) == 4 + wire.REPLY_TAG_LEN  # the garment tags its reply
+    # 65536 requests later the same seq comes round: the captured reply, byte for byte
+    client._seq = seq  # noqa: SLF001
+    inj = _Injector(client, wire.T_ARM, lambda s: genuine)
+    with pytest.raises(ReplyAuthError):
+        await _arm(client)
+    inj.remove()
+
+
+async def test_held_back_and_future_requests_are_refused_stale(client: GarmentClient) -> None:
+    secret = secrets.token_bytes(32)
+    await auth.provision(client, secret)
+    a = await auth.authenticate(client, secret)
+
+    class Shifted:
+        """Signs as ``a`` but stamps the request ``shift`` ms off: held back / from the future."""
+        open_reply = a.open_reply
+
+        def __init__(self, shift: int) -> None:
+            self.shift = shift
+
+        def sign(self, ptype: int, seq: int, body: bytes) -> bytes:
+            a.counter += 1
+            t = a.session_ms() + self.shift
+            return auth.request_trailer(a._key, ptype, seq, body, a.counter, t)  # noqa: SLF001
+
+    for shift in (-(wire.REQUEST_MAX_AGE_MS + 300), wire.REQUEST_SKEW_MS + 300):
+        client.signer = Shifted(shift)
+        with pytest.raises(DeviceError) as e:
+            await _arm(client)
+        assert e.value.code == wire.E_STALE, e.value
+    client.signer = a
+    assert await _arm(client) == 0
+    assert any("ms old" in ev.text for ev in client.events if ev.code == wire.EV_AUTH_REFUSED)
 
 
 async def test_provisioning_twice_refused_and_rotation(client: GarmentClient) -> None:

@@ -11,12 +11,21 @@
 #   T_AUTH_RESPONSE(counter, mac)  mac = HMAC(secret, b"auth" | nonce | counter LE)
 #                                  -> R_ACK, session open with
 #                                  session_key = HMAC(secret, b"session" | nonce)
-# Every privileged request then ends with a trailer of AUTH_TAG_LEN (20) bytes:
-#   counter u32 LE | HMAC(session_key, type | seq LE | body | counter LE)[:16]
-# (type | seq LE | body | counter LE is exactly pkt[0 : 3 + body + 4], contiguous).
+# Every privileged request then ends with a trailer of AUTH_TAG_LEN (24) bytes:
+#   counter u32 LE | t_ms u32 LE | HMAC(session_key, type | seq LE | body | counter LE | t_ms LE)[:16]
+# (type | seq LE | body | counter | t_ms is exactly pkt[0 : 3 + body + 8], contiguous).
 # The counter is global to the garment and strictly increasing: a request whose
 # counter is not above the last accepted one is refused with E_REPLAY; a wrong MAC or
 # no session is refused with E_UNAUTHORIZED. Every refusal is logged (R_EVENT).
+# Freshness: t_ms is the host's estimate of this session's clock (ms since the session
+# opened; the host re-anchors it on every authenticated reply, which carries the clock).
+# age = session clock - t_ms, computed wrap-safe (ticks_diff); a request with age above
+# wire.REQUEST_MAX_AGE_MS (held back by whoever relays it) or below -REQUEST_SKEW_MS is
+# refused with E_STALE and its counter is used up (it can never be delivered later).
+# Replies: once a request passed its MAC and counter, every reply to it (R_*, R_ACK,
+# R_ERROR) ends with REPLY_TAG_LEN bytes (seal()):
+#   t_ms u32 LE | HMAC(session_key, b"reply" | counter LE | reply type | body incl. t_ms)[:16]
+# so the host detects a forged reply and a genuine one replayed for another request.
 # The nonce is single use and the session key depends on it, so frames captured in
 # one session are worthless in the next (wrong MAC). T_AUTH_END or a link drop closes
 # the session.
@@ -38,6 +47,7 @@ import os
 import struct
 
 import micropython
+import time
 from micropython import const
 
 from garmentfw import wire
@@ -126,6 +136,10 @@ class AuthService:
         self._ceiling = 1  # persisted: every accepted counter is below it
         self.refusals = 0
         self.generation = 0  # +1 at every session opened or closed (the stimulation ties its arm to one)
+        self._t_open = 0  # ticks_ms when the session opened (its clock's zero)
+        self.reply_ref = -1  # seq of the request whose replies get sealed (-1: none)
+        self._reply_ctr = b""  # its counter, u32 LE
+        self.stale = 0  # requests refused as too old / from the future
         self._load()
         device.auth = self
 
@@ -209,6 +223,27 @@ class AuthService:
             self.generation += 1
         self._session = None
         self._nonce = None
+        self.reply_ref = -1
+
+    def session_ms(self) -> int:
+        """This session's clock: ms since it opened (wrap-safe; negative past 2**29 ms)."""
+        return time.ticks_diff(time.ticks_ms(), self._t_open)
+
+    def seal(self, pkt, ptype, body_len) -> int:
+        """Append the reply tag to the reply built in ``pkt`` (body at 3, ``body_len``
+        bytes, ref first); the new body length. Only for replies to ``reply_ref``."""
+        s = self._session
+        if s is None:
+            return body_len
+        off = 3 + body_len
+        struct.pack_into("<I", pkt, off, self.session_ms() & wire.COUNTER_MASK)
+        mac = s.digest(b"reply", self._reply_ctr + bytes((ptype,)), memoryview(pkt)[3:off + 4])
+        pkt[off + 4:off + 4 + MAC_LEN] = mac[:MAC_LEN]
+        return body_len + wire.REPLY_TAG_LEN
+
+    def done(self) -> None:
+        """The request's handler has returned: later replies are not its."""
+        self.reply_ref = -1
 
     def _refuse(self, ref, code, msg) -> None:
         self.refusals += 1
@@ -236,7 +271,8 @@ class AuthService:
 
     def check(self, device, ptype, seq, pkt, body_len) -> int:
         """Verify a privileged request's trailer; the body length without it, or -1
-        after answering E_UNAUTHORIZED / E_REPLAY (and logging it)."""
+        after answering E_UNAUTHORIZED / E_REPLAY / E_STALE (and logging it). From a
+        pass on, replies to ``seq`` are sealed until ``done()``."""
         n = body_len - wire.AUTH_TAG_LEN
         if n < 0:
             self._refuse(seq, wire.E_UNAUTHORIZED, "request 0x%02x has no auth trailer" % ptype)
@@ -245,10 +281,10 @@ class AuthService:
         if s is None:
             self._refuse(seq, wire.E_UNAUTHORIZED, "request 0x%02x needs an authenticated session" % ptype)
             return -1
-        off = 3 + n  # the counter; the MAC follows it
-        counter = struct.unpack_from("<I", pkt, off)[0]
-        mac = s.digest(memoryview(pkt)[0:off + 4])
-        if _diff(mac, 0, pkt, off + 4, MAC_LEN):
+        off = 3 + n  # the counter, then t_ms, then the MAC
+        counter, t_ms = struct.unpack_from("<II", pkt, off)
+        mac = s.digest(memoryview(pkt)[0:off + 8])
+        if _diff(mac, 0, pkt, off + 8, MAC_LEN):
             self._refuse(seq, wire.E_UNAUTHORIZED, "request 0x%02x: bad MAC" % ptype)
             return -1
         if counter < self.next:
@@ -256,6 +292,16 @@ class AuthService:
             return -1
         if not self._accept(counter):
             self.device.error(seq, wire.E_STORAGE, "auth counter could not be advanced")
+            return -1
+        self.reply_ref = seq
+        self._reply_ctr = _u32(counter)
+        age = self.session_ms() - t_ms  # t_ms < 2**32: a big int on 32-bit ports, fine off the hot path
+        if age > wire.REQUEST_MAX_AGE_MS or age < -wire.REQUEST_SKEW_MS:
+            self.stale += 1
+            # the counter is used up: the held-back frame can never be delivered later
+            self._refuse(seq, wire.E_STALE, "request 0x%02x is %d ms old (allowed -%d..%d): refused"
+                         % (ptype, age, wire.REQUEST_SKEW_MS, wire.REQUEST_MAX_AGE_MS))
+            self.reply_ref = -1
             return -1
         return n
 
@@ -290,6 +336,7 @@ class AuthService:
             return
         self.end_session()
         self._session = HmacSha256(key.digest(b"session", nonce))
+        self._t_open = time.ticks_ms()  # the session clock's zero: the host anchors on this ACK
         self.generation += 1
         self.device.reply(wire.R_ACK, seq, bytes((wire.T_AUTH_RESPONSE,)))
         self.device.event(wire.EV_AUTH_OK, "host authenticated")
@@ -337,6 +384,6 @@ class AuthService:
             self._key.wipe()
         self._key = HmacSha256(secret)
         self._ceiling = ceiling  # the counter carries on: it never goes back
+        d.reply(wire.R_ACK, seq, bytes((wire.T_PROVISION,)))  # sealed by the old session (a rotation)
         self.end_session()  # a rotation ends the session keyed by the old secret
-        d.reply(wire.R_ACK, seq, bytes((wire.T_PROVISION,)))
         d.event(wire.EV_PROVISIONED, "secret rotated" if rotated else "secret provisioned")

@@ -159,14 +159,21 @@ class Device:
         pkt[4] = ref >> 8
         n = len(payload)
         pkt[5:5 + n] = payload
-        self._send(ptype, 2 + n)
+        self._send(ptype, self._sealed(pkt, ptype, ref, 2 + n))
+
+    def _sealed(self, pkt, ptype, ref, body_len):
+        # A reply to an authenticated request carries the auth's reply tag (the host checks it).
+        a = self.auth
+        if a is not None and a.reply_ref == ref:
+            return a.seal(pkt, ptype, body_len)
+        return body_len
 
     def error(self, ref, code, msg):
         pkt = self._resp
         struct.pack_into("<HB", pkt, 3, ref, code)
-        m = msg.encode()[: wire.MAX_BODY - 3]
+        m = msg.encode()[: wire.MAX_BODY - 3 - wire.REPLY_TAG_LEN]
         pkt[6:6 + len(m)] = m
-        self._send(wire.R_ERROR, 3 + len(m))
+        self._send(wire.R_ERROR, self._sealed(pkt, wire.R_ERROR, ref, 3 + len(m)))
 
     def event(self, code, text):
         pkt = self._resp
@@ -214,11 +221,13 @@ class Device:
                 return  # auth has answered with E_UNAUTHORIZED / E_REPLAY and logged it
         if want != ANY_LEN and body_len != want:
             self.error(seq, wire.E_MALFORMED, "request 0x%02x needs a %d-byte body, got %d" % (ptype, want, body_len))
-            return
-        try:
-            h(seq, pkt, body_len)
-        except Exception as e:  # a handler bug must never take the garment down
-            self.error(seq, wire.E_INTERNAL, "internal error: %r" % (e,))
+        else:
+            try:
+                h(seq, pkt, body_len)
+            except Exception as e:  # a handler bug must never take the garment down
+                self.error(seq, wire.E_INTERNAL, "internal error: %r" % (e,))
+        if self.auth is not None:
+            self.auth.done()  # replies sent later are not this request's
 
     def _hello(self, seq, pkt, n):
         self._reply(wire.R_HELLO, seq, bytes((wire.PROTOCOL_VERSION,)) + VERSION.encode())

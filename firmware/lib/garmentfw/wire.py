@@ -101,6 +101,7 @@ E_REPLAY = const(9)
 E_MODEL = const(10)
 E_STORAGE = const(11)
 E_INTERNAL = const(12)
+E_STALE = const(13)         # a privileged request older than REQUEST_MAX_AGE_MS (held back), or from the future
 
 ERROR_NAMES = {
     E_CRC: "crc",
@@ -115,6 +116,7 @@ ERROR_NAMES = {
     E_MODEL: "model",
     E_STORAGE: "storage",
     E_INTERNAL: "internal",
+    E_STALE: "stale",
 }
 
 # R_EVENT codes (the code u8 of every log line the garment sends; the text says the rest).
@@ -169,7 +171,20 @@ RIG_LEAD_OFF_FMT = "<BBB"
 
 # Authentication and stimulation payloads.
 AUTH_RESPONSE_FMT = "<I32s"   # counter u32, HMAC-SHA256(secret, "auth" | nonce | counter LE)
-AUTH_TAG_LEN = const(20)      # privileged requests end with counter u32 + HMAC-SHA256 truncated to 16 B
+# Privileged requests end with counter u32 | t_ms u32 | HMAC-SHA256(session key,
+# type | seq | body | counter | t_ms)[:16]; t_ms is the host's estimate of the garment's
+# session clock (ms since the session opened, re-anchored on every authenticated reply).
+AUTH_TAG_LEN = const(24)
+# The garment refuses (E_STALE) a privileged request whose age (its session clock minus
+# t_ms) is above REQUEST_MAX_AGE_MS (held back) or below -REQUEST_SKEW_MS (from the
+# future: a wrapped clock, or host/garment crystals drifting apart over a long idle gap).
+REQUEST_MAX_AGE_MS = const(1000)
+REQUEST_SKEW_MS = const(250)
+# Every reply (the R_* reply, R_ACK or R_ERROR) to a privileged request that passed its
+# MAC and counter check ends with t_ms u32 (the garment's session clock) | HMAC-SHA256(
+# session key, b"reply" | request counter u32 LE | reply type u8 | body up to and with
+# t_ms)[:16]: the host refuses a forged reply, or a genuine one replayed to another request.
+REPLY_TAG_LEN = const(20)
 # channel u8, sensory_ua u32, motor_ua u32, max_ua u32, area_mm2 u16, width_us u16, freq_hz u16
 CALIB_FMT = "<BIIIHHH"
 # channel u8, amplitude_ua u32, width_us u16, freq_hz u16, duration_ms u16

@@ -49,6 +49,11 @@ class AcceptAll:
     def check(self, device, ptype, seq, pkt, body_len):
         return body_len
 
+    reply_ref = -1  # no reply tags (the auth module tests them)
+
+    def done(self):
+        pass
+
 
 class Host:
     """Sends real frames to a Device and decodes what it answers."""

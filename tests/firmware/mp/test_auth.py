@@ -7,6 +7,7 @@ import os
 import struct
 
 import vclock  # noqa: F401  (first: the virtual `time`)
+import time
 from fakeboard import Board, Link
 
 from garmentfw import auth, wire
@@ -105,6 +106,8 @@ class _Rig:
         self.seq = 100
         self.session = None  # HmacSha256 of the session key (host side)
         self.counter = 0
+        self.t_open = 0  # ticks_ms when the session opened (the host's anchor)
+        self.counters = {}  # seq -> counter of every signed request (to check reply tags)
         self.events = []
         self.frames = []  # every request frame sent, for replay tests
         self._got = []
@@ -134,7 +137,10 @@ class _Rig:
         got, self._got = self._got, []
         return got
 
-    def frame(self, ptype, body=b"", sign=False, counter=None, seq=None):
+    def session_ms(self):
+        return time.ticks_diff(time.ticks_ms(), self.t_open)
+
+    def frame(self, ptype, body=b"", sign=False, counter=None, seq=None, t_ms=None):
         if seq is None:
             seq = self.seq
             self.seq = (seq + 1) & 0xFFFF
@@ -142,8 +148,11 @@ class _Rig:
             if counter is None:
                 self.counter += 1
                 counter = self.counter
+            if t_ms is None:
+                t_ms = self.session_ms()
+            self.counters[seq] = counter
             hdr = bytes((ptype, seq & 0xFF, seq >> 8))
-            ctr = struct.pack("<I", counter)
+            ctr = struct.pack("<II", counter, t_ms)
             body = body + ctr + self.session.digest(hdr, body, ctr)[:16]
         pkt = self.pkt
         pkt[3:3 + len(body)] = body
@@ -180,6 +189,7 @@ class _Rig:
         mac = auth.HmacSha256(secret).digest(b"auth" + nonce + struct.pack("<I", counter))
         self.expect(wire.T_AUTH_RESPONSE, struct.pack(wire.AUTH_RESPONSE_FMT, counter, mac))
         self.session = auth.HmacSha256(auth.HmacSha256(secret).digest(b"session" + nonce))
+        self.t_open = time.ticks_ms()
         self.counter = counter
         return nonce, counter
 
@@ -231,8 +241,13 @@ def test_protocol_golden_vectors():
         sk = auth.HmacSha256(_unhex(s["session_key"]))
         for r in s["requests"]:
             hdr = struct.pack("<BH", r["type"], r["seq"])
-            ctr = struct.pack("<I", r["counter"])
+            ctr = struct.pack("<II", r["counter"], r["t_ms"])
             assert _hex(ctr + sk.digest(hdr, _unhex(r["body"]), ctr)[:16]) == r["trailer"], r["type"]
+        assert s["replies"]
+        for r in s["replies"]:
+            # the formula of AuthService.seal
+            mac = sk.digest(b"reply", struct.pack("<I", r["counter"]) + bytes((r["type"],)), _unhex(r["body"]))
+            assert _hex(mac[:16]) == r["mac"], r["type"]
 
 
 def test_ct_equal():
@@ -563,3 +578,79 @@ def test_corrupt_record_leaves_the_garment_unprovisioned():
     r2.provision(OTHER)  # re-provisioning over USB recovers it
     r2.login(OTHER)
     r2.expect(wire.T_ARM, sign=True)
+
+
+# ---- reply tags and request age (m9) ------------------------------------------------
+def _tag_ok(r, t, body):
+    """Whether ``body`` (a reply of type ``t``) ends with the tag of its request's counter."""
+    n = len(body) - wire.REPLY_TAG_LEN
+    ref = body[0] | (body[1] << 8)
+    ctr = struct.pack("<I", r.counters[ref]) + bytes((t,))
+    return n >= 2 and auth.ct_equal(r.session.digest(b"reply", ctr, body[:n + 4])[:16], body[n + 4:])
+
+
+def test_replies_to_privileged_requests_carry_the_reply_tag():
+    r = _Rig()
+    r.provision(SECRET)
+    t, b = r.request(wire.T_AUTH_CHALLENGE)
+    assert t == wire.R_CHALLENGE and len(b) == 22  # unprivileged replies are untagged
+    r.login(SECRET)
+    vclock.advance_ms(1234)
+    t, b = r.request(wire.T_ARM, sign=True)
+    assert t == wire.R_ACK and len(b) == 3 + wire.REPLY_TAG_LEN and _tag_ok(r, t, b)
+    assert struct.unpack_from("<I", b, 3)[0] == 1234  # the garment's session clock
+    # the tag binds the counter: the same reply for another request does not verify
+    r.counters[b[0] | (b[1] << 8)] += 1
+    assert not _tag_ok(r, t, b)
+    # an error after the checks passed is tagged too (a wrong body length here)
+    t, b = r.request(wire.T_STIM_TEST, b"\x00", sign=True)
+    assert t == wire.R_ERROR and b[2] == wire.E_MALFORMED and _tag_ok(r, t, b)
+    # a refusal before them cannot be (bad MAC: no proof of the counter)
+    t, b = r.request(wire.T_ARM)
+    assert t == wire.R_ERROR and b[2] == wire.E_UNAUTHORIZED
+    assert b[3:] == b"request 0x22 has no auth trailer", b  # the message only
+    # an unsolicited packet with the same ref later is not sealed (done() after the handler)
+    assert r.auth.reply_ref == -1
+
+
+def test_held_back_request_is_refused_as_stale():
+    for start in (None, vclock.MASK - 300):  # and across the 2**30 tick wrap
+        if start is not None:
+            vclock.start(ms=start)
+        r = _Rig()
+        r.provision(SECRET)
+        r.login(SECRET)
+        held = r.frame(wire.T_ARM, sign=True)  # signed now, delivered late
+        vclock.advance_ms(wire.REQUEST_MAX_AGE_MS + 1)
+        t, b = r.send_raw(held)
+        assert t == wire.R_ERROR and b[2] == wire.E_STALE, (t, b)
+        assert r.priv.calls == []  # nothing was executed
+        assert _tag_ok(r, t, b)  # the refusal is the garment's own
+        assert any("ms old" in e for e in r.refused_events()), r.events
+        assert r.auth.stale == 1
+        t, b = r.send_raw(held)  # its counter is used up: never deliverable later
+        assert t == wire.R_ERROR and b[2] == wire.E_REPLAY, (t, b)
+        # exactly at the bound it still goes through
+        at = r.frame(wire.T_ARM, sign=True)
+        vclock.advance_ms(wire.REQUEST_MAX_AGE_MS)
+        r.send_raw(at)
+        assert len(r.priv.calls) == 1
+        # from the future beyond the drift allowance: refused; within it: accepted
+        now = r.session_ms()
+        t, b = r.send_raw(r.frame(wire.T_ARM, sign=True, t_ms=now + wire.REQUEST_SKEW_MS + 1))
+        assert t == wire.R_ERROR and b[2] == wire.E_STALE, (t, b)
+        t, b = r.send_raw(r.frame(wire.T_ARM, sign=True, t_ms=now + wire.REQUEST_SKEW_MS))
+        assert t == wire.R_ACK, (t, b)
+        assert len(r.priv.calls) == 2
+
+
+def test_session_clock_past_half_the_tick_period_is_stale():
+    # ticks_diff is only valid below 2**29 ms (6.2 days): beyond it the age would wrap, so
+    # such a session refuses everything (re-authenticate) rather than misjudge an age.
+    r = _Rig()
+    r.provision(SECRET)
+    r.login(SECRET)
+    vclock.advance_ms((1 << 29) + 10)
+    t, b = r.send_raw(r.frame(wire.T_ARM, sign=True, t_ms=(1 << 29) + 10))
+    assert t == wire.R_ERROR and b[2] == wire.E_STALE, (t, b)
+    assert r.priv.calls == []

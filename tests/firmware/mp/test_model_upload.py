@@ -20,6 +20,11 @@ class _Authed:
     def check(self, dev, ptype, seq, pkt, body_len):
         return body_len
 
+    reply_ref = -1  # no reply tags (the auth module tests them)
+
+    def done(self):
+        pass
+
 
 def _slot(d):
     """The device's model slot (the model service loads into it)."""

@@ -188,6 +188,10 @@ def decode_samples(body: bytes) -> tuple[int, int, int, np.ndarray]:
     return first, nch, kind, v.reshape(n, nch)
 
 
+# Device packets whose body does not start with a request's ref.
+_UNREFERENCED = frozenset((wire.R_SAMPLES, wire.R_PULSES, wire.R_DECODER, wire.R_EVENT))
+
+
 @dataclass
 class _Pending:
     future: asyncio.Future[Packet]
@@ -521,6 +525,15 @@ class GarmentClient:
             st.packets_lost += lost
         self._dev_seq = pkt.seq
         t = pkt.type
+        if t not in _UNREFERENCED and len(pkt.body) >= 2:
+            # A reply to a signed request: its tag is checked and removed before anyone
+            # (listeners, the state it carries, the request) sees it; a forged one is dropped.
+            signed = self._pending.get(pkt.body[0] | (pkt.body[1] << 8))
+            if signed is not None and signed.trailer is not None and not signed.future.done():
+                opened = self._open_reply(signed, pkt)
+                if opened is None:
+                    return
+                pkt = opened
         for listener in self.listeners:
             listener(pkt)
         if t == wire.R_SAMPLES:
@@ -546,11 +559,6 @@ class GarmentClient:
             return
         ref = pkt.body[0] | (pkt.body[1] << 8)
         pending = self._pending.get(ref)
-        if pending is not None and pending.trailer is not None and not pending.future.done():
-            opened = self._open_reply(pending, pkt)
-            if opened is None:
-                return
-            pkt = opened
         if t == wire.R_STIM_STATE:
             try:
                 state: StimState | None = StimState.unpack(pkt.body[2:])

@@ -381,7 +381,16 @@ async def test_replayed_reply_to_a_privileged_request_is_detected(client: Garmen
     await auth.provision(client, secret)
     await auth.authenticate(client, secret)
     seen: list[Packet] = []
-    client.listeners.append(lambda p: seen.append(p) if p.type == wire.R_ACK else None)
+    tap = Deframer()  # what crosses the link, as an eavesdropper records it
+    read = client.transport.read
+
+    async def tapped() -> bytes:
+        data = await read()
+        seen.extend(p for p in tap.feed(data) if p.type == wire.R_ACK)
+        return data
+
+    client.transport.read = tapped  # type: ignore[method-assign]
+    await client.hello()  # its reply ends the read already under way: the next ones are tapped
     seq = client._seq  # noqa: SLF001
     assert await _arm(client) == 0
     (genuine,) = [p for p in seen if p.body[:2] == struct.pack("<H", seq)]

@@ -558,7 +558,6 @@ class GarmentClient:
             st.malformed += 1
             return
         ref = pkt.body[0] | (pkt.body[1] << 8)
-        pending = self._pending.get(ref)
         if t == wire.R_STIM_STATE:
             try:
                 state: StimState | None = StimState.unpack(pkt.body[2:])
@@ -577,6 +576,7 @@ class GarmentClient:
             except struct.error:
                 st.malformed += 1
                 return
+        pending = self._pending.get(ref)
         if t == wire.R_ERROR:
             err = DeviceError(pkt.body[2] if len(pkt.body) > 2 else 0, pkt.body[3:].decode("utf-8", "replace"))
             if pending is not None and not pending.future.done():

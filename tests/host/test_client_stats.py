@@ -117,3 +117,24 @@ def test_firmware_contracts_load_without_leaving_stand_ins(name: str) -> None:
     mod = load_contract(name)
     assert mod.__name__ == f"garment._fw.{name}"
     assert "micropython" not in sys.modules and "garmentfw" not in sys.modules
+
+
+@pytest.mark.parametrize("proto", [wire.PROTOCOL_VERSION - 1, wire.PROTOCOL_VERSION + 1])
+async def test_a_garment_of_another_protocol_version_is_refused_by_name(proto: int) -> None:
+    # The request trailer and reply tags changed in protocol 2: an old garment (or a newer
+    # one) must be refused at the handshake, not misread frame by frame.
+    from garment.client import DeviceError
+
+    t = PipeTransport()
+    g = await _started(t)
+    try:
+        fut = asyncio.ensure_future(g.hello())
+        await asyncio.sleep(0)
+        (frame,) = t.written
+        seq = struct.unpack_from("<H", _decode(frame), 1)[0]
+        t.rx.put_nowait(encode_packet(wire.R_HELLO, 0, struct.pack("<H", seq) + bytes((proto,)) + b"1.0"))
+        with pytest.raises(DeviceError) as e:
+            await asyncio.wait_for(fut, 2)
+        assert f"garment speaks protocol {proto}, host speaks {wire.PROTOCOL_VERSION}" in str(e.value)
+    finally:
+        await g.close()

@@ -15,7 +15,8 @@ except ImportError:  # CPython (host side)
     def const(x):  # type: ignore[misc]
         return x
 
-PROTOCOL_VERSION = const(1)
+# 2: privileged requests carry the host's session-clock time (age bound), their replies a MAC tag
+PROTOCOL_VERSION = const(2)
 
 HEADER_LEN = const(3)
 CRC_LEN = const(2)

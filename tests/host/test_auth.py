@@ -346,11 +346,12 @@ class _Injector:
         client.transport.write = self.write  # type: ignore[method-assign]
 
     async def write(self, frame: bytes) -> None:
-        await self._write(frame)
         (pkt,) = Deframer().feed(frame)
         if pkt.type == self.ptype:
+            # before the frame goes out, so the garment's genuine reply can never win the race
             self.injected += 1
             self.client._dispatch(self.forge(pkt.seq))  # noqa: SLF001 - the attacker's packet
+        await self._write(frame)
 
     def remove(self) -> None:
         self.client.transport.write = self._write  # type: ignore[method-assign]

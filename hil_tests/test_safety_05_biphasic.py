@@ -32,6 +32,9 @@ async def test_every_pulse_is_biphasic_reported_and_delivered_as_reported(bench:
         assert p.width_us == (300 if p.channel == 0 else 150), p
         assert 0 < p.amplitude_ua <= (15000 if p.channel == 0 else 12000), p
     if bench.rig is not None:
+        # the rig's pulse records travel on their own socket: wait until as many as were
+        # reported are in (a pulse that never came still fails below, after the timeout)
+        bench.rig.feeder.wait_pulses(lambda ps: len(ps) - rig_mark >= len(reported), 5.0)
         delivered = bench.rig.pulses(rig_mark)
         unreported, unknown = match_pulses(reported, delivered)
         assert unknown == [], f"{len(unknown)} delivered pulses the garment never reported: {unknown[:3]}"

@@ -17,6 +17,7 @@ package(
         "artefact_stage.py",
         "auth.py",
         "budget.py",
+        "capture.py",
         "calibration.py",
         "control.py",
         "cpg.py",

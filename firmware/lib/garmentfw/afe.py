@@ -26,6 +26,9 @@ class Ads1299Source:
         self.overruns = 0  # conversions lost because the ring was full
         self.count = 0  # conversions moved into the ring
 
+    def attach(self, ring) -> None:
+        """The ring this source fills (polled: the ring is poll()'s argument)."""
+
     def lsb_fv(self) -> int:
         """Input-referred size of one code, in femtovolts, at the configured gain."""
         return lsb_fv(self.gain)

@@ -43,6 +43,7 @@ class Device:
         self.deframer = Deframer(self._on_packet, self._on_rx_error)
         self.rxbuf = bytearray(512)
         self.ring = SampleRing(1024, wire.MAX_CHANNELS)
+        board.afe.attach(self.ring)  # a DRDY-driven capture fills it from its interrupt
         self.block = array("i", bytes(4 * wire.SAMPLES_PER_PACKET * wire.MAX_CHANNELS))
         self.streamer = SampleStreamer(self.framer, self.txq)
         self.streaming = False

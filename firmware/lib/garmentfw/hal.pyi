@@ -26,13 +26,16 @@ class Link(Protocol):
 class AfeSource(Protocol):
     """The EMG front end: conversions, counted by the AFE's own clock, into the ring."""
 
-    overruns: int  # conversions lost because the ring was full
+    overruns: int  # conversions lost (ring full, or read too late), modulo 2**30
     lead_off: int  # per-channel lead-off bits of the latest conversion
-    count: int  # conversions moved into the ring since configure()
+    count: int  # conversions moved into the ring since configure(), modulo 2**30
 
     def configure(self, fs: int, n_ch: int) -> None: ...
+    def attach(self, ring: SampleRing) -> None:
+        """The ring a DRDY-driven capture fills from its interrupt (garmentfw/capture.py)."""
     def poll(self, ring: SampleRing) -> int:
-        """Move every conversion the AFE holds into ``ring``; returns how many."""
+        """The loop's turn: move what the AFE holds into ``ring`` (a polled or DMA
+        source), or nothing (the DRDY edges did it); returns how many."""
     def lsb_fv(self) -> int:
         """One code in femtovolts at the input (with the configured gain)."""
 

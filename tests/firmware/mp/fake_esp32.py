@@ -14,7 +14,14 @@
 # - PWM: the LEDC duty read back at the resolution the frequency leaves (80 MHz / freq:
 #   10 bits at 78 kHz), so a duty read-back differs from what was asked.
 # - PCNT: counts rising edges of the 1 MHz reference while its mode pin is high (mode_low
-#   HOLD): the high time of the gated phase in us, as delivered, up to now on the clock.
+#   HOLD): the high time of the gated phase in us, as delivered, up to now on the clock;
+#   or, wired to a DrdyLine with falling=INCREMENT, its DRDY falling edges, counting
+#   0 .. max - 1 (the unit resets to 0 at its maximum, as the hardware does).
+# - pin interrupts as the esp32 port has them: Pin.irq(handler, trigger, wake) with no
+#   `hard` (TypeError, as the real keyword parser gives), the handler SCHEDULED (queued,
+#   at most SCHED_DEPTH pending, more are lost) and run only when the VM reaches a
+#   pending check (run_scheduled(): the test says when the loop gets there).
+# - DrdyLine: the board's DRDY input wired to the ADS1299 model's DRDY output.
 # - the front end: the pulse line's first high period is phase 1 (the steering flip-flop
 #   cleared), its second is phase 2; each phase's sense line is high only during it.
 import sys
@@ -50,8 +57,66 @@ class Pin:
         self._v = 1 if v else 0
         return None
 
-    def irq(self, handler=None, trigger=0, hard=False):
+    def irq(self, handler=None, trigger=0, wake=None):
         self.handler = handler
+
+
+SCHED_DEPTH = 8  # MICROPY_SCHEDULER_DEPTH of the esp32 port
+# the queue, preallocated as the port's is (so the fake allocates nothing per edge):
+# handlers, arguments, [head, count, calls lost because it was full]
+_SCHED_H = [None] * SCHED_DEPTH
+_SCHED_A = [None] * SCHED_DEPTH
+SCHED = [0, 0, 0]
+
+
+def schedule(handler, arg):
+    """mp_sched_schedule(): queue handler(arg); False (and lost) when the queue is full."""
+    q = SCHED
+    if q[1] >= SCHED_DEPTH:
+        q[2] += 1
+        return False
+    i = (q[0] + q[1]) % SCHED_DEPTH
+    _SCHED_H[i] = handler
+    _SCHED_A[i] = arg
+    q[1] += 1
+    return True
+
+
+def run_scheduled():
+    """The VM reaches a pending check: every queued handler runs, oldest first."""
+    q = SCHED
+    n = 0
+    while q[1]:
+        i = q[0]
+        q[0] = (i + 1) % SCHED_DEPTH
+        q[1] -= 1
+        _SCHED_H[i](_SCHED_A[i])
+        n += 1
+    return n
+
+
+class DrdyLine:
+    """machine.Pin (esp32 port) wired to the chip model's DRDY output: value() reads it,
+    irq() schedules the handler at each falling edge, edges() is what a PCNT counts."""
+
+    IRQ_FALLING = 2
+
+    def __init__(self, chip):
+        self.chip = chip
+
+    def value(self, v=None):
+        return self.chip.drdy.value()
+
+    def irq(self, handler=None, trigger=0, wake=None):
+        # the GPIO ISR: only mp_sched_schedule (the esp32 port's machine_pin.c)
+        self._handler = handler
+        self.chip.drdy.irq(self._isr, trigger=trigger)
+
+    def _isr(self, _p):
+        schedule(self._handler, self)
+
+    def edges(self):
+        return self.chip.conversions()
 
 
 def pin(id):
@@ -267,6 +332,15 @@ class PCNT:
             self.init(**kwargs)
 
     def init(self, **kwargs):
+        src = kwargs.get("pin")
+        if isinstance(src, DrdyLine):
+            if kwargs.get("falling") != PCNT.INCREMENT or kwargs.get("rising", 0) != 0:
+                raise ValueError("the DRDY counter counts falling edges only")
+            self.drdy = src
+            self.max = kwargs.get("max", 0) or 32767
+            self.base = src.edges()
+            self.running = False
+            return
         mp = kwargs.get("mode_pin")
         if mp is not None:
             # the board wires phase k's sense line to this pin (SENSE_PINS)
@@ -285,6 +359,14 @@ class PCNT:
         self.off = 0
 
     def value(self, v=None):
+        d = getattr(self, "drdy", None)
+        if d is not None:
+            n = (d.edges() - self.base) % self.max if self.running else 0
+            if v is not None:
+                if v != 0:
+                    raise ValueError("only 0 may be written")
+                self.base = d.edges()
+            return n
         n = self.acc + self._live() - self.off
         if v is not None:
             self.acc = v

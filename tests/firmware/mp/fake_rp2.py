@@ -277,12 +277,25 @@ class _Mod:
     pass
 
 
+def _rp2_pin():
+    import fake_esp32 as F
+
+    class Pin(F.Pin):
+        """machine.Pin of the rp2 port: unlike the esp32 port's, irq() takes ``hard``."""
+
+        def irq(self, handler=None, trigger=0, hard=False):
+            self.handler = handler
+            self.hard = hard
+
+    return Pin
+
+
 def install():
     """Install the fake as `rp2` (and fake_esp32's Pin/PWM/ADC as `machine`)."""
     import fake_esp32 as F
 
     m = _Mod()
-    m.Pin = F.Pin
+    m.Pin = _rp2_pin()
     m.PWM = F.PWM
     m.ADC = F.ADC
     r = _Mod()

@@ -53,19 +53,21 @@ class Board:
     MONTAGE = ("a", "b", "c", "d", "e", "f", "g", "h")
     AFE_NAME = "fake"
 
-    def __init__(self, store=None, n_stim=0, link=None, depth=1024):
+    def __init__(self, store=None, n_stim=0, link=None):
         """``store``: a Store, a folder for one, or None; ``n_stim``: stimulator channels
-        (0: no stimulator); ``link``: a link object (default: a capturing Link)."""
-        from garmentfw.afe import Ads1299Source
+        (0: no stimulator); ``link``: a link object (default: a capturing Link). The AFE is
+        the chip model as the chip is (one conversion held) captured on its DRDY interrupt,
+        as on the sim board (garmentfw/sim/afe_irq.py)."""
         from garmentfw.sim.ads1299_model import FakeADS1299
+        from garmentfw.sim.afe_irq import SimDrdyIrq
         from garmentfw.drivers.ads1299 import ADS1299
         from garmentfw.store import Store
 
-        self.chip = c = FakeADS1299(clock=vclock.ticks_us, depth=depth)
+        self.chip = c = FakeADS1299(clock=vclock.ticks_us, depth=1)
         drv = ADS1299(c.spi, c.cs, c.drdy, reset=c.reset_pin, start=c.start_pin, pwdn=c.pwdn_pin,
                       sleep_us=vclock.sleep_us)
         drv.init()
-        self.afe = Ads1299Source(drv, c.pending, c.next_index)
+        self.afe = SimDrdyIrq(c, drv).afe
         self.link = link if link is not None else Link()
         self.store = Store(store) if isinstance(store, str) else store
         self.stim = None

@@ -4,7 +4,7 @@ import machine
 from machine import SPI, Pin
 
 from garmentfw import limits as L
-from garmentfw.afe import drdy_source
+from garmentfw.boards.esp32s3_capture import Esp32s3Capture
 from garmentfw.boards.esp32s3_stim import Esp32s3Stimulator
 from garmentfw.boards.ble_link import BleLink
 from garmentfw.boards.dual_link import DualLink
@@ -42,7 +42,9 @@ class Board:
         drv = ADS1299(spi, cs, drdy, reset=Pin(PIN_AFE_RESET, Pin.OUT, value=1),
                       start=Pin(PIN_AFE_START, Pin.OUT, value=0), pwdn=Pin(PIN_AFE_PWDN, Pin.OUT, value=1))
         drv.init()
-        self.afe = drdy_source(drv, drdy, Pin.IRQ_FALLING)
+        # DRDY edges counted by a PCNT, frames moved into the ring by the (scheduled) pin
+        # handler: boards/esp32s3_capture.py says what the esp32 port allows and why
+        self.afe = Esp32s3Capture(drv, drdy, Pin.IRQ_FALLING)
         self.store = Store("/data")
         # USB CDC and BLE (Nordic UART Service): a BLE host takes over while connected.
         self.link = DualLink(StdioLink(), BleLink(self.store))

@@ -13,8 +13,8 @@ import select  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from garmentfw.afe import Ads1299Source
 from garmentfw.sim.ads1299_model import FakeADS1299
+from garmentfw.sim.afe_irq import SimDrdyIrq
 from garmentfw.sim.tcp_link import TcpLink
 from garmentfw.sim.rig import RigPort
 from garmentfw.sim.rig_stim import attach as attach_stim
@@ -23,9 +23,12 @@ from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.montage import CYCLING_SHORTS
 from garmentfw.store import Store
 
-# The model's output FIFO stands for the MCU's DRDY interrupt copying frames into a
-# ring: 0.5 s at 2 kHz absorbs the host OS scheduling this process late.
-_AFE_FIFO = 1024
+# AFE capture as on an MCU: the chip model holds ONE conversion (the real chip), and its
+# DRDY interrupt (the model runs the handler at each conversion's falling edge, like a
+# hard IRQ: microseconds, far under the 500 us between conversions at 2 kHz) moves it
+# into the device's ring through the same capture code the boards use
+# (garmentfw/capture.py). The ring (1024 conversions, 0.5 s at 2 kHz) covers a long loop
+# pass or the host OS scheduling this process late; beyond that, a counted gap.
 
 
 class Board:
@@ -38,11 +41,11 @@ class Board:
         rig_port = int(os.getenv("GARMENT_SIM_RIG_PORT") or str(port + 1))
         self.state_dir = os.getenv("GARMENT_SIM_STATE") or "/tmp/garment-sim-%d" % port
         self.store = Store(self.state_dir)
-        self.chip = FakeADS1299(depth=_AFE_FIFO)
+        self.chip = FakeADS1299(depth=1)
         chip = self.chip
         drv = ADS1299(chip.spi, chip.cs, chip.drdy, reset=chip.reset_pin, start=chip.start_pin, pwdn=chip.pwdn_pin)
         drv.init()
-        self.afe = Ads1299Source(drv, chip.pending, chip.next_index)
+        self.afe = SimDrdyIrq(chip, drv).afe
         self.link = TcpLink(port)
         if os.getenv("GARMENT_SIM_WIRED") == "0":
             self.link.wired = False  # reached over the virtual BLE radio (garment.sim.ble_radio)

@@ -352,6 +352,13 @@ class _Pin:
     def __call__(self, v=None):
         return self.value(v)
 
+    def irq(self, handler=None, trigger=0, hard=False):
+        """DRDY only: ``handler(pin)`` runs at each conversion's falling edge, as a hard
+        IRQ would (the chip model's interrupt; see FakeADS1299._advance)."""
+        if self._kind != _PIN_DRDY:
+            raise ValueError("only DRDY raises an interrupt in this model")
+        self._chip._drdy_irq = handler
+
     def on(self):
         self.value(1)
 
@@ -484,6 +491,8 @@ class FakeADS1299:
         self._conv_total = 0
         self._hold_t = 0
         self._hold_us = 0
+        self._drdy_irq = None  # DRDY falling-edge handler (drdy.irq), or None: polled
+        self._in_irq = False
         self.reset_counters()
         self._power_up()
 
@@ -646,7 +655,7 @@ class FakeADS1299:
 
     def _advance(self) -> None:
         # Complete the conversions the clock says are due. Allocation-free.
-        if not self._running:
+        if not self._running or self._in_irq:
             return
         now = self._clock()
         d = ticks_diff(now, self._t_last)
@@ -660,11 +669,29 @@ class FakeADS1299:
             return
         n = acc // ph
         self._acc = acc - n * ph
-        self._conv_total += n
         st = self._st
-        st[_S_N] = n
-        _run(self._in, self._out, self._par, st)
-        self._pos = 0  # the output shift register reloads on each conversion
+        irq = self._drdy_irq
+        if irq is None:
+            self._conv_total += n
+            st[_S_N] = n
+            _run(self._in, self._out, self._par, st)
+            self._pos = 0  # the output shift register reloads on each conversion
+            return
+        # DRDY interrupt: each conversion completes on its own, then its falling edge runs
+        # the handler before the next one can overwrite it, as a hard IRQ on the MCU does
+        # (its latency, microseconds, is far below a conversion period). Time stands
+        # still inside the handler (its own chip accesses do not advance the model).
+        self._in_irq = True
+        try:
+            while n > 0:
+                self._conv_total += 1
+                st[_S_N] = 1
+                _run(self._in, self._out, self._par, st)
+                self._pos = 0
+                irq(self.drdy)
+                n -= 1
+        finally:
+            self._in_irq = False
 
     def _latch(self) -> None:
         # First SCLK of a frame read: take the oldest pending conversion (DRDY rises).

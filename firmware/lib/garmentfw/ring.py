@@ -1,8 +1,14 @@
-# The preallocated sample ring between the AFE (producer: DRDY service) and the
-# processing loop (consumer). Each slot keeps its AFE sample counter so that a
-# dropped conversion shows up as a gap, never as silently joined data.
+# The preallocated sample ring between the AFE (producer: DRDY capture, possibly in an
+# interrupt) and the processing loop (consumer). Each slot keeps its AFE sample counter
+# so that a dropped conversion shows up as a gap, never as silently joined data.
+# Single producer, single consumer: the producer writes a slot and then moves `head`,
+# the consumer copies and then moves `tail`. Both counters wrap with
+# `& wire.COUNTER_MASK` (small ints on every port: at 2 kHz they pass 2**30 after
+# 6 days), the slots have their own positions (no `%` in the hot path).
 import micropython
 from array import array
+
+from garmentfw import wire
 
 
 @micropython.viper
@@ -21,56 +27,74 @@ class SampleRing:
         self.n_ch = n_ch
         self.buf = array("i", bytes(4 * capacity * n_ch))
         self.idx = array("i", bytes(4 * capacity))
-        self.head = 0  # slots written (mod cap via %)
-        self.tail = 0  # slots consumed
-        self.overflows = 0
+        self.first_index = 0
+        self.reset(n_ch)
 
-    def reset(self, n_ch: int) -> None:
-        # The buffer is sized for MAX_CHANNELS at construction; n_ch only changes stride.
+    def reset(self, n_ch: int, start: int = 0) -> None:
+        """Empty; ``n_ch`` per slot (the buffer is sized for the ``n_ch`` given at
+        construction, only the stride changes). ``start``: where the head and tail
+        counters begin (tests start them just before the wrap)."""
         self.n_ch = n_ch
-        self.head = 0
-        self.tail = 0
+        self.head = start & wire.COUNTER_MASK  # slots written, modulo 2**30
+        self.tail = self.head  # slots consumed, modulo 2**30
+        self._w = 0  # slot the producer writes next
+        self._r = 0  # slot the consumer reads next
 
     def count(self) -> int:
-        return self.head - self.tail
+        return (self.head - self.tail) & wire.COUNTER_MASK
 
     def space(self) -> int:
-        return self.cap - (self.head - self.tail)
+        return self.cap - ((self.head - self.tail) & wire.COUNTER_MASK)
 
     def slot_offset(self) -> int:
         """Offset (in ints) of the slot the producer writes next."""
-        return (self.head % self.cap) * self.n_ch
+        return self._w * self.n_ch
 
     def commit(self, index: int) -> None:
         """Producer: the slot at slot_offset() now holds the sample with AFE index ``index``."""
-        self.idx[self.head % self.cap] = index
-        self.head += 1
+        w = self._w
+        self.idx[w] = index
+        w += 1
+        if w == self.cap:
+            w = 0
+        self._w = w
+        self.head = (self.head + 1) & wire.COUNTER_MASK  # last: the slot is complete
 
     def take(self, dst, max_n: int) -> int:
         """Consumer: move up to max_n contiguous samples (no index gap) into dst.
 
-        Returns how many; ``first_index`` holds the index of the first one.
+        Returns how many; ``first_index`` holds the index of the first one. The AFE
+        index wraps at 2**30 like the counters: across it the samples are contiguous.
         """
-        avail = self.head - self.tail
+        avail = (self.head - self.tail) & wire.COUNTER_MASK
         n = max_n if max_n < avail else avail
         if n <= 0:
             return 0
         cap = self.cap
         idx = self.idx
-        t = self.tail
-        first = idx[t % cap]
+        r = self._r
+        first = idx[r]
         k = 1
-        while k < n and idx[(t + k) % cap] == first + k:
+        s = r + 1
+        if s == cap:
+            s = 0
+        while k < n and idx[s] == (first + k) & wire.COUNTER_MASK:
             k += 1
+            s += 1
+            if s == cap:
+                s = 0
         nch = self.n_ch
         done = 0
         while done < k:
-            s = (t + done) % cap
-            run = cap - s
+            run = cap - r
             if run > k - done:
                 run = k - done
-            _copy_i32(self.buf, s * nch, dst, done * nch, run * nch)
+            _copy_i32(self.buf, r * nch, dst, done * nch, run * nch)
             done += run
-        self.tail = t + k
+            r += run
+            if r == cap:
+                r = 0
+        self._r = r
+        self.tail = (self.tail + k) & wire.COUNTER_MASK
         self.first_index = first
         return k

@@ -37,6 +37,20 @@
 #   low while reading. The chip keeps one conversion: an unread one is overwritten.
 # - LSB = 2 VREF / gain / 2^24 = VREF / (gain * 2^23), VREF = 4.5 V (internal);
 #   codes saturate at 0x7FFFFF / 0x800000.
+# - Clock: 1/fs = 128 * 2^DR tCLK, so the rates above need fCLK = 2.048 MHz (internal
+#   oscillator). The datasheet allows an external CLK with tCLK 444..666 ns (1.50..2.25
+#   MHz): 2.097152 MHz (tCLK 476.8 ns, inside) gives 256..16384 SPS, so 2048 SPS is
+#   DR = 011 on that clock. tSDECODE (4 tCLK) is then 1.91 us, still under our 2 us gap.
+# - Daisy chain (several chips, one CS; HD garment): CONFIG1 DAISY_EN' = 0 (bit 6 clear,
+#   as _CONFIG1_BASE has it), CS/SCLK/DIN/START shared, DOUT of chip k+1 into DAISY_IN of
+#   chip k, chip 1's DOUT to the MCU. A frame read then clocks 216 bits per chip: chip 1's
+#   status + 8 channels, then chip 2's from SCLK 217 on, and so on; past the last chip
+#   DAISY_IN (tied low) reads 0. With a shared DIN every WREG programs all chips alike and
+#   RREG reads chip 1 only, so the other chips are checked through their data: after the
+#   configuration one conversion is read and every chip must show the 1100 status sync,
+#   and the chip after the last must read nothing (a longer chain would shift every
+#   channel). The datasheet requires an external clock for a chain with shared DIN.
+#   SCLK needed: fs * n_chips * 216 bits (2048 SPS x 8 chips: 3.54 MHz; 4 MHz works).
 import time
 
 import micropython
@@ -101,6 +115,9 @@ T_RESET_DONE_US = const(20)  # 18 tCLK to reload registers
 T_DECODE_US = const(2)  # 4 tCLK between bytes of a multi-byte command
 T_REF_SETTLE_US = const(150_000)  # internal reference start-up
 
+FCLK_HZ = const(2_048_000)  # internal oscillator
+FCLK_HD_HZ = const(2_097_152)  # external clock of the HD garment: 256 * 2^k SPS
+MAX_CHIPS = const(8)
 FS_ALLOWED = (250, 500, 1000, 2000, 4000, 8000, 16000)
 _DR_CODE = (6, 5, 4, 3, 2, 1, 0)  # DR[2:0] for FS_ALLOWED
 GAINS = (1, 2, 4, 6, 8, 12, 24)
@@ -128,12 +145,18 @@ def gain_code(gain: int) -> int:
     raise ValueError("gain %r not supported; allowed: %r" % (gain, GAINS))
 
 
-def dr_code(fs: int) -> int:
+def rates(fclk_hz: int = FCLK_HZ) -> tuple:
+    """The data rates (SPS, slowest first) the chip gives on a master clock of fclk_hz."""
+    return tuple(fclk_hz // 128 >> dr for dr in _DR_CODE)
+
+
+def dr_code(fs: int, fclk_hz: int = FCLK_HZ) -> int:
     """CONFIG1 DR[2:0] for a data rate in SPS; ValueError lists the allowed rates."""
-    for i in range(len(FS_ALLOWED)):
-        if FS_ALLOWED[i] == fs:
+    allowed = FS_ALLOWED if fclk_hz == FCLK_HZ else rates(fclk_hz)
+    for i in range(len(allowed)):
+        if allowed[i] == fs:
             return _DR_CODE[i]
-    raise ValueError("fs %r not supported; allowed: %r" % (fs, FS_ALLOWED))
+    raise ValueError("fs %r not supported at fCLK %d Hz; allowed: %r" % (fs, fclk_hz, allowed))
 
 
 def lsb_fv(gain: int) -> int:
@@ -184,6 +207,54 @@ def status_ok(frame) -> bool:
     return (ptr8(frame)[0] & 0xF0) == 0xC0
 
 
+@micropython.viper
+def unpack_chain(frame, out, offset: int, n_chips: int, per_chip: int):
+    """Channels 1..per_chip of each of n_chips daisy-chained frames (27 bytes each) ->
+    out[offset:offset + n_chips * per_chip] (int32), chip-major."""
+    f = ptr8(frame)
+    o = ptr32(out)
+    j = offset
+    k = 0
+    while k < n_chips:
+        b = k * 27 + 3
+        i = 0
+        while i < per_chip:
+            v = (f[b] << 16) | (f[b + 1] << 8) | f[b + 2]
+            if v & 0x800000:
+                v -= 0x1000000
+            o[j] = v
+            j += 1
+            i += 1
+            b += 3
+        k += 1
+
+
+@micropython.viper
+def chain_ok(frame, n_chips: int) -> bool:
+    """Every chip's status word of a chained frame starts with the 1100 sync pattern."""
+    f = ptr8(frame)
+    k = 0
+    while k < n_chips:
+        if (f[k * 27] & 0xF0) != 0xC0:
+            return False
+        k += 1
+    return True
+
+
+@micropython.viper
+def chain_lead_off(frame, n_chips: int) -> int:
+    """Bit k set: an electrode (P or N) of chip k is off, from the chips' status words."""
+    f = ptr8(frame)
+    m = 0
+    k = 0
+    while k < n_chips:
+        b = k * 27
+        if (f[b] & 0x0F) | f[b + 1] | (f[b + 2] & 0xF0):
+            m |= 1 << k
+        k += 1
+    return m
+
+
 class ADS1299:
     """One ADS1299 on an SPI bus (mode 1, <= 4 MHz so data bytes need no gaps).
 
@@ -191,15 +262,24 @@ class ADS1299:
     ``reset``, ``start``, ``pwdn`` are machine.Pin-like. Without a ``reset`` / ``start``
     pin the RESET / START / STOP opcodes are used (tie START low then).
     ``sleep_us`` is injectable so tests can run the datasheet waits on a virtual clock.
+    ``n_chips`` > 1: that many chips in daisy-chain mode behind the one CS (see the header);
+    channels are then counted over the chain, chip-major. ``fclk_hz``: the chips' clock.
     """
 
     # Hot-path helpers, reachable from the instance without binding.
-    unpack = staticmethod(unpack)
-    lead_off = staticmethod(lead_off)
     lead_off_pn = staticmethod(lead_off_pn)
     status_ok = staticmethod(status_ok)
 
-    def __init__(self, spi, cs, drdy, reset=None, start=None, pwdn=None, *, sleep_us=None):
+    def __init__(self, spi, cs, drdy, reset=None, start=None, pwdn=None, *, sleep_us=None,
+                 n_chips: int = 1, fclk_hz: int = FCLK_HZ):
+        if not 1 <= n_chips <= MAX_CHIPS:
+            raise ValueError("n_chips %r not in 1..%d" % (n_chips, MAX_CHIPS))
+        self.n_chips = n_chips
+        self.fclk_hz = fclk_hz
+        self.fs_allowed = FS_ALLOWED if fclk_hz == FCLK_HZ else rates(fclk_hz)
+        self.frame_bytes = FRAME_BYTES * n_chips
+        self.max_channels = NCH * n_chips
+        self.per_chip = 0  # active channels per chip (chain: the same on every chip)
         self._spi = spi
         self._cs = cs
         self._drdy = drdy
@@ -318,9 +398,18 @@ class ADS1299:
         bias: bias drive derived from the active electrodes; srb1: referential
         montage (N inputs on SRB1); test_signal: active channels read the internal
         1.875 mV x gain, ~1 Hz square wave (self-test). Stops conversions; call start().
+        A daisy chain takes n_ch = n_chips x m (CH1..m on every chip: one shared DIN
+        programs them alike) and checks every chip's data after the registers.
         """
-        dr = dr_code(fs)
-        if mask < 0:
+        dr = dr_code(fs, self.fclk_hz)
+        nc = self.n_chips
+        if nc > 1:
+            if mask >= 0:
+                raise ValueError("a daisy chain takes n_ch, not a mask (every chip gets the same channels)")
+            if not 1 <= n_ch <= NCH * nc or n_ch % nc:
+                raise ValueError("n_ch %r: a chain of %d chips takes %d x 1..8 channels" % (n_ch, nc, nc))
+            mask = (1 << (n_ch // nc)) - 1
+        elif mask < 0:
             if not 1 <= n_ch <= NCH:
                 raise ValueError("n_ch %r not in 1..%d" % (n_ch, NCH))
             mask = (1 << n_ch) - 1
@@ -362,6 +451,8 @@ class ADS1299:
         self.write_regs(REG_LOFF, mv[REG_LOFF:REG_LOFF_STATP])  # LOFF, CHnSET, BIAS/LOFF sense, flip
         self.write_regs(REG_MISC1, mv[REG_MISC1:NREG])
         self._verify()
+        if nc > 1:
+            self._check_chain(fs)
 
         self.fs = fs
         self.mask = mask
@@ -370,7 +461,45 @@ class ADS1299:
             on = mask >> i & 1
             self.gains[i] = gain[i] if on else 0
             n += on
-        self.n_ch = n
+        self.per_chip = n
+        self.n_ch = n * nc
+
+    def _check_chain(self, fs: int) -> None:
+        # RREG reaches chip 1 only: every other chip proves itself by its data. One
+        # conversion (RDATA, SDATAC mode): n_chips status words with the 1100 sync, then
+        # zeros from the grounded DAISY_IN of the last chip.
+        nc = self.n_chips
+        buf = bytearray(FRAME_BYTES * (nc + 1))
+        period = 1_000_000 // fs + 1
+        if self._start is None:
+            self.command(START)
+        else:
+            self._start.on()
+        try:
+            waited = 0
+            while self._drdy.value() != 0:
+                if waited > 8 * period + 1000:  # settling is 4 periods on the real chip
+                    raise ADS1299Error("daisy chain: no DRDY after START (check CLK and START)")
+                self._sleep_us(period)
+                waited += period
+            self._cs.off()
+            self._byte(RDATA)
+            self._spi.readinto(buf, 0)
+            self._cs.on()
+        finally:
+            if self._start is None:
+                self.command(STOP)
+            else:
+                self._start.off()
+        for k in range(nc):
+            st = buf[k * FRAME_BYTES]
+            if st & 0xF0 != 0xC0:
+                raise ADS1299Error("daisy chain: chip %d of %d gives no status word (0x%02X%02X%02X): check "
+                                   "its power, its DOUT -> DAISY_IN of chip %d and its CONFIG1" % (
+                                       k + 1, nc, st, buf[k * FRAME_BYTES + 1], buf[k * FRAME_BYTES + 2], k))
+        if buf[nc * FRAME_BYTES] & 0xF0 == 0xC0:
+            raise ADS1299Error("daisy chain: a status word after chip %d: more chips are chained than the "
+                               "%d configured (channels would be misassigned)" % (nc, nc))
 
     def _verify(self) -> None:
         g = self._got
@@ -416,9 +545,9 @@ class ADS1299:
         return self._drdy.value() == 0
 
     def read_frame(self, frame) -> bool:
-        """Clock one 27-byte frame (RDATAC) into ``frame``; no allocation.
+        """Clock one frame (27 bytes per chip, RDATAC) into ``frame``; no allocation.
 
-        Call when DRDY is low. Returns False if the status sync nibble is wrong.
+        Call when DRDY is low. Returns False if the (first chip's) status sync nibble is wrong.
         """
         cs = self._cs
         cs.off()
@@ -426,7 +555,28 @@ class ADS1299:
         cs.on()
         return (frame[0] & 0xF0) == 0xC0
 
+    def unpack(self, frame, out, offset: int, nch: int) -> None:
+        """The active channels of a frame read by read_frame -> out[offset:offset + nch]
+        (int32; a chain's chip-major). Allocation-free."""
+        if self.n_chips == 1:
+            unpack(frame, out, offset, nch)
+        else:
+            unpack_chain(frame, out, offset, self.n_chips, self.per_chip)
+
+    def lead_off(self, frame) -> int:
+        """Lead-off of a frame: one chip, bit i = CH(i+1)'s P or N electrode is off; a
+        chain, bit k = an electrode of chip k+1 is off (8 bits for up to 64 electrodes)."""
+        if self.n_chips == 1:
+            return lead_off(frame)
+        return chain_lead_off(frame, self.n_chips)
+
+    def frame_ok(self, frame) -> bool:
+        """Every chip's status sync nibble is 1100 (an SPI slip or a broken chain is not)."""
+        return chain_ok(frame, self.n_chips)
+
     def channel_lsb_fv(self, ch: int) -> int:
         """fV per LSB of channel ch (0-based) as configured; 0 if the channel is off."""
+        if self.n_chips > 1:
+            ch = ch % self.per_chip if self.per_chip else 0
         g = self.gains[ch]
         return lsb_fv(g) if g else 0

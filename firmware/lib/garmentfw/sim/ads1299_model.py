@@ -9,7 +9,10 @@
 # - timing: no command is accepted for tPOR = 2^18 tCLK (128 ms) after power-up
 #   (PWDN high) nor 18 tCLK (9 us) after a reset; the RESET pin must be low >= 2 tCLK;
 #   conversions run while the START pin is high or after the START opcode, one every
-#   1/fs (CONFIG1 DR), on the injectable clock (ticks_us semantics). A START edge /
+#   1/fs = 128 * 2^DR tCLK (CONFIG1 DR; 250..16k SPS at fCLK = 2.048 MHz), on the
+#   injectable clock (ticks_us semantics). fCLK is the chip's clock (`fclk_hz`): the
+#   internal 2.048 MHz oscillator, or an external clock within the datasheet's tCLK
+#   444..666 ns (1.5..2.25 MHz; e.g. 2.097152 MHz for 256..16384 SPS). A START edge /
 #   opcode or a new CONFIG1 restarts the conversion phase. The first conversion is
 #   modelled after one period (the real chip's settling time ~4 periods is not);
 # - data: each conversion takes the next 8-channel input sample (nanovolts at the
@@ -78,6 +81,10 @@ _LIM = (0x7FFFFFFF, 0x7FFFFFFF, 1125001000, 750001000, 562501000, 375001000, 187
 _K = const(17578125)  # 4.5e9 nV / 2^8: code = nv * gain * 2^15 / _K
 
 _T_POR_US = const(128_000)  # 2^18 tCLK at 2.048 MHz
+
+FCLK_HZ = const(2_048_000)  # the internal oscillator (CLKSEL = 1)
+FCLK_MIN_HZ = const(1_501_502)  # tCLK <= 666 ns
+FCLK_MAX_HZ = const(2_252_252)  # tCLK >= 444 ns
 _T_RESET_US = const(9)  # 18 tCLK
 _T_RST_LOW_US = const(1)  # 2 tCLK
 
@@ -448,11 +455,17 @@ class FakeADS1299:
     clock: () -> microseconds with time.ticks_us semantics (default time.ticks_us).
     depth: output FIFO in conversions (1 = the real chip; more = an MCU DRDY ring).
     capacity: input FIFO in 8-channel samples (default 4096: 2 s at 2 kHz).
+    fclk_hz: the master clock (tCLK 444..666 ns in the datasheet; ValueError outside).
     """
 
-    def __init__(self, clock=None, depth: int = 1, capacity: int = 4096, chip_id: int = 0x3E):
+    def __init__(self, clock=None, depth: int = 1, capacity: int = 4096, chip_id: int = 0x3E,
+                 fclk_hz: int = FCLK_HZ):
         if depth < 1 or capacity < 1:
             raise ValueError("depth and capacity must be >= 1")
+        if not FCLK_MIN_HZ <= fclk_hz <= FCLK_MAX_HZ:
+            raise ValueError("fCLK %d Hz outside the ADS1299's %d..%d Hz (tCLK 444..666 ns)" % (
+                fclk_hz, FCLK_MIN_HZ, FCLK_MAX_HZ))
+        self.fclk_hz = fclk_hz
         self._clock = clock or time.ticks_us
         self.chip_id = chip_id
         self.regs = bytearray(NREG)  # inspect only; the SPI bus is the way to change it
@@ -486,13 +499,17 @@ class FakeADS1299:
         self._cnt = 0
         self._pos = 0
         self._t_last = 0
-        self._acc = 0
-        self._period_h = 8000  # half-microseconds per conversion
+        self._acc = 0  # microseconds x fs since the last conversion, < 1_000_000
+        self._fs = fclk_hz // 128 >> 6  # CONFIG1 DR = 110 after reset
         self._conv_total = 0
         self._hold_t = 0
         self._hold_us = 0
         self._drdy_irq = None  # DRDY falling-edge handler (drdy.irq), or None: polled
         self._in_irq = False
+        # Daisy chain (sim/ads1299_chain.py): chips that share this chip's clock and START
+        # convert when this one does (`_followers`); a follower never reads the clock.
+        self._followers = ()  # type: tuple
+        self._follows = False
         self.reset_counters()
         self._power_up()
 
@@ -580,7 +597,7 @@ class FakeADS1299:
 
     def fs(self) -> int:
         """Data rate from CONFIG1 DR."""
-        return 2_000_000 // self._period_h
+        return self._fs
 
     def running(self) -> bool:
         return self._running
@@ -655,27 +672,33 @@ class FakeADS1299:
 
     def _advance(self) -> None:
         # Complete the conversions the clock says are due. Allocation-free.
-        if not self._running or self._in_irq:
+        if not self._running or self._in_irq or self._follows:
             return
         now = self._clock()
         d = ticks_diff(now, self._t_last)
         if d <= 0:
             return
         self._t_last = now
-        acc = self._acc + d + d
-        ph = self._period_h
-        if acc < ph:
-            self._acc = acc
+        # Conversions due: floor(elapsed_us * fs / 1e6), in chunks that keep every
+        # intermediate a small int on a 32-bit port (chunk * 16384 + 1e6 < 2**30).
+        fs = self._fs
+        acc = self._acc
+        n = 0
+        while d > 0:
+            step = d if d < 32768 else 32768
+            d -= step
+            acc += step * fs
+            k = acc // 1_000_000
+            n += k
+            acc -= k * 1_000_000
+        self._acc = acc
+        if n == 0:
             return
-        n = acc // ph
-        self._acc = acc - n * ph
-        st = self._st
         irq = self._drdy_irq
         if irq is None:
-            self._conv_total += n
-            st[_S_N] = n
-            _run(self._in, self._out, self._par, st)
-            self._pos = 0  # the output shift register reloads on each conversion
+            self._convert(n)
+            for f in self._followers:
+                f._convert(n)  # the chain converts together (one CLK, one START)
             return
         # DRDY interrupt: each conversion completes on its own, then its falling edge runs
         # the handler before the next one can overwrite it, as a hard IRQ on the MCU does
@@ -684,14 +707,23 @@ class FakeADS1299:
         self._in_irq = True
         try:
             while n > 0:
-                self._conv_total += 1
-                st[_S_N] = 1
-                _run(self._in, self._out, self._par, st)
-                self._pos = 0
+                self._convert(1)
+                for f in self._followers:
+                    f._convert(1)  # the chain's conversion completes on every chip at once
                 irq(self.drdy)
                 n -= 1
         finally:
             self._in_irq = False
+
+    def _convert(self, n: int) -> None:
+        # n conversions complete now.
+        if not self._running:
+            return
+        self._conv_total += n
+        st = self._st
+        st[_S_N] = n
+        _run(self._in, self._out, self._par, st)
+        self._pos = 0  # the output shift register reloads on each conversion
 
     def _latch(self) -> None:
         # First SCLK of a frame read: take the oldest pending conversion (DRDY rises).
@@ -817,8 +849,7 @@ class FakeADS1299:
         dr = r[_CONFIG1] & 7
         if dr == 7:
             dr = 6
-        fs = 16000 >> dr
-        self._period_h = 2_000_000 // fs
+        self._fs = self.fclk_hz // 128 >> dr
         comps = r[_CONFIG4] & 2
         statp = (self._loff_p & r[_LOFF_SENSP]) if comps else 0
         statn = (self._loff_n & r[_LOFF_SENSN]) if comps else 0

@@ -82,6 +82,16 @@ class RecordingSink:
             overwrite=True,
         )
 
+        grid = meta.info.get("grid")
+        if isinstance(grid, dict):  # the HD garment: its electrode grid beside the recording
+            from garment.phantom.hd_grid import GridLayout
+            from garment.phantom.hd_phantom import write_grid_sidecar
+
+            layout = GridLayout(int(grid["rows"]), int(grid["cols"]), float(grid["ied_mm"]),
+                                tuple(int(k) for k in grid.get("absent", ())))
+            if layout.labels() == list(meta.channel_names):  # every electrode streamed
+                write_grid_sidecar(self.path, layout)
+
     def block(self, block: SampleBlock, uV: np.ndarray) -> None:
         if self._t0_index is None:
             self._t0_index = block.first_index

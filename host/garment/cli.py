@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd")
 
     def device(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--device", default="sim", help="sim | serial:PATH | socket://HOST:PORT | ble:ADDRESS | ble:sim (default: sim)")
+        sp.add_argument("--device", default="sim",
+                        help="sim | sim-hd | serial:PATH | socket://HOST:PORT | ble:ADDRESS | ble:sim (default: sim)")
 
     sp = sub.add_parser("sim", help="start the simulated garment and print the URL to connect to")
     sp.add_argument("--pty", action="store_true", help="serve the link on a pseudo-terminal (/dev/pts/N)")
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="serve the link on this TCP port of 127.0.0.1 (default: a free one)")
     sp.add_argument("--rig-port", type=int_range(1, 65535), default=None,
                     help="the HIL rig's TCP port (default: a free one)")
+    sp.add_argument("--hd", action="store_true",
+                    help="the HD garment: 8 daisy-chained ADS1299s, a 64-electrode grid at 2048 Hz fed by the HD phantom")
     sp.set_defaults(func=cmd_sim, until_stopped=True)
 
     sp = sub.add_parser("info", help="firmware version, board, channels, sampling rate, state")
@@ -70,8 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("stream", help="stream EMG and report what arrived")
     device(sp)
     sp.add_argument("--seconds", type=positive_seconds, default=10.0)
-    sp.add_argument("--channels", type=int_range(1, wire.MAX_CHANNELS), default=8)
-    sp.add_argument("--fs", type=int, default=2000, choices=wire.ALLOWED_FS)
+    sp.add_argument("--channels", type=int_range(1, wire.MAX_EMG_CHANNELS), default=None,
+                    help="channels to stream (default: the garment's setting; 8, the HD garment's 64)")
+    sp.add_argument("--fs", type=int, default=None, choices=wire.ALLOWED_FS + wire.HD_FS,
+                    help="sampling rate (default: the garment's setting; the garment refuses a rate it has not)")
     sp.add_argument("--mains", type=int, default=50, choices=(50, 60))
     sp.add_argument("--raw", action="store_true", help="stream AFE codes before filtering")
     sp.add_argument("--bits", type=int, choices=(16, 24), default=None,

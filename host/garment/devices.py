@@ -1,8 +1,9 @@
 """The one way the host opens a garment: :func:`open_device` turns a ``--device`` string
 into a connected :class:`~garment.client.GarmentClient` for the duration of a block.
 
-Accepted: ``sim`` (starts a simulated garment for the duration), ``ble:sim`` (one behind
-the virtual BLE radio: the host's real BLE code over ATT/GATT), ``socket://HOST:PORT``,
+Accepted: ``sim`` (starts a simulated garment for the duration), ``sim-hd`` (the simulated
+HD garment: 64 monopolar channels at 2048 Hz from the HD phantom's grid, whose truth is known),
+``ble:sim`` (one behind the virtual BLE radio: the host's real BLE code over ATT/GATT), ``socket://HOST:PORT``,
 ``serial:/dev/ttyACM0`` or a bare path, ``ble:ADDRESS`` / ``ble:NAME``.
 
 The CLI (:func:`connect`), the TUI session (``GarmentSession.open``) and the HIL suite's
@@ -21,8 +22,10 @@ from garment.client import GarmentClient
 from garment.sim import SimGarment
 from garment.transports import SerialTransport, Transport, TransportError
 
-__all__ = ["Connection", "absent_device", "connect", "make_transport", "open_device", "stop_started_sims"]
+__all__ = ["SIMULATED", "Connection", "absent_device", "connect", "make_transport", "open_device", "stop_started_sims"]
 
+#: the device specs that start a simulated garment
+SIMULATED = ("sim", "sim-hd", "ble:sim")
 _STARTED: set[SimGarment] = set()  # simulated garments started here and not yet stopped
 
 
@@ -43,7 +46,9 @@ def _stop(sim: SimGarment) -> None:
 
 
 def make_transport(spec: str) -> Transport:
-    """A transport for a device spec (not opened); ``sim`` and ``ble:sim`` need :func:`open_device`."""
+    """A transport for a device spec (not opened); ``sim``, ``sim-hd`` and ``ble:sim`` need :func:`open_device`."""
+    if spec in SIMULATED:
+        raise TransportError(f"{spec} is opened by garment.devices.open_device(): it starts the simulated garment")
     if spec.startswith("serial:"):
         return SerialTransport(spec[len("serial:") :])
     if "://" in spec or spec.startswith("/"):
@@ -57,7 +62,7 @@ def make_transport(spec: str) -> Transport:
         from garment.transports.ble import BleTransport
 
         return BleTransport(address)
-    raise TransportError(f"unknown device '{spec}': use sim, serial:PATH, socket://HOST:PORT or ble:ADDRESS")
+    raise TransportError(f"unknown device '{spec}': use sim, sim-hd, serial:PATH, socket://HOST:PORT or ble:ADDRESS")
 
 
 def absent_device(spec: str, timeout: float = 1.0) -> str | None:
@@ -68,7 +73,7 @@ def absent_device(spec: str, timeout: float = 1.0) -> str | None:
     import socket
     from urllib.parse import urlsplit
 
-    if spec in ("sim", "ble:sim") or spec.startswith("ble:"):
+    if spec in SIMULATED or spec.startswith("ble:"):
         return None
     if spec.startswith("serial:") or spec.startswith("/"):
         path = spec[len("serial:"):] if spec.startswith("serial:") else spec
@@ -102,16 +107,17 @@ async def open_device(spec: str, timeout: float = 2.0, *, sim: SimGarment | None
     """Connect to a garment for the block; closed (and a simulated garment started here
     stopped) afterwards.
 
-    ``sim`` / ``ble:sim`` use ``sim`` when given (a :class:`SimGarment` that is running is
-    left running; one that is not is started here and stopped after), else start a new
-    one (``ble:sim``: without a wired link, behind the virtual radio). Starting and
+    ``sim`` / ``sim-hd`` / ``ble:sim`` use ``sim`` when given (a :class:`SimGarment` that
+    is running is left running; one that is not is started here and stopped after), else
+    start a new one (``sim-hd``: the HD garment, ``SimGarment(hd=True)``; ``ble:sim``:
+    without a wired link, behind the virtual radio). Starting and
     stopping run in a thread, so an event loop with an interface keeps running."""
     started: SimGarment | None = None
     try:
         async with contextlib.AsyncExitStack() as stack:
-            if spec in ("sim", "ble:sim"):
+            if spec in SIMULATED:
                 if sim is None:
-                    sim = SimGarment() if spec == "sim" else SimGarment(wired=False)
+                    sim = SimGarment(wired=spec != "ble:sim", hd=spec == "sim-hd")
                 if not sim.alive():
                     started = sim
                     _STARTED.add(sim)
@@ -128,7 +134,7 @@ async def open_device(spec: str, timeout: float = 2.0, *, sim: SimGarment | None
                 transport: Transport = BleTransport(peripheral.address, radio.client_backend, radio.scanner_backend)
                 url = f"ble:{peripheral.address} (virtual radio)"
             else:
-                url = sim.url if spec == "sim" and sim is not None else spec
+                url = sim.url if spec in ("sim", "sim-hd") and sim is not None else spec
                 transport = make_transport(url)
             client = GarmentClient(transport, timeout=timeout)
             await client.connect()

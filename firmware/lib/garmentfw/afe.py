@@ -19,7 +19,10 @@ class Ads1299Source:
         self._pending = pending
         self._index = index
         self.gain = gain
-        self.frame = bytearray(27)
+        self.frame = bytearray(driver.frame_bytes)  # 27 bytes per chip (a daisy chain: up to 8)
+        self.max_channels = driver.max_channels
+        self.chips = driver.n_chips
+        self.fs_allowed = wire.ALLOWED_FS  # the rates this board offers (a board on another AFE clock sets its own)
         self.n_ch = 8
         self.fs = 0
         self.lead_off = 0

@@ -20,6 +20,11 @@ def hal_name():
         raise RuntimeError("no board support for platform %r" % plat)
     if plat == "rp2" and "RP2350" in sys.implementation._machine:
         name = "rp2350"
+    if name == "sim":
+        import os
+
+        if os.getenv("GARMENT_SIM_HD") == "1":  # the HD garment's variant (garment sim --hd)
+            name = "sim_hd"
     return name
 
 

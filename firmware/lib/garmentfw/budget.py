@@ -45,9 +45,9 @@ def refusal(board: str, fs: int, n_ch: int):
         n_ch, fs, need_mips, HEADROOM, board, hz // 1_000_000, have_mips)
 
 
-def fastest_fs(board: str, n_ch: int) -> int:
-    """The highest allowed rate at which ``n_ch`` channels fit ``board`` (its boot default)."""
-    for fs in sorted(wire.ALLOWED_FS, reverse=True):
+def fastest_fs(board: str, n_ch: int, rates=wire.ALLOWED_FS) -> int:
+    """The highest of ``rates`` at which ``n_ch`` channels fit ``board`` (its boot default)."""
+    for fs in sorted(rates, reverse=True):
         if refusal(board, fs, n_ch) is None:
             return fs
-    return min(wire.ALLOWED_FS)
+    return min(rates)

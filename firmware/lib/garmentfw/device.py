@@ -42,15 +42,20 @@ class Device:
         self._resp = Framer.packet()
         self.deframer = Deframer(self._on_packet, self._on_rx_error)
         self.rxbuf = bytearray(512)
-        self.ring = SampleRing(1024, wire.MAX_CHANNELS)
+        afe = board.afe
+        # The board's AFE says how many channels and which rates it has (the HD garment's
+        # daisy chain: 64 channels at wire.HD_FS); buffers are sized for its channels.
+        self.max_ch = afe.max_channels
+        self.fs_allowed = afe.fs_allowed
+        self.ring = SampleRing(1024, self.max_ch)
         board.afe.attach(self.ring)  # a DRDY-driven capture fills it from its interrupt
-        self.block = array("i", bytes(4 * wire.SAMPLES_PER_PACKET * wire.MAX_CHANNELS))
+        self.block = array("i", bytes(4 * wire.SAMPLES_PER_PACKET * self.max_ch))
         self.streamer = SampleStreamer(self.framer, self.txq)
         self.streaming = False
-        self.n_ch = 8
+        self.n_ch = self.max_ch  # every electrode (8; the HD garment's 64)
         # The boot default is the fastest rate this board's CPU keeps up with (2 kHz on the
         # ESP32-S3 and the sim; the RP2 boards start at 1 kHz): streaming works out of the box.
-        self.fs = budget.fastest_fs(board.NAME, self.n_ch)
+        self.fs = budget.fastest_fs(board.NAME, self.n_ch, self.fs_allowed)
         self.mains = 50
         # BLE carries 8 ch x 1 kHz only as 16-bit: the default on a link that is not wired.
         self.kind = wire.STREAM_FILTERED if board.link.wired else wire.STREAM_FILTERED16
@@ -95,7 +100,7 @@ class Device:
             raw = self.store.load("config")
             if raw is not None and len(raw) == wire.CONFIG_LEN:
                 cfg = struct.unpack(wire.CONFIG_FMT, raw)
-                if (cfg[0] in wire.ALLOWED_FS and 1 <= cfg[1] <= wire.MAX_CHANNELS and cfg[2] in wire.ALLOWED_MAINS
+                if (cfg[0] in self.fs_allowed and 1 <= cfg[1] <= self.max_ch and cfg[2] in wire.ALLOWED_MAINS
                         and budget.refusal(self.board.NAME, cfg[0], cfg[1]) is None):
                     return cfg
         except Exception as e:  # a corrupt record: defaults, and say so
@@ -241,8 +246,8 @@ class Device:
             "board": b.NAME,
             "version": VERSION,
             "protocol": wire.PROTOCOL_VERSION,
-            "channels_max": wire.MAX_CHANNELS,
-            "fs_allowed": list(wire.ALLOWED_FS),
+            "channels_max": self.max_ch,
+            "fs_allowed": list(self.fs_allowed),
             "afe": b.AFE_NAME,
             "uid": b.uid(),
             "fs": self.fs,
@@ -251,7 +256,11 @@ class Device:
             "montage": list(b.MONTAGE[: self.n_ch]),
             "state": "streaming" if self.streaming else "idle",
         }
-        self._reply(wire.R_INFO, seq, json.dumps(info).encode())
+        grid = getattr(b, "GRID", None)
+        if grid is not None:
+            info["grid"] = grid  # the HD garment's electrode grid (MONTAGE: its R<row>C<col> labels)
+        # compact: 64 grid labels must fit one reply
+        self._reply(wire.R_INFO, seq, json.dumps(info, separators=(",", ":")).encode())
 
     def _config_bytes(self):
         return struct.pack(wire.CONFIG_FMT, self.fs, self.n_ch, self.mains, self.kind, self.hp, self.notch)
@@ -262,10 +271,13 @@ class Device:
     def _set_config(self, seq, pkt, n):
         fs, n_ch, mains, kind, hp, notch = struct.unpack_from(wire.CONFIG_FMT, pkt, 3)
         bad = None
-        if fs not in wire.ALLOWED_FS:
-            bad = "fs=%d not in %s" % (fs, wire.ALLOWED_FS)
-        elif not 1 <= n_ch <= wire.MAX_CHANNELS:
-            bad = "channels=%d not in 1..%d" % (n_ch, wire.MAX_CHANNELS)
+        if fs not in self.fs_allowed:
+            bad = "fs=%d not in %s" % (fs, self.fs_allowed)
+        elif not 1 <= n_ch <= self.max_ch:
+            bad = "channels=%d not in 1..%d" % (n_ch, self.max_ch)
+        elif n_ch % self.board.afe.chips:
+            bad = "channels=%d: this garment's %d daisy-chained AFEs take a multiple of %d" % (
+                n_ch, self.board.afe.chips, self.board.afe.chips)
         elif mains not in wire.ALLOWED_MAINS:
             bad = "mains=%d not in %s" % (mains, wire.ALLOWED_MAINS)
         elif kind not in (wire.STREAM_RAW, wire.STREAM_FILTERED, wire.STREAM_FILTERED16):
@@ -274,7 +286,7 @@ class Device:
             bad = "hp/notch flags must be 0 or 1"
         else:
             # The board's CPU must keep up with it (instruction budgets: garmentfw/budget.py).
-            bad = budget.refusal(self.board.NAME, fs, n_ch)
+            bad = budget.refusal(self.board.NAME, fs, n_ch) or self._link_refusal(n_ch)
         if bad:
             self.error(seq, wire.E_OUT_OF_RANGE, bad)
             return
@@ -288,7 +300,7 @@ class Device:
 
     def _start(self, seq, pkt, n):
         # The configuration in force (also the boot default) must fit the board's CPU.
-        bad = budget.refusal(self.board.NAME, self.fs, self.n_ch)
+        bad = budget.refusal(self.board.NAME, self.fs, self.n_ch) or self._link_refusal(self.n_ch)
         if bad:
             self.error(seq, wire.E_OUT_OF_RANGE, bad)
             return
@@ -297,6 +309,14 @@ class Device:
             self.streaming = True
             self.event(wire.EV_STREAM_START, "stream start")
         self._reply(wire.R_ACK, seq, bytes((wire.T_STREAM_START,)))
+
+    def _link_refusal(self, n_ch):
+        # BLE carries at most BLE_MAX_STREAM_CHANNELS raw channels; refused, never thinned out.
+        if self.board.link.wired or n_ch <= wire.BLE_MAX_STREAM_CHANNELS:
+            return None
+        return ("%d-channel streaming is USB only: BLE carries at most %d channels "
+                "(over BLE the HD garment sends motor-unit activity, not raw samples)") % (
+                    n_ch, wire.BLE_MAX_STREAM_CHANNELS)
 
     def _stop(self, seq, pkt, n):
         self.stop_stream()

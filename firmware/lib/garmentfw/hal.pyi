@@ -29,6 +29,9 @@ class AfeSource(Protocol):
     overruns: int  # conversions lost (ring full, or read too late), modulo 2**30
     lead_off: int  # per-channel lead-off bits of the latest conversion
     count: int  # conversions moved into the ring since configure(), modulo 2**30
+    max_channels: int  # EMG channels the AFE has (8; a daisy chain of n chips: 8 n)
+    chips: int  # ADS1299s in the chain (1: one chip); channel counts are multiples of it
+    fs_allowed: tuple[int, ...]  # the rates this board offers (wire.ALLOWED_FS, wire.HD_FS)
 
     def configure(self, fs: int, n_ch: int) -> None: ...
     def attach(self, ring: SampleRing) -> None:

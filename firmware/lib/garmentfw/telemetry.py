@@ -7,8 +7,9 @@ from garmentfw.telemetry16 import pack_i16
 
 
 @micropython.viper
-def _pack_i24(src: ptr32, n: int, dst: ptr8, off: int):
-    i = 0
+def _pack_i24(src: ptr32, n: int, dst: ptr8, off: int, soff: int):
+    i = soff
+    n += soff
     o = off
     while i < n:
         v = src[i]
@@ -20,7 +21,7 @@ def _pack_i24(src: ptr32, n: int, dst: ptr8, off: int):
 
 
 class SampleStreamer:
-    """Builds R_SAMPLES packets of up to SAMPLES_PER_PACKET contiguous samples."""
+    """Builds R_SAMPLES packets of up to wire.samples_per_packet(n_ch) contiguous samples."""
 
     def __init__(self, framer, txq):
         self._fr = framer
@@ -31,6 +32,7 @@ class SampleStreamer:
         self._n = 0
         self._first = 0
         self._bps = wire.SAMPLE_BYTES
+        self._cap = wire.SAMPLES_PER_PACKET  # samples per packet at this channel count
         self.packets = 0
         self.clipped16 = 0  # 16-bit values saturated (STREAM_FILTERED16)
 
@@ -38,6 +40,7 @@ class SampleStreamer:
         self.n_ch = n_ch
         self.kind = kind
         self._bps = wire.SAMPLE16_BYTES if kind == wire.STREAM_FILTERED16 else wire.SAMPLE_BYTES
+        self._cap = wire.samples_per_packet(n_ch, self._bps)
         self._n = 0
 
     def add(self, block, n: int, first_index: int) -> None:
@@ -46,16 +49,23 @@ class SampleStreamer:
             self.flush()  # a gap: never join non-contiguous samples in one packet
         nch = self.n_ch
         pkt = self._pkt
-        if self._n == 0:
-            self._first = first_index
-        off = wire.HEADER_LEN + wire.SAMPLES_HDR_LEN + self._n * nch * self._bps
-        if self._bps == wire.SAMPLE16_BYTES:
-            self.clipped16 += pack_i16(block, n * nch, pkt, off, wire.FILTERED16_SHIFT)
-        else:
-            _pack_i24(block, n * nch, pkt, off)
-        self._n += n
-        if self._n >= wire.SAMPLES_PER_PACKET:
-            self.flush()
+        cap = self._cap
+        done = 0
+        while done < n:
+            if self._n == 0:
+                self._first = (first_index + done) & wire.COUNTER_MASK
+            k = cap - self._n
+            if k > n - done:
+                k = n - done
+            off = wire.HEADER_LEN + wire.SAMPLES_HDR_LEN + self._n * nch * self._bps
+            if self._bps == wire.SAMPLE16_BYTES:
+                self.clipped16 += pack_i16(block, k * nch, pkt, off, wire.FILTERED16_SHIFT, done * nch)
+            else:
+                _pack_i24(block, k * nch, pkt, off, done * nch)
+            self._n += k
+            done += k
+            if self._n >= cap:
+                self.flush()
 
     def flush(self) -> None:
         n = self._n

@@ -7,14 +7,15 @@ from garmentfw import wire
 
 
 @micropython.viper
-def pack_i16(src: ptr32, n: int, dst: ptr8, off: int, shift: int) -> int:
-    """Pack n int32 values of src into dst[off:off + 2n] as int16 LE of ``v >> shift``,
+def pack_i16(src: ptr32, n: int, dst: ptr8, off: int, shift: int, soff: int) -> int:
+    """Pack n int32 values of src[soff:] into dst[off:off + 2n] as int16 LE of ``v >> shift``,
     saturated to -32768..32767; returns how many values were saturated."""
     # ptr32 loads zero-extend on the unix port (64-bit viper ints): sign-extend, as dsp.py
     # does (a no-op on the 32-bit MCUs); 1 << 31 is formed at run time (not a small int).
     sb = 1
     sb = sb << 31
-    i = 0
+    i = soff
+    n += soff
     o = off
     clipped = 0
     while i < n:

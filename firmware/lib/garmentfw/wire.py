@@ -245,6 +245,15 @@ STATE_NAMES = {ST_IDLE: "idle", ST_STREAMING: "streaming"}
 # What the garment accepts; anything else is refused with E_OUT_OF_RANGE.
 ALLOWED_FS = (250, 500, 1000, 2000)
 MAX_CHANNELS = const(8)
+# The HD garment (daisy-chained ADS1299s, a monopolar grid): up to MAX_EMG_CHANNELS EMG
+# channels in R_SAMPLES (its stimulation channels stay <= MAX_CHANNELS), at HD_FS: its
+# AFE runs on an external 2.097152 MHz clock, so the ADS1299's rates are 256 * 2^k SPS.
+# Each board's own rates and channel count are in INFO (fs_allowed, channels_max).
+MAX_EMG_CHANNELS = const(64)
+HD_FS = (1024, 2048)
+# Raw samples over a link that is not wired (BLE) carry at most this many channels: the
+# HD garment's 64 x 2048 Hz is wired-only (USB); over BLE it sends motor-unit activity.
+BLE_MAX_STREAM_CHANNELS = const(8)
 ALLOWED_MAINS = (50, 60)
 
 INFO_KEYS = ("board", "version", "protocol", "channels_max", "fs_allowed", "afe", "uid")
@@ -252,6 +261,13 @@ INFO_KEYS = ("board", "version", "protocol", "channels_max", "fs_allowed", "afe"
 # Samples per R_SAMPLES packet by channel count: as many as fit MAX_BODY, capped at 20
 # (10 ms at 2 kHz keeps latency low; 8 ch x 20 x 3 B = 480 B).
 SAMPLES_PER_PACKET = const(20)
+
+
+def samples_per_packet(n_ch: int, value_bytes: int = SAMPLE_BYTES) -> int:
+    """Samples in one R_SAMPLES packet of n_ch channels: SAMPLES_PER_PACKET, or fewer so
+    that the body fits MAX_BODY (64 ch x 24 bit: 5 samples, 967 B)."""
+    k = (MAX_BODY - SAMPLES_HDR_LEN) // (n_ch * value_bytes)
+    return SAMPLES_PER_PACKET if k > SAMPLES_PER_PACKET else k
 
 # ---- Appended for BLE (issue 8): 16-bit telemetry --------------------------------------
 # STREAM_FILTERED16: the filtered samples of STREAM_FILTERED, each sent as int16 LE equal to

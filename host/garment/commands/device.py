@@ -42,7 +42,7 @@ async def cmd_stream(args: argparse.Namespace) -> int:
         else:  # keep what the link is set up for (16-bit on BLE, 24-bit on USB)
             kind = cfg.kind if cfg.kind != wire.STREAM_RAW else wire.STREAM_FILTERED
         want = StreamConfig(
-            fs=args.fs, channels=args.channels, mains=args.mains, kind=kind, highpass=cfg.highpass, notch=cfg.notch,
+            fs=args.fs or cfg.fs, channels=args.channels or cfg.channels, mains=args.mains, kind=kind, highpass=cfg.highpass, notch=cfg.notch,
         )
         if want != cfg:
             from garment.auth import ensure_authenticated
@@ -128,7 +128,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     # Before the firmware starts: a stop that arrives while it boots still takes it down.
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    sim = SimGarment(pty=args.pty, port=args.port, rig_port=args.rig_port, die_with_parent=True)
+    sim = SimGarment(pty=args.pty, port=args.port, rig_port=args.rig_port, die_with_parent=True, hd=args.hd)
     try:
         try:
             url = sim.start()

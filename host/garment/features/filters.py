@@ -56,7 +56,7 @@ from garment.contracts import load_contract
 from garment.paths import firmware_lib, repo_root
 
 # Design parameters (written into the table; the table is what both sides use).
-FS_TABLE: tuple[int, ...] = (250, 500, 1000, 2000)
+FS_TABLE: tuple[int, ...] = (250, 500, 1000, 1024, 2000, 2048)  # 1024, 2048: the HD garment (wire.HD_FS)
 MAINS_TABLE: tuple[int, ...] = (50, 60)
 HP_ORDERS: tuple[int, ...] = (2, 4)
 HP_FC_HZ: int = 20

@@ -95,8 +95,13 @@ class EmgFeeder:
         port: int,
         source_factory: Callable[[int], EmgSource],
         lead_s: float = 0.05,
+        n_inputs: int = N_INPUTS,
     ) -> None:
         self.addr = (host, port)
+        #: electrode inputs of the AFE (8; the HD garment's daisy chain: 64), each RIG_FEED's width
+        self.n_inputs = n_inputs
+        #: samples per RIG_FEED packet: as many as fit the rig's MAX_BODY (31 at 8 inputs, 3 at 64)
+        self._per_packet = (wire.MAX_BODY - struct.calcsize(wire.RIG_FEED_HDR_FMT)) // (4 * n_inputs)
         self.source_factory = source_factory
         self.lead_s = lead_s
         self.source: EmgSource | None = None
@@ -273,11 +278,12 @@ class EmgFeeder:
             start, head = render(sample / self.fs, p.channel, p.amplitude_ua / 1000.0, p.width_us)
         self.evoked += 1
         nv = np.rint(np.asarray(head, dtype=np.float64) * 1000.0)
-        pad = np.zeros((len(nv), N_INPUTS))
+        pad = np.zeros((len(nv), self.n_inputs))
         pad[:, : nv.shape[1]] = nv
         first = start + base + self.afe_offset
-        for i in range(0, len(pad), 31):
-            part = pad[i : i + 31].astype("<i4")
+        step = (wire.MAX_BODY - struct.calcsize(wire.RIG_ADD_HDR_FMT)) // (4 * self.n_inputs)
+        for i in range(0, len(pad), step):
+            part = pad[i : i + step].astype("<i4")
             self._send(wire.RIG_ADD, struct.pack(wire.RIG_ADD_HDR_FMT, first + i, len(part)) + part.tobytes())
 
     def _send(self, ptype: int, body: bytes) -> None:
@@ -334,7 +340,7 @@ class EmgFeeder:
         in_flight = (self.sent - fed) % wire.COUNTER_MOD  # both count since this connection
         want = int(self.lead_s * fs) - queued - in_flight
         while want > 0:
-            n = min(want, 31)  # 31 x 8 x 4 B + 3 fits MAX_BODY
+            n = min(want, self._per_packet)  # 31 x 8 x 4 B + 3 fits MAX_BODY
             with self.source_lock:
                 block = self.source.next_block(n)
                 self.produced += n
@@ -346,6 +352,6 @@ class EmgFeeder:
             nv = np.clip(np.rint(np.asarray(block, dtype=np.float64) * 1000.0), -2**31, 2**31 - 1).astype("<i4")
             if self.on_block is not None:
                 self.on_block(self.sent, block)
-            self._send(wire.RIG_FEED, struct.pack(wire.RIG_FEED_HDR_FMT, n, N_INPUTS) + nv.tobytes())
+            self._send(wire.RIG_FEED, struct.pack(wire.RIG_FEED_HDR_FMT, n, self.n_inputs) + nv.tobytes())
             self.sent += n
             want -= n

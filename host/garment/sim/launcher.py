@@ -19,6 +19,10 @@ from garment.sim.person import SimPerson
 from garment.sim.pty_bridge import PtyBridge
 
 
+#: the HD board's boot rate (its fastest of wire.HD_FS): the feeder's first source is built for it
+HD_BOOT_FS = 2048
+
+
 class SimStartError(RuntimeError):
     """The simulated garment did not come up; the message carries its last output."""
 
@@ -66,7 +70,7 @@ class SimGarment:
         self,
         feed: bool = True,
         source_factory: Callable[[int], EmgSource] | None = None,
-        heapsize: str = "4m",
+        heapsize: str | None = None,
         state_dir: Path | None = None,
         pty: bool = False,
         wired: bool = True,
@@ -75,14 +79,23 @@ class SimGarment:
         die_with_parent: bool = False,
         ticks_ms: int | None = None,
         ticks_us: int | None = None,
+        hd: bool = False,
     ) -> None:
+        #: the HD garment (``sim-hd`` board: 8 daisy-chained ADS1299s, a 64-electrode grid at
+        #: 2048 Hz, fed with the HD phantom), else the cycling shorts (``sim`` board)
+        self.hd = hd
         self.feed = feed
         #: where the firmware's ticks_ms / ticks_us start (they wrap at 2**30 like an MCU's;
         #: None: 0, as after a reset), e.g. ``2**30 - 60_000`` for a minute before the wrap
         self.ticks_ms = ticks_ms
         self.ticks_us = ticks_us
+        if source_factory is None and hd:
+            from garment.sim.hd_source import hd_source_factory
+
+            source_factory = hd_source_factory()
         self.source_factory = source_factory or default_source
-        self.heapsize = heapsize
+        # the HD board's chip models and 64-channel buffers need more than the 8-channel board
+        self.heapsize = heapsize or ("32m" if hd else "4m")
         # The garment's flash (model, calibration, keys): kept across restart() calls.
         self._own_state = state_dir is None
         self.state_dir = Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix="garment-sim-"))
@@ -128,8 +141,14 @@ class SimGarment:
         else:
             raise SimStartError(last)
         if self.feed:
-            self.feeder = EmgFeeder("127.0.0.1", self.rig_port, self.source_factory)
-            self.feeder.start()
+            if self.hd:
+                from garment.sim.hd_source import HD_INPUTS
+
+                self.feeder = EmgFeeder("127.0.0.1", self.rig_port, self.source_factory, n_inputs=HD_INPUTS)
+                self.feeder.start(fs=HD_BOOT_FS)
+            else:
+                self.feeder = EmgFeeder("127.0.0.1", self.rig_port, self.source_factory)
+                self.feeder.start()
         if self.pty:
             self.bridge = PtyBridge("127.0.0.1", self.port)
             self.bridge.start()
@@ -152,6 +171,7 @@ class SimGarment:
         )
         env["GARMENT_SIM_STATE"] = str(self.state_dir)
         env["GARMENT_SIM_WIRED"] = "1" if self.wired else "0"
+        env["GARMENT_SIM_HD"] = "1" if self.hd else "0"
         for name, v in (("GARMENT_SIM_TICKS_MS", self.ticks_ms), ("GARMENT_SIM_TICKS_US", self.ticks_us)):
             if v is not None:
                 env[name] = str(v)

@@ -13,7 +13,7 @@ VALUES = [0, 1, 15, 16, 17, -1, -15, -16, -17, 524272, 524287, 524288, 8388607,
 def test_values_match_the_reference_and_struct():
     src = array("i", VALUES)
     dst = bytearray(2 * len(VALUES) + 5)
-    clipped = pack_i16(src, len(VALUES), dst, 5, wire.FILTERED16_SHIFT)
+    clipped = pack_i16(src, len(VALUES), dst, 5, wire.FILTERED16_SHIFT, 0)
     want = [reference(v) for v in VALUES]
     got = list(struct.unpack_from("<%dh" % len(VALUES), dst, 5))
     assert got == want, (got, want)
@@ -25,17 +25,17 @@ def test_values_match_the_reference_and_struct():
 def test_arithmetic_shift_rounds_towards_minus_infinity():
     src = array("i", [-1, -16, -17, 31, -32])
     dst = bytearray(10)
-    pack_i16(src, 5, dst, 0, 4)
+    pack_i16(src, 5, dst, 0, 4, 0)
     assert list(struct.unpack("<5h", dst)) == [-1, -1, -2, 1, -2]
 
 
 def test_other_shifts_and_partial_count():
     src = array("i", [1 << 20, -(1 << 20), 300, -300])
     dst = bytearray(8)
-    assert pack_i16(src, 2, dst, 0, 8) == 0
+    assert pack_i16(src, 2, dst, 0, 8, 0) == 0
     assert list(struct.unpack("<2h", dst[:4])) == [4096, -4096]
     assert dst[4:] == bytearray(4)  # only n values written
-    assert pack_i16(src, 4, dst, 0, 0) == 2
+    assert pack_i16(src, 4, dst, 0, 0, 0) == 2
     assert list(struct.unpack("<4h", dst)) == [32767, -32768, 300, -300]
 
 
@@ -49,9 +49,9 @@ def test_sample_bytes_by_kind():
 def test_no_allocation():
     src = array("i", [(i * 7919 % 4001 - 2000) * 300 for i in range(160)])
     dst = bytearray(400)
-    pack_i16(src, 160, dst, 7, 4)  # warm up
+    pack_i16(src, 160, dst, 7, 4, 0)  # warm up
     gc.collect()
     before = gc.mem_alloc()
     for _ in range(20):
-        pack_i16(src, 160, dst, 7, 4)
+        pack_i16(src, 160, dst, 7, 4, 0)
     assert gc.mem_alloc() == before

@@ -41,20 +41,28 @@ class Board:
         rig_port = int(os.getenv("GARMENT_SIM_RIG_PORT") or str(port + 1))
         self.state_dir = os.getenv("GARMENT_SIM_STATE") or "/tmp/garment-sim-%d" % port
         self.store = Store(self.state_dir)
-        self.chip = FakeADS1299(depth=1)
+        self.chip, self.afe = self._afe()
         chip = self.chip
-        drv = ADS1299(chip.spi, chip.cs, chip.drdy, reset=chip.reset_pin, start=chip.start_pin, pwdn=chip.pwdn_pin)
-        drv.init()
-        self.afe = SimDrdyIrq(chip, drv).afe
         self.link = TcpLink(port)
         if os.getenv("GARMENT_SIM_WIRED") == "0":
             self.link.wired = False  # reached over the virtual BLE radio (garment.sim.ble_radio)
         self.rig = RigPort(rig_port, chip)
-        self.stim = SimStimulator(chip, n_channels=4)
-        attach_stim(self.rig, self.stim)
+        self.stim = self._stimulator(chip)
+        if self.stim is not None:
+            attach_stim(self.rig, self.stim)
         self._poller = select.poll()
         self._registered = []
         print("garment-sim ready link=%d rig=%d" % (port, rig_port))
+
+    def _afe(self):
+        # The chip model and the AFE source the device reads (the HD board: a daisy chain).
+        chip = FakeADS1299(depth=1)
+        drv = ADS1299(chip.spi, chip.cs, chip.drdy, reset=chip.reset_pin, start=chip.start_pin, pwdn=chip.pwdn_pin)
+        drv.init()
+        return chip, SimDrdyIrq(chip, drv).afe
+
+    def _stimulator(self, chip):
+        return SimStimulator(chip, n_channels=4)
 
     def uid(self) -> str:
         # Like a chip ID: stable for the life of this garment's flash (its state dir).
@@ -63,7 +71,7 @@ class Board:
         return "sim-%08x" % (crc32(self.state_dir.encode()) & 0xFFFFFFFF)
 
     def battery_mv(self) -> int:
-        return self.stim.battery_mv
+        return self.stim.battery_mv if self.stim is not None else 4000
 
     def service(self) -> None:
         r = self.rig

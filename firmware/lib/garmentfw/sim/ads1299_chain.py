@@ -112,6 +112,10 @@ class _ChainDrdy:
     def __call__(self, v=None):
         return self.value(v)
 
+    def irq(self, handler=None, trigger=0, hard=False):
+        """DRDY's falling-edge interrupt: chip 1's, raised once the whole chain converted."""
+        self._chain.chips[0].drdy.irq(handler, trigger, hard)
+
 
 class _ChainSPI:
     """machine.SPI-like bus: DIN to every chip, DOUT from chip 1 (the chain behind it)."""

@@ -29,6 +29,7 @@ class RigPort:
         self.server = listen(port, host)
         self.client = None
         self.chip = chip
+        self.n_inputs = getattr(chip, "n_inputs", 8)  # electrode inputs: 8, or a daisy chain's 8 per chip
         self.rx = bytearray(4096)
         self.nv = array("i", bytes(4 * 256 * 8))
         self.framer = Framer()
@@ -47,22 +48,23 @@ class RigPort:
     def _on_packet(self, ptype, seq, pkt, n):
         if ptype == wire.RIG_FEED and n >= 3:
             count, nch = struct.unpack_from(wire.RIG_FEED_HDR_FMT, pkt, 3)
-            if nch != 8 or n != 3 + count * 32 or count > 256:
+            if nch != self.n_inputs or n != 3 + count * nch * 4 or count * nch > len(self.nv):
                 self.errors += 1
                 return
-            _le32_into(pkt, 6, self.nv, count * 8)
+            _le32_into(pkt, 6, self.nv, count * nch)
             self.chip.feed(self.nv, count)
             self.fed = (self.fed + count) & 0x3FFFFFFF
         elif ptype == wire.RIG_ADD and n >= 6:
             first, count = struct.unpack_from(wire.RIG_ADD_HDR_FMT, pkt, 3)
-            if n != 6 + count * 32 or count > 256:
+            nch = self.n_inputs
+            if n != 6 + count * nch * 4 or count * nch > len(self.nv):
                 self.errors += 1
                 return
-            _le32_into(pkt, 9, self.nv, count * 8)
+            _le32_into(pkt, 9, self.nv, count * nch)
             self.added += self.chip.add_input(first, self.nv, count)
         elif ptype == wire.RIG_LEAD_OFF and n == 3:
             ch, p, nn = struct.unpack_from(wire.RIG_LEAD_OFF_FMT, pkt, 3)
-            if ch < 8:
+            if ch < self.n_inputs:
                 self.chip.set_lead_off(ch, bool(p), bool(nn))
         else:
             self.errors += 1

@@ -1,0 +1,123 @@
+# The device on the HD garment's AFE (8 daisy-chained ADS1299s, 64 channels at 2048 SPS):
+# its buffers and rates come from the AFE, 64-channel packets fit the wire, the 64-channel
+# window path allocates nothing, and a link that is not wired (BLE) refuses raw 64-channel
+# streaming with an error instead of dropping samples.
+import gc
+import struct
+from array import array
+
+import vclock  # noqa: F401  (first: the virtual `time`)
+from fakeboard import Board, Link
+from stim_testlib import Host
+
+from garmentfw import wire
+from garmentfw.device import Device
+from garmentfw.framing import Deframer
+from garmentfw.montage import HD_GRID, grid_labels
+
+
+class HDBoard(Board):
+    NAME = "test-hd"
+    MONTAGE = grid_labels(HD_GRID[0], HD_GRID[1], HD_GRID[3])
+
+    def __init__(self, link=None):  # noqa: super().__init__ builds the 8-channel AFE
+        from garmentfw.afe import Ads1299Source
+        from garmentfw.drivers.ads1299 import ADS1299, FCLK_HD_HZ
+        from garmentfw.sim.ads1299_chain import FakeDaisyChain
+
+        self.chip = c = FakeDaisyChain(8, clock=vclock.ticks_us, depth=1024, fclk_hz=FCLK_HD_HZ)
+        drv = ADS1299(c.spi, c.cs, c.drdy, reset=c.reset_pin, start=c.start_pin, pwdn=c.pwdn_pin,
+                      sleep_us=vclock.sleep_us, n_chips=8, fclk_hz=FCLK_HD_HZ)
+        drv.init()
+        self.afe = Ads1299Source(drv, c.pending, c.next_index)
+        self.afe.fs_allowed = wire.HD_FS
+        self.link = link if link is not None else Link()
+        self.store = None
+        self.stim = None
+        self.batt = 4000
+        self.idled_ms = 0
+
+
+def _feed_window(b, d, nv, n=128):
+    # 62.5 ms of AFE time at 2048 SPS (exact in microseconds)
+    b.chip.feed(nv, n)
+    vclock.advance_us(n * 1_000_000 // 2048)
+    d.step()
+
+
+def test_boots_with_every_channel_at_2048_and_refuses_other_rates():
+    b = HDBoard()
+    d = Device(b)
+    h = Host(d, b)
+    assert d.n_ch == 64 and d.fs == 2048 and d.max_ch == 64
+    d.auth = None
+    from stim_testlib import AcceptAll
+
+    d.auth = AcceptAll()
+    code, msg = h.refused(wire.T_SET_CONFIG, struct.pack(wire.CONFIG_FMT, 2000, 64, 50, 1, 1, 1))
+    assert code == wire.E_OUT_OF_RANGE and "2048" in msg, msg
+    code, msg = h.refused(wire.T_SET_CONFIG, struct.pack(wire.CONFIG_FMT, 2048, 60, 50, 1, 1, 1))
+    assert code == wire.E_OUT_OF_RANGE and "multiple of 8" in msg, msg
+    h.ok(wire.T_SET_CONFIG, struct.pack(wire.CONFIG_FMT, 1024, 32, 50, 1, 1, 1))
+    assert d.n_ch == 32 and b.chip.fs() == 1024
+
+
+def test_info_carries_the_grid_in_one_reply():
+    import json
+
+    b = HDBoard()
+    d = Device(b)
+    t, body = Host(d, b).ok(wire.T_INFO)
+    info = json.loads(bytes(body))
+    assert info["channels_max"] == 64 and info["fs_allowed"] == [1024, 2048]
+    assert len(info["montage"]) == 64 and info["montage"][0] == "R01C02" and info["montage"][-1] == "R13C05"
+
+
+def test_64_channel_stream_is_every_sample_in_packets_that_fit():
+    b = HDBoard()
+    d = Device(b)
+    d.streaming = True
+    d.streamer.start(d.n_ch, d.kind)
+    nv = array("i", [((i * 7919) % 2001 - 1000) * 50 for i in range(64 * 128)])
+    for _ in range(4):
+        _feed_window(b, d, nv)
+    d.stop_stream()
+    got = []
+
+    def on(ptype, seq, pkt, n):
+        if ptype == wire.R_SAMPLES:
+            first, k, nch, kind = struct.unpack_from(wire.SAMPLES_HDR_FMT, pkt, 3)
+            assert nch == 64 and n == wire.SAMPLES_HDR_LEN + k * 64 * 3 and n <= wire.MAX_BODY
+            got.append((first, k))
+
+    d.txq.drain(b.link.write)
+    Deframer(on, lambda c: None).feed(b.link.out, len(b.link.out))
+    assert sum(k for _, k in got) == 4 * 128 and b.afe.overruns == 0
+    for (f0, k0), (f1, _) in zip(got, got[1:]):
+        assert f1 == f0 + k0  # contiguous: no gap, no repeat
+
+
+def test_64_channel_window_path_allocates_nothing():
+    b = HDBoard(link=Link(capture=False))
+    d = Device(b)
+    d.streaming = True
+    d.streamer.start(d.n_ch, d.kind)
+    nv = array("i", [((i * 7919) % 2001 - 1000) * 50 for i in range(64 * 128)])
+    for _ in range(4):
+        _feed_window(b, d, nv)
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(10):
+        _feed_window(b, d, nv)
+    used = gc.mem_alloc() - before
+    assert used == 0, used
+    assert b.link.sent > 0
+
+
+def test_ble_refuses_raw_64_channel_streaming():
+    b = HDBoard(link=Link(wired=False))
+    d = Device(b)
+    h = Host(d, b)
+    code, msg = h.refused(wire.T_STREAM_START)
+    assert code == wire.E_OUT_OF_RANGE and "USB only" in msg and "motor-unit" in msg, msg
+    assert not d.streaming

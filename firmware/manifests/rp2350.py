@@ -5,6 +5,6 @@ metadata(description="garment firmware for the RP2350 board (Pico 2 W)")
 include("core.py")
 package(
     "garmentfw/boards",
-    files=("rp2350.py", "rp2_board.py", "rp2350_stim.py", "rp2_pio.py", "ble_link.py", "dual_link.py", "stdio_link.py"),
+    files=("rp2350.py", "rp2_board.py", "rp2_capture.py", "rp2350_stim.py", "rp2_pio.py", "ble_link.py", "dual_link.py", "stdio_link.py"),
     base_path="../lib",
 )

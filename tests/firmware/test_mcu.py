@@ -31,6 +31,7 @@ NOT_ON_CORE = {
     "test_dual_link.py": "tests the ESP32-S3 board's USB+BLE link (boards/dual_link.py), not in the qemu image",
     "test_esp32s3_capture.py": "tests the ESP32-S3 board's DRDY capture (boards/esp32s3_capture.py), not in the qemu image",
     "test_esp32s3_stim.py": "tests the ESP32-S3 board's RMT stimulator (boards/esp32s3_stim.py), not in the qemu image",
+    "test_rp2_capture.py": "tests the RP2 boards' PIO + DMA capture (boards/rp2_capture.py), not in the qemu image",
     "test_rp2350_stim.py": "tests the RP2350 board's PIO stimulator (boards/rp2350_stim.py), not in the qemu image",
 }
 SCRIPTS = [s for s in sorted(HERE.glob("test_*.py")) if s.name not in NOT_ON_CORE]

@@ -1,6 +1,7 @@
 # Acquisition from an ADS1299 into the sample ring. The sample counter comes from
 # the AFE's own clock (DRDY edges), so a conversion the MCU missed is a visible gap.
-from array import array
+# This polled source moves what the chip model's FIFO holds (the qemu board); the
+# boards capture on DRDY instead (capture.py and its board mechanisms).
 
 from garmentfw import wire
 from garmentfw.drivers.ads1299 import lsb_fv
@@ -65,32 +66,3 @@ class Ads1299Source:
             self.lead_off = drv.lead_off(frame)
             self.count += moved
         return moved
-
-
-class DrdyCounter:
-    """Counts DRDY falling edges in a hard interrupt: the AFE's clock, seen by the MCU.
-
-    The handler only increments a small int (no allocation, allowed in a hard IRQ).
-    A conversion the loop failed to read before the next one is a counter gap.
-    """
-
-    def __init__(self, pin, trigger):
-        self.edges = 0
-        pin.irq(handler=self._edge, trigger=trigger, hard=True)
-
-    def _edge(self, _pin):
-        self.edges = (self.edges + 1) & 0x3FFFFFFF
-
-
-def drdy_source(driver, drdy_pin, trigger, gain: int = 24):
-    """An Ads1299Source for real hardware: one pending frame while DRDY is low; its
-    index is the edge count at that moment (the chip holds only the newest frame)."""
-    counter = DrdyCounter(drdy_pin, trigger)
-
-    def pending():
-        return 1 if drdy_pin.value() == 0 else 0
-
-    def index():
-        return counter.edges - 1
-
-    return Ads1299Source(driver, pending, index, gain)

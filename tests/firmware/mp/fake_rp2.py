@@ -10,6 +10,7 @@
 # part) so a test can look for it. `phases` per state machine: (side value, cycles) of
 # every high side-set period delivered, oldest first.
 import sys
+from array import array
 
 import vclock
 
@@ -33,12 +34,15 @@ class _I:
 
 
 class _Prog:
-    def __init__(self, sideset_init=None):
+    def __init__(self, sideset_init=None, autopush=False, push_thresh=32, fifo_join=0):
         self.ins = []
         self.labels = {}
         self.wrap_target = 0
         self.wrap = -1
         self.sideset_init = sideset_init
+        self.autopush = autopush
+        self.push_thresh = push_thresh
+        self.rx_depth = 8 if fifo_join == PIO.JOIN_RX else 4
 
 
 _cur = []
@@ -67,14 +71,14 @@ def _ns():
         "irq": lambda n: _emit("irq", n), "in_": lambda s, n: _emit("in", s, n),
         "wait": lambda pol, src, idx: _emit("wait", pol, src, idx), "nop": lambda: _emit("nop"),
         "rel": lambda n: ("rel", n), "invert": lambda s: ("inv", s),
-        "x": "x", "y": "y", "osr": "osr", "isr": "isr", "null": "null", "pin": "pin", "pins": "pins",
+        "x": "x", "y": "y", "osr": "osr", "isr": "isr", "null": "null", "pin": "pin", "pins": "pins", "gpio": "gpio",
         "x_dec": "x_dec", "y_dec": "y_dec", "block": "block", "noblock": "noblock",
     }
 
 
 def asm_pio(**kw):
     def deco(f):
-        p = _Prog(kw.get("sideset_init"))
+        p = _Prog(kw.get("sideset_init"), kw.get("autopush", False), kw.get("push_thresh", 32), kw.get("fifo_join", 0))
         g = f.__globals__
         saved = {}
         ns = _ns()
@@ -103,10 +107,20 @@ class PIO:
     OUT_HIGH = 1
     IN_LOW = 0
     IN_HIGH = 1
+    SHIFT_LEFT = 0
+    SHIFT_RIGHT = 1
+    JOIN_NONE = 0
+    JOIN_TX = 1
+    JOIN_RX = 2
+
+
+SIDE_HOOKS = {}  # side-set base GPIO -> fn(side value) (a bus model that watches those pins)
+GPIO = {}  # GPIO number -> pin-like (value()) that `wait(pol, gpio, n)` reads
 
 
 class StateMachine:
     machines = {}
+    running_list = []  # the machines, newest per id (sync_all)
 
     def __init__(self, id, prog, freq=125000000, sideset_base=None, in_base=None, **kw):
         self.id = id
@@ -123,8 +137,13 @@ class StateMachine:
         self._hi = 0  # cycles in the current high period
         self._stretch = None
         self.puts = 0
+        self.side_hook = SIDE_HOOKS.get(sideset_base.id if sideset_base is not None and hasattr(sideset_base, "id") else -1)
         self._restart()
+        old = StateMachine.machines.get(id)
+        if old is not None:
+            StateMachine.running_list.remove(old)
         StateMachine.machines[id] = self
+        StateMachine.running_list.append(self)
 
     def _restart(self):
         self.pc = 0
@@ -178,6 +197,11 @@ class StateMachine:
     def irq(self, handler=None, trigger=0, hard=False):
         self.handler = handler
 
+    @staticmethod
+    def sync_all():
+        for m in StateMachine.running_list:  # a list: iterating it allocates nothing
+            m._sync()
+
     # ---- test side -----------------------------------------------------------------
     def stretch(self, side_value, extra_cycles):
         """The next high period with this side-set value lasts extra_cycles longer."""
@@ -200,11 +224,28 @@ class StateMachine:
         self._t = now
         cyc = us * self.freq // 1000000
         while cyc > 0:
-            cyc -= self._step(self.prog.ins[self.pc])
+            i = self.prog.ins[self.pc]
+            c = self._step(i)
+            if i.op == "wait" and self.prog.ins[self.pc] is i:
+                # waiting on a pin: nothing else moves it while the clock stands still here
+                if self.side_v:
+                    self._hi += cyc - c
+                return
+            cyc -= c
+
+    def _push(self):
+        if len(self.rx) < self.prog.rx_depth:
+            self.rx.append(self.isr)
+        self.isr = 0
+        self.isr_n = 0
+        DMA.service(self)
 
     def _side(self, v):
         if v is None:
             return 0
+        hook = self.side_hook
+        if hook is not None and v != self.side_v:
+            hook(v)
         st = self._stretch
         extra = 0
         if v != self.side_v:
@@ -252,15 +293,25 @@ class StateMachine:
             if n < 4 and self.handler is not None:
                 self.handler(self)
         elif op == "in":
-            n = i.args[1]
-            self.isr = ((self.isr << n) | (self._val(i.args[0]) & ((1 << n) - 1))) & MASK32
+            p = self.prog
+            if p.autopush and self.isr_n >= p.push_thresh and len(self.rx) >= p.rx_depth:
+                nxt = self.pc  # autopush stalls on a full RX FIFO
+            else:
+                n = i.args[1]
+                src = i.args[0]
+                v = (self.in_base.value() if src == "pins" else self._val(src)) & ((1 << n) - 1)
+                self.isr = ((self.isr << n) | v) & MASK32
+                self.isr_n += n
+                if p.autopush and self.isr_n >= p.push_thresh:
+                    self._push()
         elif op == "push":
-            if len(self.rx) < 4:
-                self.rx.append(self.isr)
-            self.isr = 0
+            if len(self.rx) >= self.prog.rx_depth and i.args[0] == "block":
+                nxt = self.pc  # stall until the FIFO has room
+            else:
+                self._push()
         elif op == "wait":
             pol, src, idx = i.args
-            pin = self.in_base
+            pin = GPIO.get(idx) if src == "gpio" else self.in_base
             if pin is not None and (pin.value() != pol):
                 nxt = self.pc
         if self.side_v:
@@ -271,6 +322,182 @@ class StateMachine:
             nxt = self.prog.wrap_target
         self.pc = nxt
         return cycles
+
+
+# ---- DMA ----------------------------------------------------------------------------
+# rp2.DMA as the RP2040 has it: CTRL_TRIG fields (enable 0, high_pri 1, size 2-3,
+# inc_read 4, inc_write 5, ring_size 6-9, ring_sel 10, chain_to 11-14, treq_sel 15-20),
+# read/write/count/ctrl registers, transfers paced by their DREQ (a PIO RX FIFO:
+# DREQ 4 + sm on PIO0, 12 + sm - 4 on PIO1) or PERMANENT (0x3F); the write address
+# wraps at 1 << ring_size bytes when ring_sel; TRANS_COUNT reloads on every trigger;
+# at the count's end the channel stops and triggers chain_to. Memory is what was handed
+# to config() as a buffer (addressed through uctypes.addressof) and the channels' own
+# registers (a write to CH_CTRL_TRIG triggers that channel, as chained reloads do).
+import struct  # noqa: E402
+import uctypes  # noqa: E402
+
+_PIO_BASE = (0x50200000, 0x50300000)
+_FIELDS = (("enable", 0, 1), ("high_pri", 1, 1), ("size", 2, 2), ("inc_read", 4, 1), ("inc_write", 5, 1),
+           ("ring_size", 6, 4), ("ring_sel", 10, 1), ("chain_to", 11, 4), ("treq_sel", 15, 6))
+_MEM = []  # (address, buffer) of every buffer handed to a channel
+
+
+def _fifo_addr(sm_id):
+    return _PIO_BASE[sm_id // 4] + 0x20 + 4 * (sm_id % 4)
+
+
+def _dreq(sm_id):
+    return (4 if sm_id < 4 else 12) + sm_id % 4
+
+
+def _addr(obj):
+    if isinstance(obj, int):
+        return obj
+    a = uctypes.addressof(obj)
+    for m in _MEM:
+        if m[0] == a and len(m[1]) == len(obj):
+            return a
+    _MEM.append((a, obj))
+    return a
+
+
+def _store(addr, v):
+    for ch in DMA.channels:
+        r = uctypes.addressof(ch.registers)
+        if r <= addr < r + 64:
+            ch._reg_write((addr - r) >> 2, v)
+            return
+    for a, buf in _MEM:
+        if a <= addr < a + len(buf):
+            struct.pack_into("<I", buf, addr - a, v & MASK32)
+            return
+    raise RuntimeError("DMA write to 0x%x: no memory there (a bus fault)" % addr)
+
+
+def _load(addr):
+    for a, buf in _MEM:
+        if a <= addr < a + len(buf):
+            return struct.unpack_from("<I", buf, addr - a)[0]
+    raise RuntimeError("DMA read from 0x%x: no memory there (a bus fault)" % addr)
+
+
+class DMA:
+    channels = []
+
+    def __init__(self):
+        self.channel = len(DMA.channels)
+        if self.channel >= 12:
+            raise OSError("no free DMA channel")
+        self.registers = array("I", bytes(64))
+        self.read = 0
+        self._w = 0
+        self.count = 0
+        self._reload = 0
+        self.ctrl = 0
+        self.busy = False
+        self.transfers = 0
+        DMA.channels.append(self)
+
+    @staticmethod
+    def pack_ctrl(default=None, **kw):
+        v = 0 if default is None else default
+        vals = {"enable": 1, "size": 2, "inc_read": 1, "inc_write": 1, "treq_sel": 0x3F}
+        vals.update(kw)
+        for name, sh, bits in _FIELDS:
+            if name in vals:
+                v = (v & ~(((1 << bits) - 1) << sh)) | ((int(vals[name]) & ((1 << bits) - 1)) << sh)
+        unknown = [k for k in kw if k not in [f[0] for f in _FIELDS]]
+        if unknown:
+            raise TypeError("unknown ctrl fields %r" % unknown)
+        return v
+
+    @staticmethod
+    def unpack_ctrl(v):
+        return {name: (v >> sh) & ((1 << bits) - 1) for name, sh, bits in _FIELDS}
+
+    def config(self, read=None, write=None, count=None, ctrl=None, trigger=False):
+        if read is not None:
+            self.read = _addr(read)
+        if write is not None:
+            self._w = _addr(write)
+        if count is not None:
+            self._reload = count
+            self.count = count
+        if ctrl is not None:
+            self.ctrl = ctrl
+        if trigger:
+            self._trigger()
+
+    @property
+    def write(self):
+        StateMachine.sync_all()  # the hardware has run up to now
+        return self._w
+
+    def active(self, v=None):
+        StateMachine.sync_all()
+        if v is None:
+            return self.busy
+        if v:
+            self._trigger()
+        else:
+            self.busy = False
+        return self.busy
+
+    def close(self):
+        self.busy = False
+
+    # ---- the engine -----------------------------------------------------------------
+    def _f(self, name):
+        return DMA.unpack_ctrl(self.ctrl)[name]
+
+    def _reg_write(self, word, v):
+        self.registers[word] = v & MASK32
+        if word == 3:  # CTRL_TRIG
+            self.ctrl = v
+            self._trigger()
+
+    def _trigger(self):
+        if not self.ctrl & 1:
+            return
+        self.count = self._reload
+        self.busy = True
+        if self._f("treq_sel") == 0x3F:
+            self._run_permanent()
+        else:
+            for sm in StateMachine.machines.values():
+                DMA.service(sm)
+
+    def _run_permanent(self):
+        while self.busy and self.count:
+            self._move(_load(self.read))
+
+    def _move(self, v):
+        _store(self._w, v)
+        self.transfers += 1
+        if self._f("inc_read"):
+            self.read += 4
+        if self._f("inc_write"):
+            w = self._w + 4
+            rs = self._f("ring_size")
+            if rs and self._f("ring_sel"):
+                m = (1 << rs) - 1
+                w = (self._w & ~m) | (w & m)
+            self._w = w
+        self.count -= 1
+        if self.count == 0:
+            self.busy = False
+            c = self._f("chain_to")
+            if c != self.channel:
+                DMA.channels[c]._trigger()
+
+    @staticmethod
+    def service(sm):
+        """The RX FIFO of ``sm`` has words: every channel paced by it moves them."""
+        for ch in DMA.channels:
+            while (ch.busy and sm.rx and ch._f("treq_sel") == _dreq(sm.id)
+                   and ch.read == _fifo_addr(sm.id)):
+                ch._move(sm.rx.pop(0))
+
 
 
 class _Mod:
@@ -302,5 +529,6 @@ def install():
     r.asm_pio = asm_pio
     r.PIO = PIO
     r.StateMachine = StateMachine
+    r.DMA = DMA
     sys.modules["machine"] = m
     sys.modules["rp2"] = r

@@ -1,9 +1,9 @@
-# RP2040 board: ADS1299 on SPI0 + DRDY (the pins and housekeeping of boards/rp2_board.py),
+# RP2040 board: ADS1299 on SPI0, captured on DRDY by PIO + DMA (the pins, capture and
+# housekeeping of boards/rp2_board.py),
 # stimulator enable, USB CDC link.
 from machine import Pin
 
-from garmentfw.afe import drdy_source
-from garmentfw.boards.rp2_board import PIN_STIM_ENABLE, Rp2Board, ads1299
+from garmentfw.boards.rp2_board import PIN_STIM_ENABLE, Rp2Board, ads1299_capture
 from garmentfw.boards.stdio_link import StdioLink
 from garmentfw.montage import CYCLING_SHORTS
 from garmentfw.store import Store
@@ -20,8 +20,7 @@ class Board(Rp2Board):
     def __init__(self):
         self.stim_enable = Pin(PIN_STIM_ENABLE, Pin.OUT, value=0)
         self.led = Pin(PIN_LED, Pin.OUT, value=0)
-        drv, drdy = ads1299()
-        self.afe = drdy_source(drv, drdy, Pin.IRQ_FALLING)
+        self.afe = ads1299_capture(0)
         self.link = StdioLink()
         self.store = Store("/data")
         self.stim = None  # no stimulator on this board (a HAL Board says so: hal.pyi)

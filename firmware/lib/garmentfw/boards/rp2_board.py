@@ -1,10 +1,12 @@
-# What the RP2040 and RP2350 boards share: the ADS1299 on SPI0 (same pins on both), the
+# What the RP2040 and RP2350 boards share: the ADS1299 on SPI0 (same pins on both) with
+# its PIO + DMA capture, the
 # battery divider on an ADC pin, the watchdog within the heartbeat budget, USB-side
 # housekeeping. Each board module adds its AFE capture, links and stimulator.
 import machine
 from machine import SPI, Pin
 
 from garmentfw import limits as L
+from garmentfw.boards.rp2_capture import Rp2Capture
 from garmentfw.drivers.ads1299 import ADS1299
 
 PIN_SCK = 18
@@ -17,15 +19,26 @@ PIN_AFE_START = 22
 PIN_STIM_ENABLE = 15
 
 
-def ads1299():
-    """The AFE driver on SPI0, initialised, and its DRDY pin."""
-    spi = SPI(0, baudrate=4_000_000, polarity=0, phase=1, sck=Pin(PIN_SCK), mosi=Pin(PIN_MOSI), miso=Pin(PIN_MISO))
+def _spi0():
+    # Also gives SCLK, MOSI and MISO back to SPI0 after the capture's PIO had them.
+    return SPI(0, baudrate=4_000_000, polarity=0, phase=1, sck=Pin(PIN_SCK), mosi=Pin(PIN_MOSI), miso=Pin(PIN_MISO))
+
+
+def _reclaim() -> None:
+    _spi0()
+    Pin(PIN_AFE_CS, Pin.OUT, value=1)
+
+
+def ads1299_capture(sm_id: int) -> Rp2Capture:
+    """The AFE driver on SPI0, initialised, captured on DRDY by PIO state machine
+    ``sm_id`` + DMA (boards/rp2_capture.py; its program waits on GPIO PIN_AFE_DRDY and
+    side-sets CS and SCLK, the next GPIO)."""
     cs = Pin(PIN_AFE_CS, Pin.OUT, value=1)
     drdy = Pin(PIN_AFE_DRDY, Pin.IN, Pin.PULL_UP)
-    drv = ADS1299(spi, cs, drdy, reset=Pin(PIN_AFE_RESET, Pin.OUT, value=1),
+    drv = ADS1299(_spi0(), cs, drdy, reset=Pin(PIN_AFE_RESET, Pin.OUT, value=1),
                   start=Pin(PIN_AFE_START, Pin.OUT, value=0))
     drv.init()
-    return drv, drdy
+    return Rp2Capture(drv, _reclaim, sm_id, cs, Pin(PIN_MISO, Pin.IN))
 
 
 class Rp2Board:

@@ -1,12 +1,7 @@
 # PIO programs of the RP2 boards (RP2040 and RP2350 run the same PIO v0 instructions):
-# the AFE's DRDY edges counted by a state machine, and biphasic stimulation pulses timed
-# by one. Compile-only here (no RP2 hardware in CI): type-checked against the rp2 stubs
+# biphasic stimulation pulses timed by a state machine (the AFE's capture is
+# boards/rp2_capture.py). Compile-only here (no RP2 hardware in CI): type-checked against the rp2 stubs
 # and built by mpy-cross; the timing below is by the PIO instruction set, not measured.
-#
-# DRDY capture: the state machine waits for each falling DRDY edge and counts it in X,
-# pushing count << 2 to its RX FIFO (noblock: the newest count is always in X). The CPU
-# reads the FIFO with get(None, 2), so counts arrive modulo 2**30: small ints on a
-# 32-bit port, never an allocation. No edge is lost to interrupt latency or a busy loop.
 #
 # Pulses: one state machine per channel drives the channel's H-bridge (A = phase 1,
 # cathodic; B = phase 2, anodic) by side-set at 1 MHz (1 us per cycle). The CPU queues
@@ -27,20 +22,6 @@ PIO_HZ = const(1_000_000)  # pulse state machines: 1 cycle = 1 us
 PHASE_OVERHEAD = const(2)
 GAP_OVERHEAD = const(2)
 MIN_PHASE_US = const(4)
-
-
-@rp2.asm_pio()
-def drdy_counter():
-    mov(x, invert(null))  # noqa: F821 - PIO assembler names
-    wrap_target()  # noqa: F821
-    wait(1, pin, 0)  # noqa: F821 - DRDY idle (high)
-    wait(0, pin, 0)  # noqa: F821 - falling edge: a conversion is ready
-    jmp(x_dec, "count")  # noqa: F821
-    label("count")  # noqa: F821
-    mov(isr, invert(x))  # noqa: F821 - edges since start
-    in_(null, 2)  # noqa: F821 - << 2: the CPU's get(None, 2) drops bits 30, 31
-    push(noblock)  # noqa: F821
-    wrap()  # noqa: F821
 
 
 @rp2.asm_pio(sideset_init=[PIO.OUT_LOW, PIO.OUT_LOW])
@@ -64,22 +45,6 @@ def biphasic_pulse():
     jmp(x_dec, "p2").side(2)  # noqa: F821
     irq(rel(4)).side(0)  # noqa: F821 - pulse over
     wrap()  # noqa: F821
-
-
-class PioDrdyCounter:
-    """DRDY falling edges counted by a PIO state machine (``edges``, modulo 2**30)."""
-
-    def __init__(self, sm_id: int, drdy_pin):
-        self.sm = StateMachine(sm_id, drdy_counter, in_base=drdy_pin)
-        self.edges = 0
-        self.sm.active(1)
-
-    def update(self) -> int:
-        """Drain the FIFO: the newest count. Allocation-free (counts < 2**30)."""
-        sm = self.sm
-        while sm.rx_fifo():
-            self.edges = sm.get(None, 2)
-        return self.edges
 
 
 class PioPulser:

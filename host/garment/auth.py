@@ -31,7 +31,7 @@ import struct
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from garment.client import DeviceError, GarmentClient, ReplyAuthError
 from garment.protocol import wire
@@ -96,8 +96,10 @@ class GarmentAuth:
         self._secret = _check_secret(secret)
         self._key: bytes | None = None
         self.counter = 0  # the last counter used
-        # The garment's session clock as last seen: (its t_ms, time.monotonic() then).
+        # The garment's session clock as last seen: (its t_ms, self.clock() then).
         self._anchor = (0, 0.0)
+        #: the host's clock in seconds (use_clock: a garment on virtual time)
+        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def in_session(self) -> bool:
@@ -113,13 +115,20 @@ class GarmentAuth:
 
     def opened(self) -> None:
         """The garment acknowledged the response: its session clock is 0 now (or just was)."""
-        self._anchor = (0, time.monotonic())
+        self._anchor = (0, self.clock())
+
+    def use_clock(self, clock: Callable[[], float]) -> None:
+        """Estimate the garment's session clock with ``clock`` (seconds) from now on, e.g.
+        the virtual time a lockstep rig runs the simulated garment on."""
+        g = self.session_ms()
+        self.clock = clock
+        self._anchor = (g, clock())
 
     def session_ms(self) -> int:
         """The garment's session clock as estimated here (never ahead of it but for drift:
         the anchor is taken when its reply arrives, after the garment stamped it)."""
         g, t = self._anchor
-        return g + int((time.monotonic() - t) * 1000)
+        return g + int((self.clock() - t) * 1000)
 
     def sign(self, ptype: int, seq: int, body: bytes) -> bytes:
         """The trailer for one privileged request (uses the next counter)."""
@@ -143,7 +152,7 @@ class GarmentAuth:
         want = reply_mac(self._key, counter, rtype, body[: n + 4])
         if not hmac.compare_digest(want, body[n + 4 :]):
             raise ReplyAuthError(f"reply 0x{rtype:02x} to request #{counter}: bad reply MAC (forged or replayed)")
-        self._anchor = (int(struct.unpack_from("<I", body, n)[0]), time.monotonic())
+        self._anchor = (int(struct.unpack_from("<I", body, n)[0]), self.clock())
         return body[:n]
 
     def end(self) -> None:

@@ -308,3 +308,18 @@ RIG_LOAD_FMT = "<BIII"
 ESTOP_RELEASED = const(0)
 ESTOP_PRESSED = const(1)
 ESTOP_BROKEN = const(2)
+# Virtual time on the simulated garment (sim/rig_clock.py): the rig runs the garment's clock.
+# RIG_RUN (rig -> sim): run_us u32, flags u8: advance the garment's (virtual) clock by up to
+# run_us through its idle loop; RUN_STOP_AT_PULSE: stop early after a pass that delivered a
+# pulse (the rig answers it, e.g. with the M-wave, before time goes on). The first RIG_RUN
+# puts the clock on virtual time; the rig leaving (or the host silent on rig and link for
+# RIG_CLOCK_GUARD_MS of wall time) hands it back to the wall clock, so a host that stops
+# still trips the heartbeat.
+# RIG_RAN (sim -> rig): ran_us u32, ticks_us u32, conversions u32, queued u32, fed u32, fs u16,
+# once per RIG_RUN, after every RIG_PULSE of that run.
+RIG_RUN = const(0xA9)
+RIG_RUN_FMT = "<IB"
+RUN_STOP_AT_PULSE = const(1)
+RIG_RAN = const(0xAA)
+RIG_RAN_FMT = "<IIIIIH"
+RIG_CLOCK_GUARD_MS = const(5000)

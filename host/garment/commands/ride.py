@@ -21,7 +21,7 @@ def cmd_ride(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"\r{s:6.1f} s of {args.minutes * 60:.0f} s", end="", file=sys.stderr, flush=True)
 
-    out, rider = ride(args.controller, args.cadence, args.minutes, seed=args.seed, progress=progress)
+    out, rider = ride(args.controller, args.cadence, args.minutes, seed=args.seed, progress=progress, clock=args.clock)
     if not args.json:
         print(file=sys.stderr)
     if args.plot:
@@ -47,7 +47,10 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--cadence", type=float_range(10.0, 150.0, unit="rpm"), default=60.0, metavar="RPM",
                     help="target cadence, 10..150 (default 60)")
     sp.add_argument("--minutes", type=float_range(0.0, 120.0, lo_open=True, unit="min"), default=1.0,
-                    help="ride length, up to 120; runs in real time (default 1)")
+                    help="ride length, up to 120 (default 1)")
+    sp.add_argument("--clock", choices=("virtual", "wall"), default="virtual",
+                    help="virtual (default): the garment's clock stepped in lockstep with the rider, deterministic and "
+                         "faster than real time; wall: the garment follows the wall clock (a ride takes as long as it lasts)")
     sp.add_argument("--seed", type=int_range(0), default=0)
     sp.add_argument("--json", action="store_true", help="print one JSON object")
     sp.add_argument("--plot", type=output_file(".png"), default=None, metavar="PNG", help="write the ride's plot")

@@ -1,7 +1,12 @@
 """A ride: the simulated garment (real firmware, unix port) stimulates the rider model.
 
-The garment runs on its own AFE clock, which follows the wall clock: a ride takes as long
-as it lasts (a 10-minute ride takes 10 minutes). The host provisions the garment, uploads
+By default (``clock="virtual"``) the garment runs on virtual time stepped in lockstep with
+the rider (``garment.sim.lockstep``): every 20 ms of ride the host sends the crank reading
+(and every 100 ms the heartbeat), then lets the garment's clock run 20 ms with the AFE fed
+from the rider's EMG, answering each delivered pulse before time goes on. Heartbeat, AFE and
+pulses share that one clock, so a ride is deterministic and a 10-minute ride takes what the
+two sides need to compute. ``clock="wall"``: the garment's AFE follows the wall clock and a
+ride takes as long as it lasts. The host provisions the garment, uploads
 the controller's model file (an envelope decoder whose stimulation section is the
 controller), calibrates the four channels for the rider's muscles, arms, keeps the
 heartbeat and sends the crank sensor's reading (``T_CRANK``) every 20 ms. What reaches the
@@ -19,11 +24,17 @@ from typing import Any, Callable
 from garment.client import Calibration, DeviceError, GarmentClient, StreamConfig
 from garment.phantom.artefacts import motor_threshold_ma
 from garment.sim import SimGarment
+from garment.sim.lockstep import LockstepRig
 from garment.transports import SerialTransport
 
 from .patterns import controller_policy
 from .rider import STIM_MUSCLES, Rider
 from .source import FEED_LEAD_S, RiderSource
+
+CLOCKS = ("virtual", "wall")
+#: the lockstep rig feeds the AFE this far ahead of the garment's clock: the rider's
+#: mechanics run LAG_S - FEED_LEAD_S behind the AFE, as with the wall clock
+LOCKSTEP_LEAD_S = FEED_LEAD_S
 
 FS = 1000  # half the host work of 2 kHz (phantom, stream): rides must keep up with the AFE clock
 WIDTH_US = 300
@@ -52,18 +63,76 @@ def _drain(g: GarmentClient) -> None:
     del g.events[:-50]
 
 
-async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSource | None], policy: dict[str, Any],
-                seconds: float, progress: Callable[[float], None] | None, report: dict[str, Any]) -> None:
-    from garment.auth import ensure_authenticated
+async def _set_up(g: GarmentClient, policy: dict[str, Any], clock: Callable[[], float] | None = None) -> None:
+    """Authenticate, configure 8 x 1 kHz, raise the slew limit, upload the controller,
+    calibrate the four channels, start the stream (``clock``: the host's estimate of the
+    garment's time, for a garment on virtual time)."""
+    from garment.auth import GarmentAuth, ensure_authenticated
     from garment.models.presets import envelope_model
 
     await ensure_authenticated(g)
+    if clock is not None and isinstance(g.signer, GarmentAuth):
+        g.signer.use_clock(clock)
     await g.set_config(StreamConfig(fs=FS, channels=8))
     await g.set_limits((await g.get_limits()).replace(slew_ua_per_s=SLEW_UA_PER_S))
     await g.upload_model(envelope_model(fs=FS, n_ch=8, outputs=8, stim=policy))
     for ch in range(len(STIM_MUSCLES)):
         await g.set_calibration(rider_calibration(ch))
     await g.start_stream()
+
+
+async def _report_state(g: GarmentClient, report: dict[str, Any]) -> None:
+    st = await g.stim_state()
+    report["garment_state"] = st.state
+    report["garment_fault"] = st.fault
+    report["garment_events"] = [e.text for e in g.events][-8:]
+
+
+async def _ride_lockstep(g: GarmentClient, rig: LockstepRig, rider: Rider, policy: dict[str, Any], seconds: float,
+                         progress: Callable[[float], None] | None, report: dict[str, Any],
+                         ping_until_s: float | None = None) -> None:
+    """The ride on virtual time: per 20 ms the crank reading (and every 100 ms a ping),
+    then 20 ms of garment time. ``ping_until_s``: the host stops its heartbeat after that
+    much ride (a host that stops: the garment must trip)."""
+    await _set_up(g, policy, clock=rig.seconds)
+    rig.run(0)
+    rig.start_source()
+    src = rig.source
+    assert isinstance(src, RiderSource)
+    await g.crank(*src.crank_now())
+    await g.ping(0)
+    if policy.get("preset") != "off":
+        await g.arm()
+    rider.begin()
+    start = rider.t_ms
+    step_us = int(CRANK_PERIOD_S * 1e6)
+    per_ping = int(round(PING_PERIOD_S / CRANK_PERIOD_S))
+    k = 0
+    try:
+        while (rider.t_ms - start) / 1000.0 < seconds:
+            if k % per_ping == 0 and (ping_until_s is None or k * CRANK_PERIOD_S < ping_until_s):
+                await g.ping(rig.elapsed_us // 1000 & 0xFFFFFFFF)
+            await g.crank(*src.crank_now())
+            rig.run(step_us)
+            k += 1
+            g.take_buffered()  # the EMG stream keeps the garment's EMG checks fed; not kept
+            _drain(g)
+            if progress is not None and k % 50 == 0:
+                progress((rider.t_ms - start) / 1000.0)
+        await _report_state(g, report)
+    finally:
+        with contextlib.suppress(DeviceError, asyncio.TimeoutError):
+            await g.disarm()
+        with contextlib.suppress(DeviceError, asyncio.TimeoutError):
+            await g.stop_stream()
+
+
+async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSource | None], policy: dict[str, Any],
+                seconds: float, progress: Callable[[float], None] | None, report: dict[str, Any]) -> None:
+    from garment.auth import ensure_authenticated
+    from garment.models.presets import envelope_model
+
+    await _set_up(g, policy)
     stop = asyncio.Event()
 
     async def pings() -> None:
@@ -93,10 +162,7 @@ async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSou
             if progress is not None:
                 progress((rider.t_ms - start) / 1000.0)
             await asyncio.sleep(CRANK_PERIOD_S)
-        st = await g.stim_state()
-        report["garment_state"] = st.state
-        report["garment_fault"] = st.fault
-        report["garment_events"] = [e.text for e in g.events][-8:]
+        await _report_state(g, report)
     finally:
         stop.set()
         with contextlib.suppress(Exception):
@@ -108,11 +174,20 @@ async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSou
 
 
 def ride(controller: str, cadence_rpm: float = 60.0, minutes: float = 1.0, seed: int = 0, strength: float | None = None,
-         progress: Callable[[float], None] | None = None) -> tuple[dict[str, Any], Rider]:
+         progress: Callable[[float], None] | None = None, clock: str = "virtual",
+         ping_until_s: float | None = None) -> tuple[dict[str, Any], Rider]:
     """Ride ``minutes`` on the simulated garment with ``controller``; returns the summary
-    (:meth:`Rider.summary` plus the controller and its policy) and the rider."""
+    (:meth:`Rider.summary` plus the controller and its policy) and the rider.
+
+    ``clock``: ``"virtual"`` (lockstep, deterministic, faster than real time) or ``"wall"``
+    (real time). ``ping_until_s`` (virtual clock only): the host's heartbeat stops after
+    that many seconds of ride, as a host that hangs would (the garment must trip)."""
     if minutes <= 0:
         raise ValueError("minutes must be > 0")
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {CLOCKS}, not {clock!r}")
+    if clock == "wall" and ping_until_s is not None:
+        raise ValueError("ping_until_s needs the virtual clock")
     policy = controller_policy(controller, cadence_rpm)
     rider = Rider(target_rpm=cadence_rpm, seed=seed, settle_s=min(10.0, 0.25 * minutes * 60.0),
                   **({} if strength is None else {"strength": strength}))
@@ -125,6 +200,8 @@ def ride(controller: str, cadence_rpm: float = 60.0, minutes: float = 1.0, seed:
         holder.append(s)
         return s
 
+    if clock == "virtual":
+        return _ride_virtual(controller, policy, rider, factory, minutes, progress, ping_until_s)
     sim = SimGarment(source_factory=factory)
     sim.start()
     if sim.feeder is not None:
@@ -148,5 +225,35 @@ def ride(controller: str, cadence_rpm: float = 60.0, minutes: float = 1.0, seed:
         sim.stop()
     out = rider.summary()
     out.update(report)
-    out.update({"controller": controller, "policy": policy})
+    out.update({"controller": controller, "policy": policy, "clock": "wall"})
+    return out, rider
+
+
+def _ride_virtual(controller: str, policy: dict[str, Any], rider: Rider, factory: Callable[[int], RiderSource],
+                  minutes: float, progress: Callable[[float], None] | None,
+                  ping_until_s: float | None) -> tuple[dict[str, Any], Rider]:
+    report: dict[str, Any] = {}
+    sim = SimGarment(feed=False)
+    sim.start()
+    rig = LockstepRig(sim.rig_port, factory, lead_s=LOCKSTEP_LEAD_S)
+    try:
+        rig.connect()
+
+        async def go() -> None:
+            g = GarmentClient(SerialTransport(sim.url), timeout=10.0)
+            await g.connect()
+            try:
+                await _ride_lockstep(g, rig, rider, policy, minutes * 60.0, progress, report, ping_until_s)
+            finally:
+                await g.close()
+
+        asyncio.run(go())
+        report["afe_underruns"] = rig.offset_changes  # fed ahead before every run: 0 unless something is wrong
+        report["garment_seconds"] = rig.seconds()
+    finally:
+        rig.close()
+        sim.stop()
+    out = rider.summary()
+    out.update(report)
+    out.update({"controller": controller, "policy": policy, "clock": "virtual"})
     return out, rider

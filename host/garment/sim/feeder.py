@@ -86,6 +86,31 @@ def default_source(fs: int) -> EmgSource:
         return NoiseEmgSource(fs)
 
 
+def add_bodies(first: int, head: np.ndarray, n_inputs: int = N_INPUTS) -> list[bytes]:
+    """RIG_ADD bodies that add ``head`` ((n, k) microvolts, k <= ``n_inputs``) onto the AFE's
+    queued input from conversion index ``first`` on (e.g. an evoked M-wave's head)."""
+    nv = np.rint(np.asarray(head, dtype=np.float64) * 1000.0)
+    pad = np.zeros((len(nv), n_inputs))
+    if len(nv):
+        pad[:, : nv.shape[1]] = nv
+    step = (wire.MAX_BODY - struct.calcsize(wire.RIG_ADD_HDR_FMT)) // (4 * n_inputs)
+    out = []
+    for i in range(0, len(pad), step):
+        part = pad[i : i + step].astype("<i4")
+        out.append(struct.pack(wire.RIG_ADD_HDR_FMT, first + i, len(part)) + part.tobytes())
+    return out
+
+
+def feed_bodies(block: np.ndarray) -> list[bytes]:
+    """RIG_FEED bodies for ``block`` ((n, k) microvolts, k inputs), as many samples per
+    packet as fit the rig's MAX_BODY (31 at 8 inputs)."""
+    nv = np.clip(np.rint(np.asarray(block, dtype=np.float64) * 1000.0), -2**31, 2**31 - 1).astype("<i4")
+    k = nv.shape[1]
+    step = (wire.MAX_BODY - struct.calcsize(wire.RIG_FEED_HDR_FMT)) // (4 * k)
+    return [struct.pack(wire.RIG_FEED_HDR_FMT, len(nv[i : i + step]), k) + nv[i : i + step].tobytes()
+            for i in range(0, len(nv), step)]
+
+
 class EmgFeeder:
     """A thread that keeps the simulated AFE's input queue filled from an EmgSource."""
 
@@ -277,14 +302,8 @@ class EmgFeeder:
             sample = p.afe_index - self.afe_offset - base  # in the source's own samples
             start, head = render(sample / self.fs, p.channel, p.amplitude_ua / 1000.0, p.width_us)
         self.evoked += 1
-        nv = np.rint(np.asarray(head, dtype=np.float64) * 1000.0)
-        pad = np.zeros((len(nv), self.n_inputs))
-        pad[:, : nv.shape[1]] = nv
-        first = start + base + self.afe_offset
-        step = (wire.MAX_BODY - struct.calcsize(wire.RIG_ADD_HDR_FMT)) // (4 * self.n_inputs)
-        for i in range(0, len(pad), step):
-            part = pad[i : i + step].astype("<i4")
-            self._send(wire.RIG_ADD, struct.pack(wire.RIG_ADD_HDR_FMT, first + i, len(part)) + part.tobytes())
+        for body in add_bodies(start + base + self.afe_offset, head, self.n_inputs):
+            self._send(wire.RIG_ADD, body)
 
     def _send(self, ptype: int, body: bytes) -> None:
         assert self._sock is not None

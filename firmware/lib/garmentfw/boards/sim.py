@@ -17,6 +17,7 @@ from garmentfw.sim.ads1299_model import FakeADS1299
 from garmentfw.sim.afe_irq import SimDrdyIrq
 from garmentfw.sim.tcp_link import TcpLink
 from garmentfw.sim.rig import RigPort
+from garmentfw.sim.rig_clock import attach as attach_clock
 from garmentfw.sim.rig_stim import attach as attach_stim
 from garmentfw.sim.stimulator import SimStimulator
 from garmentfw.drivers.ads1299 import ADS1299
@@ -50,6 +51,7 @@ class Board:
         self.stim = self._stimulator(chip)
         if self.stim is not None:
             attach_stim(self.rig, self.stim)
+        self.clock = attach_clock(self.rig, self.stim)  # the rig may run the clock (virtual time)
         self._poller = select.poll()
         self._registered = []
         print("garment-sim ready link=%d rig=%d" % (port, rig_port))
@@ -80,6 +82,9 @@ class Board:
         r.service(time.ticks_ms())
 
     def idle(self, ms: int) -> None:
+        # Virtual time: the idle is time passing, ms of it (the rig's RIG_RUN allows it).
+        if self.clock.idle(ms):
+            return
         # Sleep until a socket is readable or ms passed (the AFE keeps converting meanwhile).
         socks = [s for s in (self.link.server, self.link.client, self.rig.server, self.rig.client) if s is not None]
         if socks != self._registered:
@@ -92,6 +97,7 @@ class Board:
                 self._poller.register(s, select.POLLIN)
             self._registered = socks
         for _ in self._poller.ipoll(ms):
+            self.clock.activity()  # a socket has input: the host is alive
             break
 
     def safe_state(self) -> None:

@@ -13,14 +13,72 @@ PERIOD = 1 << 30
 MASK = PERIOD - 1
 _HALF = PERIOD >> 1
 _OFF = [0, 0]  # added to the real ticks_ms / ticks_us
+# virtual time: [on (0/1), ticks_ms, ticks_us, sub-ms microseconds carried]
+_V = [0, 0, 0, 0]
 
 
 def ticks_ms():
+    if _V[0]:
+        return _V[1]
     return (_real.ticks_ms() + _OFF[0]) & MASK
 
 
 def ticks_us():
+    if _V[0]:
+        return _V[2]
     return (_real.ticks_us() + _OFF[1]) & MASK
+
+
+def is_virtual() -> bool:
+    return bool(_V[0])
+
+
+def go_virtual() -> None:
+    """Freeze the clock where it reads now; from now on only advance() moves it."""
+    if not _V[0]:
+        _V[1] = ticks_ms()
+        _V[2] = ticks_us()
+        _V[3] = 0
+        _V[0] = 1
+
+
+def go_real() -> None:
+    """Follow the wall clock again, from where virtual time stands (no jump back)."""
+    if _V[0]:
+        ms, us = _V[1], _V[2]
+        _V[0] = 0
+        start(ms, us)
+
+
+def advance(us: int) -> None:
+    """Virtual time moves on by ``us`` microseconds (ms and us stay in step)."""
+    if not _V[0] or us <= 0:
+        return
+    _V[2] = (_V[2] + us) & MASK
+    c = _V[3] + us
+    _V[1] = (_V[1] + c // 1000) & MASK
+    _V[3] = c % 1000
+
+
+def sleep_us(us: int) -> None:
+    if _V[0]:
+        advance(us)
+    else:
+        _real.sleep_us(us)
+
+
+def sleep_ms(ms: int) -> None:
+    if _V[0]:
+        advance(ms * 1000)
+    else:
+        _real.sleep_ms(ms)
+
+
+def sleep(s) -> None:
+    if _V[0]:
+        advance(int(s * 1000000))
+    else:
+        _real.sleep(s)
 
 
 def ticks_diff(a, b):
@@ -52,7 +110,8 @@ def install() -> None:
         if not name.startswith("_"):
             setattr(t, name, getattr(_real, name))
     for name, fn in (("ticks_ms", ticks_ms), ("ticks_us", ticks_us), ("ticks_cpu", ticks_us),
-                     ("ticks_diff", ticks_diff), ("ticks_add", ticks_add)):
+                     ("ticks_diff", ticks_diff), ("ticks_add", ticks_add),
+                     ("sleep_us", sleep_us), ("sleep_ms", sleep_ms), ("sleep", sleep)):
         setattr(t, name, fn)
     sys.modules["time"] = t  # type: ignore[assignment]
     ms = os.getenv("GARMENT_SIM_TICKS_MS")

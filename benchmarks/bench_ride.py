@@ -27,8 +27,12 @@ COLUMNS = ("power_w", "stim_power_w", "mean_cadence_rpm", "cadence_error_rpm", "
 
 
 def one(name: str, rpm: float, minutes: float, clock: str) -> dict[str, Any]:
+    """One ride's row; a ride that fails is a row that says why (the others go on)."""
     t0 = time.monotonic()
-    out, _ = ride(name, rpm, minutes, clock=clock)
+    try:
+        out, _ = ride(name, rpm, minutes, clock=clock)
+    except Exception as e:  # noqa: BLE001 - reported in the table, by name
+        return {"controller": name, "target_rpm": rpm, "error": f"{type(e).__name__}: {e}", "wall_s": time.monotonic() - t0}
     out.pop("policy", None)
     out["wall_s"] = time.monotonic() - t0
     return out
@@ -51,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             out = f.result()
             rows.append(out)
             print(json.dumps({k: out.get(k) for k in ("controller", "target_rpm", *COLUMNS, "pulses", "garment_fault",
-                                                      "afe_underruns", "garment_seconds", "wall_s")}),
+                                                      "afe_underruns", "garment_seconds", "wall_s", "error")}),
                   file=sys.stderr, flush=True)
             if args.json:
                 with open(args.json, "w") as fh:
@@ -61,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
           "fatigue | pulses | garment at the end | ride s / wall s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
+        if "error" in r:
+            print(f"| {r['controller']} | {r['target_rpm']:g} | failed: {r['error']} |")
+            continue
         speed = r.get("garment_seconds", r["duration_s"]) / max(r["wall_s"], 1e-9)
         print(f"| {r['controller']} | {r['target_rpm']:g} | {r['power_w']:.1f} ({r['stim_power_w']:.1f}) | "
               f"{r['mean_cadence_rpm']:.1f} | {r['cadence_error_rpm']:.1f} | {r['charge_per_joule_mc']:.3f} | "

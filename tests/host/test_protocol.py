@@ -47,3 +47,29 @@ def test_deframer_survives_garbage_and_counts_it() -> None:
 def test_oversize_body_refused() -> None:
     with pytest.raises(ValueError, match="MAX_BODY"):
         encode_packet(wire.T_HELLO, 0, bytes(wire.MAX_BODY + 1))
+
+
+def test_cobs_fast_path_is_byte_identical_to_the_loop() -> None:
+    """The numpy path (data of short zero-free runs, like the rig's feed packets) gives the
+    loop's bytes; data with a run of 253 or more takes the loop."""
+    import numpy as np
+
+    from garment.protocol import codec
+
+    rng = np.random.default_rng(3)
+    fast = 0
+    for n in (64, 65, 253, 254, 255, 600, 1000):
+        for p_zero in (0.0, 0.004, 0.05, 0.5, 1.0):
+            for _ in range(30):
+                data = np.where(rng.random(n) < p_zero, 0, rng.integers(1, 256, n)).astype(np.uint8).tobytes()
+                got = codec._cobs_encode_short_runs(data)
+                if got is not None:
+                    fast += 1
+                    loop = bytearray()
+                    for block in data.split(b"\x00"):  # short runs: one code byte per block
+                        loop.append(len(block) + 1)
+                        loop += block
+                    loop.append(0)
+                    assert got == bytes(loop) and cobs_decode(got[:-1]) == data
+                assert cobs_decode(cobs_encode(data)[:-1]) == data
+    assert fast > 300

@@ -61,6 +61,11 @@ def make_device(board: "Board") -> "Device":
         decode.on_output = stim.control.on_decoder
         slot.subscribe(stim.on_model)
         slot.guard(stim.model_change_refused)
+    imu = getattr(board, "imu", None)
+    if stim is not None and imu is not None:  # a thigh IMU: crank phase without a crank sensor
+        from garmentfw.imu_crank import ImuCrank
+
+        dev.add_service(ImuCrank(imu, stim.control))
     dev.set_stages(artefacts=stim.artefacts if stim else None, guard=stim.guard if stim else None, window=decode)
     if stim is not None:
         dev.outputs_off.append(stim.safe_off)

@@ -54,6 +54,10 @@
 #                 R hamstrings] and, on a sudden antagonist co-contraction, stops every
 #                 channel for reflex_hold_ms; reflex_<name> for the names of
 #                 reflex_spec.LIMITS.
+#                 crank_source (0: T_CRANK or the decoder's angle; 1: the thigh IMU,
+#                 garmentfw/imu_crank.py, on boards that have one): imu_max_deg and
+#                 imu_min_deg (0..360) are the crank angles at which the thigh is highest
+#                 and lowest (the rider's geometry).
 #   inputs: per channel, the activation index it follows (-1 = never); default i -> i.
 #   max_mA: per channel (or scalar) cap in mA (> 0) under the calibrated maximum.
 import time
@@ -86,7 +90,7 @@ _PARAMS = {
     "cycling": ("phase_on", "phase_off", "delay_ms", "intensity", "max_mA", "timeout_ms", "min_rpm", "angle_output",
                 "mode", "level", "inputs", "cpg_side", "cpg_inputs", "target_rpm", "kp", "ki", "cpg_weights")
     + tuple("cpg_" + _n for _n, _, _, _ in CPG_LIMITS) + ("reflex", "reflex_inputs")
-    + tuple("reflex_" + _n for _n, _, _, _ in REFLEX_LIMITS),
+    + tuple("reflex_" + _n for _n, _, _, _ in REFLEX_LIMITS) + ("crank_source", "imu_max_deg", "imu_min_deg"),
 }
 
 
@@ -133,6 +137,9 @@ class Policy:
         self.timeout_ms = 500
         self.min_crpm = 0
         self.angle_output = 0
+        self.crank_source = 0  # 1: the thigh IMU (imu_crank.py)
+        self.imu_max_cdeg = 0
+        self.imu_min_cdeg = 18000
         # crank state (cycling)
         self.continuous = self.kind == P_CYCLING
         self.crank_ok = False
@@ -236,6 +243,18 @@ class Policy:
             if ao != int(ao):
                 raise ValueError("stim param angle_output=%r must be an output index" % (ao,))
             p.angle_output = int(ao)
+            src = _num(params, "crank_source", 0, 0, 1)
+            if src != int(src):
+                raise ValueError("stim param crank_source=%r must be 0 (crank sensor) or 1 (thigh IMU)" % (src,))
+            p.crank_source = int(src)
+            if p.crank_source:
+                if "imu_max_deg" not in params or "imu_min_deg" not in params:
+                    raise ValueError("crank_source 1 (thigh IMU) needs imu_max_deg and imu_min_deg")
+                hi = int(_num(params, "imu_max_deg", 0, 0, 360) * 100 + 0.5) % 36000
+                lo = int(_num(params, "imu_min_deg", 0, 0, 360) * 100 + 0.5) % 36000
+                if hi == lo:
+                    raise ValueError("imu_max_deg and imu_min_deg must differ")
+                p.imu_max_cdeg, p.imu_min_cdeg = hi, lo
             p._cycling_modes(params)
         return p
 

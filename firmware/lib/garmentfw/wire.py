@@ -323,3 +323,11 @@ RUN_STOP_AT_PULSE = const(1)
 RIG_RAN = const(0xAA)
 RIG_RAN_FMT = "<IIIIIH"
 RIG_CLOCK_GUARD_MS = const(5000)
+# The sim board's thigh IMU (sim/imu_model.py, an LSM6DSO model): the rig feeds the ideal
+# motion, one sample per output period: RIG_IMU (rig -> sim): n u8, then n x (pitch rate
+# mdps i32, specific force along the thigh ug i32, normal to it ug i32). The first sample
+# powers the IMU up (its periods start then).
+RIG_IMU = const(0xAB)
+RIG_IMU_HDR_FMT = "<B"
+RIG_IMU_SAMPLE_FMT = "<iii"
+RIG_IMU_MAX = const(20)

@@ -111,6 +111,15 @@ def controller_policy(name: str, cadence_rpm: float = 60.0) -> dict[str, Any]:
     return pol if pol["preset"] == "off" else _tracked(pol, cadence_rpm)
 
 
+def imu_policy() -> dict[str, Any]:
+    """The effectiveness windows timed by the thigh IMU instead of a crank sensor: the
+    crank angles of the thigh's highest and lowest points, from this rider's geometry."""
+    from .thigh_imu import ThighImuMotion
+
+    hi, lo = ThighImuMotion().peaks_deg()
+    return windows_policy(effectiveness_windows(), crank_source=1, imu_max_deg=round(hi, 1), imu_min_deg=round(lo, 1))
+
+
 def _cpg(**extra: Any) -> dict[str, Any]:
     # the pattern generator times the bursts; the windows stay as the documented pattern
     return windows_policy(effectiveness_windows(), mode=MODE_CPG, cpg_side=[0, 0, 1, 1], **extra)
@@ -122,6 +131,7 @@ CONTROLLERS: dict[str, tuple[Any, str]] = {
     "emg-timing": (lambda: windows_policy(emg_timing_windows()), "crank windows at the able-bodied EMG bursts (Arnin et al. 2017)"),
     "emg": (lambda: windows_policy(effectiveness_windows(), mode=MODE_EMG, level=EMG_LEVEL, inputs=EMG_INPUTS),
             "EMG-triggered assist: inside its window a muscle is stimulated once the rider's own drive rises"),
+    "imu": (imu_policy, "the effectiveness windows, crank phase from the left thigh's IMU (no crank sensor; IMUSEF-style)"),
     "cpg": (lambda: _cpg(), "spiking half-centre pattern generator entrained by the crank"),
     "cpg-emg": (lambda: _cpg(cpg_weights=[0] * 16, cpg_w_emg=3000, cpg_inputs=[EMG_INPUTS[0], EMG_INPUTS[2]]),
                 "spiking pattern generator entrained by the rider's quadriceps EMG only"),

@@ -45,6 +45,7 @@ PING_PERIOD_S = 0.1
 #: FES cycling ramps each burst up in ~0.1 s (the default 20 mA/s would take a whole
 #: window to reach the motor threshold): 150 mA/s, set as a limit the garment enforces
 SLEW_UA_PER_S = 150_000
+IMU_ODR_HZ = 104  # the sim board's LSM6DSO (garmentfw/sim/imu_model.py)
 
 
 def rider_calibration(channel: int) -> Calibration:
@@ -61,6 +62,49 @@ def _drain(g: GarmentClient) -> None:
         while not q.empty():
             q.get_nowait()
     del g.events[:-50]
+
+
+class ThighImuFeed:
+    """Feeds the sim board's thigh IMU the left thigh's motion, one sample per output
+    period of garment time (the IMU's periods start at its first sample)."""
+
+    def __init__(self, rig: LockstepRig, src: RiderSource) -> None:
+        from garment.protocol import wire
+
+        from .thigh_imu import ThighImuMotion
+
+        self.wire = wire
+        self.rig = rig
+        self.src = src
+        self.motion = ThighImuMotion()
+        self.period_us = 1_000_000 // IMU_ODR_HZ
+        self.t0_us: int | None = None
+        self.k = 0  # samples fed
+
+    def feed_until(self, t_us: int) -> None:
+        """Every sample due up to garment time ``t_us`` plus one period (ahead of the run)."""
+        import struct
+
+        import numpy as np
+
+        now = self.rig.elapsed_us
+        if self.t0_us is None:
+            self.t0_us = now
+        due = (t_us + self.period_us - self.t0_us) // self.period_us  # samples 1..due
+        if due <= self.k:
+            return
+        times = self.t0_us + np.arange(self.k + 1, due + 1) * self.period_us
+        angle, rpm = self.src.crank_now()  # at the garment's present
+        w = rpm * 2 * np.pi / 60.0
+        theta = angle + 6.0 * rpm * (times - now) / 1e6
+        ideal = self.motion.ideal(theta, w)
+        w_ = self.wire
+        for i in range(0, len(ideal), w_.RIG_IMU_MAX):
+            part = ideal[i : i + w_.RIG_IMU_MAX]
+            body = struct.pack(w_.RIG_IMU_HDR_FMT, len(part)) + b"".join(
+                struct.pack(w_.RIG_IMU_SAMPLE_FMT, *map(int, row)) for row in part)
+            self.rig.send(w_.RIG_IMU, body)
+        self.k = due
 
 
 async def _set_up(g: GarmentClient, policy: dict[str, Any], clock: Callable[[], float] | None = None) -> None:
@@ -99,7 +143,11 @@ async def _ride_lockstep(g: GarmentClient, rig: LockstepRig, rider: Rider, polic
     rig.start_source()
     src = rig.source
     assert isinstance(src, RiderSource)
-    await g.crank(*src.crank_now())
+    imu = ThighImuFeed(rig, src) if policy.get("params", {}).get("crank_source") == 1 else None
+    if imu is not None:
+        imu.feed_until(rig.elapsed_us + int(CRANK_PERIOD_S * 1e6))
+    else:
+        await g.crank(*src.crank_now())
     await g.ping(0)
     if policy.get("preset") != "off":
         await g.arm()
@@ -112,7 +160,10 @@ async def _ride_lockstep(g: GarmentClient, rig: LockstepRig, rider: Rider, polic
         while (rider.t_ms - start) / 1000.0 < seconds:
             if k % per_ping == 0 and (ping_until_s is None or k * CRANK_PERIOD_S < ping_until_s):
                 await g.ping(rig.elapsed_us // 1000 & 0xFFFFFFFF)
-            await g.crank(*src.crank_now())
+            if imu is not None:  # no crank sensor: the garment reads the thigh
+                imu.feed_until(rig.elapsed_us + step_us)
+            else:
+                await g.crank(*src.crank_now())
             rig.run(step_us)
             k += 1
             g.take_buffered()  # the EMG stream keeps the garment's EMG checks fed; not kept

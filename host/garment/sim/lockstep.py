@@ -115,6 +115,10 @@ class LockstepRig:
                 self._send(wire.RIG_FEED, body)
             self.sent += want
 
+    def send(self, ptype: int, body: bytes) -> None:
+        """Any rig message; it reaches the garment before the next run's time passes."""
+        self._send(ptype, body)
+
     # ---- time -------------------------------------------------------------------------
     def run(self, us: int, stop_at_pulse: bool = True) -> Ran:
         """Let the garment's clock run ``us`` microseconds (feeding its AFE ahead first),

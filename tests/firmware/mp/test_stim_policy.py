@@ -246,3 +246,20 @@ def test_week_old_crank_data_is_stale():
     assert p.crank_angle(now) >= 0
     later = S.ticks_add(now, 7 * 24 * 3600 * 1000)  # a week later, past half the tick period
     assert p.crank_angle(later) == -1, "7-day-old crank data read as fresh"
+
+
+def test_crank_from_the_thigh_imu_is_chosen_by_the_policy():
+    base = {"phase_on": [10], "phase_off": [138]}
+    p = Policy.from_dict({"preset": "cycling", "params": base}, 4)
+    assert p.crank_source == 0
+    d = dict(base)
+    d.update({"crank_source": 1, "imu_max_deg": 21.9, "imu_min_deg": 197.0})
+    p = Policy.from_dict({"preset": "cycling", "params": d}, 4)
+    assert p.crank_source == 1 and p.imu_max_cdeg == 2190 and p.imu_min_cdeg == 19700
+    for bad, word in (({"crank_source": 1}, "imu_max_deg"), ({"crank_source": 2}, "crank_source"),
+                      ({"crank_source": 0.5}, "crank_source"),
+                      ({"crank_source": 1, "imu_max_deg": 20, "imu_min_deg": 20}, "differ"),
+                      ({"crank_source": 1, "imu_max_deg": 400, "imu_min_deg": 20}, "imu_max_deg")):
+        d = dict(base)
+        d.update(bad)
+        _refused({"preset": "cycling", "params": d}, word)

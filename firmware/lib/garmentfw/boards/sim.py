@@ -17,7 +17,9 @@ from garmentfw.sim.ads1299_model import FakeADS1299
 from garmentfw.sim.afe_irq import SimDrdyIrq
 from garmentfw.sim.tcp_link import TcpLink
 from garmentfw.sim.rig import RigPort
+from garmentfw.sim.imu_model import FakeLSM6DSO
 from garmentfw.sim.rig_clock import attach as attach_clock
+from garmentfw.sim.rig_imu import attach as attach_imu
 from garmentfw.sim.rig_stim import attach as attach_stim
 from garmentfw.sim.stimulator import SimStimulator
 from garmentfw.drivers.ads1299 import ADS1299
@@ -52,6 +54,9 @@ class Board:
         if self.stim is not None:
             attach_stim(self.rig, self.stim)
         self.clock = attach_clock(self.rig, self.stim)  # the rig may run the clock (virtual time)
+        # a thigh IMU (off until the rig feeds it motion): crank phase without a crank sensor
+        self.imu = FakeLSM6DSO(time.ticks_us)
+        attach_imu(self.rig, self.imu)
         self._poller = select.poll()
         self._registered = []
         print("garment-sim ready link=%d rig=%d" % (port, rig_port))

@@ -22,16 +22,15 @@ HEARTBEAT_MS = 500  # the default limits.heartbeat_ms
 STEP_US = int(CRANK_PERIOD_S * 1e6)
 
 
-def test_a_virtual_ride_is_deterministic_and_faster_than_real_time() -> None:
-    t0 = time.monotonic()
+def test_a_virtual_ride_is_deterministic() -> None:
+    # (how much faster than real time is the benchmark's figure, bench_ride.py)
     a, _ = ride("emg-timing", 60.0, 6 / 60)
-    wall = time.monotonic() - t0
     b, _ = ride("emg-timing", 60.0, 6 / 60)
     keys = ("power_w", "stim_power_w", "cadence_error_rpm", "charge_mc", "pulses", "fatigue")
     assert a["pulses"] > 50 and a["garment_fault"] == "none", a.get("garment_events")
     assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
     assert a["afe_underruns"] == 0 and abs(a["garment_seconds"] - 6.0) < 0.1
-    assert a["clock"] == "virtual" and wall < 6.0 + 8.0  # the ride itself, plus start-up
+    assert a["clock"] == "virtual"
 
 
 def test_a_host_that_stops_pinging_trips_the_heartbeat_on_garment_time() -> None:

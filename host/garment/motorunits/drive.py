@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import lfilter
 
 
 def instantaneous_rates(discharges: np.ndarray, fs: float, max_isi_s: float = 0.4) -> np.ndarray:
@@ -46,3 +47,21 @@ class NeuralDrive:
     def activation(self) -> float:
         """The drive as a fraction of the calibration's full scale, in 0..1."""
         return float(min(1.0, max(0.0, self.rate_hz / self.full_scale_hz)))
+
+
+def full_scale_hz(trains: list[np.ndarray], fs: float, n_samples: int, tau_s: float = 0.15) -> float:
+    """The cumulative discharge rate a baseline's hold reaches (discharges/s): the 75th percentile
+    of the smoothed cumulative rate of ``trains`` over the ``n_samples`` of the baseline (its hold
+    is most of it), so that the calibration contraction is activation ~1.0.
+
+    Raises:
+        ValueError: the trains have no discharge (nothing to scale by).
+    """
+    d = np.concatenate([np.asarray(t, np.int64) for t in trains]) if trains else np.zeros(0, np.int64)
+    d = d[(d >= 0) & (d < n_samples)]
+    if not d.size:
+        raise ValueError("the baseline has no discharge to scale the neural drive by")
+    impulses = np.bincount(d, minlength=n_samples).astype(np.float64) * fs  # discharges/s per sample
+    a = np.exp(-1.0 / (tau_s * fs))
+    rate = lfilter([1.0 - a], [1.0, -a], impulses)
+    return float(max(np.percentile(rate, 75), 1e-6))

@@ -27,31 +27,16 @@ import sys
 
 from threadpoolctl import threadpool_limits
 
-from garment.auth import ensure_authenticated
-from garment.client import StreamConfig
-from garment.devices import open_device
-from garment.models.presets import envelope_model
 from garment.motorunits import drive_latency as dl
-from garment.sim import SimGarment
 from garment.stimcontrol import armed
-from garment.stimulation import Calibration
-
-POLICY = {"preset": "proportional", "params": {"gain": 1.0, "deadband": 0.1, "inputs": [0]}}
 
 
 async def main(trials: int, batch_ms: float, as_json: bool) -> int:
-    feed = dl.GridFeed(dl.FS)
     rows = []
-    async with open_device("sim", timeout=5.0, sim=SimGarment(source_factory=lambda fs: feed)) as conn:
-        g, feeder = conn.client, conn.sim.feeder
-        await ensure_authenticated(g)
-        await g.set_config(StreamConfig(fs=dl.FS, channels=8))
-        await g.set_calibration(Calibration(dl.STIM_CHANNEL, 5000, 10000, 20000, 2500, 300, 30))
+    async with dl.drive_garment() as (g, feeder, feed):
         for seed in range(1, 1 + trials):
             p = await asyncio.to_thread(dl.make_person, seed)
-            with feeder.source_lock:
-                feed.set_idle(dl.bipolar(p.trial.emg_uV[: int(dl.IDLE_S * dl.FS)], p.pairs))
-            await g.upload_model(envelope_model(fs=dl.FS, n_ch=8, outputs=1, full_scale=p.envelope_full_scale, stim=POLICY))
+            await dl.meet(g, feeder, feed, p)
             row = {"seed": seed, "units": len(p.cal.units)}
             async with armed(g, heartbeat_s=0.1):
                 row["neural_drive"] = (await dl.neural_drive_trial(g, feeder, feed, p, batch_ms)).as_dict()

@@ -100,6 +100,19 @@ def test_cli_motorunits_on_the_simulated_hd_garment(capsys):
     assert len(out["roa"]) == len(out["units"])
 
 
+def test_cli_motorunits_drives_the_simulated_garment_from_the_neural_drive(capsys):
+    from garment.cli import main
+
+    assert main(["motorunits", "--device", "sim-hd", "--calibrate-seconds", "6", "--seconds", "3",
+                 "--drive", "sim", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    d = out["drive"]
+    assert out["batch_samples"] == int(0.025 * out["fs"])  # 25 ms batches by default with --drive
+    assert d["frames"] == out["batches"] and d["activation_max"] > 0.5
+    assert d["pulses"] > 0 and 0 < d["peak_ua"] <= 20000  # the garment stimulated, within its calibration
+    assert main(["motorunits", "--device", "sim-hd", "--drive", "sim", "--drive-output", "2", "--json"]) == 2
+
+
 def test_cli_motorunits_refuses_a_garment_without_an_hd_stream(capsys):
     from garment.cli import main
 
@@ -125,3 +138,41 @@ def test_discharges_round_trip_as_bdf_annotations_and_bids_events(tmp_path):
     rows = (tmp_path / "mu_events.tsv").read_text().splitlines()
     assert rows[0].split("\t")[:3] == ["onset", "duration", "trial_type"]
     assert [r.split("\t")[2] for r in rows[1:] if "mu:" in r] == [t for _, t in got]
+
+
+def test_drive_full_scale_is_the_cumulative_rate_of_the_hold():
+    from garment.motorunits.drive import full_scale_hz
+
+    fs = 2000.0
+    trains = [np.arange(int(o * fs / 50), int(3 * fs), int(fs / 10)) for o in range(5)]  # 5 units at 10 Hz
+    assert full_scale_hz(trains, fs, int(3 * fs)) == pytest.approx(50.0, rel=0.15)
+    assert full_scale_hz(trains, fs, int(3 * fs)) < full_scale_hz(trains + trains, fs, int(3 * fs))
+    with pytest.raises(ValueError, match="no discharge"):
+        full_scale_hz([np.zeros(0, np.int64)], fs, 100)
+
+
+def test_activation_vector_puts_the_drive_on_its_policy_input():
+    from garment.motorunits.drive_link import activation_vector
+
+    assert activation_vector(0.25, 1, 3) == [0.0, 0.25, 0.0]
+    with pytest.raises(ValueError):
+        activation_vector(0.5, 3, 3)
+
+
+def test_grid_feed_plays_the_idle_rest_then_the_trial_without_a_step():
+    from garment.motorunits.drive_latency import GridFeed
+
+    rng = np.random.default_rng(0)
+    trial = np.cumsum(rng.standard_normal((3000, 8)), axis=0).astype(np.float32)  # a smooth-ish signal
+    feed = GridFeed(2000)
+    feed.set_idle(trial[:500])
+    out = [feed.next_block(31) for _ in range(20)]  # 620 samples: forwards to 499, back to 380
+    feed.play(trial)
+    out += [feed.next_block(31) for _ in range(150)]
+    x = np.concatenate(out)
+    assert feed.started.is_set() and feed.trial_start is not None
+    t0 = feed.trial_start  # where the trial's sample 0 would be: its first 500 are the idle part
+    assert 620 - 500 <= t0 <= 620 + 1000
+    assert np.array_equal(x[t0 + 500 : t0 + 3000], trial[500:])  # the trial, in order, to its end
+    step = np.abs(np.diff(x[: t0 + 3000], axis=0)).max()
+    assert step <= np.abs(np.diff(trial, axis=0)).max() + 1e-6  # no jump where the idle part turns or the trial starts

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+from typing import Any
 
 from garment.commands.common import CliError, float_range, int_range
 
@@ -21,6 +23,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="how long to track after calibration")
     sp.add_argument("--seed", type=int_range(0), default=1, help="phantom seed (the simulated person)")
     sp.add_argument("--no-adapt", action="store_true", help="keep the calibration's filters fixed")
+    sp.add_argument("--drive", default=None, metavar="GARMENT",
+                    help="stream the muscle's neural drive to this garment as its activation (T_ACTIVATION): "
+                         "sim (a simulated garment started here, given a model and a calibration of channel 0 "
+                         "for the session) or a calibrated garment with a model (socket://..., serial:..., ble:...)")
+    sp.add_argument("--drive-output", type=int_range(0, 63), default=0, metavar="K",
+                    help="the stimulation policy's input the drive goes to (default 0)")
+    sp.add_argument("--batch-ms", type=float_range(1.0, 100.0, unit="ms"), default=None,
+                    help="batch length (default 100 ms; 25 ms with --drive)")
     sp.add_argument("--json", action="store_true", help="print one object: units, batch_ms, roa")
     sp.set_defaults(func=cmd_motorunits)
 
@@ -38,8 +48,12 @@ def cmd_motorunits(args: argparse.Namespace) -> int:
                        "the garments' HD stream is not there yet, use --device sim-hd (the HD phantom) "
                        "or phantom-hd:cycling")
     src = PhantomHDSource(task, args.seconds, args.calibrate_seconds, seed=args.seed)
+    batch_s = (args.batch_ms or (25.0 if args.drive else 100.0)) / 1000.0
     try:
-        out = run_session(src, adapt=not args.no_adapt)
+        if args.drive:
+            out = asyncio.run(_drive(args, src, batch_s))
+        else:
+            out = run_session(src, batch_s=batch_s, adapt=not args.no_adapt)
     except (CalibrationError, DecompositionInputError) as e:
         raise CliError(f"calibration: {e}") from e
     out["device"] = args.device
@@ -56,4 +70,51 @@ def cmd_motorunits(args: argparse.Namespace) -> int:
               f"{'' if u['kept'] else '  (lost)'}")
     for e in out["events"]:
         print(f"  {e['t_s']:8.2f} s  unit {e['unit']} {e['kind']}")
+    if "drive" in out:
+        d = out["drive"]
+        print(f"neural drive to {args.drive}: {d['frames']} activation frames, peak {d['activation_max']:.2f}, "
+              f"mean {d['activation_mean']:.2f}; {d['pulses']} pulses, peak {d['peak_ua'] / 1000:g} mA")
     return 0
+
+
+#: What ``--drive sim`` gives the simulated garment it starts, for the session: a decoder (its
+#: windows are ignored while the drive streams) whose policy maps input 0 to channel 0, and
+#: channel 0's calibration (mA thresholds as the latency benchmark's).
+SIM_POLICY = {"preset": "proportional", "params": {"gain": 1.0, "deadband": 0.1, "inputs": [0]}}
+
+
+async def _drive(args: argparse.Namespace, src: Any, batch_s: float) -> dict[str, Any]:
+    """Calibrate, then track the source live and stream the drive to ``--drive``'s garment."""
+    from garment.auth import ensure_authenticated
+    from garment.client import DeviceError
+    from garment.devices import open_device
+    from garment.motorunits.run import calibrate_source, drive_session
+    from garment.wording import device_refusal
+
+    if args.drive == "sim" and args.drive_output != 0:
+        raise CliError("--drive sim: its policy has one input, --drive-output 0")
+    cal = await asyncio.to_thread(calibrate_source, src)  # before connecting: decomposing takes seconds
+    sim = None
+    if args.drive == "sim":
+        from garment.phantom import PhantomStream
+        from garment.sim import SimGarment
+
+        # The simulated person rests: only the drive asks for stimulation.
+        sim = SimGarment(source_factory=lambda fs: PhantomStream("rest", fs=fs, channels=8, seed=7))
+    async with open_device(args.drive, timeout=5.0, sim=sim) as conn:
+        g = conn.client
+        try:
+            await ensure_authenticated(g)
+            if sim is not None:
+                from garment.models.presets import envelope_model
+                from garment.stimcontrol import provisional_calibration
+                from garment.stimulation import Calibration
+
+                await g.upload_model(envelope_model(outputs=1, stim=SIM_POLICY))
+                async with provisional_calibration(g, Calibration(0, 5000, 10000, 20000, 2500, 300, 30)):
+                    return await drive_session(g, src, cal, batch_s=batch_s, adapt=not args.no_adapt,
+                                               output=args.drive_output, n_outputs=args.drive_output + 1)
+            return await drive_session(g, src, cal, batch_s=batch_s, adapt=not args.no_adapt,
+                                       output=args.drive_output, n_outputs=args.drive_output + 1)
+        except DeviceError as e:
+            raise CliError(f"refused by the garment: {device_refusal(e)}") from None

@@ -20,6 +20,7 @@ drive's onset in the phantom.  Pulses before the onset are counted (``false_puls
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
@@ -187,7 +188,7 @@ class Trial:
                 **({"drive": self.log.summary()} if self.log is not None else {})}
 
 
-async def _start_trial(feeder: Any, feed: GridFeed, p: Person) -> tuple[int, int]:
+async def start_trial(feeder: Any, feed: GridFeed, p: Person) -> tuple[int, int]:
     """Play the trial; returns (AFE index of trial sample 0, pulses so far)."""
     mark = len(feeder.pulses_since(0))
     with feeder.source_lock:
@@ -214,23 +215,23 @@ def _score(path: str, feeder: Any, mark: int, afe0: int, p: Person, log: DriveLo
 async def neural_drive_trial(g: Any, feeder: Any, feed: GridFeed, p: Person, batch_ms: float = 25.0,
                              adapt: bool = True) -> Trial:
     """One trial of the neural-drive path (the garment armed by the caller)."""
-    afe0, mark = await _start_trial(feeder, feed, p)
+    afe0, mark = await start_trial(feeder, feed, p)
     tr = MotorUnitTracker(p.cal, adapt=adapt)
     nd = NeuralDrive(FS, TAU_S, full_scale_hz=p.drive_full_scale_hz)
     batch = max(1, int(batch_ms * FS / 1000))
     log = await stream_drive(g, afe_paced_batches(feeder, p.trial.emg_uV, afe0, batch), tr, nd)
-    await _wait_afe(feeder, FS // 2)
+    await wait_afe(feeder, FS // 2)
     return _score("neural_drive", feeder, mark, afe0, p, log)
 
 
 async def emg_amplitude_trial(g: Any, feeder: Any, feed: GridFeed, p: Person) -> Trial:
     """One trial of the garment's own EMG-amplitude decoder (its model uploaded by the caller)."""
-    afe0, mark = await _start_trial(feeder, feed, p)
-    await _wait_afe(feeder, p.trial.emg_uV.shape[0] + FS // 2)
+    afe0, mark = await start_trial(feeder, feed, p)
+    await wait_afe(feeder, p.trial.emg_uV.shape[0] + FS // 2)
     return _score("emg_amplitude", feeder, mark, afe0, p, None)
 
 
-async def _wait_afe(feeder: Any, samples: int) -> None:
+async def wait_afe(feeder: Any, samples: int) -> None:
     def wait() -> bool:
         with feeder.progress:
             start = feeder.afe_total
@@ -238,3 +239,36 @@ async def _wait_afe(feeder: Any, samples: int) -> None:
 
     if not await asyncio.to_thread(wait):
         raise RuntimeError("the simulated AFE stopped converting")
+
+
+#: The garment's policy in both paths: input 0 (the VL drive, or the VL pair's envelope) -> channel 0.
+POLICY = {"preset": "proportional", "params": {"gain": 1.0, "deadband": 0.1, "inputs": [0]}}
+#: Channel 0's calibration (uA: sensory, motor, max comfortable; slew uA/s, width us, rate Hz).
+STIM_CAL = (5000, 10000, 20000, 2500, 300, 30)
+
+
+@contextlib.asynccontextmanager
+async def drive_garment() -> AsyncIterator[tuple[Any, Any, GridFeed]]:
+    """The simulated garment fed by a :class:`GridFeed`, authenticated, at 8 ch x ``FS``, channel 0 calibrated."""
+    from garment.auth import ensure_authenticated
+    from garment.client import StreamConfig
+    from garment.devices import open_device
+    from garment.sim import SimGarment
+    from garment.stimulation import Calibration as StimCalibration
+
+    feed = GridFeed(FS)
+    async with open_device("sim", timeout=5.0, sim=SimGarment(source_factory=lambda fs: feed)) as conn:
+        g, feeder = conn.client, conn.sim.feeder  # type: ignore[union-attr]
+        await ensure_authenticated(g)
+        await g.set_config(StreamConfig(fs=FS, channels=8))
+        await g.set_calibration(StimCalibration(STIM_CHANNEL, *STIM_CAL))
+        yield g, feeder, feed
+
+
+async def meet(g: Any, feeder: Any, feed: GridFeed, p: Person) -> None:
+    """Put ``p`` under the garment's electrodes (resting) and load the EMG-amplitude decoder scaled to them."""
+    from garment.models.presets import envelope_model
+
+    with feeder.source_lock:
+        feed.set_idle(bipolar(p.trial.emg_uV[: int(IDLE_S * FS)], p.pairs))
+    await g.upload_model(envelope_model(fs=FS, n_ch=8, outputs=1, full_scale=p.envelope_full_scale, stim=POLICY))

@@ -27,6 +27,7 @@ import sys
 
 from threadpoolctl import threadpool_limits
 
+from garment.client import DeviceError
 from garment.motorunits import drive_latency as dl
 from garment.stimcontrol import armed
 
@@ -38,10 +39,17 @@ async def main(trials: int, batch_ms: float, as_json: bool) -> int:
             p = await asyncio.to_thread(dl.make_person, seed)
             await dl.meet(g, feeder, feed, p)
             row = {"seed": seed, "units": len(p.cal.units)}
-            async with armed(g, heartbeat_s=0.1):
-                row["neural_drive"] = (await dl.neural_drive_trial(g, feeder, feed, p, batch_ms)).as_dict()
-            async with armed(g, heartbeat_s=0.1):
-                row["emg_amplitude"] = (await dl.emg_amplitude_trial(g, feeder, feed, p)).as_dict()
+            for path, run in (("neural_drive", lambda: dl.neural_drive_trial(g, feeder, feed, p, batch_ms)),
+                              ("emg_amplitude", lambda: dl.emg_amplitude_trial(g, feeder, feed, p))):
+                try:
+                    async with armed(g, heartbeat_s=0.1):
+                        row[path] = (await run()).as_dict()
+                except DeviceError as e:  # a refusal mid-trial (a fault): reported, not timed
+                    st = await g.stim_state()
+                    row[path] = {"path": path, "latency_ms": None, "false_pulses": 0, "error": str(e),
+                                 "state_after": f"{st.state}/{st.fault}"}
+                    if st.state == "fault":
+                        await g.fault_reset()
             rows.append(row)
             if not as_json:
                 print(json.dumps(row), file=sys.stderr, flush=True)
@@ -50,7 +58,8 @@ async def main(trials: int, batch_ms: float, as_json: bool) -> int:
         lat = [r[k]["latency_ms"] for r in rows if r[k]["latency_ms"] is not None]
         summ[k] = {"latency_ms_median": statistics.median(lat) if lat else None,
                    "latency_ms_min": min(lat, default=None), "latency_ms_max": max(lat, default=None),
-                   "missed": len(rows) - len(lat), "false_pulses": sum(r[k]["false_pulses"] for r in rows)}
+                   "missed": len(rows) - len(lat), "false_pulses": sum(r[k]["false_pulses"] for r in rows),
+                   "faults": [r[k]["state_after"] for r in rows if not r[k]["state_after"].endswith("/none")]}
     out = {"trials": trials, "batch_ms": batch_ms, **summ, "rows": rows}
     print(json.dumps(out))
     return 0

@@ -8,12 +8,15 @@ same muscle and units) streams a task in batches of 100 ms through
 - ``isometric``: a 30 s trapezoid at 20 %MVC;
 - ``cycling``: ``--minutes`` of pedalling at 60 rpm, the muscle sliding +-4 mm under the grid.
 
-Side by side, in the same run, on the same data: the same tracker with its filters fixed
+Side by side, in the same run, on the same data: the same tracker without the drift check
+(``quality=None``: lost only by silence), the same tracker with its filters fixed
 (``--no-adapt`` of ``garment motorunits``), and the decomposition package's own offline
 calibrate-then-apply (``decomposition.apply.apply_decomposition``: the zero-phase filtered
 whole recording, filters fixed; what a user of an offline tool would do, not possible live).
 Per task: batch ms (median, p99) per 100 ms of 64-ch data, RoA (+-1 ms, best lag) per unit,
-units kept (not lost at the end) and, for cycling, RoA and units kept per minute.
+units kept (not lost at the end), lost (by reason) and found events and, for cycling, per
+minute: units kept, RoA of the units matched over the ride, and what was reported (the units
+that emitted discharges in that minute, matched one-to-one within it).
 
     .venv/bin/python benchmarks/bench_motorunits.py [--minutes 10] [--json out.json]
 """
@@ -34,20 +37,24 @@ from garment.phantom.hd_phantom import generate_hd
 SEED = 1
 
 
-def track(cal, emg: np.ndarray, fs: float, adapt: bool, minute_marks: bool) -> dict:
+def track(cal, emg: np.ndarray, fs: float, adapt: bool, minute_marks: bool, quality: bool = True) -> dict:
     """Stream ``emg`` through a tracker in 100 ms batches; per unit trains, kept flags, per-minute kept."""
-    tr = MotorUnitTracker(cal, adapt=adapt)
+    tr = MotorUnitTracker(cal, adapt=adapt, **({} if quality else {"quality": None}))
     nb = int(0.1 * fs)
     found: list[list[np.ndarray]] = [[] for _ in cal.units]
     kept_per_min: list[int] = []
+    events = []
     for s in range(0, emg.shape[0], nb):
         res = tr.process(emg[s : s + nb])
         for k, d in enumerate(res.discharges):
             found[k].append(d)
+        events += res.events
         if minute_marks and (s + nb) % int(60 * fs) < nb:
             kept_per_min.append(int(np.count_nonzero(~tr.lost)))
     trains = [np.concatenate(f) for f in found]
-    return {"trains": trains, "kept": (~tr.lost).tolist(), "batch_ms": tr.batch_ms(), "kept_per_minute": kept_per_min}
+    reasons = {r: sum(e.kind == "lost" and e.reason == r for e in events) for r in ("silent", "drift", "duplicate")}
+    return {"trains": trains, "kept": (~tr.lost).tolist(), "batch_ms": tr.batch_ms(), "kept_per_minute": kept_per_min,
+            "lost": reasons, "found": sum(e.kind == "found" for e in events)}
 
 
 def score(trains: list[np.ndarray], truth: list[np.ndarray], fs: float) -> list[float | None]:
@@ -69,6 +76,22 @@ def per_minute_roa(trains: list[np.ndarray], truth: list[np.ndarray], fs: float,
             if t.size >= 10:
                 r.append(rate_of_agreement(t, f, fs)[0])
         out.append(float(np.median(r)) if r else 0.0)
+    return out
+
+
+def reported_per_minute(trains: list[np.ndarray], truth: list[np.ndarray], fs: float, n: int) -> list[dict]:
+    """Per minute, what the tracker reported: the units that emitted >= 10 discharges in it (a lost
+    or dropped unit emits none), matched one-to-one with the truth within that minute."""
+    out = []
+    m = int(60 * fs)
+    for a in range(0, n - m + 1, m):
+        tw = [t[(t >= a) & (t < a + m)] for t in truth]
+        fw = [f[(f >= a) & (f < a + m)] for f in trains]
+        act = [i for i, f in enumerate(fw) if f.size >= 10]
+        pairs = {i: r for i, _, r in match_to_truth([fw[i] for i in act], tw, fs)}
+        r = [pairs.get(i, 0.0) for i in range(len(act))]
+        out.append({"units": len(act), "roa_median": round(float(np.median(r)), 4) if r else None,
+                    "roa_ge_90": int(sum(x >= 0.9 for x in r)), "no_partner": int(sum(x == 0.0 for x in r))})
     return out
 
 
@@ -102,13 +125,16 @@ def main() -> None:
             live = make()
             print(f"{name}: phantom {live.n_samples / fs:.0f} s generated in {time.perf_counter() - t0:.0f} s", flush=True)
             row: dict = {"seconds": live.n_samples / fs}
-            for label, adapt in (("adaptive", True), ("fixed", False)):
-                r = track(cal, live.emg_uV, fs, adapt, name == "cycling")
+            for label, adapt, quality in (("adaptive", True, True), ("adaptive_no_drift_check", True, False),
+                                          ("fixed", False, True)):
+                r = track(cal, live.emg_uV, fs, adapt, name == "cycling", quality)
                 row[label] = {"batch_ms": {k: round(v, 3) for k, v in r["batch_ms"].items()},
-                              **summary(score(r["trains"], live.spikes, fs), r["kept"])}
+                              **summary(score(r["trains"], live.spikes, fs), r["kept"]),
+                              "lost": r["lost"], "found": r["found"]}
                 if name == "cycling":
                     row[label]["kept_per_minute"] = r["kept_per_minute"]
                     row[label]["roa_per_minute"] = [round(x, 4) for x in per_minute_roa(r["trains"], live.spikes, fs, live.n_samples)]
+                    row[label]["reported_per_minute"] = reported_per_minute(r["trains"], live.spikes, fs, live.n_samples)
                 print(f"  {label}: batch {row[label]['batch_ms']}, kept {row[label]['kept']}/{row[label]['units']}, "
                       f"RoA kept median {row[label]['roa_kept_median']:.3f}, >= 90 %: {row[label]['kept_with_roa_ge_90']}", flush=True)
             t0 = time.perf_counter()

@@ -73,6 +73,50 @@ def test_a_unit_whose_filter_fails_is_lost_and_found_again(session):
     assert not tr.lost[k]
 
 
+def test_agreement_finds_a_lagged_copy_and_not_an_independent_train():
+    from garment.motorunits.quality import QualityRules, agreement
+
+    rng = np.random.default_rng(1)
+    a = np.cumsum(rng.integers(150, 250, 60))
+    rules = QualityRules()
+    assert agreement(a, a + 17, 2048.0, rules) == pytest.approx(1.0)  # 8 ms later: the same source
+    assert agreement(a, a + 200, 2048.0, rules) < 0.1  # beyond 25 ms: not a duplicate
+    assert agreement(a, np.cumsum(rng.integers(150, 250, 60)), 2048.0, rules) < 0.3
+
+
+def test_a_filter_that_turns_into_another_units_is_dropped_as_a_duplicate(session):
+    r, cal = session
+    tr = MotorUnitTracker(cal, adapt=False)
+    i, j = 0, 1
+    tr.a[j] = tr.a[i]  # unit j's filter now separates unit i (it drifted onto i's source)
+    tr.f[j] = tr.f[i]
+    tr.lags[j] = tr.lags[i]
+    plateau = r.emg_uV[int(2 * r.fs) : int(8 * r.fs)]
+    trains, events = _track(tr, plateau, int(0.1 * r.fs))
+    dup = [e for e in events if e.kind == "lost" and e.reason == "duplicate"]
+    assert [e.unit for e in dup] in ([i], [j])  # one of the two goes, the other stays
+    gone = dup[0].unit
+    assert tr.lost[gone] and tr.dropped[gone] and not tr.lost[i + j - gone]
+    assert trains[gone][trains[gone] >= int(dup[0].t_s * r.fs)].size == 0  # a dropped unit's discharges are held back
+
+
+def test_a_filter_that_drifts_onto_a_mixture_is_dropped_and_found_when_it_recovers(session):
+    r, cal = session
+    tr = MotorUnitTracker(cal, adapt=False)
+    k = 2
+    good_a, good_f = tr.a[k].copy(), tr.f[k].copy()
+    # On a mixture of every unit's source: irregular discharges, peaks that do not split cleanly.
+    tr.f[k] = tr.f.sum(axis=0) * 0.5
+    plateau = r.emg_uV[int(2 * r.fs) : int(8 * r.fs)]
+    _, events = _track(tr, plateau, int(0.1 * r.fs))
+    assert any(e.unit == k and e.kind == "lost" and e.reason == "drift" for e in events)
+    assert tr.dropped[k]
+    tr.a[k], tr.f[k] = good_a, good_f
+    _, events = _track(tr, np.concatenate([plateau, plateau]), int(0.1 * r.fs))
+    assert [e.kind for e in events if e.unit == k][-1:] == ["found"]
+    assert not tr.lost[k] and not tr.dropped[k]
+
+
 def test_neural_drive_is_the_smoothed_cumulative_rate():
     fs = 2048.0
     nd = NeuralDrive(fs, tau_s=0.15, full_scale_hz=100.0)

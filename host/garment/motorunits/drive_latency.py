@@ -181,10 +181,12 @@ class Trial:
     pulses: int
     amplitude_ua_max: int
     log: DriveLog | None = None
+    state_after: str = ""  # the garment's stimulation state and fault after the trial
+
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "latency_ms": self.latency_ms, "false_pulses": self.false_pulses,
-                "pulses": self.pulses, "amplitude_ua_max": self.amplitude_ua_max,
+                "pulses": self.pulses, "amplitude_ua_max": self.amplitude_ua_max, "state_after": self.state_after,
                 **({"drive": self.log.summary()} if self.log is not None else {})}
 
 
@@ -201,7 +203,7 @@ async def start_trial(feeder: Any, feed: GridFeed, p: Person) -> tuple[int, int]
     return (feeder.source_base + feed.trial_start + off) & (COUNTER_MOD - 1), mark
 
 
-def _score(path: str, feeder: Any, mark: int, afe0: int, p: Person, log: DriveLog | None) -> Trial:
+async def _score(path: str, g: Any, feeder: Any, mark: int, afe0: int, p: Person, log: DriveLog | None) -> Trial:
     ps = [q for q in feeder.pulses_since(mark) if q.channel == STIM_CHANNEL]
     rel = [((q.afe_index - afe0) & (COUNTER_MOD - 1)) for q in ps]
     n = p.trial.emg_uV.shape[0]
@@ -209,7 +211,9 @@ def _score(path: str, feeder: Any, mark: int, afe0: int, p: Person, log: DriveLo
     false = sum(r < p.onset for r in rel_in)
     after = [r for r in rel_in if r >= p.onset]
     lat = None if not after else round(1000.0 * (after[0] - p.onset) / FS, 1)
-    return Trial(path, lat, false, len(rel_in), max((q.amplitude_ua for q in ps), default=0), log)
+    st = await g.stim_state()
+    return Trial(path, lat, false, len(rel_in), max((q.amplitude_ua for q in ps), default=0), log,
+                 f"{st.state}/{st.fault}")
 
 
 async def neural_drive_trial(g: Any, feeder: Any, feed: GridFeed, p: Person, batch_ms: float = 25.0,
@@ -221,14 +225,14 @@ async def neural_drive_trial(g: Any, feeder: Any, feed: GridFeed, p: Person, bat
     batch = max(1, int(batch_ms * FS / 1000))
     log = await stream_drive(g, afe_paced_batches(feeder, p.trial.emg_uV, afe0, batch), tr, nd)
     await wait_afe(feeder, FS // 2)
-    return _score("neural_drive", feeder, mark, afe0, p, log)
+    return await _score("neural_drive", g, feeder, mark, afe0, p, log)
 
 
 async def emg_amplitude_trial(g: Any, feeder: Any, feed: GridFeed, p: Person) -> Trial:
     """One trial of the garment's own EMG-amplitude decoder (its model uploaded by the caller)."""
     afe0, mark = await start_trial(feeder, feed, p)
     await wait_afe(feeder, p.trial.emg_uV.shape[0] + FS // 2)
-    return _score("emg_amplitude", feeder, mark, afe0, p, None)
+    return await _score("emg_amplitude", g, feeder, mark, afe0, p, None)
 
 
 async def wait_afe(feeder: Any, samples: int) -> None:

@@ -13,6 +13,13 @@ samples after it).  Adaptation:
 
 A unit is *lost* when it has not discharged for ``lost_after_s`` while the grid is active (its
 source no longer separates) and *found* again at its next regular discharges.
+
+A filter can also drift onto another source and go on firing (a moving muscle): every
+``check_s`` each unit's last ``quality_window_s`` is judged (:mod:`.quality`): the silhouette of
+its ``s|s|`` peaks split at its threshold, the CoV of its inter-discharge intervals, and whether
+its discharges have become those of another kept unit.  A unit that fails is *dropped* (reported
+lost, its discharges held back), re-seeded with its calibration potential and judged on the
+discharges it would report; passing again, it is *found*.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from garment.decomposition.extension import apply_extended
 from garment.decomposition.spikes import MIN_ISI_S
 
 from .calibrate import Calibration, extended_at, precision, toeplitz_covariance
+from .quality import QualityRules, duplicate_pairs, window_quality
 
 #: Longest batch (s) the tracker accepts: the live path's latency budget.
 MAX_BATCH_S = 0.1
@@ -37,6 +45,7 @@ class UnitEvent:
     t_s: float
     unit: int
     kind: str  # "lost" | "found"
+    reason: str = ""  # lost: "silent" (larger units fire), "drift" (poor source), "duplicate" (of another unit)
 
 
 @dataclass
@@ -54,7 +63,8 @@ class MotorUnitTracker:
     """Live decomposition: a :class:`Calibration` applied and adapted batch by batch."""
 
     def __init__(self, cal: Calibration, *, adapt: bool = True, cov_tau_s: float = 10.0, rewhiten_s: float = 5.0,
-                 unit_tau: float = 200.0, lost_after_s: float = 1.5) -> None:
+                 unit_tau: float = 200.0, lost_after_s: float = 1.5, check_s: float = 1.0,
+                 quality: QualityRules | None = QualityRules()) -> None:
         self.cal = cal
         self.fs = cal.fs
         self.r = cal.delays
@@ -85,6 +95,20 @@ class MotorUnitTracker:
         # Recruitment order on the baseline (first discharge): the size principle's ranking.
         self.onset = np.array([t[0] if t.size else 0 for t in cal.baseline_discharges], np.int64)
         self.batch_seconds: list[float] = []
+        # Drift: the last quality window of every unit's s|s| (a ring) and of its discharges.
+        self.rules = quality
+        self.dropped = np.zeros(k, bool)  # lost by a failed quality check: its discharges held back
+        self._a0 = self.a.copy()
+        self._fa0 = np.einsum("ij,ij->i", self.f, self.a)
+        self._hi0, self._lo0 = self.hi.copy(), self.lo.copy()
+        self._check_every = max(1, int(round(check_s * self.fs)))
+        self._since_check = 0
+        wq = int(round((quality.window_s if quality else 0.0) * self.fs))
+        self._win = np.zeros((k, wq), np.float32)
+        self._wpos = 0
+        self._wfill = 0
+        self._recent: list[list[np.ndarray]] = [[] for _ in range(k)]
+        self._passes = np.zeros(k, np.int64)  # checks in a row a dropped unit has passed
 
     @property
     def n_units(self) -> int:
@@ -147,12 +171,21 @@ class MotorUnitTracker:
             pk = np.asarray(keep, np.int64)
             self._last[k] = last
             out.append(base + pk - self.lags[k])
+            if self.rules is not None and pk.size:
+                self._recent[k].append(out[-1])
             if self.adapt and pk.size:
                 self.hi[k] += (1.0 - (1.0 - self.gamma) ** pk.size) * (float(np.mean(s2[k, pk])) - self.hi[k])
         if self.adapt:
             self._adapt_units(out, xe)
             self._adapt_whitening(xe, nb)
         events = self._lost_and_found(out, x)
+        if self.rules is not None:
+            self._push_window(s2[:, :final])
+            self._since_check += nb
+            if self._since_check >= self._check_every:
+                self._since_check = 0
+                events += self._check_quality(self._n + nb)
+        out = [np.zeros(0, np.int64) if self.dropped[k] else d for k, d in enumerate(out)]
         self._hist = xe[:, -(self.r - 1):] if self.r > 1 else self._hist
         self._tail = allsrc[:, -self.hold:]
         self._n += nb
@@ -198,13 +231,93 @@ class MotorUnitTracker:
         events: list[UnitEvent] = []
         for k, d in enumerate(out):
             larger = recent & (self.onset > self.onset[k]) & ~self.lost
+            if self.dropped[k]:
+                continue  # found again only by a passing quality check
             if self.lost[k] and d.size:
                 self.lost[k] = False
                 events.append(UnitEvent(float(d[0] / self.fs), k, "found"))
             elif not self.lost[k] and not recent[k] and bool(larger.any()):
                 self.lost[k] = True
-                events.append(UnitEvent(float(now / self.fs), k, "lost"))
+                events.append(UnitEvent(float(now / self.fs), k, "lost", "silent"))
         return events
+
+    def _push_window(self, s2: np.ndarray) -> None:
+        """Append this batch's final ``s|s|`` samples to the quality window (a ring)."""
+        w = self._win.shape[1]
+        n = s2.shape[1]
+        if not w or not n:
+            return
+        if n >= w:
+            self._win[:] = s2[:, -w:]
+            self._wpos, self._wfill = 0, w
+            return
+        end = self._wpos + n
+        if end <= w:
+            self._win[:, self._wpos:end] = s2
+        else:
+            cut = w - self._wpos
+            self._win[:, self._wpos:] = s2[:, :cut]
+            self._win[:, : n - cut] = s2[:, cut:]
+        self._wpos = end % w
+        self._wfill = min(w, self._wfill + n)
+
+    def _check_quality(self, now: int) -> list[UnitEvent]:
+        """Judge every unit on the last quality window: drop the failing, find the recovered."""
+        rules = self.rules
+        assert rules is not None
+        w = self._win.shape[1]
+        if self._wfill < w:
+            return []
+        win = np.roll(self._win, -self._wpos, axis=1)  # oldest first; sample 0 is `start`
+        start = now - self.hold - w  # the window ends where the final samples end
+        recent: list[np.ndarray] = []
+        for k in range(self.n_units):
+            d = np.concatenate(self._recent[k]) if self._recent[k] else np.zeros(0, np.int64)
+            d = d[d >= start - self.lags[k]]
+            self._recent[k] = [d] if d.size else []
+            recent.append(d)
+        thr = 0.5 * (self.hi + self.lo)
+        q = [window_quality(win[k], recent[k], float(thr[k]), self.fs, rules) for k in range(self.n_units)]
+        judged = np.array([x is not None for x in q])
+        good = np.array([x is not None and x.ok for x in q])
+        clean = np.array([x is not None and x.clean for x in q])
+        # Of two units firing together the one with the less regular discharges goes (CoV, then SIL).
+        score = np.array([(x.cov, -x.sil) if x is not None else (np.inf, 0.0) for x in q])
+        dup = np.zeros(self.n_units, bool)
+        for i, j in duplicate_pairs(recent, judged & (~self.dropped | clean), self.fs, rules):
+            worse = i if (score[i, 0], score[i, 1]) > (score[j, 0], score[j, 1]) else j
+            other = j if worse == i else i
+            if self.dropped[other] and not self.dropped[worse]:
+                worse = other  # a kept unit is never dropped for a unit on probation
+            dup[worse] = True
+        events: list[UnitEvent] = []
+        t = float(now / self.fs)
+        for k in range(self.n_units):
+            if not judged[k]:
+                continue
+            if not self.dropped[k] and (not good[k] or dup[k]):
+                self.dropped[k] = True
+                self.lost[k] = True
+                events.append(UnitEvent(t, k, "lost", "duplicate" if good[k] else "drift"))
+                if good[k] or rules.reseed_drift:  # a duplicate is on another unit's source: start it again
+                    self._reseed(k)
+            elif self.dropped[k]:
+                self._passes[k] = self._passes[k] + 1 if clean[k] and not dup[k] else 0
+                if self._passes[k] >= rules.found_checks:
+                    self.dropped[k] = False
+                    self.lost[k] = False
+                    self._passes[k] = 0
+                    events.append(UnitEvent(t, k, "found"))
+        return events
+
+    def _reseed(self, k: int) -> None:
+        """Start unit ``k`` again from its calibration potential and detection levels."""
+        self.a[k] = self._a0[k]
+        self.hi[k], self.lo[k] = self._hi0[k], self._lo0[k]
+        f = self._a0[k] @ self.p
+        # scaled as calibrated: its own potential gives the source value the thresholds expect
+        self.f[k] = f * (self._fa0[k] / max(float(f @ self._a0[k]), 1e-12))
+        self._recent[k] = []
 
     def batch_ms(self) -> dict[str, float]:
         """Median and 99th percentile of the batch times so far (ms)."""

@@ -1,0 +1,105 @@
+"""Is a tracked filter still on its unit?  The quality of a unit's last few seconds, and duplicates.
+
+A filter that drifts onto another source keeps firing, so silence does not reveal it.  Three
+signs do (measured on the HD phantom's cycling, where filters drift as the muscle moves):
+
+- its ``s|s|`` peaks no longer split cleanly into discharges and noise: the silhouette of the
+  split at the unit's threshold (as the decomposition's SIL) falls below 0.8;
+- its discharges turn irregular (a mixture of sources): CoV of the inter-discharge intervals
+  above 0.6;
+- its discharges become those of another tracked unit (both filters on one source): rate of
+  agreement >= 0.5 at +-0.5 ms and the best lag within 25 ms.
+
+On 5 s windows of 2 min of phantom cycling (60 rpm, the muscle sliding +-4 mm), SIL < 0.8 or
+CoV > 0.6 flagged none of the windows where a unit agreed with a true unit at RoA >= 0.8 and
+57 % of those below 0.5; a dropped unit must pass the stricter levels (SIL >= 0.9, CoV <= 0.45)
+three checks in a row to be found again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import find_peaks
+
+from garment.decomposition.spikes import MIN_ISI_S, cov_isi
+
+
+@dataclass(frozen=True)
+class QualityRules:
+    """Thresholds of the drift check (see the module doc for where they come from)."""
+
+    window_s: float = 5.0
+    sil_min: float = 0.8
+    cov_max: float = 0.6
+    dup_roa: float = 0.5
+    min_discharges: int = 10
+    #: a dropped unit is found again after this many checks in a row at the stricter levels below
+    found_checks: int = 3
+    found_sil: float = 0.9
+    found_cov: float = 0.45
+    #: re-seed a drifted unit with its calibration potential (a duplicate always is)
+    reseed_drift: bool = False
+    dup_lag_s: float = 0.025
+    dup_tol_s: float = 0.0005
+
+
+@dataclass(frozen=True)
+class UnitQuality:
+    """One unit's window: silhouette, CoV of ISI, discharges, whether it passes (``ok``: kept;
+    ``clean``: good enough to be found again)."""
+
+    sil: float
+    cov: float
+    n: int
+    ok: bool
+    clean: bool
+
+
+def window_quality(s2: np.ndarray, discharges: np.ndarray, threshold: float, fs: float,
+                   rules: QualityRules) -> UnitQuality | None:
+    """Quality of one unit from its ``s|s|`` over the window and its discharges in it; None when it
+    discharged fewer than ``rules.min_discharges`` times (no verdict: silence is judged elsewhere)."""
+    if discharges.size < rules.min_discharges:
+        return None
+    pk, _ = find_peaks(s2, distance=max(1, int(round(MIN_ISI_S * fs))))
+    h = s2[pk]
+    hi, lo = h[h > threshold], h[h <= threshold]
+    if hi.size and lo.size:
+        ch, cl = float(hi.mean()), float(lo.mean())
+        within = float(((hi - ch) ** 2).sum())
+        between = float(((hi - cl) ** 2).sum())
+        sil = (between - within) / max(within, between, 1e-30)
+    else:
+        sil = 1.0 if hi.size else 0.0
+    cov = cov_isi(discharges, fs)
+    return UnitQuality(sil, cov, int(discharges.size), sil >= rules.sil_min and cov <= rules.cov_max,
+                       sil >= rules.found_sil and cov <= rules.found_cov)
+
+
+def agreement(a: np.ndarray, b: np.ndarray, fs: float, rules: QualityRules) -> float:
+    """Rate of agreement of two discharge trains at their best lag (within ``dup_lag_s``), +-``dup_tol_s``."""
+    if not a.size or not b.size:
+        return 0.0
+    lag = int(round(rules.dup_lag_s * fs))
+    tol = max(1, int(round(rules.dup_tol_s * fs)))
+    d = (b[None, :] - a[:, None]).ravel()
+    d = d[np.abs(d) <= lag + tol]
+    if not d.size:
+        return 0.0
+    hist = np.bincount(d + lag + tol, minlength=2 * (lag + tol) + 1)
+    c = np.convolve(hist, np.ones(2 * tol + 1, np.int64), mode="same")[tol : tol + 2 * lag + 1]
+    m = int(c.max())  # pairs within the tolerance of the best lag (at most one per discharge here)
+    m = min(m, a.size, b.size)
+    return m / float(a.size + b.size - m)
+
+
+def duplicate_pairs(trains: list[np.ndarray], judged: np.ndarray, fs: float, rules: QualityRules) -> list[tuple[int, int]]:
+    """Pairs (i < j) of ``judged`` units whose trains agree at ``rules.dup_roa`` or more."""
+    idx = np.flatnonzero(judged)
+    out = []
+    for n, i in enumerate(idx):
+        for j in idx[n + 1 :]:
+            if agreement(trains[i], trains[j], fs, rules) >= rules.dup_roa:
+                out.append((int(i), int(j)))
+    return out

@@ -69,7 +69,7 @@ def cmd_motorunits(args: argparse.Namespace) -> int:
         print(f"  unit {u['unit']:2d}  SIL {u['sil']:.2f}  {u['discharges']:5d} discharges  RoA {roa}"
               f"{'' if u['kept'] else '  (lost)'}")
     for e in out["events"]:
-        print(f"  {e['t_s']:8.2f} s  unit {e['unit']} {e['kind']}")
+        print(f"  {e['t_s']:8.2f} s  unit {e['unit']} {e['kind']}" + (f" ({e['reason']})" if e['reason'] else ""))
     if "drive" in out:
         d = out["drive"]
         print(f"neural drive to {args.drive}: {d['frames']} activation frames, peak {d['activation_max']:.2f}, "

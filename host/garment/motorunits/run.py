@@ -65,7 +65,7 @@ def summarise(cal: Calibration, tr: MotorUnitTracker, col: _Collect, source: Pha
     return {"units": units, "batch_ms": {k: round(v, 3) for k, v in tr.batch_ms().items()},
             "roa": [u["roa"] for u in units], "kept": sum(u["kept"] for u in units),
             "roa_kept_median": None if not kept else float(np.median([r or 0.0 for r in kept])),
-            "events": [{"t_s": round(e.t_s, 3), "unit": e.unit, "kind": e.kind} for e in events],
+            "events": [{"t_s": round(e.t_s, 3), "unit": e.unit, "kind": e.kind, "reason": e.reason} for e in events],
             "calibration": {"seconds": round(cal.decomposition.seconds, 2), "units": len(cal.units)},
             "batches": len(tr.batch_seconds), "batch_samples": nb, "fs": cal.fs}
 

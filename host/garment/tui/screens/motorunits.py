@@ -137,7 +137,7 @@ class MotorUnitsScreen(GarmentScreen):
             self.trains[k].extend(int(s) for s in d)
         for e in res.events:
             self.events.append(e)
-            log.write(f"{e.t_s:7.1f} s  unit {e.unit} {e.kind}")
+            log.write(f"{e.t_s:7.1f} s  unit {e.unit} {e.kind}" + (f" ({e.reason})" if e.reason else ""))
         self._show(res.end_sample)
 
     def _show(self, now: int) -> None:
@@ -156,7 +156,7 @@ class MotorUnitsScreen(GarmentScreen):
             inst = instantaneous_rates(d[-2:], fs)
             smoothed = recent.size  # discharges over the last second = the smoothed rate (Hz)
             table.add_row(str(k), f"{u.sil:.2f}", "-" if not inst.size or np.isnan(inst[-1]) else f"{inst[-1]:.1f}",
-                          str(smoothed), str(len(self.trains[k])), "lost" if tr.lost[k] else "tracked")
+                          str(smoothed), str(len(self.trains[k])), ("dropped" if tr.dropped[k] else "lost") if tr.lost[k] else "tracked")
         self.query_one("#mu-raster", Static).update(lines)
         bm = tr.batch_ms()
         self._status(f"{tr.n_units} units, {int(np.count_nonzero(~tr.lost))} tracked; neural drive "

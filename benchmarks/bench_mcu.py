@@ -10,6 +10,8 @@ any host, under any load). Measured per unit of work:
   and through the filters (4th-order high-pass, notch, 2nd harmonic), blocks of 32;
 * ``window_features``: one feature window (MAV, WL, ZC, SSC, RMS x 8 ch; 200 ms / 50 ms
   at 2 kHz: the 100 samples of an increment pushed, the window's features out);
+  ``window_features_7`` with M2 and M4 too, ``window_features_ar`` with every feature
+  of the spec (+ AR1..AR4: lag products per sample, Levinson-Durbin per window);
 * ``window_<kind>``: the int8 decoder on one feature row, per golden model kind;
 * ``pulse_burst``: the stimulation engine's tick that fires a 4-channel burst;
 * ``frame_rx``: one received command frame (COBS + CRC + dispatch, a ping and its ACK);
@@ -111,6 +113,21 @@ w = 0
 for _ in range(80):   # blocks of 50 (the device's block is smaller than MAX_BLOCK)
     w += fx.push(src, 50)
 out("window_features", instr(t0), w)
+# the same window with more of the spec's features: + M2, M4; + AR1..AR4 as well
+for tag, feats in (("7", ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4")),
+                   ("ar", ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4"))):
+    del fx
+    gc.collect()
+    fx = FeatureExtractor(8, 400, 100, features=feats)
+    for _ in range(16):
+        fx.push(src, 50)
+    t0 = RT_US()
+    w = 0
+    for _ in range(80):
+        w += fx.push(src, 50)
+    out("window_features_" + tag, instr(t0), w)
+del fx
+gc.collect()
 
 # ---- decoder per model kind ------------------------------------------------------
 from garmentfw.int8net import Int8Net

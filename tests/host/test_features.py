@@ -59,6 +59,9 @@ GOLDEN_CONFIGS = [
                   zc_thr=0, ssc_thr=225),
     FeatureConfig(fs=2000, n_ch=8, window=400, increment=100, features=("M4", "MAV", "M2", "RMS", "WL", "ZC", "SSC")),
     FeatureConfig(fs=1000, n_ch=8, window=4, increment=1, features=("M2", "M4"), zc_thr=0, ssc_thr=0),
+    FeatureConfig(fs=2000, n_ch=8, window=400, increment=100, features=spec.NAMES),
+    FeatureConfig(fs=1000, n_ch=8, window=8, increment=3, features=("AR4", "MAV", "AR2", "AR1", "AR3"), zc_thr=0,
+                  ssc_thr=0),
 ]
 
 
@@ -68,7 +71,7 @@ def make_golden() -> dict:
     cases = []
     for i, cfg in enumerate(GOLDEN_CONFIGS):
         f, e = compute_features(x, cfg)
-        cases.append({"name": "ABCD"[i], "config": cfg.to_dict(), "ends": e.tolist(), "features": f.tolist()})
+        cases.append({"name": "ABCDEF"[i], "config": cfg.to_dict(), "ends": e.tolist(), "features": f.tolist()})
     return {
         "about": "Golden vectors of the windowed EMG features (garmentfw/feature_spec.py). x: int32 samples, "
         "row-major n x n_ch. Each case: feature config, window end indices, feature vectors "
@@ -103,6 +106,31 @@ def golden() -> dict:
 # --------------------------------------------------------------- naive definitions
 
 
+def naive_ar(v: list[int]) -> list[int]:
+    """AR1..AR4 of one window by the spec's text, literally (Python ints: floor >>, //)."""
+    one = 1 << spec.AR_Q
+    r = [sum(v[n] * v[n - k] for n in range(k, len(v))) for k in range(spec.AR_ORDER + 1)]
+    if r[0] == 0:
+        return [0] * spec.AR_ORDER
+    sh = max(0, r[0].bit_length() - spec.AR_NORM_BITS)
+    r = [q >> sh for q in r]
+    rho = [(q > 0) - (q < 0) for q in r[1:]]
+    rho = [sg * min(abs(q) * one // r[0], one) for sg, q in zip(rho, r[1:])]
+
+    def rnd(q: int) -> int:
+        return (q + (one >> 1)) >> spec.AR_Q
+
+    e, a = one, [0] * spec.AR_ORDER
+    for m in range(1, spec.AR_ORDER + 1):
+        acc = rho[m - 1] + sum(rnd(a[i - 1] * rho[m - i - 1]) for i in range(1, m))
+        k = 0 if acc == 0 else -((acc > 0) - (acc < 0)) * (one - 1 if abs(acc) >= e else abs(acc) * one // e)
+        a = [a[i - 1] + rnd(k * a[m - i - 1]) if i < m else a[i - 1] for i in range(1, spec.AR_ORDER + 1)]
+        a[m - 1] = k
+        e -= rnd(e * rnd(k * k))
+    return a
+
+
+
 def naive_features(x: np.ndarray, cfg: FeatureConfig) -> tuple[list[list[int]], list[int]]:
     """The spec's definitions, literally, one window at a time in pure Python ints."""
     w, inc = cfg.window, cfg.increment
@@ -126,6 +154,8 @@ def naive_features(x: np.ndarray, cfg: FeatureConfig) -> tuple[list[list[int]], 
                 "M4": math.isqrt(sum(min(abs(v[i] - 2 * v[i - 1] + v[i - 2]), spec.SAMPLE_MAX) ** 2
                                      for i in range(2, w)) // (w - 2)),
             }
+            if any(f.startswith("AR") for f in cfg.features):
+                val.update(zip(spec.AR_NAMES, naive_ar(v)))
             row.extend(val[f] for f in cfg.features)
         rows.append(row)
         ends.append(e)
@@ -145,7 +175,10 @@ def test_golden_file_is_current(golden: dict) -> None:
         assert e.tolist() == case["ends"]
         assert f.tolist() == case["features"]
         assert f.dtype == np.int64 and f.shape == (len(e), cfg.width)
-        assert 0 <= f.min() and f.max() < 2**30  # small ints on the device
+        assert -(2**30) < f.min() and f.max() < 2**30  # small ints on the device
+        ar = [j for j, nm in enumerate(cfg.features) if nm in spec.AR_NAMES]
+        rest = f.reshape(len(e), cfg.n_ch, cfg.n_feat)[:, :, [j for j in range(cfg.n_feat) if j not in ar]]
+        assert rest.size == 0 or rest.min() >= 0  # only the AR coefficients are signed
 
 
 def test_reference_matches_spec_definitions(golden: dict) -> None:
@@ -178,8 +211,9 @@ def test_random_against_definitions() -> None:
     for _ in range(8):
         n_ch = int(rng.integers(1, 9))
         w = int(rng.integers(spec.WINDOW_MIN, 60))
+        names = [f for f in spec.NAMES if w >= spec.AR_WINDOW_MIN or not f.startswith("AR")]
         cfg = FeatureConfig(fs=1000, n_ch=n_ch, window=w, increment=int(rng.integers(1, w + 1)),
-                            features=tuple(rng.permutation(spec.NAMES)[: rng.integers(1, 8)]),
+                            features=tuple(rng.permutation(names)[: rng.integers(1, 9)]),
                             zc_thr=int(rng.integers(0, 50)), ssc_thr=int(rng.integers(0, 50)))
         x = rng.integers(-60, 61, size=(int(rng.integers(0, 300)), n_ch))
         f, e = compute_features(x, cfg)
@@ -384,21 +418,30 @@ def test_device_code_fits_32_bits(monkeypatch: pytest.MonkeyPatch) -> None:
         np.full(n, spec.SAMPLE_MIN),  # max |x|, x^2 limbs
         np.where(t % 2 == 0, spec.SAMPLE_MIN, spec.SAMPLE_MAX),  # max |dx|, ZC, SSC
         np.where(t % 3 == 0, 2**31 - 1, -(2**31)),  # saturation
+        np.round(8.3e6 * np.sin(2 * np.pi * t / 500)),  # AR near its singular edge
     ], axis=1).astype(np.int32)
-    cfg = FeatureConfig(fs=2000, n_ch=3, window=w, increment=97, zc_thr=0, ssc_thr=0, features=spec.NAMES)
+    cfg = FeatureConfig(fs=2000, n_ch=4, window=w, increment=97, zc_thr=0, ssc_thr=0, features=spec.NAMES)
     fx = fw.FeatureExtractor.from_dict(cfg.to_dict())
     from array import array
 
     got, ends = [], []
     for off in range(0, n, 50):
         blk = array("i", x[off : off + 50].ravel().tolist())
-        k = fx.push(blk, len(blk) // 3)
+        k = fx.push(blk, len(blk) // 4)
         got += [list(fx.out[j * fx.width : (j + 1) * fx.width]) for j in range(k)]
         ends += list(fx.ends[:k])
     f_ref, e_ref = compute_features(x, cfg)
     assert ends == e_ref.tolist() and got == f_ref.tolist()
-    assert f_ref[0, 4] == 2**23 and f_ref[-1, 8] == 2**24 - 1
-    assert f_ref[-1, 7 + 5] == spec.SAMPLE_MAX and f_ref[-1, 7 + 6] == spec.SAMPLE_MAX  # M2, M4 limbs at their largest
+    nf = len(spec.NAMES)
+    assert f_ref[0, 4] == 2**23 and f_ref[-1, nf + 1] == 2**24 - 1
+    assert f_ref[-1, nf + 5] == spec.SAMPLE_MAX and f_ref[-1, nf + 6] == spec.SAMPLE_MAX  # M2, M4 limbs at their largest
+    # AR on a constant rail (R_k ~ R_0: the recursion's largest coefficients, C(4, i)) and
+    # on an alternating one (R_k ~ (-1)^k R_0)
+    # AR: a full-scale slow sinusoid is nearly singular (R_k ~ R_0 cos(k w)): the
+    # recursion's largest coefficients (a_1 ~ -1.9, a_2 ~ +1.8) and products
+    ar = f_ref[:, 3 * nf + 7 : 3 * nf + 11]
+    assert ar[:, 0].min() < -1.8 * 2**14 and ar[:, 1].max() > 1.7 * 2**14 and ar[:, 3].max() == 2**14 - 1
+    assert f_ref[0, 7] < -0.99 * 2**14  # a constant rail: a_1 ~ -1
 
 
 if __name__ == "__main__":

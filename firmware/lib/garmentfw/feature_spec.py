@@ -12,7 +12,8 @@
 # the first window ends at sample index W-1, the next ones every I samples. Every
 # feature depends only on the W samples of its window (nothing before s is used).
 #
-# FEATURES per channel (all results are non-negative integers < 2^25, small ints):
+# FEATURES per channel (all results are integers of magnitude < 2^25, small ints; all but
+# AR1..AR4 are non-negative):
 #   MAV = floor( sum_{n=s..e} |x[n]| / W )                       mean absolute value
 #   WL  = floor( sum_{n=s+1..e} |x[n]-x[n-1]| / (W-1) )          waveform length,
 #         normalised per difference (mean absolute first difference, ADC codes)
@@ -31,6 +32,25 @@
 #         transform, TD-PSD's log moments, Hjorth mobility log(M2/RMS) and complexity
 #         log(M4/M2) are linear in the decoder's inputs. The saturation at 2^23 - 1 (real
 #         EMG is far below it) keeps their 32-bit limbs the same as RMS's.
+#   AR1..AR4 = a_1..a_4, the order-4 autoregressive (linear-prediction) coefficients of the
+#         window in AR_Q fixed point (value / 2^AR_Q), by the autocorrelation (Yule-Walker)
+#         method, Levinson-Durbin in integers, sign as LibEMG's AR / librosa.lpc:
+#         x[n] + a_1 x[n-1] + ... + a_4 x[n-4] = prediction error. Exactly:
+#         R_k = sum_{n=s+k..e} x[n] x[n-k], k = 0..4 (exact, |R_k| <= R_0 < 2^56).
+#         R_0 = 0: every a_k = 0. Otherwise b = bit length of R_0, sh = max(0, b - 16),
+#         R'_k = floor(R_k / 2^sh) (so 2^15 <= R'_0 < 2^16 when sh > 0),
+#         rho_k = sgn(R'_k) * min( floor(|R'_k| * 2^AR_Q / R'_0), 2^AR_Q ).
+#         With rnd(v) = floor((v + 2^(AR_Q-1)) / 2^AR_Q) and ONE = 2^AR_Q:
+#           E = ONE; a_1..a_4 = 0
+#           for m = 1..4:
+#             acc = rho_m + sum_{i=1..m-1} rnd(a_i * rho_{m-i})
+#             k = 0 if acc == 0, else -sgn(acc) * (ONE - 1 if |acc| >= E
+#                                                  else floor(|acc| * ONE / E))
+#             a_i <- a_i + rnd(k * a_{m-i}) for i = 1..m-1 (all from the old a), a_m = k
+#             E <- E - rnd(E * rnd(k * k))
+#         |k| < ONE keeps |a_i| <= C(4, i) * ONE (+ rounding), so every product above is
+#         < 2^31 on a 32-bit word; E stays in [0, ONE] and is never a divisor when 0.
+#         AR needs window >= AR_WINDOW_MIN. Any AR feature costs all four (one recursion).
 # Thresholds are in ADC codes, 0 <= thr <= THR_MAX (0 disables the amplitude test).
 #
 # PER-SAMPLE CONTRIBUTIONS (how the device gets the same numbers incrementally):
@@ -40,10 +60,10 @@
 #                        z[n] = zero-crossing flag     to ZC   (pair n-1, n; n >= 1)
 #                        q[n] = slope-sign-change flag to SSC  (triple n-2, n-1, n; n >= 2)
 #   and the window ending at e sums a over n = e-W+1..e, d and z over n = e-W+2..e,
-#   q and D2 over n = e-W+3..e. The device keeps per-channel rings of the W most recent
+#   q and D2 over n = e-W+3..e, and x[n] x[n-k] (AR: k = 1..4) over n = e-W+1+k..e. The device keeps per-channel rings of the W most recent
 #   contributions and running sums: when sample n enters it adds its contributions and
-#   subtracts a[n-W], d[n-W+1], z[n-W+1], q[n-W+2], D2[n-W+2] (zero before the stream
-#   starts).
+#   subtracts a[n-W], d[n-W+1], z[n-W+1], q[n-W+2], D2[n-W+2] and x[n-W+k] x[n-W]
+#   (from a ring of the last W samples; zero before the stream starts).
 #
 # 32-BIT ARITHMETIC (the device's viper code runs on 32-bit words; every intermediate
 # value there fits in signed 32 bits):
@@ -56,6 +76,9 @@
 #   division in 14-bit digits (each step < 2^24), and isqrt is the digit-by-digit
 #   (two bits per step) method whose remainder stays < 2^26. M2 and M4 use exactly the
 #   RMS layout with D1, D2 (<= 2^23 - 1) in place of |x| and W-1, W-2 as divisors.
+#   AR's lag products x[n] x[n-k] (|.| <= 2^46, signed) are formed from the 14-bit halves
+#   of |x[n]| and |x[n-k]| as for x^2, negated when the signs differ, and summed in the
+#   same two limbs (hi signed, lo in [0, 2^28)); R_0 is RMS's sum of squares.
 #   The ring of d words also carries the ZC flag (bit FLAG_ZC_BIT) and the SSC flag
 #   (bit FLAG_SSC_BIT); |d| needs bits 0..23 only.
 #
@@ -67,7 +90,10 @@ try:
 except ImportError:  # CPython
     const = lambda x: x  # noqa: E731
 
-SPEC_VERSION = const(2)  # 2: M2, M4 added (1 had MAV..RMS only)
+SPEC_VERSION = const(3)  # 3: AR1..AR4 added; 2: M2, M4 added (1 had MAV..RMS only)
+#: Versions whose configurations this release computes identically (a version-2 config
+#: names none of the AR features; every definition it names is unchanged).
+SPEC_VERSIONS = (2, 3)
 
 # Feature ids (the canonical order) and names.
 MAV = const(0)
@@ -77,8 +103,17 @@ SSC = const(3)
 RMS = const(4)
 M2 = const(5)
 M4 = const(6)
-NAMES = ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4")
-N_FEATURES = const(7)
+AR1 = const(7)
+AR2 = const(8)
+AR3 = const(9)
+AR4 = const(10)
+NAMES = ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4")
+N_FEATURES = const(11)
+AR_NAMES = ("AR1", "AR2", "AR3", "AR4")
+AR_ORDER = const(4)
+AR_Q = const(14)  # fractional bits of the AR coefficients (and of rho, k, E)
+AR_NORM_BITS = const(16)  # R_0 is shifted to below 2^16 before the division
+AR_WINDOW_MIN = const(8)
 #: The standard baseline's set (Hudgins et al. 1993): what comparisons are made against.
 HUDGINS = ("MAV", "WL", "ZC", "SSC")
 DEFAULT_FEATURES = ("MAV", "WL", "ZC", "SSC", "RMS")
@@ -159,4 +194,17 @@ def check_config(n_ch, window, increment, zc_thr, ssc_thr, names):
     check_int("increment", increment, 1, window)
     check_int("zc_thr", zc_thr, 0, THR_MAX)
     check_int("ssc_thr", ssc_thr, 0, THR_MAX)
-    return feature_ids(names)
+    ids = feature_ids(names)
+    if window < AR_WINDOW_MIN and any(i >= AR1 for i in ids):
+        raise ValueError("window=%d too short for AR features (at least %d)" % (window, AR_WINDOW_MIN))
+    return ids
+
+
+def check_version(v, names):
+    """Validate a config's spec_version against its feature names (ValueError)."""
+    if v not in SPEC_VERSIONS:
+        raise ValueError("feature spec_version %r: this release computes versions %s" % (v, SPEC_VERSIONS))
+    if v < 3:
+        for nm in names:
+            if nm in AR_NAMES:
+                raise ValueError("feature %s does not exist in spec_version %d" % (nm, v))

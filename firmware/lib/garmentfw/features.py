@@ -1,13 +1,15 @@
-# Windowed EMG features (MAV, WL, ZC, SSC, RMS, M2, M4), computed incrementally in integer
-# viper code. The exact definitions, window alignment and 32-bit layout are THE
+# Windowed EMG features (MAV, WL, ZC, SSC, RMS, M2, M4, AR1..AR4), computed incrementally
+# in integer viper code. The exact definitions, window alignment and 32-bit layout are THE
 # contract in garmentfw/feature_spec.py; the host's numpy reference
 # (garment.features.reference) produces the very same integers.
 #
 # Per sample and channel: saturate, form the contributions of the entering sample,
 # store them in per-channel rings of the last W contributions, and update running
 # sums (add entering, subtract leaving). Per window: long divisions and an integer
-# square root from the running sums. Nothing allocates after the constructor: all
-# state lives in preallocated array('i') buffers.
+# square root from the running sums; for AR an integer Levinson-Durbin recursion on the
+# window's autocorrelation (lags 0..4, exact 56-bit sums in two limbs, the lag products
+# in a pass of their own, so the other features cost what they did). Nothing allocates
+# after the constructor: all state lives in preallocated array('i') buffers.
 #
 # Usage:
 #   fx = FeatureExtractor(n_ch=8, window=400, increment=100)
@@ -52,13 +54,15 @@ _H_POS = const(5)  # ring slot of the next sample (n mod W)
 _H_DUE = const(6)  # samples until the next window end
 _H_SEEN = const(7)  # samples seen since reset, saturated at 2
 _H_IDX = const(8)  # index of the next sample, mod 2^30
-_H_NEED = const(9)  # bit i set: feature id i is computed
+_H_NEED = const(9)  # bit i set: feature id i is computed (AR: bit 7 for all four)
 _H_NF = const(10)  # number of features per channel
-_H_FIDS = const(11)  # feature ids in output order (up to 7 words)
-_H_READY = const(18)  # 1: a window ended at the last ingested sample
-_H_SX = const(19)  # sign-extension shift for ptr32 loads: 0 (32-bit MCU) or 32 (64-bit unix)
-_CH0 = const(20)
-_CS = const(14)
+_H_FIDS = const(11)  # feature ids in output order (up to 11 words)
+_H_READY = const(22)  # 1: a window ended at the last ingested sample
+_H_SX = const(23)  # sign-extension shift for ptr32 loads: 0 (32-bit MCU) or 32 (64-bit unix)
+_H_RHO = const(24)  # AR scratch: rho_1..rho_4 of the channel in the recursion
+_H_XPOS = const(28)  # AR: ring slot of the next sample in the sample ring
+_CH0 = const(29)
+_CS = const(30)
 # per-channel words
 _C_P1 = const(0)  # x[n-1] - SAMPLE_MIN (offset binary: stored words stay >= 0)
 _C_P2 = const(1)  # x[n-2] - SAMPLE_MIN
@@ -74,14 +78,21 @@ _C_2H = const(10)  # sum of D1^2 (M2), limb 2^28
 _C_2L = const(11)
 _C_4H = const(12)  # sum of D2^2 (M4), limb 2^28
 _C_4L = const(13)
+_C_X1 = const(14)  # AR: x[n-1..n-4] - SAMPLE_MIN at _C_X1 + k - 1 (0 before the stream)
+_C_R1 = const(18)  # AR: R_k as (hi signed, lo in [0, 2^28)) at _C_R1 + 2(k-1), k = 1..4
+_C_A1 = const(26)  # AR: a_1..a_4 of the window that just ended (signed)
 
 _NEED_A = const(1)  # MAV
 _NEED_D = const(2)  # WL
 _NEED_Z = const(4)  # ZC
 _NEED_S = const(8)  # SSC
-_NEED_Q = const(16)  # RMS
+_NEED_Q = const(16)  # RMS (and R_0 of AR)
 _NEED_2 = const(32)  # M2
 _NEED_4 = const(64)  # M4
+_NEED_R = const(128)  # AR1..AR4: lag products (a pass of their own: _lags)
+_ONE = const(16384)  # 2^AR_Q
+_RND = const(8192)
+assert (_ONE, _C_A1 - _C_R1, spec.AR1) == (1 << spec.AR_Q, 2 * spec.AR_ORDER, 7) and spec.AR_NORM_BITS == 16
 
 
 @micropython.viper
@@ -241,11 +252,190 @@ def _ingest(st: ptr32, ra: ptr32, rb: ptr32, rc: ptr32, blk: ptr32, off: int, n:
 
 
 @micropython.viper
+def _lags(st: ptr32, rx: ptr32, blk: ptr32, off: int, n: int):
+    # AR's lag sums over the samples blk[off..n) that _ingest just consumed:
+    # R_k += x[n] x[n-k] - x[n-W+k] x[n-W], k = 1..4, as signed limbs (hi, lo in
+    # [0, 2^28)); rx is the ring of the last W saturated samples (signed words).
+    nch = int(st[_H_NCH])
+    w = int(st[_H_W])
+    sx = int(st[_H_SX])
+    pos = int(st[_H_XPOS])
+    while off < n:
+        r0 = pos * nch  # slot of x[n] (holds x[n-W])
+        b = off * nch
+        c = 0
+        s = _CH0
+        while c < nch:
+            x = (int(blk[b + c]) << sx) >> sx
+            if x > _SMAX:
+                x = _SMAX
+            elif x < _SMIN:
+                x = _SMIN
+            ax = x
+            if ax < 0:
+                ax = 0 - ax
+            xh = ax >> _HALF
+            xl = ax & _LO14
+            o0 = (int(rx[r0 + c]) << sx) >> sx  # x[n-W]
+            ao = o0
+            if ao < 0:
+                ao = 0 - ao
+            oh = ao >> _HALF
+            ol = ao & _LO14
+            sl = pos
+            k = 0
+            while k < 4:
+                sl += 1
+                if sl == w:
+                    sl = 0
+                y = int(st[s + _C_X1 + k]) + _SMIN  # x[n-1-k]
+                ay = y
+                if ay < 0:
+                    ay = 0 - ay
+                h = ay >> _HALF
+                l = ay & _LO14
+                m = xh * l + xl * h  # < 2^24
+                qh = xh * h + (m >> _HALF)
+                ql = ((m & _LO14) << _HALF) + xl * l  # < 2^29
+                if (x < 0 and y > 0) or (x > 0 and y < 0):
+                    qh = 0 - qh
+                    ql = 0 - ql
+                z = (int(rx[sl * nch + c]) << sx) >> sx  # x[n-W+1+k]
+                az = z
+                if az < 0:
+                    az = 0 - az
+                h = az >> _HALF
+                l = az & _LO14
+                m = oh * l + ol * h
+                ph = oh * h + (m >> _HALF)
+                pl = ((m & _LO14) << _HALF) + ol * l
+                if (o0 < 0 and z > 0) or (o0 > 0 and z < 0):
+                    ph = 0 - ph
+                    pl = 0 - pl
+                j = s + _C_R1 + k + k
+                acc = int(st[j + 1]) + ql - pl  # in (-2^30, 2^28 + 2^30)
+                st[j] = ((int(st[j]) << sx) >> sx) + qh - ph + (acc >> _SQ_SHIFT)
+                st[j + 1] = acc & _LO28
+                k += 1
+            rx[r0 + c] = x
+            st[s + _C_X1 + 3] = st[s + _C_X1 + 2]
+            st[s + _C_X1 + 2] = st[s + _C_X1 + 1]
+            st[s + _C_X1 + 1] = st[s + _C_X1]
+            st[s + _C_X1] = x - _SMIN
+            c += 1
+            s += _CS
+        pos += 1
+        if pos == w:
+            pos = 0
+        off += 1
+    st[_H_XPOS] = pos
+
+
+@micropython.viper
+def _levinson(st: ptr32):
+    # AR1..AR4 of every channel (the window that just ended) into its words _C_A1..:
+    # the spec's integer Levinson-Durbin on R_0 (RMS's sum of squares) and R_1..R_4.
+    nch = int(st[_H_NCH])
+    sx = int(st[_H_SX])
+    c = 0
+    s = _CH0
+    while c < nch:
+        qh = int(st[s + _C_QH])
+        ql = int(st[s + _C_QL])
+        k = 0
+        while k < 4:
+            st[s + _C_A1 + k] = 0
+            k += 1
+        if qh != 0 or ql != 0:
+            t = ql
+            b = 0
+            if qh > 0:
+                t = qh
+                b = 28
+            if t >= 0x10000:
+                t = t >> 16
+                b += 16
+            if t >= 0x100:
+                t = t >> 8
+                b += 8
+            if t >= 0x10:
+                t = t >> 4
+                b += 4
+            if t >= 4:
+                t = t >> 2
+                b += 2
+            if t >= 2:
+                t = t >> 1
+                b += 1
+            b += t  # bit length of R_0 (t is 1 here)
+            sh = 0
+            if b > 16:
+                sh = b - 16
+            if sh >= 28:
+                r0 = qh >> (sh - 28)
+            else:
+                r0 = (qh << (28 - sh)) | (ql >> sh)
+            k = 0
+            while k < 4:
+                hi = (int(st[s + _C_R1 + k + k]) << sx) >> sx
+                lo = int(st[s + _C_R1 + k + k + 1])
+                if sh >= 28:
+                    r = hi >> (sh - 28)
+                else:
+                    r = (hi << (28 - sh)) + (lo >> sh)
+                neg = 0
+                if r < 0:
+                    r = 0 - r
+                    neg = 1
+                r = (r << 14) // r0  # |R'_k| <= R'_0 + 1 <= 2^16: < 2^31
+                if r > _ONE:
+                    r = _ONE
+                if neg:
+                    r = 0 - r
+                st[_H_RHO + k] = r
+                k += 1
+            e = _ONE
+            m = 1
+            while m <= 4:
+                acc = (int(st[_H_RHO + m - 1]) << sx) >> sx
+                i = 1
+                while i < m:
+                    a = (int(st[s + _C_A1 + i - 1]) << sx) >> sx
+                    acc += (a * ((int(st[_H_RHO + m - i - 1]) << sx) >> sx) + _RND) >> 14
+                    i += 1
+                kk = 0
+                if acc != 0:
+                    mag = acc
+                    if mag < 0:
+                        mag = 0 - mag
+                    if mag >= e:
+                        kk = _ONE - 1
+                    else:
+                        kk = (mag << 14) // e
+                    if acc > 0:
+                        kk = 0 - kk
+                i = 1
+                while i + i <= m:  # a_i and a_{m-i} from their old values
+                    ai = (int(st[s + _C_A1 + i - 1]) << sx) >> sx
+                    aj = (int(st[s + _C_A1 + m - i - 1]) << sx) >> sx
+                    st[s + _C_A1 + i - 1] = ai + ((kk * aj + _RND) >> 14)
+                    if i + i < m:
+                        st[s + _C_A1 + m - i - 1] = aj + ((kk * ai + _RND) >> 14)
+                    i += 1
+                st[s + _C_A1 + m - 1] = kk
+                e = e - ((e * ((kk * kk + _RND) >> 14) + _RND) >> 14)
+                m += 1
+        c += 1
+        s += _CS
+
+
+@micropython.viper
 def _emit(st: ptr32, out: ptr32, o: int):
     # Features of the window that just ended, channel-major, into out[o...].
     nch = int(st[_H_NCH])
     w = int(st[_H_W])
     nf = int(st[_H_NF])
+    sx = int(st[_H_SX])
     c = 0
     s = _CH0
     while c < nch:
@@ -253,7 +443,9 @@ def _emit(st: ptr32, out: ptr32, o: int):
         while j < nf:
             fid = int(st[_H_FIDS + j])
             v = 0
-            if fid == 0 or fid == 1:  # MAV / WL: floor((hi*2^12 + lo) / den)
+            if fid >= 7:  # AR1..AR4, computed above
+                v = (int(st[s + _C_A1 + fid - 7]) << sx) >> sx
+            elif fid == 0 or fid == 1:  # MAV / WL: floor((hi*2^12 + lo) / den)
                 den = w
                 hi = int(st[s + _C_AH])
                 lo = int(st[s + _C_AL])
@@ -363,18 +555,22 @@ class FeatureExtractor:
         self._rb = array("i", bytes(4 * window * n_ch))
         # the D2 ring only when M4 is computed
         self._rc = array("i", bytes(4 * (window * n_ch if spec.M4 in fids else 1)))
+        # the sample ring only for AR
+        use_ar = any(i >= spec.AR1 for i in fids)
+        self._use_ar = use_ar
+        self._rx = array("i", bytes(4 * (window * n_ch if use_ar else 1)))
         need = 0
         for i in fids:
-            need |= 1 << i
+            need |= 1 << (i if i < spec.AR1 else spec.AR1)
+        if use_ar:
+            need |= _NEED_Q  # R_0 is RMS's sum of squares
         self._need = need
         self.reset()
 
     @classmethod
     def from_dict(cls, cfg, max_block=spec.MAX_BLOCK):
         """Build from a feature-config dict (as embedded in a model file)."""
-        v = cfg.get("spec_version", spec.SPEC_VERSION)
-        if v != spec.SPEC_VERSION:
-            raise ValueError("feature spec version %r, firmware has %d" % (v, spec.SPEC_VERSION))
+        spec.check_version(cfg.get("spec_version", spec.SPEC_VERSION), cfg["features"])
         return cls(cfg["n_ch"], cfg["window"], cfg["increment"], cfg["zc_thr"],
                    cfg["ssc_thr"], cfg["features"], max_block)
 
@@ -385,6 +581,7 @@ class FeatureExtractor:
         _zero(self._ra, len(self._ra))
         _zero(self._rb, len(self._rb))
         _zero(self._rc, len(self._rc))
+        _zero(self._rx, len(self._rx))
         st[_H_NCH] = self.n_ch
         st[_H_W] = self.window
         st[_H_I] = self.increment
@@ -396,6 +593,9 @@ class FeatureExtractor:
         st[_H_NF] = self.n_feat
         for j in range(self.n_feat):
             st[_H_FIDS + j] = self.feature_ids[j]
+        for c in range(self.n_ch):  # x[n-1..n-4] = 0 before the stream starts (AR)
+            for j in range(4):
+                st[_CH0 + c * _CS + _C_X1 + j] = -_SMIN
         self.count = 0
 
     @property
@@ -415,14 +615,21 @@ class FeatureExtractor:
         ra = self._ra
         rb = self._rb
         rc = self._rc
+        rx = self._rx
+        use_ar = self._use_ar
         out = self.out
         width = self.width
         k = 0
         off = 0
         while off < n_samples:
+            o0 = off
             off = _ingest(st, ra, rb, rc, block, off, n_samples)
+            if use_ar:
+                _lags(st, rx, block, o0, off)
             if st[_H_READY]:
                 st[_H_READY] = 0
+                if use_ar:
+                    _levinson(st)
                 _emit(st, out, k * width)
                 self.ends[k] = (st[_H_IDX] - 1) & _IDX_MASK
                 k += 1

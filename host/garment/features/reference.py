@@ -1,6 +1,6 @@
 """Bit-exact numpy reference of the firmware's windowed EMG features.
 
-The definitions (window alignment, MAV, WL, ZC, SSC, RMS, M2, M4, saturation, thresholds) are
+The definitions (window alignment, MAV, WL, ZC, SSC, RMS, M2, M4, AR1..AR4, saturation, thresholds) are
 the contract in ``firmware/lib/garmentfw/feature_spec.py``, loaded here from the
 firmware tree itself. :func:`compute_features` evaluates them in batch with 64-bit
 numpy arithmetic and returns exactly the integers that the device's incremental
@@ -104,11 +104,10 @@ class FeatureConfig:
         unknown = sorted(set(d) - set(_KEYS))
         if unknown:
             raise ValueError(f"feature config has unknown keys {', '.join(unknown)}")
-        if d["spec_version"] != spec.SPEC_VERSION:
-            raise ValueError(f"feature spec_version {d['spec_version']!r} is not {spec.SPEC_VERSION}")
         feats = d["features"]
         if not isinstance(feats, (list, tuple)) or not all(isinstance(f, str) for f in feats):
             raise ValueError(f"features must be a list of names, got {feats!r}")
+        spec.check_version(d["spec_version"], feats)
         return cls(
             fs=d["fs"], n_ch=d["n_ch"], window=d["window"], increment=d["increment"],
             features=tuple(feats), zc_thr=d["zc_thr"], ssc_thr=d["ssc_thr"],
@@ -149,6 +148,60 @@ def _isqrt(m: np.ndarray) -> np.ndarray:
     r -= (r * r > m).astype(np.int64)
     r += ((r + 1) * (r + 1) <= m).astype(np.int64)
     return r
+
+
+def _lag_sums(xt: np.ndarray, w: int, inc: int, nw: int, starts: np.ndarray) -> list[np.ndarray]:
+    """Exact R_k = sum_{n=s+k..e} x[n] x[n-k], k = 0..AR_ORDER, each (n_win, n_ch) int64.
+
+    |x[n] x[n-k]| <= 2^46 and a window sums at most 1024 of them (< 2^56). The prefix
+    sums may wrap in int64 over a long recording; their differences are exact.
+    """
+    out = []
+    for k in range(spec.AR_ORDER + 1):
+        p = np.zeros(xt.shape, dtype=np.int64)
+        p[:, k:] = xt[:, k:].astype(np.int64) * xt[:, : xt.shape[1] - k]
+        tot = _window_sums(p, w, inc, nw, np.int64)
+        for j in range(k):  # products that reach back before the window's first sample
+            tot -= p[:, starts + j].T
+        out.append(tot)
+    return out
+
+
+def _rnd(v: np.ndarray) -> np.ndarray:
+    return (v + (1 << (spec.AR_Q - 1))) >> spec.AR_Q
+
+
+def _ar_coefficients(r: list[np.ndarray]) -> list[np.ndarray]:
+    """The spec's integer Levinson-Durbin (AR1..AR4 in AR_Q fixed point) on exact lag sums."""
+    one = 1 << spec.AR_Q
+    r0 = r[0]
+    live = r0 > 0
+    safe = np.where(live, r0, 1)
+    # sh = max(0, bit length - AR_NORM_BITS): the number of s with (R_0 >> s) >= 2^16
+    sh = np.zeros_like(r0)
+    for s_ in range(64 - spec.AR_NORM_BITS):
+        sh += (safe >> s_) >= (1 << spec.AR_NORM_BITS)
+    n0 = safe >> sh
+    rho = []
+    for k in range(1, spec.AR_ORDER + 1):
+        rk = r[k] >> sh  # floor
+        q = np.minimum((np.abs(rk) << spec.AR_Q) // n0, one)
+        rho.append(np.where(live, np.sign(rk) * q, 0))
+    e = np.full(r0.shape, one, dtype=np.int64)
+    a = [np.zeros(r0.shape, dtype=np.int64) for _ in range(spec.AR_ORDER)]
+    for m in range(1, spec.AR_ORDER + 1):
+        acc = rho[m - 1].copy()
+        for i in range(1, m):
+            acc += _rnd(a[i - 1] * rho[m - i - 1])
+        mag = np.abs(acc)
+        q = np.where(mag >= e, one - 1, (mag << spec.AR_Q) // np.maximum(e, 1))
+        kk = np.where(acc == 0, 0, -np.sign(acc) * q)
+        old = [v.copy() for v in a]
+        for i in range(1, m):
+            a[i - 1] = old[i - 1] + _rnd(kk * old[m - i - 1])
+        a[m - 1] = kk
+        e = e - _rnd(e * _rnd(kk * kk))
+    return a
 
 
 def compute_features(x: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -224,6 +277,10 @@ def compute_features(x: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, 
             tot = _window_sums(d2, w, inc, nw, np.uint64) - d2[:, starts].T - d2[:, starts + 1].T
             res[spec.M4] = _isqrt(tot // (w - 2))
             del d2
+    if any(i >= spec.AR1 for i in ids):
+        ar = _ar_coefficients(_lag_sums(xt, w, inc, nw, starts))
+        for k in range(spec.AR_ORDER):
+            res[spec.AR1 + k] = ar[k]
     for j, i in enumerate(ids):
         out[:, :, j] = res[i]
     return out.reshape(nw, config.width), ends

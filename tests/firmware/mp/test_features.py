@@ -78,6 +78,42 @@ def test_golden_fixed_block_sizes():
             assert ends == case["ends"] and rows == case["features"], (case["name"], sizes)
 
 
+def _naive_ar(v):
+    # AR1..AR4 by the spec's text (MicroPython ints are unbounded: no limbs here).
+    one = 1 << spec.AR_Q
+    r = []
+    for k in range(spec.AR_ORDER + 1):
+        r.append(sum(v[n] * v[n - k] for n in range(k, len(v))))
+    if r[0] == 0:
+        return [0, 0, 0, 0]
+    b = 0
+    while (r[0] >> b) > 0:
+        b += 1
+    sh = b - spec.AR_NORM_BITS if b > spec.AR_NORM_BITS else 0
+    r = [q >> sh for q in r]
+    rho = []
+    for q in r[1:]:
+        m = min(abs(q) * one // r[0], one)
+        rho.append(-m if q < 0 else m)
+    e = one
+    a = [0, 0, 0, 0]
+    for m in range(1, 5):
+        acc = rho[m - 1]
+        for i in range(1, m):
+            acc += (a[i - 1] * rho[m - i - 1] + one // 2) >> spec.AR_Q
+        k = 0
+        if acc != 0:
+            k = one - 1 if abs(acc) >= e else abs(acc) * one // e
+            if acc > 0:
+                k = -k
+        old = list(a)
+        for i in range(1, m):
+            a[i - 1] = old[i - 1] + ((k * old[m - i - 1] + one // 2) >> spec.AR_Q)
+        a[m - 1] = k
+        e -= (e * ((k * k + one // 2) >> spec.AR_Q) + one // 2) >> spec.AR_Q
+    return a
+
+
 def _naive(xs, w, inc, zt, st, names):
     # The spec's definitions, literally (xs: per-channel lists of saturated samples).
     rows = []
@@ -110,6 +146,8 @@ def _naive(xs, w, inc, zt, st, names):
                     while (r + 1) * (r + 1) <= ms:
                         r += 1
                     vals[name] = r
+            for name, a in zip(spec.AR_NAMES, _naive_ar(v)):
+                vals[name] = a
             row.extend(vals[f] for f in names)
         rows.append(row)
         e += inc
@@ -124,6 +162,8 @@ def test_matches_naive_definitions():
         (8, 33, 33, 10, 40, ("WL", "MAV")),
         (2, 12, 3, 0, 0, ("M4", "RMS", "M2")),
         (1, 4, 1, 0, 0, ("M2", "SSC", "M4")),
+        (3, 8, 1, 0, 0, ("AR3", "AR1", "AR4", "AR2")),
+        (2, 20, 7, 5, 5, ("RMS", "AR2", "ZC", "AR1")),
     ):
         n = 3 * w + 11
         x = array("i", bytes(4 * n * nch))
@@ -153,10 +193,15 @@ def test_extremes_at_the_rails():
         x[2 * t + 1] = spec.SAMPLE_MIN if t % 2 else spec.SAMPLE_MAX
     ends, rows = _feed(fx, x, n, 2, [64])
     assert ends == [w - 1, 2 * w - 1]
-    # MAV WL ZC SSC RMS M2 M4 (D1, D2 saturate at 2^23 - 1 by definition)
+    # MAV WL ZC SSC RMS M2 M4 (D1, D2 saturate at 2^23 - 1 by definition) AR1..AR4
     big = (1 << 23) - 1
-    assert rows[0] == [1 << 23, 0, 0, 0, 1 << 23, 0, 0, big, (1 << 24) - 1, w - 1, w - 2, big, big, big]
+    assert rows[0][:7] == [1 << 23, 0, 0, 0, 1 << 23, 0, 0]
+    assert rows[0][11:18] == [big, (1 << 24) - 1, w - 1, w - 2, big, big, big]
     assert rows[1][:7] == [big, 0, 0, 0, big, 0, 0]
+    # AR on the rails: the spec's recursion, with products at their 32-bit bounds
+    assert rows[0][7:11] == _naive_ar([spec.SAMPLE_MIN] * w)
+    assert rows[0][18:22] == _naive_ar([spec.SAMPLE_MAX if t % 2 == 0 else spec.SAMPLE_MIN for t in range(w)])
+    assert rows[0][7] < -16000 and rows[0][18] > 16000  # a_1 ~ -1 (constant), ~ +1 (alternating)
 
 
 def test_many_windows_in_one_block():
@@ -223,6 +268,20 @@ def test_bad_config_and_blocks_raise():
         except ValueError:
             continue
         raise AssertionError("accepted %r" % (args,))
+    try:
+        FeatureExtractor(2, spec.AR_WINDOW_MIN - 1, 1, features=("MAV", "AR1"))
+        raise AssertionError("accepted AR on a window shorter than AR_WINDOW_MIN")
+    except ValueError:
+        pass
+    v2 = {"spec_version": 2, "fs": 2000, "n_ch": 2, "window": 10, "increment": 5, "features": ["MAV", "AR1"],
+          "zc_thr": 0, "ssc_thr": 0}
+    try:
+        FeatureExtractor.from_dict(v2)
+        raise AssertionError("accepted AR in a spec-version-2 config")
+    except ValueError:
+        pass
+    v2["features"] = ["MAV", "M4"]
+    assert FeatureExtractor.from_dict(v2).features == ("MAV", "M4")  # version 2 configs still run
     for feats in (("MAV", "XX"), ("MAV", "MAV"), (), "MAV"):
         try:
             FeatureExtractor(2, 10, 5, features=feats)

@@ -20,29 +20,44 @@ HEADROOM = const(2)
 INSTR_SAMPLE_8CH = const(15889)
 INSTR_FEATURES_8CH = const(6848)
 INSTR_STREAM_8CH = const(23791)
+# Extra per 8-channel sample when a model's features include M2 / M4 (their limbs and the
+# D2 ring: window_features_7 - window_features) and AR1..AR4 (the lag-product pass and
+# the Levinson-Durbin recursion: window_features_ar - window_features_7), same benchmark.
+INSTR_FEATURES_M24_8CH = const(3736)
+INSTR_FEATURES_AR_8CH = const(14056)
 # Measured, per window: the largest golden decoder (MLP 40->16->4), and windows per
 # second (50 ms increments: the feature configuration's default).
 INSTR_DECODE = const(56280)
 WINDOWS_PER_S = const(20)
 
 
-def instructions_per_s(fs: int, n_ch: int) -> int:
-    """Instructions per second of streaming + decoding ``n_ch`` channels at ``fs``."""
-    per_sample = (INSTR_SAMPLE_8CH + INSTR_FEATURES_8CH + INSTR_STREAM_8CH) * n_ch // 8
-    return fs * per_sample + WINDOWS_PER_S * INSTR_DECODE
+def instructions_per_s(fs: int, n_ch: int, features=None) -> int:
+    """Instructions per second of streaming + decoding ``n_ch`` channels at ``fs``
+    (``features``: a model's feature names; None: MAV..RMS, the streaming default)."""
+    per = INSTR_SAMPLE_8CH + INSTR_FEATURES_8CH + INSTR_STREAM_8CH
+    if features:
+        if "M2" in features or "M4" in features:
+            per += INSTR_FEATURES_M24_8CH
+        for nm in features:
+            if nm[:2] == "AR":
+                per += INSTR_FEATURES_AR_8CH
+                break
+    return fs * (per * n_ch // 8) + WINDOWS_PER_S * INSTR_DECODE
 
 
-def refusal(board: str, fs: int, n_ch: int):
-    """None when the configuration fits ``board`` with the headroom, else the reason."""
+def refusal(board: str, fs: int, n_ch: int, features=None):
+    """None when the configuration (with a model computing ``features``) fits ``board``
+    with the headroom, else the reason."""
     hz = CPU_HZ.get(board)
     if hz is None:
         return None
-    need_mips = instructions_per_s(fs, n_ch) * HEADROOM // 1_000_000
+    need_mips = instructions_per_s(fs, n_ch, features) * HEADROOM // 1_000_000
     have_mips = hz // 1_000_000 * IPC_PERCENT // 100
     if need_mips <= have_mips:
         return None
-    return "%d ch x %d Hz needs %d M instructions/s with %dx headroom; %s at %d MHz gives %d M" % (
-        n_ch, fs, need_mips, HEADROOM, board, hz // 1_000_000, have_mips)
+    what = " with features %s" % ", ".join(features) if features else ""
+    return "%d ch x %d Hz%s needs %d M instructions/s with %dx headroom; %s at %d MHz gives %d M" % (
+        n_ch, fs, what, need_mips, HEADROOM, board, hz // 1_000_000, have_mips)
 
 
 def fastest_fs(board: str, n_ch: int, rates=wire.ALLOWED_FS) -> int:

@@ -5,7 +5,7 @@
 # deactivated; nobody polls for it.
 from garmentfw.features import FeatureExtractor
 from garmentfw.int8net import Int8Net
-from garmentfw import wire
+from garmentfw import budget, wire
 
 from garmentfw.model_format import model_id  # noqa: F401 - model_service takes it from here too
 
@@ -77,6 +77,10 @@ class ModelSlot:
             raise ValueError("model takes %d inputs, its feature config gives %d" % (net.n_in, fx.width))
         if 7 + 4 * net.n_out > wire.MAX_BODY:
             raise ValueError("model has too many outputs to report")
+        # its features must fit the board's CPU at this rate (garmentfw/budget.py)
+        bad = budget.refusal(d.board.NAME, d.fs, d.n_ch, fx.features)
+        if bad:
+            raise ValueError("model's features do not fit this board: %s" % bad)
         self._check_acquisition(net)
         return net, fx
 

@@ -402,3 +402,30 @@ def test_a_model_runs_only_under_the_acquisition_it_was_trained_with():
     _upload(d, other)
     _req(d, wire.T_MODEL_COMMIT)
     assert rep[-1][0] == wire.R_ERROR and rep[-1][1] == wire.E_MODEL, rep[-1]
+
+
+def test_a_model_whose_features_overload_the_board_is_refused():
+    # The context model computes M2 and M4 (4 ch x 1 kHz): on a board whose clock takes
+    # the acquisition with MAV..RMS but not those features' extra work, it is refused at
+    # commit with the reason, and the old model stays (garmentfw/budget.py).
+    from garmentfw import budget
+
+    need_td5 = budget.instructions_per_s(1000, 4) * budget.HEADROOM
+    need_ctx = budget.instructions_per_s(1000, 4, ("MAV", "M2", "M4")) * budget.HEADROOM
+    assert need_ctx > need_td5
+    b, d, rep = _rig()
+    _config(d, fs=1000, n_ch=4)
+    assert (d.fs, d.n_ch) == (1000, 4)
+    _upload(d, _model("ctx"))
+    _req(d, wire.T_MODEL_COMMIT)
+    assert _slot(d).verified
+    good = _slot(d).crc
+    budget.CPU_HZ[b.NAME] = (need_td5 + need_ctx) // 2  # between the two
+    try:
+        _upload(d, _model("ctx"))
+        _req(d, wire.T_MODEL_COMMIT)
+        assert rep[-1][0] == wire.R_ERROR and rep[-1][1] == wire.E_MODEL, rep[-1]
+        assert "do not fit" in rep[-1][2] and "M4" in rep[-1][2], rep[-1]
+        assert _slot(d).crc == good
+    finally:
+        del budget.CPU_HZ[b.NAME]

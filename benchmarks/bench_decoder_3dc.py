@@ -67,6 +67,7 @@ def score(p: dict[str, list], cand: Candidate, cfg: FeatureConfig) -> dict[int, 
     Xtr = np.vstack([stream_rows(X, cols, cand)[skip:] for X, _ in p["train"]])
     ytr = np.concatenate([y[skip:] for _, y in p["train"]])
     tm = train(Xtr, ytr, np.zeros(len(ytr)), kind=cand.kind, hidden=cand.hidden, cv=False, seed=0,
+               estimator_params=cand.estimator_params,
                feature_config=subset(cfg, cand.features), context=(cand.context, cand.step))
     lab = np.array(tm.labels)
     qs = []

@@ -90,6 +90,7 @@ def within(recs: list, cand: Candidate, cfg: FeatureConfig, frac: float) -> dict
         te.append((R[i_te], y[i_te]))
     Xtr = np.vstack([t[0] for t in tr]); ytr = np.concatenate([t[1] for t in tr])
     tm = train(Xtr, ytr, np.zeros(len(ytr)), kind=cand.kind, hidden=cand.hidden, cv=False, seed=0,
+               estimator_params=cand.estimator_params,
                feature_config=subset_config(cfg, cand.features), context=(cand.context, cand.step))
     lab = np.array(tm.labels)
     qs = [(tm.predict_int8(X), tm.float_net.predict(X), y) for X, y in te]
@@ -135,7 +136,8 @@ def cross(subjects: dict[str, list], cand: Candidate | None, cfg: FeatureConfig,
                                                                             np.concatenate(ytr))
         return float(np.mean(m.predict(np.vstack(Xte).astype(float)) == yte))
     tm = train(np.vstack(Xtr), np.concatenate(ytr), np.zeros(sum(len(y) for y in ytr)), kind=cand.kind,
-               hidden=cand.hidden, cv=False, seed=0, feature_config=subset_config(cfg, feats), context=ctx)
+               hidden=cand.hidden, cv=False, seed=0, feature_config=subset_config(cfg, feats), context=ctx,
+               estimator_params=cand.estimator_params)
     dec = np.concatenate([voted(tm.predict_int8(X), cand.vote) for X in Xte])  # one stream per recording
     return float(np.mean(np.array(tm.labels)[dec] == yte))
 

@@ -48,3 +48,21 @@ def test_loso_select_never_uses_the_scored_subject() -> None:
     assert picks["s3"] == (a, 0.5) and picks["s1"] == (b, 0.8)
     picks = loso_select(scores, exclude=lambda s, t: {s, t} == {"s1", "s3"})
     assert picks["s1"] == (a, 0.9)  # s3 (sharing recordings with s1) kept out of s1's choice: only s2 speaks
+
+
+def test_candidates_name_their_regularisation_and_pass_it_to_training() -> None:
+    from garment.models.selection import ALL_FEATURES, MLP_ALPHA, default_candidates
+    from garment.models.train import _make_estimator
+
+    plain = Candidate("mlp", ALL_FEATURES, 4, 2)
+    strong = Candidate("mlp", ALL_FEATURES, 4, 2, hidden=64, vote=5, alpha=1.0)
+    assert plain.estimator_params == {} and plain.name == "mlp32 all11 ctx4x2"
+    assert strong.estimator_params == {"alpha": 1.0} and strong.name == "mlp64 a1 all11 ctx4x2 vote5"
+    assert strong.trained == Candidate("mlp", ALL_FEATURES, 4, 2, hidden=64, alpha=1.0) != plain.trained
+    assert Candidate("lda", ALL_FEATURES, alpha=1.0).estimator_params == {}  # LDA has no alpha
+    est = _make_estimator("mlp", "classification", 64, 0, strong.estimator_params)
+    assert est.alpha == 1.0 and _make_estimator("mlp", "classification", 32, 0, {}).alpha == MLP_ALPHA
+    lda = _make_estimator("lda", "classification", 32, 0, {})
+    assert (lda.solver, lda.shrinkage) == ("lsqr", "auto")  # shrinkage covariance by default
+    names = [c.name for c in default_candidates()]
+    assert len(names) == len(set(names)) and {"lda all11 ctx4x2", "mlp64 a1 all11 vote9", "lda td5"} <= set(names)

@@ -16,8 +16,12 @@ import numpy as np
 
 from garment.models.reference import stack_context
 
-ALL_FEATURES = ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4")
+#: Every feature of the spec: time domain, TD-PSD moments, AR(4) coefficients.
+ALL_FEATURES = ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4")
+ALL7 = ALL_FEATURES[:7]
 TD5 = ("MAV", "WL", "ZC", "SSC", "RMS")
+#: The MLP's default L2 penalty (scikit-learn's alpha) in garment.models.train.
+MLP_ALPHA = 1e-3
 
 
 @dataclass(frozen=True)
@@ -30,17 +34,26 @@ class Candidate:
     step: int = 1
     hidden: int = 32
     vote: int = 1
+    alpha: float = MLP_ALPHA  # the MLP's L2 penalty
 
     @property
     def trained(self) -> "Candidate":
         """The same decoder before post-processing (one fit serves every vote length)."""
-        return Candidate(self.kind, self.features, self.context, self.step, self.hidden)
+        return Candidate(self.kind, self.features, self.context, self.step, self.hidden, alpha=self.alpha)
+
+    @property
+    def estimator_params(self) -> dict[str, Any]:
+        """Extra scikit-learn parameters of this candidate (for ``train(estimator_params=...)``)."""
+        return {"alpha": self.alpha} if self.kind == "mlp" and self.alpha != MLP_ALPHA else {}
 
     @property
     def name(self) -> str:
-        f = "all7" if self.features == ALL_FEATURES else ("td5" if self.features == TD5 else "+".join(self.features))
+        named = {ALL_FEATURES: "all11", ALL7: "all7", TD5: "td5"}
+        f = named.get(self.features, "+".join(self.features))
         c = f" ctx{self.context}x{self.step}" if self.context > 1 else ""
         k = f"mlp{self.hidden}" if self.kind == "mlp" else self.kind
+        if self.kind == "mlp" and self.alpha != MLP_ALPHA:
+            k += f" a{self.alpha:g}"
         v = f" vote{self.vote}" if self.vote > 1 else ""
         return f"{k} {f}{c}{v}"
 
@@ -50,13 +63,22 @@ VOTES = (1, 5, 9)
 
 def default_candidates() -> list[Candidate]:
     """The grid the benchmarks select from: kind x features x context x majority vote
-    (small: every trained cell is fitted per subject; votes reuse its decisions)."""
+    (small: every trained cell is fitted per subject; votes reuse its decisions).
+
+    LDA (shrinkage covariance) on TD5, all seven non-AR features and all eleven; the
+    MLP (32 ReLU units, scikit-learn's default-sized L2 penalty) on seven and eleven,
+    and a wider, strongly regularised MLP (64 units, alpha 1) on eleven, each without
+    and with temporal context.
+    """
+    cells = [("lda", f, c) for f in (TD5, ALL7, ALL_FEATURES) for c in ((1, 1), (4, 1), (4, 2))]
+    cells += [("mlp", f, c) for f in (ALL7, ALL_FEATURES) for c in ((1, 1), (4, 2))]
     out = []
-    for kind in ("lda", "mlp"):
-        for feats in (TD5, ALL_FEATURES):
-            for ctx, step in ((1, 1), (4, 1), (4, 2)):
-                for v in VOTES:
-                    out.append(Candidate(kind, feats, ctx, step, vote=v))
+    for kind, feats, (ctx, step) in cells:
+        for v in VOTES:
+            out.append(Candidate(kind, feats, ctx, step, vote=v))
+    for ctx, step in ((1, 1), (4, 2)):
+        for v in VOTES:
+            out.append(Candidate("mlp", ALL_FEATURES, ctx, step, hidden=64, vote=v, alpha=1.0))
     return out
 
 

@@ -185,7 +185,9 @@ def host_only_cv(
 def _make_estimator(kind: str, task: str, hidden: int, seed: int, params: dict[str, Any]) -> Any:
     if task == "classification":
         if kind == "lda":
-            return LinearDiscriminantAnalysis(**params)
+            # Ledoit-Wolf shrinkage of the pooled covariance: tens to hundreds of correlated
+            # inputs (channels x features x context windows) from a few thousand windows
+            return LinearDiscriminantAnalysis(**{"solver": "lsqr", "shrinkage": "auto", **params})
         if kind == "logreg":
             return LogisticRegression(**{"C": 1.0, "max_iter": 500, **params})
         if kind == "mlp":

@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="garment decoders: lda logreg mlp (ridge, mlp for --target); host-side comparison "
                     "only, not runnable on the garment: " + " ".join(_HOST_ONLY))
     sp.add_argument("--features", nargs="+", default=list(_FEATS), choices=_fspec.NAMES,
-                    help="the garment's integer features per channel (default: all)")
+                    help="the garment's integer features per channel (default: all but AR1..AR4, whose "
+                    "lag sums need a CPU that 8 ch x 2 kHz on the ESP32-S3 does not leave: add them at 1 kHz)")
     sp.add_argument("--context", type=int_range(1, 8), default=_CTX[0],
                     help="temporal context: windows the decoder sees at once (1 = this window only)")
     sp.add_argument("--context-step", type=int_range(1, 8), default=_CTX[1], help="windows between context windows")

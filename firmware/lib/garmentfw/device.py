@@ -38,7 +38,9 @@ class Device:
     def __init__(self, board: "Board") -> None:
         self.board = board
         self.framer = Framer()
-        self.txq = TxQueue(32768)
+        # 83 ms of 8 ch x 2 kHz x 24 bit; the HD garment's 64 channels get 8x (the host's
+        # scheduling hiccups are the same in time, its stream 8x the bytes)
+        self.txq = TxQueue(32768 * (board.afe.max_channels // 8 or 1))
         self._resp = Framer.packet()
         self.deframer = Deframer(self._on_packet, self._on_rx_error)
         self.rxbuf = bytearray(512)
@@ -47,7 +49,7 @@ class Device:
         # daisy chain: 64 channels at wire.HD_FS); buffers are sized for its channels.
         self.max_ch = afe.max_channels
         self.fs_allowed = afe.fs_allowed
-        self.ring = SampleRing(1024, self.max_ch)
+        self.ring = SampleRing(1024 if self.max_ch <= 8 else 2048, self.max_ch)  # 0.5 s; the HD garment's 1 s
         board.afe.attach(self.ring)  # a DRDY-driven capture fills it from its interrupt
         self.block = array("i", bytes(4 * wire.SAMPLES_PER_PACKET * self.max_ch))
         self.streamer = SampleStreamer(self.framer, self.txq)
@@ -253,7 +255,7 @@ class Device:
             "fs": self.fs,
             "channels": self.n_ch,
             "lsb_fv": b.afe.lsb_fv(),
-            "montage": list(b.MONTAGE[: self.n_ch]),
+            "montage": self._montage(),
             "state": "streaming" if self.streaming else "idle",
         }
         grid = getattr(b, "GRID", None)
@@ -261,6 +263,12 @@ class Device:
             info["grid"] = grid  # the HD garment's electrode grid (MONTAGE: its R<row>C<col> labels)
         # compact: 64 grid labels must fit one reply
         self._reply(wire.R_INFO, seq, json.dumps(info, separators=(",", ":")).encode())
+
+    def _montage(self):
+        # Channel i's electrode: a chain of chips streams CH1..m of every chip (chip-major),
+        # so with m < 8 per chip channel i is input 8 (i // m) + i % m of the montage.
+        m = self.n_ch // self.board.afe.chips
+        return [self.board.MONTAGE[8 * (i // m) + i % m] for i in range(self.n_ch)]
 
     def _config_bytes(self):
         return struct.pack(wire.CONFIG_FMT, self.fs, self.n_ch, self.mains, self.kind, self.hp, self.notch)

@@ -21,6 +21,8 @@ from garment.sim.pty_bridge import PtyBridge
 
 #: the HD board's boot rate (its fastest of wire.HD_FS): the feeder's first source is built for it
 HD_BOOT_FS = 2048
+#: how far the HD feeder keeps the AFE's input ahead of its conversions
+HD_LEAD_S = 0.5
 
 
 class SimStartError(RuntimeError):
@@ -130,6 +132,10 @@ class SimGarment:
     def start(self, timeout: float = 15.0) -> str:
         """Start the firmware (and the EMG feeder); return the URL to connect to."""
         last = ""
+        if self.hd and self.feed:
+            # The HD phantom takes seconds to generate: before the firmware boots, so that it
+            # does not starve the garment's first seconds (the source caches it for the feeder).
+            self.source_factory(HD_BOOT_FS)
         fixed = self.fixed_port is not None or self.fixed_rig_port is not None
         for _attempt in range(1 if fixed else 3):  # free ports may be taken meanwhile: retry
             try:
@@ -144,7 +150,10 @@ class SimGarment:
             if self.hd:
                 from garment.sim.hd_source import HD_INPUTS
 
-                self.feeder = EmgFeeder("127.0.0.1", self.rig_port, self.source_factory, n_inputs=HD_INPUTS)
+                # 0.5 s ahead (the AFE's input holds 2 s): the 64-input feed is 8x the bytes,
+                # and the HD garment has no stimulator whose rig events need a short lead
+                self.feeder = EmgFeeder("127.0.0.1", self.rig_port, self.source_factory, lead_s=HD_LEAD_S,
+                                        n_inputs=HD_INPUTS)
                 self.feeder.start(fs=HD_BOOT_FS)
             else:
                 self.feeder = EmgFeeder("127.0.0.1", self.rig_port, self.source_factory)

@@ -60,6 +60,11 @@ def test_boots_with_every_channel_at_2048_and_refuses_other_rates():
     assert code == wire.E_OUT_OF_RANGE and "multiple of 8" in msg, msg
     h.ok(wire.T_SET_CONFIG, struct.pack(wire.CONFIG_FMT, 1024, 32, 50, 1, 1, 1))
     assert d.n_ch == 32 and b.chip.fs() == 1024
+    import json
+
+    t, body = h.ok(wire.T_INFO)
+    names = json.loads(bytes(body))["montage"]  # CH1..4 of every chip: electrodes 0-3, 8-11, ...
+    assert names[:6] == [b.MONTAGE[0], b.MONTAGE[1], b.MONTAGE[2], b.MONTAGE[3], b.MONTAGE[8], b.MONTAGE[9]]
 
 
 def test_info_carries_the_grid_in_one_reply():

@@ -98,6 +98,37 @@ class _ChainPin:
         self.value(0)
 
 
+class _ChainCs(_ChainPin):
+    """Chip select: on the per-frame path, so it sets every chip's interface state at once
+    (what each chip's own CS pin does: sim/ads1299_model.py _CsPin)."""
+
+    def value(self, v=None):
+        if v is None:
+            return self._level
+        if v:
+            self.on()
+        else:
+            self.off()
+
+    def on(self):
+        self._level = 1
+        for c in self._chain.chips:
+            c.cs._level = 1
+            c._cs_low = False
+            c._pst = _P_IDLE  # CS high resets the serial interface
+
+    def off(self):
+        if not self._level:
+            return
+        self._chain._tick()
+        self._level = 0
+        for c in self._chain.chips:
+            c.cs._level = 0
+            c._cs_low = True
+            c._pst = _P_IDLE
+            c._pos = 0
+
+
 class _ChainDrdy:
     """DRDY of chip 1 (the chain converts in lockstep; the MCU watches one DRDY)."""
 
@@ -191,7 +222,7 @@ class FakeDaisyChain:
         self._fitted = [True] * n_chips
         self.regs = self.chips[0].regs
         self.spi = _ChainSPI(self)
-        self.cs = _ChainPin(self, "cs")
+        self.cs = _ChainCs(self, "cs")
         self.drdy = _ChainDrdy(self)
         self.reset_pin = _ChainPin(self, "reset_pin")
         self.start_pin = _ChainPin(self, "start_pin")

@@ -256,17 +256,31 @@ def _lags(st: ptr32, rx: ptr32, blk: ptr32, off: int, n: int):
     # AR's lag sums over the samples blk[off..n) that _ingest just consumed:
     # R_k += x[n] x[n-k] - x[n-W+k] x[n-W], k = 1..4, as signed limbs (hi, lo in
     # [0, 2^28)); rx is the ring of the last W saturated samples (signed words).
+    # Channel by channel, the limbs and the last four samples held in locals.
     nch = int(st[_H_NCH])
     w = int(st[_H_W])
     sx = int(st[_H_SX])
-    pos = int(st[_H_XPOS])
-    while off < n:
-        r0 = pos * nch  # slot of x[n] (holds x[n-W])
-        b = off * nch
-        c = 0
-        s = _CH0
-        while c < nch:
-            x = (int(blk[b + c]) << sx) >> sx
+    pos0 = int(st[_H_XPOS])
+    pos = pos0
+    c = 0
+    s = _CH0
+    while c < nch:
+        y1 = int(st[s + _C_X1 + 0]) + _SMIN  # x[n-1]
+        h1 = (int(st[s + _C_R1 + 0]) << sx) >> sx
+        l1 = int(st[s + _C_R1 + 0 + 1])
+        y2 = int(st[s + _C_X1 + 1]) + _SMIN  # x[n-2]
+        h2 = (int(st[s + _C_R1 + 2]) << sx) >> sx
+        l2 = int(st[s + _C_R1 + 2 + 1])
+        y3 = int(st[s + _C_X1 + 2]) + _SMIN  # x[n-3]
+        h3 = (int(st[s + _C_R1 + 4]) << sx) >> sx
+        l3 = int(st[s + _C_R1 + 4 + 1])
+        y4 = int(st[s + _C_X1 + 3]) + _SMIN  # x[n-4]
+        h4 = (int(st[s + _C_R1 + 6]) << sx) >> sx
+        l4 = int(st[s + _C_R1 + 6 + 1])
+        pos = pos0
+        t = off
+        while t < n:
+            x = (int(blk[t * nch + c]) << sx) >> sx
             if x > _SMAX:
                 x = _SMAX
             elif x < _SMIN:
@@ -276,58 +290,157 @@ def _lags(st: ptr32, rx: ptr32, blk: ptr32, off: int, n: int):
                 ax = 0 - ax
             xh = ax >> _HALF
             xl = ax & _LO14
-            o0 = (int(rx[r0 + c]) << sx) >> sx  # x[n-W]
+            r0 = pos * nch + c  # slot of x[n] (holds x[n-W])
+            o0 = (int(rx[r0]) << sx) >> sx
             ao = o0
             if ao < 0:
                 ao = 0 - ao
             oh = ao >> _HALF
             ol = ao & _LO14
-            sl = pos
-            k = 0
-            while k < 4:
-                sl += 1
-                if sl == w:
-                    sl = 0
-                y = int(st[s + _C_X1 + k]) + _SMIN  # x[n-1-k]
-                ay = y
-                if ay < 0:
-                    ay = 0 - ay
-                h = ay >> _HALF
-                l = ay & _LO14
-                m = xh * l + xl * h  # < 2^24
-                qh = xh * h + (m >> _HALF)
-                ql = ((m & _LO14) << _HALF) + xl * l  # < 2^29
-                if (x < 0 and y > 0) or (x > 0 and y < 0):
-                    qh = 0 - qh
-                    ql = 0 - ql
-                z = (int(rx[sl * nch + c]) << sx) >> sx  # x[n-W+1+k]
-                az = z
-                if az < 0:
-                    az = 0 - az
-                h = az >> _HALF
-                l = az & _LO14
-                m = oh * l + ol * h
-                ph = oh * h + (m >> _HALF)
-                pl = ((m & _LO14) << _HALF) + ol * l
-                if (o0 < 0 and z > 0) or (o0 > 0 and z < 0):
-                    ph = 0 - ph
-                    pl = 0 - pl
-                j = s + _C_R1 + k + k
-                acc = int(st[j + 1]) + ql - pl  # in (-2^30, 2^28 + 2^30)
-                st[j] = ((int(st[j]) << sx) >> sx) + qh - ph + (acc >> _SQ_SHIFT)
-                st[j + 1] = acc & _LO28
-                k += 1
-            rx[r0 + c] = x
-            st[s + _C_X1 + 3] = st[s + _C_X1 + 2]
-            st[s + _C_X1 + 2] = st[s + _C_X1 + 1]
-            st[s + _C_X1 + 1] = st[s + _C_X1]
-            st[s + _C_X1] = x - _SMIN
-            c += 1
-            s += _CS
-        pos += 1
-        if pos == w:
-            pos = 0
-        off += 1
+            p = pos
+            p += 1
+            if p == w:
+                p = 0
+            z1 = (int(rx[p * nch + c]) << sx) >> sx  # x[n-W+1]
+            p += 1
+            if p == w:
+                p = 0
+            z2 = (int(rx[p * nch + c]) << sx) >> sx  # x[n-W+2]
+            p += 1
+            if p == w:
+                p = 0
+            z3 = (int(rx[p * nch + c]) << sx) >> sx  # x[n-W+3]
+            p += 1
+            if p == w:
+                p = 0
+            z4 = (int(rx[p * nch + c]) << sx) >> sx  # x[n-W+4]
+            # lag 1: + x[n] x[n-1] - x[n-W+1] x[n-W]
+            ay = y1
+            if ay < 0:
+                ay = 0 - ay
+            h = ay >> _HALF
+            l = ay & _LO14
+            m = xh * l + xl * h  # < 2^24
+            qh = xh * h + (m >> _HALF)
+            ql = ((m & _LO14) << _HALF) + xl * l  # < 2^29
+            if (x < 0 and y1 > 0) or (x > 0 and y1 < 0):
+                qh = 0 - qh
+                ql = 0 - ql
+            ay = z1
+            if ay < 0:
+                ay = 0 - ay
+            h = ay >> _HALF
+            l = ay & _LO14
+            m = oh * l + ol * h
+            qh -= oh * h + (m >> _HALF)
+            pl = ((m & _LO14) << _HALF) + ol * l
+            if (o0 < 0 and z1 > 0) or (o0 > 0 and z1 < 0):
+                qh += (oh * h + (m >> _HALF)) << 1
+                pl = 0 - pl
+            acc = l1 + ql - pl  # in (-2^30, 2^28 + 2^30)
+            h1 = h1 + qh + (acc >> _SQ_SHIFT)
+            l1 = acc & _LO28
+            # lag 2: + x[n] x[n-2] - x[n-W+2] x[n-W]
+            ay = y2
+            if ay < 0:
+                ay = 0 - ay
+            h = ay >> _HALF
+            l = ay & _LO14
+            m = xh * l + xl * h  # < 2^24
+            qh = xh * h + (m >> _HALF)
+            ql = ((m & _LO14) << _HALF) + xl * l  # < 2^29
+            if (x < 0 and y2 > 0) or (x > 0 and y2 < 0):
+                qh = 0 - qh
+                ql = 0 - ql
+            ay = z2
+            if ay < 0:
+                ay = 0 - ay
+            h = ay >> _HALF
+            l = ay & _LO14
+            m = oh * l + ol * h
+            qh -= oh * h + (m >> _HALF)
+            pl = ((m & _LO14) << _HALF) + ol * l
+            if (o0 < 0 and z2 > 0) or (o0 > 0 and z2 < 0):
+                qh += (oh * h + (m >> _HALF)) << 1
+                pl = 0 - pl
+            acc = l2 + ql - pl  # in (-2^30, 2^28 + 2^30)
+            h2 = h2 + qh + (acc >> _SQ_SHIFT)
+            l2 = acc & _LO28
+            # lag 3: + x[n] x[n-3] - x[n-W+3] x[n-W]
+            ay = y3
+            if ay < 0:
+                ay = 0 - ay
+            h = ay >> _HALF
+            l = ay & _LO14
+            m = xh * l + xl * h  # < 2^24
+            qh = xh * h + (m >> _HALF)
+            ql = ((m & _LO14) << _HALF) + xl * l  # < 2^29
+            if (x < 0 and y3 > 0) or (x > 0 and y3 < 0):
+                qh = 0 - qh
+                ql = 0 - ql
+            ay = z3
+            if ay < 0:
+                ay = 0 - ay
+            h = ay >> _HALF
+            l = ay & _LO14
+            m = oh * l + ol * h
+            qh -= oh * h + (m >> _HALF)
+            pl = ((m & _LO14) << _HALF) + ol * l
+            if (o0 < 0 and z3 > 0) or (o0 > 0 and z3 < 0):
+                qh += (oh * h + (m >> _HALF)) << 1
+                pl = 0 - pl
+            acc = l3 + ql - pl  # in (-2^30, 2^28 + 2^30)
+            h3 = h3 + qh + (acc >> _SQ_SHIFT)
+            l3 = acc & _LO28
+            # lag 4: + x[n] x[n-4] - x[n-W+4] x[n-W]
+            ay = y4
+            if ay < 0:
+                ay = 0 - ay
+            h = ay >> _HALF
+            l = ay & _LO14
+            m = xh * l + xl * h  # < 2^24
+            qh = xh * h + (m >> _HALF)
+            ql = ((m & _LO14) << _HALF) + xl * l  # < 2^29
+            if (x < 0 and y4 > 0) or (x > 0 and y4 < 0):
+                qh = 0 - qh
+                ql = 0 - ql
+            ay = z4
+            if ay < 0:
+                ay = 0 - ay
+            h = ay >> _HALF
+            l = ay & _LO14
+            m = oh * l + ol * h
+            qh -= oh * h + (m >> _HALF)
+            pl = ((m & _LO14) << _HALF) + ol * l
+            if (o0 < 0 and z4 > 0) or (o0 > 0 and z4 < 0):
+                qh += (oh * h + (m >> _HALF)) << 1
+                pl = 0 - pl
+            acc = l4 + ql - pl  # in (-2^30, 2^28 + 2^30)
+            h4 = h4 + qh + (acc >> _SQ_SHIFT)
+            l4 = acc & _LO28
+            rx[r0] = x
+            y4 = y3
+            y3 = y2
+            y2 = y1
+            y1 = x
+            pos += 1
+            if pos == w:
+                pos = 0
+            t += 1
+        st[s + _C_X1 + 0] = y1 - _SMIN
+        st[s + _C_R1 + 0] = h1
+        st[s + _C_R1 + 0 + 1] = l1
+        st[s + _C_X1 + 1] = y2 - _SMIN
+        st[s + _C_R1 + 2] = h2
+        st[s + _C_R1 + 2 + 1] = l2
+        st[s + _C_X1 + 2] = y3 - _SMIN
+        st[s + _C_R1 + 4] = h3
+        st[s + _C_R1 + 4 + 1] = l3
+        st[s + _C_X1 + 3] = y4 - _SMIN
+        st[s + _C_R1 + 6] = h4
+        st[s + _C_R1 + 6 + 1] = l4
+        c += 1
+        s += _CS
     st[_H_XPOS] = pos
 
 

@@ -37,8 +37,9 @@ def _device(lib, seconds):
         src.append(b)
     print("device (unix port): MicroPython %d.%d.%d, %d ch x %d Hz, window %d / increment %d, block %d"
           % (sys.implementation.version[:3] + (N_CH, FS, WINDOW, INCREMENT, BLOCK)))
-    for feats in (("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4"), ("MAV", "WL", "ZC", "SSC", "RMS"),
-                  ("MAV", "WL", "ZC", "SSC"), ("RMS",), ("M2", "M4")):
+    all11 = ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4")
+    for feats in (all11, all11[:7], ("MAV", "WL", "ZC", "SSC", "RMS"),
+                  ("MAV", "WL", "ZC", "SSC"), ("RMS",), ("M2", "M4"), all11[7:]):
         fx = F.FeatureExtractor(N_CH, WINDOW, INCREMENT, features=feats)
         n_push = seconds * FS // BLOCK
         for i in range(n_blocks_src):
@@ -54,9 +55,12 @@ def _device(lib, seconds):
         # the per-window part alone
         st, out = fx._st, fx.out
         emit = F._emit
+        lev = F._levinson if fx._use_ar else None  # AR's per-window recursion
         reps = 2000
         t0 = time.ticks_us()
         for _ in range(reps):
+            if lev:
+                lev(st)
             emit(st, out, 0)
         t_emit = time.ticks_diff(time.ticks_us(), t0) / reps
         n_sc = n_push * BLOCK * N_CH
@@ -80,7 +84,7 @@ def _host(seconds):
     subprocess.run([str(micropython_exe()), "-X", "heapsize=16m", here, "--device", str(firmware_lib()),
                     str(seconds)], check=True)
     cfg = FeatureConfig(fs=FS, n_ch=N_CH, window=WINDOW, increment=INCREMENT,
-                        features=("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4"))
+                        features=("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4"))
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((10 * 60 * FS, N_CH)) * 2e4).astype(np.int32)
     compute_features(x[:10000], cfg)
@@ -89,7 +93,7 @@ def _host(seconds):
         t0 = time.perf_counter()
         f, e = compute_features(x, cfg)
         best = min(best, time.perf_counter() - t0)
-    print("host reference, all 7 features: 10 min x %d ch x %d Hz -> %d windows in %.0f ms (best of 3)"
+    print("host reference, all 11 features: 10 min x %d ch x %d Hz -> %d windows in %.0f ms (best of 3)"
           % (N_CH, FS, len(e), best * 1000))
 
 

@@ -147,14 +147,14 @@ def test_cli_motorunits_on_the_simulated_hd_garment(capsys):
 def test_cli_motorunits_drives_the_simulated_garment_from_the_neural_drive(capsys):
     from garment.cli import main
 
-    assert main(["motorunits", "--device", "sim-hd", "--calibrate-seconds", "6", "--seconds", "3",
+    assert main(["motorunits", "--device", "phantom-hd", "--calibrate-seconds", "6", "--seconds", "3",
                  "--drive", "sim", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     d = out["drive"]
     assert out["batch_samples"] == int(0.025 * out["fs"])  # 25 ms batches by default with --drive
     assert d["frames"] == out["batches"] and d["activation_max"] > 0.5
     assert d["pulses"] > 0 and 0 < d["peak_ua"] <= 20000  # the garment stimulated, within its calibration
-    assert main(["motorunits", "--device", "sim-hd", "--drive", "sim", "--drive-output", "2", "--json"]) == 2
+    assert main(["motorunits", "--device", "phantom-hd", "--drive", "sim", "--drive-output", "2", "--json"]) == 2
 
 
 def test_cli_motorunits_refuses_a_garment_without_an_hd_stream(capsys):
@@ -204,7 +204,7 @@ def test_activation_vector_puts_the_drive_on_its_policy_input():
 
 
 def test_grid_feed_plays_the_idle_rest_then_the_trial_without_a_step():
-    from garment.motorunits.drive_latency import GridFeed
+    from garment.motorunits.playback import GridFeed
 
     rng = np.random.default_rng(0)
     trial = np.cumsum(rng.standard_normal((3000, 8)), axis=0).astype(np.float32)  # a smooth-ish signal

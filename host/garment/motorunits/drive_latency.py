@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
@@ -32,6 +31,7 @@ from garment.phantom.hd_phantom import HDResult, generate_hd
 from .calibrate import Calibration, calibrate
 from .drive import NeuralDrive, full_scale_hz
 from .drive_link import DriveLog, stream_drive
+from .playback import GridFeed
 from .tracker import MotorUnitTracker
 
 FS = 2000  # the garment's 8-channel rate; the phantom is generated at it, so one clock serves both
@@ -62,62 +62,6 @@ def bipolar_pairs(r: HDResult, n: int = 8) -> np.ndarray:
 def bipolar(emg_uV: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """(n, len(pairs)) differences of the monopolar channels."""
     return (emg_uV[:, pairs[:, 0]] - emg_uV[:, pairs[:, 1]]).astype(np.float32)
-
-
-class GridFeed:
-    """The feeder's EMG source: the first ``IDLE_S`` of a trial's rest, back and forth (continuous,
-    so the garment's filters see no step), until :meth:`play`; then the trial from where the idle
-    part stands; back to idle after it."""
-
-    def __init__(self, fs: int) -> None:
-        self.fs = fs
-        self.position = 0  # samples produced
-        self._idle: np.ndarray = np.zeros((0, 8), np.float32)
-        self._trial: np.ndarray | None = None
-        self._ip = 0  # position in the idle part
-        self._dir = 1
-        self._tp = -1  # position in the trial (-1: idle)
-        self.trial_start: int | None = None  # source position of the trial's sample 0
-        self.started = threading.Event()
-        self._pending: np.ndarray | None = None
-        self._rng = np.random.default_rng(0)
-
-    def set_idle(self, x: np.ndarray) -> None:
-        self._idle = np.asarray(x, np.float32)
-        self._ip, self._dir = 0, 1
-
-    def play(self, trial: np.ndarray) -> None:
-        """Start ``trial`` (n, 8) at the next moment the idle part is moving forwards (its first
-        ``IDLE_S`` are the idle part itself, so the switch is seamless)."""
-        self.started.clear()
-        self.trial_start = None
-        self._pending = np.asarray(trial, np.float32)
-
-    def next_block(self, n: int) -> np.ndarray:
-        out = np.empty((n, 8), np.float32)
-        for i in range(n):
-            if self._tp < 0 and self._pending is not None and self._dir > 0:
-                self._trial, self._pending, self._tp = self._pending, None, self._ip
-                self.trial_start = self.position + i - self._ip
-                self.started.set()
-            if self._tp >= 0 and self._trial is not None:
-                out[i] = self._trial[self._tp]
-                self._tp += 1
-                if self._tp >= self._trial.shape[0]:
-                    self._tp, self._trial = -1, None
-                    self._ip, self._dir = self._idle.shape[0] - 1, -1
-                continue
-            if not self._idle.shape[0]:
-                out[i] = self._rng.standard_normal(8) * 3.0
-                continue
-            out[i] = self._idle[self._ip]
-            nxt = self._ip + self._dir
-            if not 0 <= nxt < self._idle.shape[0]:
-                self._dir = -self._dir
-                nxt = self._ip + self._dir
-            self._ip = nxt
-        self.position += n
-        return out
 
 
 @dataclass

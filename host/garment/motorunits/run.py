@@ -28,7 +28,7 @@ def run_session(source: PhantomHDSource, batch_s: float = MAX_BATCH_S, adapt: bo
         col(res)
         if on_batch is not None:
             on_batch(res)
-    return summarise(cal, tr, col, source, nb)
+    return summarise(cal, tr, col, source.truth(), nb)
 
 
 def calibrate_source(source: PhantomHDSource) -> Calibration:
@@ -50,11 +50,11 @@ class _Collect:
         self.events += res.events
 
 
-def summarise(cal: Calibration, tr: MotorUnitTracker, col: _Collect, source: PhantomHDSource, nb: int) -> dict[str, Any]:
-    """The session's summary object (see :func:`run_session`)."""
+def summarise(cal: Calibration, tr: MotorUnitTracker, col: _Collect, truth: list[np.ndarray], nb: int) -> dict[str, Any]:
+    """The session's summary object (see :func:`run_session`); ``truth``: the phantom's discharges in the tracker's samples."""
     trains = [np.concatenate(f) if f else np.zeros(0, np.int64) for f in col.found]
     events = col.events
-    pairs = {i: (j, roa) for i, j, roa in match_to_truth(trains, source.truth(), cal.fs)}
+    pairs = {i: (j, roa) for i, j, roa in match_to_truth(trains, truth, cal.fs)}
     units = []
     for k, u in enumerate(cal.units):
         j, roa = pairs.get(k, (None, None))
@@ -98,7 +98,7 @@ async def drive_session(client: Any, source: PhantomHDSource, cal: Calibration, 
     pulses = []
     while not client.pulses.empty():
         pulses.append(client.pulses.get_nowait())
-    out = summarise(cal, tr, col, source, nb)
+    out = summarise(cal, tr, col, source.truth(), nb)
     out["drive"] = {**log.summary(), "full_scale_hz": round(full, 2), "output": output,
                     "pulses": len(pulses), "peak_ua": max((p.amplitude_ua for p in pulses), default=0)}
     return out

@@ -163,3 +163,18 @@ def test_mixed_rates_refused_naming_the_files(recordings: list[Path], tmp_path: 
     r = run("train", str(recordings[0]), str(p), "--out", str(tmp_path / "m.gmdl"))
     assert r.returncode == 2
     assert f"500 Hz: slow.bdf; 1000 Hz: {recordings[0].name}" in r.stderr, r.stderr
+
+
+def test_an_ar_model_runs_on_the_garment_as_on_the_host(recordings: list[Path], tmp_path: Path) -> None:
+    """AR1..AR4 through the whole path: trained on the host, every window's int32 outputs
+    on the simulated garment equal the host reference (features, filters, decoder)."""
+    m = tmp_path / "ar.gmdl"
+    feats = ["MAV", "WL", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4"]
+    r = run("train", *map(str, recordings[:2]), "--out", str(m), "--kind", "lda", "--features", *feats, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["int8_accuracy"] > 0.6
+    r = run("evaluate", "--model", str(m), str(recordings[2]), "--json", "--device", "sim")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["accuracy"] > 0.6 and out["device_agreement"] == 1.0
+    assert 0.0 <= out["metrics"]["REJ_RATE"] <= 1.0 and out["metrics"]["CA"] == pytest.approx(out["accuracy"], abs=0.02)

@@ -256,7 +256,9 @@ def _lags(st: ptr32, rx: ptr32, blk: ptr32, off: int, n: int):
     # AR's lag sums over the samples blk[off..n) that _ingest just consumed:
     # R_k += x[n] x[n-k] - x[n-W+k] x[n-W], k = 1..4, as signed limbs (hi, lo in
     # [0, 2^28)); rx is the ring of the last W saturated samples (signed words).
-    # Channel by channel, the limbs and the last four samples held in locals.
+    # Channel by channel, the limbs and the last four samples held in locals; the four
+    # lags are written out (viper locals cannot be indexed, and a loop over st words
+    # cost 14.1 k instead of 11.5 k instructions per 8-channel sample).
     nch = int(st[_H_NCH])
     w = int(st[_H_W])
     sx = int(st[_H_SX])

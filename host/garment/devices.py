@@ -3,7 +3,9 @@ into a connected :class:`~garment.client.GarmentClient` for the duration of a bl
 
 Accepted: ``sim`` (starts a simulated garment for the duration), ``sim-hd`` (the simulated
 HD garment: 64 monopolar channels at 2048 Hz from the HD phantom's grid, whose truth is known),
-``ble:sim`` (one behind the virtual BLE radio: the host's real BLE code over ATT/GATT), ``socket://HOST:PORT``,
+``ble:sim`` (one behind the virtual BLE radio: the host's real BLE code over ATT/GATT),
+``qemu`` / ``qemu:BOARD`` (the firmware on an emulated MCU core, its UART on a pty:
+:mod:`garment.qemu.garment`), ``socket://HOST:PORT``,
 ``serial:/dev/ttyACM0`` or a bare path, ``ble:ADDRESS`` / ``ble:NAME``.
 
 The CLI (:func:`connect`), the TUI session (``GarmentSession.open``) and the HIL suite's
@@ -16,7 +18,7 @@ import asyncio
 import atexit
 import contextlib
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from garment.client import GarmentClient
 from garment.sim import SimGarment
@@ -26,7 +28,7 @@ __all__ = ["SIMULATED", "Connection", "absent_device", "connect", "make_transpor
 
 #: the device specs that start a simulated garment
 SIMULATED = ("sim", "sim-hd", "ble:sim")
-_STARTED: set[SimGarment] = set()  # simulated garments started here and not yet stopped
+_STARTED: set[Any] = set()  # simulated garments (SimGarment, QemuGarment) started here and not yet stopped
 
 
 @atexit.register
@@ -38,7 +40,7 @@ def stop_started_sims() -> None:
             _stop(sim)
 
 
-def _stop(sim: SimGarment) -> None:
+def _stop(sim: Any) -> None:
     try:
         sim.stop()
     finally:
@@ -62,7 +64,13 @@ def make_transport(spec: str) -> Transport:
         from garment.transports.ble import BleTransport
 
         return BleTransport(address)
-    raise TransportError(f"unknown device '{spec}': use sim, sim-hd, serial:PATH, socket://HOST:PORT or ble:ADDRESS")
+    if _is_qemu(spec):
+        raise TransportError(f"{spec} is opened by garment.devices.open_device(): it boots the emulated core")
+    raise TransportError(f"unknown device '{spec}': use sim, sim-hd, qemu, serial:PATH, socket://HOST:PORT or ble:ADDRESS")
+
+
+def _is_qemu(spec: str) -> bool:
+    return spec == "qemu" or spec.startswith("qemu:")
 
 
 def absent_device(spec: str, timeout: float = 1.0) -> str | None:
@@ -74,6 +82,17 @@ def absent_device(spec: str, timeout: float = 1.0) -> str | None:
     from urllib.parse import urlsplit
 
     if spec in SIMULATED or spec.startswith("ble:"):
+        return None
+    if _is_qemu(spec):
+        from garment.qemu.build import DEFAULT_BOARD, QEMU_BOARDS, QemuBuildError, check_toolchain
+
+        board = spec[len("qemu:"):] if spec.startswith("qemu:") else DEFAULT_BOARD
+        if board not in QEMU_BOARDS:
+            return f"unknown qemu board '{board}' (known: {', '.join(QEMU_BOARDS)})"
+        try:
+            check_toolchain(QEMU_BOARDS[board])
+        except QemuBuildError as e:
+            return str(e)
         return None
     if spec.startswith("serial:") or spec.startswith("/"):
         path = spec[len("serial:"):] if spec.startswith("serial:") else spec
@@ -110,11 +129,24 @@ async def open_device(spec: str, timeout: float = 2.0, *, sim: SimGarment | None
     ``sim`` / ``sim-hd`` / ``ble:sim`` use ``sim`` when given (a :class:`SimGarment` that
     is running is left running; one that is not is started here and stopped after), else
     start a new one (``sim-hd``: the HD garment, ``SimGarment(hd=True)``; ``ble:sim``:
-    without a wired link, behind the virtual radio). Starting and
+    without a wired link, behind the virtual radio). ``qemu[:BOARD]`` boots the firmware
+    on the emulated core (built first if needed) and opens its UART. Starting and
     stopping run in a thread, so an event loop with an interface keeps running."""
-    started: SimGarment | None = None
+    started: Any = None
     try:
         async with contextlib.AsyncExitStack() as stack:
+            qemu_url = None
+            if _is_qemu(spec):
+                from garment.qemu.build import DEFAULT_BOARD
+                from garment.qemu.garment import QemuGarment
+
+                started = QemuGarment(spec[len("qemu:"):] if spec.startswith("qemu:") else DEFAULT_BOARD)
+                _STARTED.add(started)
+                await asyncio.to_thread(started.start)
+                qemu_url = started.url
+                # Its UART takes host -> guest bytes one per turn of qemu's main loop, and a
+                # loaded host emulates the core slower than its own clock: replies take longer.
+                timeout = max(timeout, 10.0)
             if spec in SIMULATED:
                 if sim is None:
                     sim = SimGarment(wired=spec != "ble:sim", hd=spec == "sim-hd")
@@ -134,7 +166,7 @@ async def open_device(spec: str, timeout: float = 2.0, *, sim: SimGarment | None
                 transport: Transport = BleTransport(peripheral.address, radio.client_backend, radio.scanner_backend)
                 url = f"ble:{peripheral.address} (virtual radio)"
             else:
-                url = sim.url if spec in ("sim", "sim-hd") and sim is not None else spec
+                url = qemu_url or (sim.url if spec in ("sim", "sim-hd") and sim is not None else spec)
                 transport = make_transport(url)
             client = GarmentClient(transport, timeout=timeout)
             await client.connect()

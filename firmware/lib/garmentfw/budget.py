@@ -2,7 +2,7 @@
 # the hot paths measured on the emulated Cortex-M7 (benchmarks/bench_mcu.py, qemu
 # -icount shift=0: exact instruction counts). A configuration whose work per second,
 # with 2x headroom, exceeds what the board's clock gives is refused with a clear error
-# instead of dropping samples later. Boards not listed (sim, qemu) are not checked.
+# instead of dropping samples later. Boards not listed (sim) are not checked.
 # The host's benchmark reads the clocks, IPC and headroom from this file.
 from micropython import const
 
@@ -10,6 +10,11 @@ from garmentfw import wire
 
 # Board NAME -> CPU clock (Hz).
 CPU_HZ = {"esp32s3": 240_000_000, "rp2040": 133_000_000, "rp2350": 150_000_000}
+# Emulated boards: instructions per second of the guest's own clock. The live qemu
+# garment runs under qemu -icount shift=2 (garment.qemu.garment reads this): 4 ns per
+# instruction. Its AFE is the register-level chip model on the same core (the SPI byte
+# exchange in Python: a peripheral's work on a real board), so that work counts too.
+EMULATED_HZ = {"qemu": 250_000_000}
 # Instructions per cycle assumed on every board (see benchmarks/bench_mcu.py).
 IPC_PERCENT = const(100)
 HEADROOM = const(2)
@@ -26,15 +31,18 @@ INSTR_STREAM_8CH = const(23791)
 # (one run on the shared VM; the counts vary by a few per cent between runs).
 INSTR_FEATURES_M24_8CH = const(3736)
 INSTR_FEATURES_AR_8CH = const(11472)
+# Per conversion read on the chip model (afe_read_on_model; the frame is 8 channels always).
+INSTR_AFE_MODEL = const(45449)
 # Measured, per window: the largest golden decoder (MLP 40->16->4), and windows per
 # second (50 ms increments: the feature configuration's default).
 INSTR_DECODE = const(56280)
 WINDOWS_PER_S = const(20)
 
 
-def instructions_per_s(fs: int, n_ch: int, features=None) -> int:
+def instructions_per_s(fs: int, n_ch: int, features=None, board: str = "") -> int:
     """Instructions per second of streaming + decoding ``n_ch`` channels at ``fs``
-    (``features``: a model's feature names; None: MAV..RMS, the streaming default)."""
+    (``features``: a model's feature names; None: MAV..RMS, the streaming default) on
+    ``board`` (an emulated board also runs its chip model)."""
     per = INSTR_SAMPLE_8CH + INSTR_FEATURES_8CH + INSTR_STREAM_8CH
     if features:
         if "M2" in features or "M4" in features:
@@ -43,16 +51,24 @@ def instructions_per_s(fs: int, n_ch: int, features=None) -> int:
             if nm[:2] == "AR":
                 per += INSTR_FEATURES_AR_8CH
                 break
-    return fs * (per * n_ch // 8) + WINDOWS_PER_S * INSTR_DECODE
+    per = per * n_ch // 8
+    if board in EMULATED_HZ:
+        per += INSTR_AFE_MODEL
+    return fs * per + WINDOWS_PER_S * INSTR_DECODE
+
+
+def clock_hz(board: str):
+    """Instructions per second ``board`` gives at IPC 1 (None: not checked)."""
+    return CPU_HZ.get(board) or EMULATED_HZ.get(board)
 
 
 def refusal(board: str, fs: int, n_ch: int, features=None):
     """None when the configuration (with a model computing ``features``) fits ``board``
     with the headroom, else the reason."""
-    hz = CPU_HZ.get(board)
+    hz = clock_hz(board)
     if hz is None:
         return None
-    need_mips = instructions_per_s(fs, n_ch, features) * HEADROOM // 1_000_000
+    need_mips = instructions_per_s(fs, n_ch, features, board) * HEADROOM // 1_000_000
     have_mips = hz // 1_000_000 * IPC_PERCENT // 100
     if need_mips <= have_mips:
         return None

@@ -10,6 +10,8 @@ ports put on flash).
 With ``icount=True`` qemu runs with ``-icount shift=0``: every guest instruction
 advances the virtual clock by exactly 1 ns, so ``time.ticks_us()`` in the guest counts
 thousands of instructions, deterministically (``garment.qemu`` benchmarks read it).
+``shift=N`` makes it 2**N ns (the live garment, :mod:`garment.qemu.garment`, runs at
+``shift=2``: a core of 250 M instructions per second of its own time).
 """
 from __future__ import annotations
 
@@ -37,11 +39,12 @@ class QemuError(Exception):
 class QemuMachine:
     """One running emulated board; a context manager (the guest is killed on exit)."""
 
-    def __init__(self, board: str = DEFAULT_BOARD, *, icount: bool = False, elf: Path | None = None):
+    def __init__(self, board: str = DEFAULT_BOARD, *, icount: bool = False, shift: int = 0, elf: Path | None = None):
         if board not in QEMU_BOARDS:
             raise QemuError(f"unknown qemu board '{board}' (known: {', '.join(QEMU_BOARDS)})")
         self.board = QEMU_BOARDS[board]
         self.icount = icount
+        self.shift = shift
         self.elf = elf
         self.proc: subprocess.Popen[bytes] | None = None
         self.pty: str | None = None
@@ -54,7 +57,7 @@ class QemuMachine:
         exe = shutil.which(f"qemu-system-{b.qemu_arch}") or f"qemu-system-{b.qemu_arch}"
         args = [exe, "-machine", b.machine, "-nographic", "-monitor", "null", "-semihosting", *b.extra_qemu_args]
         if self.icount:
-            args += ["-icount", "shift=0"]
+            args += ["-icount", f"shift={self.shift}"]
         return [*args, "-serial", "pty", "-kernel", str(self.elf)]
 
     def start(self, *, raw_repl: bool = True, timeout: float = 30.0) -> QemuMachine:

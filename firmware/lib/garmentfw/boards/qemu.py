@@ -6,7 +6,8 @@
 # has no flash filesystem). The link is the board's UART: the framed protocol over the
 # REPL's stdin/stdout, which the host reaches through a pty (`--device qemu`).
 # There is no rig port (the UART is the only I/O): the chip model's noise floor and
-# its internal test signal are the EMG.
+# its internal test signal are the EMG. Idle, the core sleeps (WFI) until a UART byte or
+# the next tick (`coresleep`, a C addition of the image), as an MCU's idle loop does.
 import time
 
 import vfs
@@ -27,6 +28,11 @@ _MOUNT = "/flash"
 # An MCU's DRDY capture ring, not the unix sim's 0.5 s cushion: 64 conversions (32 ms
 # at 2 kHz) is what the MCU boards' capture rings hold.
 _AFE_FIFO = const(64)
+
+try:
+    from coresleep import wait as _core_sleep  # type: ignore[import-not-found]
+except ImportError:  # an image without it: the link's busy poll
+    _core_sleep = None
 
 
 class RamBlockDevice:
@@ -97,7 +103,10 @@ class Board:
         pass
 
     def idle(self, ms: int) -> None:
-        self.link.wait(ms)
+        if _core_sleep is None:
+            self.link.wait(ms)
+        else:
+            _core_sleep(ms)
 
     def safe_state(self) -> None:
         self.stim.all_off()

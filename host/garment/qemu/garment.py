@@ -20,6 +20,7 @@ uploads, not bulk data (``benchmarks/bench_qemu_link.py``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import time
@@ -75,7 +76,9 @@ class QemuGarment:
             m.transport.exec_raw_no_follow(_MAIN)
             m.transport.close()
             m.transport = None
-            asyncio.run(self._answers(time.monotonic() + timeout))
+            # In a thread of its own: start() may be called with an event loop running.
+            with concurrent.futures.ThreadPoolExecutor(1) as ex:
+                ex.submit(asyncio.run, self._answers(time.monotonic() + timeout)).result()
         except Exception as e:
             self.stop()
             raise QemuError(f"the firmware did not start on {self.board}: {e}") from None

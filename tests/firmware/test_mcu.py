@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent / "mp"
 #: Scripts that test modules the qemu board's image does not hold.
 NOT_ON_CORE = {
+    "test_ads1299_chain.py": "tests the HD sim board's daisy-chained chip model (sim/ads1299_chain.py), not in the qemu image",
+    "test_device_hd.py": "tests the HD sim board on the daisy-chained chip model (sim/ads1299_chain.py), not in the qemu image",
     "test_ble_link.py": "tests the ESP32-S3 board's BLE link (boards/ble_link.py), not in the qemu image",
     "test_dual_link.py": "tests the ESP32-S3 board's USB+BLE link (boards/dual_link.py), not in the qemu image",
     "test_esp32s3_capture.py": "tests the ESP32-S3 board's DRDY capture (boards/esp32s3_capture.py), not in the qemu image",

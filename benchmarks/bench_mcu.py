@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     # The counts the firmware refuses configurations with (garmentfw/budget.py).
     pinned = {"sample": BUDGET.INSTR_SAMPLE_8CH, "window_features": BUDGET.INSTR_FEATURES_8CH * 100,
-              "window_mlp": BUDGET.INSTR_DECODE}
+              "window_mlp": BUDGET.INSTR_DECODE, "afe_read_on_model": BUDGET.INSTR_AFE_MODEL}
     result["firmware_budget_table"] = {
         k: {"pinned": v, "measured": round(instr[k]), "within_2pct": abs(instr[k] - v) <= 0.02 * v}
         for k, v in pinned.items()}

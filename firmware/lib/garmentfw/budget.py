@@ -32,7 +32,7 @@ INSTR_STREAM_8CH = const(23791)
 INSTR_FEATURES_M24_8CH = const(3736)
 INSTR_FEATURES_AR_8CH = const(11472)
 # Per conversion read on the chip model (afe_read_on_model; the frame is 8 channels always).
-INSTR_AFE_MODEL = const(45449)
+INSTR_AFE_MODEL = const(59592)
 # Measured, per window: the largest golden decoder (MLP 40->16->4), and windows per
 # second (50 ms increments: the feature configuration's default).
 INSTR_DECODE = const(56280)

@@ -13,6 +13,13 @@ transport, deframing, the client's 24-bit decode). Side by side in the same run:
 8-channel garment (``garment sim``, 8 x 2000 Hz), the cost a 64-channel stream is compared
 with, per channel-sample.
 
+The first figure is the firmware alone on a virtual clock (no sockets, no scheduler): the
+HD device as ``app.make_device`` wires it on the daisy-chain model (DRDY capture of every
+conversion, filters, 24-bit telemetry framed into the queue), CPU seconds per second of
+64 x 2048 Hz (getrusage of the run minus a run without the timed loop): whether one core
+keeps up at all. On a loaded shared machine the streamed figures then show what the
+process gets from the scheduler.
+
 Usage: python benchmarks/bench_hd_stream.py [--seconds 60] [--pty] [--no-8ch] [--json]
 """
 from __future__ import annotations
@@ -30,6 +37,27 @@ from typing import Any
 
 from garment.client import GarmentClient
 from garment.devices import make_transport
+from garment.paths import firmware_lib, micropython_exe
+
+# The HD device streaming on the daisy-chain model, on the virtual clock (the firmware
+# tests' HD board, tests/firmware/mp/test_device_hd.py), for argv[1] seconds of signal.
+VIRTUAL = r"""
+import sys
+sys.path.insert(0, "tests/firmware/mp")
+exec(open("tests/firmware/mp/test_device_hd.py").read())
+from garmentfw.app import make_device
+b = HDBoard(link=Link(capture=False))
+d = make_device(b)
+d.streaming = True
+d.streamer.start(d.n_ch, d.kind)
+nv = array("i", [((i * 7919) % 2001 - 1000) * 50 for i in range(64 * 128)])
+for _ in range(4):
+    _feed_window(b, d, nv)
+c0 = b.afe.count
+for _ in range(int(sys.argv[1]) * 16):  # 62.5 ms steps
+    _feed_window(b, d, nv)
+print(b.afe.count - c0, b.afe.overruns, d.txq.dropped, d.streamer.packets)
+"""
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -68,7 +96,7 @@ def _start_sim(hd: bool, pty: bool) -> tuple[subprocess.Popen[str], str, int]:
 
 
 async def _stream(url: str, seconds: float) -> dict[str, Any]:
-    g = GarmentClient(make_transport(url), timeout=5.0)
+    g = GarmentClient(make_transport(url), timeout=30.0)  # a starved sim answers late
     await g.connect()
     try:
         info = await g.info()
@@ -77,13 +105,13 @@ async def _stream(url: str, seconds: float) -> dict[str, Any]:
         blocks = 0
         first = last = None
         await g.start_stream()
-        b0 = await g.next_block(timeout=5.0)  # the stream is flowing: the measured span starts here
+        b0 = await g.next_block(timeout=30.0)  # the stream is flowing: the measured span starts here
         first = b0.first_index
         s0 = g.stats.samples
         t0 = time.monotonic()
         c_host0 = _self_cpu()
         while time.monotonic() - t0 < seconds:
-            b = await g.next_block(timeout=5.0)
+            b = await g.next_block(timeout=30.0)
             blocks += 1
             last = b.first_index + len(b.data)
         wall = time.monotonic() - t0
@@ -109,6 +137,31 @@ async def _stream(url: str, seconds: float) -> dict[str, Any]:
         "payload_kB_s": round(samples * cfg.channels * 3 / wall / 1000, 1),
         "host_cpu_s_per_s": round(c_host / wall, 3),
     }
+
+
+def virtual_clock(seconds: int = 20) -> dict[str, Any]:
+    """CPU seconds per second of 64 x 2048 Hz of the firmware alone (virtual clock)."""
+    root = Path(__file__).resolve().parents[1]
+    script = root / f".bench_hd_{os.getpid()}.py"
+    script.write_text(VIRTUAL)
+    try:
+        cpu = []
+        outs = []
+        for n in (seconds, 0):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            outs.append(subprocess.run([str(micropython_exe()), "-X", "heapsize=8m", str(script), str(n)],
+                                       capture_output=True, text=True, cwd=root, check=True,
+                                       env={**os.environ, "MICROPYPATH": str(firmware_lib())}).stdout.split())
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
+    finally:
+        script.unlink()
+    conv, overruns, dropped, packets = (int(v) for v in outs[0])
+    per_s = (cpu[0] - cpu[1]) / seconds
+    return {"what": "firmware alone, virtual clock", "channels": 64, "fs": 2048, "seconds": seconds,
+            "conversions": conv, "afe_overruns": overruns, "tx_dropped": dropped, "packets": packets,
+            "firmware_cpu_s_per_s": round(per_s, 3),
+            "firmware_us_per_channel_sample": round(per_s / (64 * 2048) * 1e6, 3)}
 
 
 def run_one(hd: bool, seconds: float, pty: bool) -> dict[str, Any]:
@@ -137,12 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-8ch", action="store_true", help="skip the 8-channel garment beside it")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
+    v = virtual_clock()
     rows = [run_one(True, a.seconds, a.pty)]
     if not a.no_8ch:
         rows.append(run_one(False, a.seconds, a.pty))
     if a.json:
-        print(json.dumps(rows))
+        print(json.dumps([v] + rows))
     else:
+        print(f"firmware alone (virtual clock, {v['seconds']} s of 64 x 2048 Hz): {v['conversions']} conversions, "
+              f"AFE overruns {v['afe_overruns']}, tx dropped {v['tx_dropped']}; {v['firmware_cpu_s_per_s']} CPU s "
+              f"per s of signal ({v['firmware_us_per_channel_sample']} us/ch-sample)")
         for r in rows:
             print(f"{r['board']}: {r['channels']} ch x {r['fs']} Hz over {r['link']}, {r['seconds']} s: "
                   f"{r['samples_per_channel']} samples/ch (AFE span {r['afe_span']}, {r['rate_hz']} Hz), "

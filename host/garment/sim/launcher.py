@@ -22,7 +22,7 @@ from garment.sim.pty_bridge import PtyBridge
 #: the HD board's boot rate (its fastest of wire.HD_FS): the feeder's first source is built for it
 HD_BOOT_FS = 2048
 #: how far the HD feeder keeps the AFE's input ahead of its conversions
-HD_LEAD_S = 0.5
+HD_LEAD_S = 1.5
 
 
 class SimStartError(RuntimeError):
@@ -97,7 +97,7 @@ class SimGarment:
             source_factory = hd_source_factory()
         self.source_factory = source_factory or default_source
         # the HD board's chip models and 64-channel buffers need more than the 8-channel board
-        self.heapsize = heapsize or ("32m" if hd else "4m")
+        self.heapsize = heapsize or ("8m" if hd else "4m")
         # The garment's flash (model, calibration, keys): kept across restart() calls.
         self._own_state = state_dir is None
         self.state_dir = Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix="garment-sim-"))
@@ -150,8 +150,8 @@ class SimGarment:
             if self.hd:
                 from garment.sim.hd_source import HD_INPUTS
 
-                # 0.5 s ahead (the AFE's input holds 2 s): the 64-input feed is 8x the bytes,
-                # and the HD garment has no stimulator whose rig events need a short lead
+                # 1.5 s ahead (the AFE's input holds 2 s): a starved sim process catches its AFE up on
+                # wall-clock time, and the HD garment has no stimulator whose rig events need a short lead
                 self.feeder = EmgFeeder("127.0.0.1", self.rig_port, self.source_factory, lead_s=HD_LEAD_S,
                                         n_inputs=HD_INPUTS)
                 self.feeder.start(fs=HD_BOOT_FS)

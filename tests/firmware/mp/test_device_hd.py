@@ -21,15 +21,17 @@ class HDBoard(Board):
     MONTAGE = grid_labels(HD_GRID[0], HD_GRID[1], HD_GRID[3])
 
     def __init__(self, link=None):  # noqa: super().__init__ builds the 8-channel AFE
-        from garmentfw.afe import Ads1299Source
         from garmentfw.drivers.ads1299 import ADS1299, FCLK_HD_HZ
         from garmentfw.sim.ads1299_chain import FakeDaisyChain
+        from garmentfw.sim.afe_irq import SimDrdyIrq
 
-        self.chip = c = FakeDaisyChain(8, clock=vclock.ticks_us, depth=1024, fclk_hz=FCLK_HD_HZ)
+        # as boards/sim_hd.py: every chip holds one conversion, chip 1's DRDY interrupt
+        # moves the chain's frame into the device's ring
+        self.chip = c = FakeDaisyChain(8, clock=vclock.ticks_us, depth=1, fclk_hz=FCLK_HD_HZ)
         drv = ADS1299(c.spi, c.cs, c.drdy, reset=c.reset_pin, start=c.start_pin, pwdn=c.pwdn_pin,
                       sleep_us=vclock.sleep_us, n_chips=8, fclk_hz=FCLK_HD_HZ)
         drv.init()
-        self.afe = Ads1299Source(drv, c.pending, c.next_index)
+        self.afe = SimDrdyIrq(c, drv).afe
         self.afe.fs_allowed = wire.HD_FS
         self.link = link if link is not None else Link()
         self.store = None
@@ -78,14 +80,20 @@ def test_info_carries_the_grid_in_one_reply():
     assert len(info["montage"]) == 64 and info["montage"][0] == "R01C02" and info["montage"][-1] == "R13C05"
 
 
-def test_64_channel_stream_is_every_sample_in_packets_that_fit():
-    b = HDBoard()
+def _streaming(link=None):
+    # a streaming device on the HD board and 4 windows of AFE time through it
+    b = HDBoard(link=link)
     d = Device(b)
     d.streaming = True
     d.streamer.start(d.n_ch, d.kind)
     nv = array("i", [((i * 7919) % 2001 - 1000) * 50 for i in range(64 * 128)])
     for _ in range(4):
         _feed_window(b, d, nv)
+    return b, d, nv
+
+
+def test_64_channel_stream_is_every_sample_in_packets_that_fit():
+    b, d, nv = _streaming()
     d.stop_stream()
     got = []
 
@@ -103,13 +111,7 @@ def test_64_channel_stream_is_every_sample_in_packets_that_fit():
 
 
 def test_64_channel_window_path_allocates_nothing():
-    b = HDBoard(link=Link(capture=False))
-    d = Device(b)
-    d.streaming = True
-    d.streamer.start(d.n_ch, d.kind)
-    nv = array("i", [((i * 7919) % 2001 - 1000) * 50 for i in range(64 * 128)])
-    for _ in range(4):
-        _feed_window(b, d, nv)
+    b, d, nv = _streaming(Link(capture=False))
     gc.collect()
     before = gc.mem_alloc()
     for _ in range(10):

@@ -24,7 +24,7 @@ import micropython
 from array import array
 from micropython import const
 
-from garmentfw.sim.ads1299_model import FRAME, FakeADS1299, NCH
+from garmentfw.sim.ads1299_model import FRAME, NCH, FakeADS1299, _SPI
 
 MAX_CHIPS = const(8)
 _P_IDLE = const(0)  # the chip model's serial-interface states (sim/ads1299_model.py)
@@ -148,17 +148,9 @@ class _ChainDrdy:
         self._chain.chips[0].drdy.irq(handler, trigger, hard)
 
 
-class _ChainSPI:
-    """machine.SPI-like bus: DIN to every chip, DOUT from chip 1 (the chain behind it)."""
-
-    def __init__(self, chain):
-        self._c = chain
-
-    def init(self, *args, **kw):
-        pass
-
-    def deinit(self):
-        pass
+class _ChainSPI(_SPI):
+    """machine.SPI-like bus: DIN to every chip, DOUT from chip 1 (the chain behind it);
+    ``self._c`` is the chain (init, deinit and read as the one-chip bus's)."""
 
     def write(self, buf):
         c = self._c
@@ -173,21 +165,17 @@ class _ChainSPI:
         c0 = c.chips[0]
         # Fast path: a whole-chain frame read in RDATAC, as the driver's read_frame does.
         if write == 0 and c0._pos == 0 and c0._rdatac and c0._pst == _P_IDLE and c0._cs_low and c0._alive \
-                and not c0._hold_us and c.chained() == c.n_chips:
-            c0._advance()  # and its followers
-            for ch in c.chips:
-                ch._latch()
-            c._shift_out(buf, n)
-            for ch in c.chips:
-                ch._pos = n
-            return
+                and not c0._hold_us:
+            last = c.chained()
+            if last == c.n_chips:
+                c0._advance()  # and its followers
+                for ch in c.chips:
+                    ch._latch()
+                    ch._pos = n
+                c._shift_out(buf, n, last)
+                return
         for i in range(n):
             buf[i] = c._xfer(write)
-
-    def read(self, n, write=0):
-        b = bytearray(n)
-        self.readinto(b, write)
-        return bytes(b)
 
     def write_readinto(self, wbuf, rbuf):
         c = self._c
@@ -257,12 +245,12 @@ class FakeDaisyChain:
                 return k
         return k
 
-    def _shift_out(self, buf, n: int) -> None:
-        # What DOUT gives for n data bytes from the first SCLK of a frame (all latched).
+    def _shift_out(self, buf, n: int, last: int) -> None:
+        # What DOUT gives for n data bytes from the first SCLK of a frame (all latched;
+        # ``last`` = chained()).
         k = 0
         off = 0
         chips = self.chips
-        last = self.chained()
         while off < n:
             take = n - off
             if take > FRAME:

@@ -73,3 +73,23 @@ def test_cobs_fast_path_is_byte_identical_to_the_loop() -> None:
                     assert got == bytes(loop) and cobs_decode(got[:-1]) == data
                 assert cobs_decode(cobs_encode(data)[:-1]) == data
     assert fast > 300
+
+
+SAMPLES64 = json.loads((Path(__file__).parents[2] / "models/golden/samples64.json").read_text())
+
+
+def test_64_channel_samples_golden() -> None:
+    """The HD garment's 64-channel R_SAMPLES packets (firmware side: tests/firmware/mp/test_device_hd.py)."""
+    from garment.client import decode_samples
+
+    codes = SAMPLES64["codes"]
+    s = 0
+    for p in SAMPLES64["packets"]:
+        body = bytes.fromhex(p["body"])
+        assert len(body) <= wire.MAX_BODY and p["n"] == wire.samples_per_packet(64) or p is SAMPLES64["packets"][-1]
+        first, nch, kind, x = decode_samples(body)
+        assert (first, nch, kind) == (p["first_index"], 64, wire.STREAM_FILTERED)
+        assert x.tolist() == codes[s : s + p["n"]]
+        assert encode_packet(wire.R_SAMPLES, p["seq"], body).hex() == p["frame"]
+        s += p["n"]
+    assert s == len(codes)

@@ -128,3 +128,32 @@ def test_ble_refuses_raw_64_channel_streaming():
     code, msg = h.refused(wire.T_STREAM_START)
     assert code == wire.E_OUT_OF_RANGE and "USB only" in msg and "motor-unit" in msg, msg
     assert not d.streaming
+
+
+def test_64_channel_packets_match_the_golden_vectors():
+    # the firmware's packing of a 64-channel run, frame for frame (models/golden/samples64.json)
+    import json
+
+    from garmentfw.framing import Framer
+    from garmentfw.telemetry import SampleStreamer
+
+    with open("../../../models/golden/samples64.json") as f:
+        g = json.load(f)
+
+    class Queue:
+        def __init__(self):
+            self.frames = []
+
+        def push(self, buf, n):
+            self.frames.append(bytes(buf[:n]))
+            return True
+
+    q = Queue()
+    st = SampleStreamer(Framer(), q)
+    st.start(g["n_ch"], g["kind"])
+    block = array("i", [v for row in g["codes"] for v in row])
+    st.add(block, len(g["codes"]), g["first_index"])
+    st.flush()
+    want = [p["frame"] for p in g["packets"]]
+    got = ["".join("%02x" % b for b in fr) for fr in q.frames]
+    assert got == want, (len(got), len(want))

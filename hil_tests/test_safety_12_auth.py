@@ -225,6 +225,7 @@ async def test_held_back_request_is_refused_stale(bench: StimBench) -> None:
 
     class Shifted:
         open_reply = signer.open_reply
+        open_unsolicited = signer.open_unsolicited  # the garment's own packets are still this session's
 
         def __init__(self, shift_ms: int) -> None:
             self.shift_ms = shift_ms

@@ -15,7 +15,8 @@ from rig import StimBench, heartbeat
 
 STIM_CHANNELS = 4
 FREQ_HZ = 30
-STREAM_S = 3.0
+PULSES = 90  # per channel: 3 s of 30 Hz trains while the stream runs
+TIMEOUT_S = 30.0  # a loaded host runs the simulated garment slower, never lossier
 
 
 async def test_stream_8ch_2khz_while_four_channels_stimulate_at_30hz_loses_nothing(bench: StimBench) -> None:
@@ -28,28 +29,24 @@ async def test_stream_8ch_2khz_while_four_channels_stimulate_at_30hz_loses_nothi
         await g.arm()
         await g.start_stream()
         first = (await g.next_block(timeout=3)).first_index
-        for ch in range(STIM_CHANNELS):
-            await g.stim_test(ch, 12000, 300, FREQ_HZ, int(STREAM_S * 1000) + 2000)
         mark = len(bench.log.since())
+        for ch in range(STIM_CHANNELS):
+            await g.stim_test(ch, 12000, 300, FREQ_HZ, 20000)
         t0 = time.monotonic()
-        n = 0
         expected = None
-        while time.monotonic() - t0 < STREAM_S:
+        # until every channel has pulsed PULSES times (counted from its R_PULSES reports)
+        while min(len(bench.log.since(mark, channel=ch)) for ch in range(STIM_CHANNELS)) < PULSES:
+            assert time.monotonic() - t0 < TIMEOUT_S, [len(bench.log.since(mark, channel=c)) for c in range(4)]
             block = await g.next_block(timeout=3)
             if expected is not None:
                 assert block.first_index == expected, f"sample {expected} to {block.first_index - 1} lost"
             expected = block.first_index + len(block.data)
-            n += len(block.data)
-        pulses = bench.log.since(mark)
         await g.stop_stream()
         await g.disarm()
     st = g.stats
     assert st.dropped == 0 and st.gaps == 0, st
+    assert st.forged_unsolicited == 0, st  # every pulse report carried the session's tag
     after = await g.status()
     assert after.afe_overruns == before.afe_overruns, (before, after)  # the garment lost none either
-    # the pulses really ran all along: every channel near 30 Hz for the whole stream
-    for ch in range(STIM_CHANNELS):
-        got = sum(1 for p in pulses if p.pulse.channel == ch)
-        assert got >= FREQ_HZ * STREAM_S * 0.8, (ch, got)
-    # and the counter is the AFE's: as many samples as 2 kHz gives in that time
-    assert expected is not None and expected - first > 2000 * STREAM_S * 0.9
+    # the counter is the AFE's: at least the samples 2 kHz gives in the trains' 3 s
+    assert expected is not None and expected - first > 2000 * PULSES / FREQ_HZ * 0.9

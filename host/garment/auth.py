@@ -80,6 +80,12 @@ def reply_mac(key: bytes, counter: int, rtype: int, body: bytes) -> bytes:
     return hmac_sha256(key, b"reply", struct.pack("<IB", counter, rtype), body)[:MAC_LEN]
 
 
+def unsolicited_mac(key: bytes, rtype: int, body: bytes) -> bytes:
+    """The MAC ending a packet the garment sent by itself in the session of ``key``:
+    ``body`` is its body up to and with t_ms and the packet number n."""
+    return hmac_sha256(key, b"event", bytes((rtype,)), body)[:MAC_LEN]
+
+
 def _check_secret(secret: bytes) -> bytes:
     secret = bytes(secret)
     if len(secret) != SECRET_LEN:
@@ -94,6 +100,7 @@ class GarmentAuth:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = _check_secret(secret)
+        self._last_unsolicited = 0
         self._key: bytes | None = None
         self.counter = 0  # the last counter used
         # The garment's session clock as last seen: (its t_ms, self.clock() then).
@@ -111,6 +118,7 @@ class GarmentAuth:
             raise AuthError(f"challenge nonce of {len(nonce)} bytes, expected {NONCE_LEN}")
         self._key = session_key(self._secret, nonce)
         self.counter = counter
+        self._last_unsolicited = 0  # the garment numbers them from 1 in each session
         return struct.pack(wire.AUTH_RESPONSE_FMT, counter, response_mac(self._secret, nonce, counter))
 
     def opened(self) -> None:
@@ -155,6 +163,23 @@ class GarmentAuth:
         self._anchor = (int(struct.unpack_from("<I", body, n)[0]), self.clock())
         return body[:n]
 
+    def open_unsolicited(self, rtype: int, body: bytes) -> bytes | None:
+        """The body without its unsolicited tag (wire.EVENT_TAG_LEN), or None when it
+        carries no valid one: not this session's MAC, or its number not above the last
+        taken (a replayed or reordered packet)."""
+        if self._key is None:
+            return None
+        n = len(body) - wire.EVENT_TAG_LEN
+        if n < 0:
+            return None
+        t_ms, number = struct.unpack_from("<II", body, n)
+        if not hmac.compare_digest(unsolicited_mac(self._key, rtype, body[: n + 8]), body[n + 8 :]):
+            return None
+        if number <= self._last_unsolicited:
+            return None
+        self._last_unsolicited = number
+        return body[:n]
+
     def end(self) -> None:
         self._key = None
 
@@ -177,14 +202,20 @@ async def authenticate(client: GarmentClient, secret: bytes) -> GarmentAuth:
     auth = GarmentAuth(secret)
     nonce, counter = await challenge(client)
     body = auth.respond(nonce, counter)
-    await client.request(wire.T_AUTH_RESPONSE, body)
-    auth.opened()
-    client.signer = auth
+
+    def installed(_ack: object) -> None:
+        # on the R_ACK itself: everything the garment sends by itself after it is tagged
+        auth.opened()
+        client.signer = auth
+        client.unsolicited_tags = True
+
+    await client.request(wire.T_AUTH_RESPONSE, body, on_reply=installed)
     return auth
 
 
 async def end_session(client: GarmentClient) -> None:
     """Close the session on the garment (privileged requests are refused after)."""
+    client.unsolicited_tags = False  # the garment stops tagging as it closes the session
     await client.request(wire.T_AUTH_END)
     signer = client.signer
     if isinstance(signer, GarmentAuth):
@@ -200,6 +231,7 @@ async def provision(client: GarmentClient, secret: bytes) -> None:
     ends the session - call :func:`authenticate` with the new secret afterwards.
     """
     secret = _check_secret(secret)
+    client.unsolicited_tags = False  # a rotation ends the session (and its tags)
     await client.request(wire.T_PROVISION, secret, privileged=client.signer is not None)
     signer = client.signer
     if isinstance(signer, GarmentAuth):
@@ -360,10 +392,20 @@ def golden_vectors() -> dict[str, Any]:
             c = min(counter + 1 + j, 0xFFFFFFFE)
             body = struct.pack("<H", ref) + payload + struct.pack("<I", t_ms)
             reps.append({"type": rtype, "counter": c, "body": hx(body), "mac": hx(reply_mac(key, c, rtype, body))})
+        # What the garment sends by itself: body = payload | t_ms | n, then the MAC.
+        uns = []
+        for rtype, payload, t_ms, n in [
+            (wire.R_EVENT, struct.pack("<IB", 12345, wire.EV_STIM) + b"stim armed", 7, 1),
+            (wire.R_PULSES, bytes((1,)) + struct.pack(wire.PULSE_FMT, 1000, 2, 15000, 300, 50), 40, 2),
+            (wire.R_STIM_STATE, struct.pack("<H", wire.NO_REF)
+             + struct.pack(wire.STIM_STATE_FMT, wire.SS_FAULT, 1, 0, 0, *([0] * 8)), 0x3FFFFFFF, 0x3FFFFFFF),
+        ]:
+            body = payload + struct.pack("<II", t_ms, n)
+            uns.append({"type": rtype, "body": hx(body), "mac": hx(unsolicited_mac(key, rtype, body))})
         sessions.append({
             "nonce": hx(nonce), "counter": counter,
             "response": hx(struct.pack(wire.AUTH_RESPONSE_FMT, counter, response_mac(secret, nonce, counter))),
-            "session_key": hx(key), "requests": reqs, "replies": reps,
+            "session_key": hx(key), "requests": reqs, "replies": reps, "unsolicited": uns,
         })
     return {
         "about": "HMAC-SHA256 and the auth protocol, pinned for garmentfw/auth.py and garment/auth.py",

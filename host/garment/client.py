@@ -160,6 +160,7 @@ class StreamStats:
     crc_errors: int = 0
     malformed: int = 0
     forged_replies: int = 0  # replies to privileged requests refused by their reply MAC
+    forged_unsolicited: int = 0  # events, pulse reports, state changes refused by their tag
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,11 @@ def decode_samples(body: bytes) -> tuple[int, int, int, np.ndarray]:
 
 # Device packets whose body does not start with a request's ref.
 _UNREFERENCED = frozenset((wire.R_SAMPLES, wire.R_PULSES, wire.R_DECODER, wire.R_EVENT))
+# What the garment sends by itself and tags under a session (wire.EVENT_TAG_LEN), with
+# the R_STIM_STATE whose ref is NO_REF. Samples and decoder outputs are not tagged: they
+# are the stream (their cost per packet), and change no state on the host.
+_UNSOLICITED_TAGGED = frozenset((wire.R_PULSES, wire.R_EVENT))
+_NO_REF = struct.pack("<H", wire.NO_REF)
 
 
 @dataclass
@@ -198,6 +204,7 @@ class _Pending:
     ptype: int
     trailer: bytes | None = None  # a signed request's trailer: its replies must carry the reply tag
     signer: "Signer | None" = None  # who signed it (and checks its reply)
+    on_reply: "Callable[[Packet], None] | None" = None  # runs as its reply is dispatched
 
 
 class GarmentClient:
@@ -224,6 +231,10 @@ class GarmentClient:
         self.closed_reason: str | None = None
         self.hello_version: str | None = None
         self.signer: Signer | None = None
+        #: the garment tags what it sends by itself (wire.EVENT_TAG_LEN): from the R_ACK
+        #: that opened the session (garment.auth.authenticate) until the session ends;
+        #: while True an unsolicited packet without a valid tag is dropped and counted
+        self.unsolicited_tags = False
         self._sign_lock = asyncio.Lock()
         self.pulses: asyncio.Queue[Pulse] = asyncio.Queue()
         self.decoder_outputs: asyncio.Queue[DecoderOutput] = asyncio.Queue()
@@ -264,11 +275,14 @@ class GarmentClient:
 
     # ---- requests ------------------------------------------------------------------
     async def request(
-        self, ptype: int, body: bytes = b"", timeout: float | None = None, privileged: bool = False
+        self, ptype: int, body: bytes = b"", timeout: float | None = None, privileged: bool = False,
+        on_reply: Callable[[Packet], None] | None = None,
     ) -> Packet:
         """Send one request; return its reply packet or raise DeviceError / DeviceTimeout.
 
         ``privileged`` requests carry the session's authentication trailer (``signer``).
+        ``on_reply(pkt)`` runs when a (non-error) reply is dispatched, before any packet
+        behind it on the link (the session's opening installs itself there).
         """
         if self.closed_reason is not None:
             raise TransportClosed(self.closed_reason)
@@ -283,7 +297,7 @@ class GarmentClient:
                 await self._write_or_forget(seq, frame)
         else:
             seq = self._next_seq()
-            self._pending[seq] = _Pending(fut, ptype)
+            self._pending[seq] = _Pending(fut, ptype, on_reply=on_reply)
             await self._write_or_forget(seq, encode_packet(ptype, seq, body))
         return await self._await_reply(seq, ptype, fut, timeout)
 
@@ -362,6 +376,7 @@ class GarmentClient:
         for block in kept:
             self._samples.put_nowait(block)
         self.closed_reason = None
+        self.unsolicited_tags = False  # the session ended with the link: nothing is tagged now
         self._deframer.reset()  # a frame cut by the drop must not swallow the first reply
         self._dev_seq = None  # the garment's packet numbers are compared within one link session
         self._rx_task = asyncio.create_task(self._rx_loop(), name="garment-rx")
@@ -534,6 +549,11 @@ class GarmentClient:
                 if opened is None:
                     return
                 pkt = opened
+        if t in _UNSOLICITED_TAGGED or (t == wire.R_STIM_STATE and pkt.body[:2] == _NO_REF):
+            unsolicited = self._open_unsolicited(pkt)
+            if unsolicited is None:
+                return
+            pkt = unsolicited
         for listener in self.listeners:
             listener(pkt)
         if t == wire.R_SAMPLES:
@@ -585,7 +605,23 @@ class GarmentClient:
                 self.unsolicited_errors.append(err)
             return
         if pending is not None and not pending.future.done():
+            if pending.on_reply is not None:
+                pending.on_reply(pkt)
             pending.future.set_result(pkt)
+
+    def _open_unsolicited(self, pkt: Packet) -> Packet | None:
+        """An unsolicited packet without its tag (garment.auth: ``open_unsolicited``), the
+        packet as it came when it carries none and none is expected, or None (dropped,
+        counted in ``stats.forged_unsolicited``) when the session expects one."""
+        opener = getattr(self.signer, "open_unsolicited", None)
+        if opener is not None:
+            body = opener(pkt.type, pkt.body)
+            if body is not None:
+                return Packet(pkt.type, pkt.seq, body)
+        if self.unsolicited_tags:
+            self.stats.forged_unsolicited += 1
+            return None
+        return pkt
 
     def _open_reply(self, pending: _Pending, pkt: Packet) -> Packet | None:
         """A reply to a signed request without its reply tag; None (and the request

@@ -18,7 +18,7 @@ from typing import AsyncIterator, Callable, Iterator
 import pytest
 
 from garment import auth
-from garment.client import DeviceError, GarmentClient, ReplyAuthError
+from garment.client import DeviceError, Event, GarmentClient, ReplyAuthError
 from garment.paths import firmware_lib, micropython_exe
 from garment.protocol import Deframer, Packet, wire
 from garment.transports import SerialTransport
@@ -68,6 +68,19 @@ def test_golden_reply_macs() -> None:
             assert auth.reply_mac(key, r["counter"] + 1, r["type"], body).hex() != r["mac"]
             assert auth.reply_mac(key, r["counter"], r["type"] ^ 1, body).hex() != r["mac"]
             assert auth.reply_mac(key, r["counter"], r["type"], body[:-1] + bytes((body[-1] ^ 1,))).hex() != r["mac"]
+
+
+def test_golden_unsolicited_macs() -> None:
+    g = json.loads(GOLDEN.read_text())
+    for sess in g["sessions"]:
+        key = bytes.fromhex(sess["session_key"])
+        assert sess["unsolicited"]
+        for u in sess["unsolicited"]:
+            body = bytes.fromhex(u["body"])
+            assert auth.unsolicited_mac(key, u["type"], body).hex() == u["mac"]
+            # bound to the packet's type and every body byte (its number n included)
+            assert auth.unsolicited_mac(key, u["type"] ^ 1, body).hex() != u["mac"]
+            assert auth.unsolicited_mac(key, u["type"], body[:-1] + bytes((body[-1] ^ 1,))).hex() != u["mac"]
 
 
 def test_signer_counts_up_and_binds_type_seq_body() -> None:
@@ -412,6 +425,7 @@ async def test_held_back_and_future_requests_are_refused_stale(client: GarmentCl
     class Shifted:
         """Signs as ``a`` but stamps the request ``shift`` ms off: held back / from the future."""
         open_reply = a.open_reply
+        open_unsolicited = a.open_unsolicited  # the garment's own packets are still this session's
 
         def __init__(self, shift: int) -> None:
             self.shift = shift
@@ -522,3 +536,64 @@ async def test_ensure_authenticated_never_overwrites_another_computers_garment(
     auth.save_secret(uid, secrets.token_bytes(32))  # a stale secret in the store
     with pytest.raises(auth.AuthError, match="not garment"):
         await auth.ensure_authenticated(client)
+
+
+async def _refusal_event(client: GarmentClient) -> Event:
+    """Make the garment send an event by itself: an unsigned privileged request is refused
+    (R_ERROR) and the refusal logged (R_EVENT EV_AUTH_REFUSED)."""
+    n = len(client.events)
+    with pytest.raises(DeviceError):
+        await client.request(wire.T_ARM)
+    await client.hello()  # a round trip: the event sent with the refusal is in
+    new = [e for e in client.events[n:] if e.code == wire.EV_AUTH_REFUSED]
+    assert len(new) == 1, client.events[n:]
+    return new[0]
+
+
+async def test_unsolicited_packets_in_a_session_are_tagged_and_a_forged_one_is_refused(client: GarmentClient) -> None:
+    secret = secrets.token_bytes(32)
+    await auth.provision(client, secret)
+    await auth.authenticate(client, secret)
+    assert client.unsolicited_tags
+    seen: list[Packet] = []
+    tap = Deframer()  # what crosses the link, as an eavesdropper records it
+    read = client.transport.read
+
+    async def tapped() -> bytes:
+        data = await read()
+        seen.extend(p for p in tap.feed(data) if p.type == wire.R_EVENT)
+        return data
+
+    client.transport.read = tapped  # type: ignore[method-assign]
+    await client.hello()  # the read under way ends: the next ones are tapped
+    ev = await _refusal_event(client)
+    assert ev.text.startswith("auth refused"), ev  # the tag is checked and taken off
+    (genuine,) = [p for p in seen if p.body[4] == wire.EV_AUTH_REFUSED]
+    assert len(genuine.body) == 5 + len(ev.text.encode()) + wire.EVENT_TAG_LEN  # the garment tagged it
+    assert client.stats.forged_unsolicited == 0
+    n = len(client.events)
+    # forged: an event, a pulse report, a state change nobody asked for, tagged or not
+    forged_event = struct.pack("<IB", 1, wire.EV_STIM) + b"stim armed"
+    for body in (forged_event, forged_event + bytes(wire.EVENT_TAG_LEN)):
+        client._dispatch(Packet(wire.R_EVENT, 0, body))  # noqa: SLF001 - the attacker's packet
+    client._dispatch(Packet(wire.R_PULSES, 0, bytes(1 + wire.PULSE_LEN) + bytes(wire.EVENT_TAG_LEN)))  # noqa: SLF001
+    before = client.last_stim_state
+    armed = struct.pack("<H", wire.NO_REF) + struct.pack(wire.STIM_STATE_FMT, wire.SS_ARMED, 0, 1, 0, *([20000] * 8))
+    client._dispatch(Packet(wire.R_STIM_STATE, 0, armed + bytes(wire.EVENT_TAG_LEN)))  # noqa: SLF001
+    # replayed: the genuine event again, byte for byte (its number is used up)
+    client._dispatch(genuine)  # noqa: SLF001
+    assert client.stats.forged_unsolicited == 5
+    assert client.events[n:] == [] and client.pulses.empty() and client.last_stim_state == before
+    # the genuine ones still pass
+    await _refusal_event(client)
+    assert client.stats.forged_unsolicited == 5
+
+
+async def test_outside_a_session_nothing_is_tagged_and_nothing_expected(client: GarmentClient) -> None:
+    secret = secrets.token_bytes(32)
+    await auth.provision(client, secret)
+    await auth.authenticate(client, secret)
+    await auth.end_session(client)
+    assert not client.unsolicited_tags
+    ev = await _refusal_event(client)  # a refusal with no session: no key to tag it with
+    assert ev.text.startswith("auth refused") and client.stats.forged_unsolicited == 0

@@ -139,6 +139,9 @@ class AuthService:
         self._t_open = 0  # ticks_ms when the session opened (its clock's zero)
         self.reply_ref = -1  # seq of the request whose replies get sealed (-1: none)
         self._reply_ctr = b""  # its counter, u32 LE
+        self._ev = None  # the session whose key tags unsolicited packets (from its R_ACK on)
+        self._ev_n = 0  # unsolicited packets tagged in it
+        self._ev_hdr = bytearray(1)  # the tagged packet's type (no allocation per packet)
         self.stale = 0  # requests refused as too old / from the future
         self._load()
         device.auth = self
@@ -218,6 +221,7 @@ class AuthService:
         return ok
 
     def end_session(self) -> None:
+        self._ev = None  # what follows is untagged (the host stops expecting tags)
         if self._session is not None:
             self._session.wipe()
             self.generation += 1
@@ -240,6 +244,24 @@ class AuthService:
         mac = s.digest(b"reply", self._reply_ctr + bytes((ptype,)), memoryview(pkt)[3:off + 4])
         pkt[off + 4:off + 4 + MAC_LEN] = mac[:MAC_LEN]
         return body_len + wire.REPLY_TAG_LEN
+
+    def seal_unsolicited(self, pkt, ptype, body_len) -> int:
+        """Append the unsolicited tag (wire.EVENT_TAG_LEN) to the packet built in ``pkt``
+        (body at 3, ``body_len`` bytes) under the session; the new body length (unchanged
+        outside one)."""
+        s = self._ev
+        if s is None:
+            return body_len
+        n = self._ev_n + 1
+        if n > wire.COUNTER_MASK:
+            n = 1  # after 2**30 packets the host refuses them: a new session is due
+        self._ev_n = n
+        off = 3 + body_len
+        struct.pack_into("<II", pkt, off, self.session_ms() & wire.COUNTER_MASK, n)
+        self._ev_hdr[0] = ptype
+        mac = s.digest(b"event", self._ev_hdr, memoryview(pkt)[3:off + 8])
+        pkt[off + 8:off + 8 + MAC_LEN] = mac[:MAC_LEN]
+        return body_len + wire.EVENT_TAG_LEN
 
     def done(self) -> None:
         """The request's handler has returned: later replies are not its."""
@@ -339,6 +361,8 @@ class AuthService:
         self._t_open = time.ticks_ms()  # the session clock's zero: the host anchors on this ACK
         self.generation += 1
         self.device.reply(wire.R_ACK, seq, bytes((wire.T_AUTH_RESPONSE,)))
+        self._ev = self._session  # everything sent by itself after this R_ACK is tagged
+        self._ev_n = 0
         self.device.event(wire.EV_AUTH_OK, "host authenticated")
 
     def _end(self, seq, pkt, n):

@@ -8,6 +8,7 @@
 # is counted in `overruns` and is a gap in the AFE's sample counter: never silent.
 from garmentfw import wire
 from garmentfw.afe import Ads1299Source
+from garmentfw.ring import counter_add
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,17 +53,17 @@ class DrdyCapture(Ads1299Source):
         if ring is None:
             return
         if ring.space() == 0:
-            self.overruns = (self.overruns + 1) & wire.COUNTER_MASK
+            self.overruns = counter_add(self.overruns, 1)
             return
         drv = self.drv
         drv.unpack(frame, ring.buf, ring.slot_offset(), self.n_ch)
         ring.commit(index & wire.COUNTER_MASK)
-        self.count = (self.count + 1) & wire.COUNTER_MASK
+        self.count = counter_add(self.count, 1)
         self.lead_off = drv.lead_off(frame)
 
     def lost(self, n: int) -> None:
         """``n`` conversions went by unread (the handler came too late): counted."""
-        self.overruns = (self.overruns + n) & wire.COUNTER_MASK
+        self.overruns = counter_add(self.overruns, n)
 
     def poll(self, ring) -> int:
         """The loop's side: nothing to move (the edges did it); the sim's clock catches up."""

@@ -49,7 +49,9 @@ class Device:
         # daisy chain: 64 channels at wire.HD_FS); buffers are sized for its channels.
         self.max_ch = afe.max_channels
         self.fs_allowed = afe.fs_allowed
-        self.ring = SampleRing(1024 if self.max_ch <= 8 else 2048, self.max_ch)  # 0.5 s; the HD garment's 1 s
+        # The ring between the AFE's capture and this loop: 0.5 s at 2 kHz, the HD garment's
+        # 1 s, unless the board needs more (the sim: a process the host OS may deschedule).
+        self.ring = SampleRing(getattr(board, "AFE_RING", 1024 if self.max_ch <= 8 else 2048), self.max_ch)
         board.afe.attach(self.ring)  # a DRDY-driven capture fills it from its interrupt
         self.block = array("i", bytes(4 * wire.SAMPLES_PER_PACKET * self.max_ch))
         self.streamer = SampleStreamer(self.framer, self.txq)
@@ -154,7 +156,10 @@ class Device:
         self.txq.push(self.framer.out, n)
 
     def send_packet(self, pkt, ptype, body_len) -> bool:
-        """Queue a packet built in ``pkt`` (a Framer.packet() buffer, body at offset 3)."""
+        """Queue a packet built in ``pkt`` (a Framer.packet() buffer, body at offset 3;
+        an R_PULSES body leaves wire.EVENT_TAG_LEN bytes free for the unsolicited tag)."""
+        if ptype == wire.R_PULSES:
+            body_len = self._unsolicited(pkt, ptype, body_len)
         n = self.framer.encode(pkt, ptype, body_len)
         return self.txq.push(self.framer.out, n)
 
@@ -170,11 +175,19 @@ class Device:
         self._send(ptype, self._sealed(pkt, ptype, ref, 2 + n))
 
     def _sealed(self, pkt, ptype, ref, body_len):
-        # A reply to an authenticated request carries the auth's reply tag (the host checks it).
+        # A reply to an authenticated request carries the auth's reply tag (the host checks
+        # it); a state change the garment reports by itself, the unsolicited tag.
         a = self.auth
-        if a is not None and a.reply_ref == ref:
-            return a.seal(pkt, ptype, body_len)
+        if a is not None:
+            if a.reply_ref == ref:
+                return a.seal(pkt, ptype, body_len)
+            if ref == wire.NO_REF and ptype == wire.R_STIM_STATE:
+                return a.seal_unsolicited(pkt, ptype, body_len)
         return body_len
+
+    def _unsolicited(self, pkt, ptype, body_len):
+        a = self.auth
+        return a.seal_unsolicited(pkt, ptype, body_len) if a is not None else body_len
 
     def error(self, ref, code, msg):
         pkt = self._resp
@@ -186,9 +199,9 @@ class Device:
     def event(self, code, text):
         pkt = self._resp
         struct.pack_into("<IB", pkt, 3, self.uptime_ms(), code)
-        m = text.encode()[: wire.MAX_BODY - 5]
+        m = text.encode()[: wire.MAX_BODY - 5 - wire.EVENT_TAG_LEN]
         pkt[8:8 + len(m)] = m
-        self._send(wire.R_EVENT, 5 + len(m))
+        self._send(wire.R_EVENT, self._unsolicited(pkt, wire.R_EVENT, 5 + len(m)))
 
     def _send_status(self, ref):
         afe = self.board.afe

@@ -11,6 +11,14 @@ from array import array
 from garmentfw import wire
 
 
+def counter_add(a: int, b: int) -> int:
+    """(a + b) modulo 2**30 for 0 <= a, b <= wire.COUNTER_MASK without leaving the small
+    ints: ``(a + b) & COUNTER_MASK`` builds a big int at the wrap on a 32-bit port (their
+    small ints end at 2**30 - 1), i.e. an allocation in the hot path once per wrap."""
+    room = wire.COUNTER_MASK - a
+    return a + b if b <= room else b - room - 1
+
+
 @micropython.viper
 def _copy_i32(src: ptr32, so: int, dst: ptr32, do: int, n: int):
     i = 0
@@ -58,7 +66,8 @@ class SampleRing:
         if w == self.cap:
             w = 0
         self._w = w
-        self.head = (self.head + 1) & wire.COUNTER_MASK  # last: the slot is complete
+        h = self.head
+        self.head = 0 if h == wire.COUNTER_MASK else h + 1  # last: the slot is complete
 
     def take(self, dst, max_n: int) -> int:
         """Consumer: move up to max_n contiguous samples (no index gap) into dst.
@@ -78,8 +87,10 @@ class SampleRing:
         s = r + 1
         if s == cap:
             s = 0
-        while k < n and idx[s] == (first + k) & wire.COUNTER_MASK:
+        e = 0 if first == wire.COUNTER_MASK else first + 1
+        while k < n and idx[s] == e:
             k += 1
+            e = 0 if e == wire.COUNTER_MASK else e + 1
             s += 1
             if s == cap:
                 s = 0
@@ -95,6 +106,6 @@ class SampleRing:
             if r == cap:
                 r = 0
         self._r = r
-        self.tail = (self.tail + k) & wire.COUNTER_MASK
+        self.tail = counter_add(self.tail, k)
         self.first_index = first
         return k

@@ -186,6 +186,15 @@ REQUEST_SKEW_MS = const(250)
 # session key, b"reply" | request counter u32 LE | reply type u8 | body up to and with
 # t_ms)[:16]: the host refuses a forged reply, or a genuine one replayed to another request.
 REPLY_TAG_LEN = const(20)
+# What the garment sends by itself under an authenticated session (R_EVENT, R_PULSES, an
+# R_STIM_STATE with ref NO_REF) ends with t_ms u32 | n u32 (its unsolicited packets
+# counted from 1 in this session) | HMAC-SHA256(session key, b"event" | type u8 | body
+# up to and with n)[:16]; the host refuses a forged one and a replayed or reordered one
+# (n not above the last it took). Tagging starts right after the R_ACK that opens the
+# session and stops when it ends (link drop, T_AUTH_END, re-provisioning). Outside a
+# session, and for refusals made before a request's MAC was checked, nothing is tagged:
+# there is no session key to tag with (docs/SAFETY.md).
+EVENT_TAG_LEN = const(24)
 # channel u8, sensory_ua u32, motor_ua u32, max_ua u32, area_mm2 u16, width_us u16, freq_hz u16
 CALIB_FMT = "<BIIIHHH"
 # channel u8, amplitude_ua u32, width_us u16, freq_hz u16, duration_ms u16

@@ -108,7 +108,7 @@ class _Rig:
         self.counter = 0
         self.t_open = 0  # ticks_ms when the session opened (the host's anchor)
         self.counters = {}  # seq -> counter of every signed request (to check reply tags)
-        self.events = []
+        self._events = []  # R_EVENT bodies as sent (with the unsolicited tag in a session)
         self.frames = []  # every request frame sent, for replay tests
         self._got = []
         self._deframer = Deframer(self._on_pkt, self._on_err)
@@ -117,7 +117,7 @@ class _Rig:
     def _on_pkt(self, t, seq, pkt, n):
         body = bytes(pkt[3:3 + n])
         if t == wire.R_EVENT:
-            self.events.append((body[4], body[5:].decode()))
+            self._events.append(body)
         else:
             self._got.append((t, body))
 
@@ -193,6 +193,19 @@ class _Rig:
         self.counter = counter
         return nonce, counter
 
+    def untag(self, t, body):
+        """``body`` without its unsolicited tag when this session's key verifies it."""
+        s = self.session
+        n = len(body) - wire.EVENT_TAG_LEN
+        if s is not None and n >= 0 and auth.ct_equal(s.digest(b"event", bytes((t,)), body[:n + 8])[:16], body[n + 8:]):
+            return body[:n]
+        return body
+
+    @property
+    def events(self):
+        """(code, text) of every R_EVENT, tags checked and taken off."""
+        return [(b[4], self.untag(wire.R_EVENT, b)[5:].decode()) for b in self._events]
+
     def refused_events(self):
         return [t for c, t in self.events if c == wire.EV_AUTH_REFUSED]
 
@@ -248,6 +261,11 @@ def test_protocol_golden_vectors():
             # the formula of AuthService.seal
             mac = sk.digest(b"reply", struct.pack("<I", r["counter"]) + bytes((r["type"],)), _unhex(r["body"]))
             assert _hex(mac[:16]) == r["mac"], r["type"]
+        assert s["unsolicited"]
+        for u in s["unsolicited"]:
+            # the formula of AuthService.seal_unsolicited
+            mac = sk.digest(b"event", bytes((u["type"],)), _unhex(u["body"]))
+            assert _hex(mac[:16]) == u["mac"], u["type"]
 
 
 def test_ct_equal():
@@ -611,6 +629,29 @@ def test_replies_to_privileged_requests_carry_the_reply_tag():
     assert b[3:] == b"request 0x22 has no auth trailer", b  # the message only
     # an unsolicited packet with the same ref later is not sealed (done() after the handler)
     assert r.auth.reply_ref == -1
+
+
+def test_unsolicited_packets_are_tagged_from_the_session_ack_until_it_ends():
+    r = _Rig()
+    r.provision(SECRET)
+    prov = r._events[-1]
+    assert prov[4] == wire.EV_PROVISIONED and r.untag(wire.R_EVENT, prov) == prov  # no session: no key
+    r.login(SECRET)
+    ok = r._events[-1]  # EV_AUTH_OK, sent right after the R_ACK that opened the session
+    assert ok[4] == wire.EV_AUTH_OK and len(r.untag(wire.R_EVENT, ok)) == len(ok) - wire.EVENT_TAG_LEN
+    assert struct.unpack_from("<I", ok, len(ok) - 20)[0] == 1  # numbered from 1 in the session
+    t, b = r.request(wire.T_ARM)  # unsigned: refused before any MAC (the R_ERROR is untagged)
+    assert t == wire.R_ERROR and b[2] == wire.E_UNAUTHORIZED and len(b) == 3 + len(b"request 0x22 has no auth trailer")
+    ref = r._events[-1]
+    assert ref[4] == wire.EV_AUTH_REFUSED and r.untag(wire.R_EVENT, ref) != ref
+    assert struct.unpack_from("<I", ref, len(ref) - 20)[0] == 2
+    # a state change the garment reports by itself (ref NO_REF) is tagged too
+    pkt = r.dev._resp
+    n = r.dev._sealed(pkt, wire.R_STIM_STATE, wire.NO_REF, 2)
+    assert n == 2 + wire.EVENT_TAG_LEN
+    r.expect(wire.T_AUTH_END)
+    end = r._events[-1]
+    assert end[4] == wire.EV_AUTH_END and r.untag(wire.R_EVENT, end) == end  # the session is over
 
 
 def test_held_back_request_is_refused_as_stale():

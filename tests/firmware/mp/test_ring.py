@@ -7,7 +7,7 @@ from array import array
 import vclock  # noqa: F401  (first: the virtual `time`)
 
 from garmentfw import wire
-from garmentfw.ring import SampleRing
+from garmentfw.ring import SampleRing, counter_add
 
 MASK = wire.COUNTER_MASK
 
@@ -16,7 +16,7 @@ def _fill(ring, first, n):
     for i in range(n):
         o = ring.slot_offset()
         ring.buf[o] = i
-        ring.commit((first + i) & MASK)
+        ring.commit(counter_add(first, i))
 
 
 def test_counters_wrap_just_before_2_30_and_stay_small_ints():
@@ -52,6 +52,10 @@ def test_a_real_gap_still_splits():
     assert ring.take(out, 32) == 5 and ring.first_index == 106
 
 
+def test_counter_add_wraps_at_2_30():
+    assert counter_add(MASK, 1) == 0 and counter_add(MASK - 2, 5) == 2 and counter_add(7, 8) == 15
+
+
 def test_commit_and_take_across_the_wrap_allocate_nothing():
     ring = SampleRing(64, 8)
     ring.reset(8, start=MASK - 100)
@@ -62,7 +66,7 @@ def test_commit_and_take_across_the_wrap_allocate_nothing():
     for _ in range(20):  # 400 samples: both counters and the AFE index pass 2**30
         for _ in range(20):
             ring.commit(idx)
-            idx = (idx + 1) & MASK
+            idx = counter_add(idx, 1)
         while ring.take(out, 20):
             pass
     used = gc.mem_alloc() - before

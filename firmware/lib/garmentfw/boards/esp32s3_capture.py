@@ -30,6 +30,7 @@ from micropython import const
 
 from garmentfw import wire
 from garmentfw.capture import DrdyCapture
+from garmentfw.ring import counter_add
 
 PCNT_DRDY = const(2)  # units 0 and 1 measure the stimulator's phases (esp32s3_stim.py)
 # The unit counts 0 .. PCNT_MOD - 1 (it resets to 0 at its maximum): the handler must run
@@ -63,7 +64,7 @@ class Esp32s3Capture(DrdyCapture):
         if d < 0:
             d += PCNT_MOD
         self._raw = raw
-        self.edges = (self.edges + d) & wire.COUNTER_MASK
+        self.edges = counter_add(self.edges, d)
         return self.edges
 
     def _drdy(self, _pin) -> None:

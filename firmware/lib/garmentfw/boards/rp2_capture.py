@@ -29,6 +29,7 @@ from rp2 import DMA, PIO, StateMachine
 
 from garmentfw import wire
 from garmentfw.capture import DrdyCapture
+from garmentfw.ring import counter_add
 
 PIO_HZ = const(8_000_000)  # 3 cycles per bit: SCLK 2.67 MHz, a frame in 81 us
 FRAME_WORDS = const(8)  # count, 6 x 32 bits, 24 bits
@@ -145,7 +146,7 @@ class Rp2Capture(DrdyCapture):
             if idx != e:
                 # the DMA lapped the reader: the conversions between are gone
                 self.lost((idx - e) & wire.COUNTER_MASK)
-            self.expected = (idx + 1) & wire.COUNTER_MASK
+            self.expected = counter_add(idx, 1)
             self.commit(fb, idx)
             moved += 1
             rd += FRAME_WORDS

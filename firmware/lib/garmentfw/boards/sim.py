@@ -30,14 +30,16 @@ from garmentfw.store import Store
 # DRDY interrupt (the model runs the handler at each conversion's falling edge, like a
 # hard IRQ: microseconds, far under the 500 us between conversions at 2 kHz) moves it
 # into the device's ring through the same capture code the boards use
-# (garmentfw/capture.py). The ring (1024 conversions, 0.5 s at 2 kHz) covers a long loop
-# pass or the host OS scheduling this process late; beyond that, a counted gap.
+# (garmentfw/capture.py). The ring (AFE_RING: 4096 conversions, 2 s at 2 kHz; the MCU
+# boards' 1024) covers a long loop pass or a loaded host OS descheduling this process
+# (which no MCU does); beyond that, a counted gap.
 
 
 class Board:
     NAME = "sim"
     MONTAGE = CYCLING_SHORTS
     AFE_NAME = "ADS1299 (register-level model)"
+    AFE_RING = 4096
 
     def __init__(self):
         port = int(os.getenv("GARMENT_SIM_PORT") or "7300")

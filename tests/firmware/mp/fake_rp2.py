@@ -114,6 +114,62 @@ class PIO:
     JOIN_RX = 2
 
 
+CUR_NS = [0]  # the fake's timeline (ns) at the cycle a state machine is executing
+_CLK = [None, 0]  # [vclock ticks_us last read, microseconds since the first read]
+
+
+def _abs_us():
+    """Microseconds on the fake's timeline: vclock's ticks, unwrapped."""
+    now = vclock.ticks_us()
+    if _CLK[0] is None:
+        _CLK[0] = now
+    _CLK[1] += vclock.ticks_diff(now, _CLK[0])
+    _CLK[0] = now
+    return _CLK[1]
+
+
+class SenseLine:
+    """A phase sense line: the OR of side-set bit ``bit`` of the pulse state machines
+    ``sm_ids`` (bit 0: every channel's A output, bit 1: B), read at the cycle the reading
+    machine executes (CUR_NS), from each pulse machine's timeline of side-set changes."""
+
+    def __init__(self, bit, sm_ids):
+        self.bit = bit
+        self.sm_ids = sm_ids
+
+    def value(self, v=None):
+        t = CUR_NS[0]
+        level = 0
+        for i in self.sm_ids:
+            m = StateMachine.machines.get(i)
+            if m is None:
+                continue
+            m._sync()  # it has run at least up to t
+            CUR_NS[0] = t
+            s = 0
+            for ts, sv in m.side_log:
+                if ts > t:
+                    break
+                s = sv
+            level |= (s >> self.bit) & 1
+        return level
+
+    def next_change(self, t):
+        """The first side-set change after ``t`` on any of the machines (None: none yet)."""
+        best = None
+        for i in self.sm_ids:
+            m = StateMachine.machines.get(i)
+            if m is None:
+                continue
+            m._sync()
+            for ts, _sv in m.side_log:
+                if ts > t and (best is None or ts < best):
+                    best = ts
+        CUR_NS[0] = t
+        return best
+
+
+WIRES = {}  # GPIO number -> what drives it on the board (a SenseLine), for in_base / jmp_pin
 SIDE_HOOKS = {}  # side-set base GPIO -> fn(side value) (a bus model that watches those pins)
 GPIO = {}  # GPIO number -> pin-like (value()) that `wait(pol, gpio, n)` reads
 
@@ -122,8 +178,14 @@ class StateMachine:
     machines = {}
     running_list = []  # the machines, newest per id (sync_all)
 
-    def __init__(self, id, prog, freq=125000000, sideset_base=None, in_base=None, **kw):
+    def __init__(self, id, prog, freq=125000000, sideset_base=None, in_base=None, jmp_pin=None, **kw):
         self.id = id
+        # a GPIO the board's wiring drives (a sense line) reads as that wire
+        in_base = WIRES.get(getattr(in_base, "id", None), in_base)
+        jmp_pin = WIRES.get(getattr(jmp_pin, "id", None), jmp_pin)
+        self.jmp_pin = jmp_pin
+        self.side_log = []  # (ns on the fake's timeline, side-set value) at every change
+        self._abs_ns = _abs_us() * 1000
         self.prog = prog
         self.freq = freq
         self.sideset_base = sideset_base
@@ -137,6 +199,7 @@ class StateMachine:
         self._hi = 0  # cycles in the current high period
         self._stretch = None
         self.puts = 0
+        self._debt = 0
         self.side_hook = SIDE_HOOKS.get(sideset_base.id if sideset_base is not None and hasattr(sideset_base, "id") else -1)
         self._restart()
         old = StateMachine.machines.get(id)
@@ -217,21 +280,41 @@ class StateMachine:
 
     # ---- the machine ---------------------------------------------------------------
     def _sync(self):
+        end_ns = _abs_us() * 1000
         if not self.running:
+            self._abs_ns = end_ns
             return
         now = vclock.ticks_us()
         us = vclock.ticks_diff(now, self._t)
         self._t = now
-        cyc = us * self.freq // 1000000
+        # cycles an instruction ran past the last stretch (a stretched phase) are owed
+        cyc = us * self.freq // 1000000 - self._debt
+        self._debt = 0
+        t_ns = self._abs_ns
+        ns_per = 1000000000 // self.freq
         while cyc > 0:
+            CUR_NS[0] = t_ns  # when this cycle runs: what a sense line reads then
             i = self.prog.ins[self.pc]
             c = self._step(i)
             if i.op == "wait" and self.prog.ins[self.pc] is i:
-                # waiting on a pin: nothing else moves it while the clock stands still here
-                if self.side_v:
-                    self._hi += cyc - c
-                return
+                nc = getattr(self.in_base, "next_change", None) if i.args[1] == "pin" else None
+                nxt = nc(t_ns) if nc is not None else None
+                skip = (nxt - t_ns + ns_per - 1) // ns_per if nxt is not None else cyc
+                if skip >= cyc:
+                    # nothing moves the pin in this stretch (a GPIO while the clock stands
+                    # still here, a sense line with no change before its end)
+                    if self.side_v:
+                        self._hi += cyc - c
+                    t_ns = end_ns
+                    break
+                cyc -= skip
+                t_ns += skip * ns_per
+                continue
             cyc -= c
+            t_ns += c * ns_per
+        if cyc < 0:
+            self._debt = -cyc  # the machine is ahead of the clock: its time is its own
+        self._abs_ns = t_ns if t_ns > end_ns else end_ns
 
     def _push(self):
         if len(self.rx) < self.prog.rx_depth:
@@ -249,8 +332,15 @@ class StateMachine:
         st = self._stretch
         extra = 0
         if v != self.side_v:
+            log = self.side_log
+            log.append((CUR_NS[0], v))
+            if len(log) > 32:
+                log.pop(0)
             if self.side_v and self._hi:
-                self.phases.append((self.side_v, self._hi))
+                ph = self.phases
+                ph.append((self.side_v, self._hi))
+                if len(ph) > 64:
+                    ph.pop(0)  # the newest are what tests read (a capture clocks thousands)
                 self._hi = 0
             if st is not None and v == st[0]:
                 extra = st[1]
@@ -284,6 +374,8 @@ class StateMachine:
             elif cond == "y_dec":
                 take = self.y != 0
                 self.y = (self.y - 1) & MASK32
+            elif cond == "pin":
+                take = self.jmp_pin is not None and self.jmp_pin.value() != 0
             if take:
                 nxt = self.prog.labels[lab]
         elif op == "irq":

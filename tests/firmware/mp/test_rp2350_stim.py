@@ -8,6 +8,9 @@ import stim_testlib as S
 import fake_rp2 as R  # noqa: E402
 
 R.install()
+# the board's phase sense lines: the OR of the pulse state machines' A (bit 0), B (bit 1)
+R.WIRES[0] = R.SenseLine(0, (4, 5, 6, 7))
+R.WIRES[1] = R.SenseLine(1, (4, 5, 6, 7))
 
 import fake_esp32 as F  # noqa: E402
 from garmentfw import limits as L  # noqa: E402
@@ -29,8 +32,48 @@ def test_pio_pulses_are_queued_and_delivered_at_the_programmed_width():
         assert S.ticks_us() == t0  # queued: no time spent in pulse()
         sm = s.pulsers[1].sm
         sm.run_until_idle()
+        S.advance_us(2)  # the phase timer pushes its count 2 cycles after the phase ends
         got = sm.phases[-2:]
         assert got == [(1, w), (2, w)], "programmed %d us, delivered %s" % (w, got)
+
+
+def test_each_delivered_phase_is_measured_by_a_state_machine_and_checked():
+    s = _stim()
+    assert P.PIN_SENSE_A == 0 and P.PIN_SENSE_B == 1  # the wiring above
+    for w in (60, 300, 1000):
+        assert s.pulse(2, 10000, w, L.INTERPHASE_US)
+        assert not s.pulse(3, 10000, w, L.INTERPHASE_US)  # not over yet: refused, never queued behind it
+        s.pulsers[2].sm.run_until_idle()
+        S.advance_us(2)  # the phase timer pushes its count 2 cycles after the phase ends
+        assert s._collect()  # noqa: SLF001 - measured and within bounds
+        a, b = s.delivered
+        assert abs(a - w) <= 1 and abs(b - w) <= 1, (w, s.delivered)
+    assert not s.tripped
+
+
+def test_a_stretched_phase_is_measured_and_trips_latched():
+    for side in (1, 2):  # phase 1, phase 2
+        s = _stim()
+        sm = s.pulsers[0].sm
+        sm.stretch(side, 25)  # the part delivers that phase 25 us long
+        assert s.pulse(0, 10000, 300, L.INTERPHASE_US)
+        sm.run_until_idle()
+        S.advance_us(2)
+        assert not s.pulse(0, 10000, 300, L.INTERPHASE_US)
+        assert s.tripped and "delivered" in s.fault, s.fault
+        assert F.pin(P.PIN_STIM_ENABLE).value() == 0
+        s.enable()
+        assert not s.pulse(1, 10000, 300, L.INTERPHASE_US), "the trip must stay latched"
+
+
+def test_a_phase_that_never_ends_trips():
+    s = _stim()
+    sm = s.pulsers[1].sm
+    sm.stretch(2, 50000)  # phase 2 stuck high for 50 ms
+    assert s.pulse(1, 10000, 300, L.INTERPHASE_US)
+    S.advance_us(P.SETTLE_US + 2 * 300 + L.INTERPHASE_US + 200)
+    assert not s.pulse(1, 10000, 300, L.INTERPHASE_US)
+    assert s.tripped and "not measured" in s.fault, s.fault
 
 
 def test_a_width_out_of_bounds_is_refused_and_trips():

@@ -12,13 +12,14 @@
 # a normally-closed contact to ground with a pull-up, as on the reference board: the pin
 # reads 0 while released and 1 while pressed OR when its wire is broken (fail-safe), and
 # estop_active() reads that level (the hardware interlock is the board's, docs/SAFETY.md).
+import time
 from array import array
 
 from machine import ADC, PWM, Pin
 from micropython import const
 
 from garmentfw import limits as L
-from garmentfw.boards.rp2_pio import MIN_PHASE_US, PioPulser
+from garmentfw.boards.rp2_pio import MIN_PHASE_US, PioPhaseTimer, PioPulser
 
 PIN_STIM_ENABLE = const(15)
 PIN_ESTOP = const(14)
@@ -33,8 +34,16 @@ SENSE_GAIN = const(20)
 SENSE_DIVIDER = const(101)
 SETTLE_US = const(200)
 FULL_SCALE_UA = const(100000)
-# State machines 4..7 (PIO1) pulse; PIO0 keeps the DRDY counter.
+# State machines 4..7 (PIO1) pulse; PIO0: 0 captures the AFE (rp2_capture.py), 1 and 2
+# time the delivered phases on the sense lines.
 SM_FIRST = const(4)
+SM_TIMER_A = const(1)
+SM_TIMER_B = const(2)
+# Phase sense lines (board requirement): the OR of every channel's A (phase 1), resp. B
+# (phase 2) output after its H-bridge, high while that phase drives the electrodes.
+PIN_SENSE_A = const(0)
+PIN_SENSE_B = const(1)
+WIDTH_TOL_US = const(2)  # a delivered phase further than this from its programmed width trips
 
 
 class Rp2350Stimulator:
@@ -61,6 +70,14 @@ class Rp2350Stimulator:
         self._reading = array("i", [-1])  # channel whose phase 1 ends next (one at a time)
         self.tripped = False  # a pulse out of bounds was asked for: output off until a restart
         self.fault = ""
+        # each delivered phase measured (boards/rp2_pio.py phase_timer), checked after the pulse
+        self.timer_a = PioPhaseTimer(SM_TIMER_A, Pin(PIN_SENSE_A, Pin.IN))
+        self.timer_b = PioPhaseTimer(SM_TIMER_B, Pin(PIN_SENSE_B, Pin.IN))
+        self._pending = -1  # channel of the pulse queued and not yet checked
+        self._w = 0  # its programmed phase width
+        self._t0 = time.ticks_us()  # when the pulse in flight was queued
+        self._span = 0  # how long it may take, us (settle, both phases, gap, margin)
+        self.delivered = (0, 0)  # the last checked pulse's measured phases, us (diagnostics)
         self.pulsers = [PioPulser(SM_FIRST + i, Pin(PHASE_A_PINS[i]), self._phase1_end) for i in range(n_channels)]
         self.button = Pin(PIN_ESTOP, Pin.IN, Pin.PULL_UP)
         self.button.irq(handler=self._button, trigger=Pin.IRQ_RISING, hard=True)
@@ -79,8 +96,37 @@ class Rp2350Stimulator:
             self.ua[ch] = self.sense_i.read_u16() * 3300 // 65535 * 1000 // (SENSE_GAIN * SENSE_OHM)
             self._reading[0] = -1
 
+    def _collect(self) -> bool:
+        """Check the pulse queued last once both its phases were measured; True if the
+        stage is free for the next pulse (never waits). Allocation-free."""
+        ch = self._pending
+        if ch < 0:
+            return not self.tripped
+        ta = self.timer_a
+        tb = self.timer_b
+        if not tb.ready():
+            if time.ticks_diff(time.ticks_us(), self._t0) <= self._span:
+                return False  # still running
+            # over its time and phase 2 never ended (or never began): stuck or lost
+            return self._trip("channel %d: phase 2 not measured within %d us" % (ch, self._span))
+        self._pending = -1
+        p1 = ta.take() if ta.ready() else -1
+        p2 = tb.take()
+        self.delivered = (p1, p2)
+        w = self._w
+        if p1 - w > WIDTH_TOL_US or w - p1 > WIDTH_TOL_US or p2 - w > WIDTH_TOL_US or w - p2 > WIDTH_TOL_US:
+            return self._trip("channel %d: phases delivered %d/%d us, programmed %d us" % (ch, p1, p2, w))
+        return not self.tripped
+
+    def _forget(self) -> None:
+        # A pulse cut short (stop, all off) is not measured: its partial counts go.
+        self._pending = -1
+        self.timer_a.clear()
+        self.timer_b.clear()
+
     # ---- HAL driver contract -------------------------------------------------------
     def enable(self) -> None:
+        self._collect()
         for i in range(self.n_channels):
             self.mv[i] = -1
             self.ua[i] = -1
@@ -97,10 +143,13 @@ class Rp2350Stimulator:
             self.pulsers[i].stop()
             self.amp[i].duty_u16(0)
         self.led.value(0)
+        self._forget()
 
     def off(self, ch: int) -> None:
         self.pulsers[ch].stop()
         self.amp[ch].duty_u16(0)
+        if self._pending == ch:
+            self._forget()
 
     def load_mv(self, ch: int) -> int:
         return self.mv[ch]
@@ -121,6 +170,8 @@ class Rp2350Stimulator:
         (output off, button held, previous pulse still queued, widths untimeable)."""
         if not self._on or self.button.value() == 1:
             return False
+        if not self._collect():
+            return False  # the last pulse is not over (or it tripped): never queued behind it
         if width_us < self.min_width_us or width_us > L.HARD_MAX_WIDTH_US:
             return self._trip("phase width %d us outside %d..%d" % (width_us, self.min_width_us, L.HARD_MAX_WIDTH_US))
         duty = amplitude_ua * 2048 // 3125  # * 65536 / 100000, < 2**28
@@ -136,7 +187,13 @@ class Rp2350Stimulator:
         self.mv[ch] = -1
         self.ua[ch] = -1
         self._reading[0] = ch
-        return p.queue(SETTLE_US, width_us, interphase_us)
+        if not p.queue(SETTLE_US, width_us, interphase_us):
+            return False
+        self._pending = ch
+        self._w = width_us
+        self._t0 = time.ticks_us()
+        self._span = SETTLE_US + 2 * width_us + interphase_us + 100
+        return True
 
     def _trip(self, why: str) -> bool:
         self.all_off()

@@ -47,6 +47,47 @@ def biphasic_pulse():
     wrap()  # noqa: F821
 
 
+# Delivered phases: one state machine per phase sense line (the OR of every channel's A,
+# resp. B output after its H-bridge: a board requirement) counts the line's high time,
+# 2 cycles per count at TIMER_HZ (1 count = 1 us), and pushes it when the line falls:
+# the CPU reads both counts after the pulse and compares them with the programmed width.
+TIMER_HZ = const(2_000_000)
+
+
+@rp2.asm_pio()
+def phase_timer():
+    wrap_target()  # noqa: F821
+    mov(x, invert(null))  # noqa: F821
+    wait(1, pin, 0)  # noqa: F821 - the sense line rises: a phase starts
+    label("high")  # noqa: F821
+    jmp(x_dec, "next")  # noqa: F821
+    label("next")  # noqa: F821
+    jmp(pin, "high")  # noqa: F821 - still high (jmp_pin = the sense line): 2 cycles per count
+    mov(isr, invert(x))  # noqa: F821 - counts = high time in us
+    push(noblock)  # noqa: F821
+    wrap()  # noqa: F821
+
+
+class PioPhaseTimer:
+    """The high time of each phase on one sense line, in us, from a state machine."""
+
+    def __init__(self, sm_id: int, sense_pin):
+        self.sm = StateMachine(sm_id, phase_timer, freq=TIMER_HZ, in_base=sense_pin, jmp_pin=sense_pin)
+        self.sm.active(1)
+
+    def ready(self) -> int:
+        return self.sm.rx_fifo()
+
+    def take(self) -> int:
+        """The oldest measured phase, us (counts < 2**30: small ints, no allocation)."""
+        return self.sm.get(None, 0) & 0x3FFFFFFF
+
+    def clear(self) -> None:
+        sm = self.sm
+        while sm.rx_fifo():
+            sm.get()
+
+
 class PioPulser:
     """One channel's biphasic pulses, timed by a PIO state machine on its H-bridge pins."""
 

@@ -34,6 +34,10 @@
 #                                    (below the setpoint: the source hit its compliance)
 #   min_width_us                     the shortest phase the driver measures (narrower
 #                                    widths are refused)
+#   programmed_ua(ch) -> int         (optional) the amplitude the last pulse on ch was really
+#                                    programmed with (the output stage's resolution: the
+#                                    ESP32-S3's 10-bit LEDC reference sets ~98 uA steps);
+#                                    the electrode check compares the sensed current with it
 #   settle_us (optional, default 0)  how long a pulse holds the output stage before its
 #                                    phase 1 (a peripheral's programmed lead-in): counted
 #                                    in the slot between pulses and in limits.check_timing
@@ -222,7 +226,10 @@ class StimEngine:
         # the unix port's 2**62 period); storing into a list allocates nothing
         self.due = [0] * _NCH
         self.last_t = [0] * _NCH
-        self.last_a = array("i", bytes(4 * _NCH))  # setpoint of the last delivered pulse (0: none since the start)
+        # amplitude the last delivered pulse was programmed with (0: none since the start):
+        # the setpoint, or what the driver's output stage really set (programmed_ua)
+        self.last_a = array("i", bytes(4 * _NCH))
+        self._programmed = getattr(driver, "programmed_ua", None)
         self.prev_t = [0] * _NCH  # when each channel last pulsed (across stops and restarts)
         self._pulsed = 0  # channels with a prev_t
         self.active_mask = 0
@@ -358,7 +365,8 @@ class StimEngine:
                 gate.pulse_refused(ch)  # not delivered: not counted, reported or dosed
                 return emitted
             self.amp[ch] = a
-            self.last_a[ch] = a
+            prog = self._programmed
+            self.last_a[ch] = prog(ch) if prog is not None else a
             self.prev_t[ch] = now_us
             self._pulsed |= 1 << ch
             self.last_t[ch] = now_us

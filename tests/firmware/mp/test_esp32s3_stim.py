@@ -148,12 +148,9 @@ def test_the_settle_time_is_counted_in_the_timing():
     assert bad and "infeasible" in bad, bad
 
 
-def _armed_engine():
+def _armed_engine(slew=L.HARD_MAX_SLEW):
     """The HAL under the real StimEngine and Supervisor, 4 channels armed at 30 Hz."""
-    # The fastest slew: the reference board's 10-bit amplitude reference (LEDC at 78 kHz:
-    # ~98 uA steps) delivers under 90 % of a ramp's first few-hundred-uA setpoints, which
-    # the electrode check rightly reads as compliance (docs/SAFETY.md, M5: a finer DAC).
-    limits = L.Limits(slew_ua_per_s=L.HARD_MAX_SLEW)
+    limits = L.Limits(slew_ua_per_s=slew)
     cs = CalibrationSet(4)
     for ch in range(4):
         assert cs.set(Calibration(ch, 5000, 10000, 30000, 5000, 300, 30), limits) is None
@@ -169,7 +166,7 @@ def _armed_engine():
     sup.estop_input = drv.estop_active
     eng = StimEngine(drv, 4, sup, S.ticks_us)
     box.append(eng)
-    eng.set_slew(L.HARD_MAX_SLEW)
+    eng.set_slew(slew)
     for ch in range(4):
         eng.configure(ch, 300, 30)
     assert sup.arm(S.ticks_ms(), 4000, None) is None
@@ -187,6 +184,21 @@ def _run(eng, ms):
         S.advance_us(500)
         n += eng.tick(S.ticks_us())
     return n
+
+
+def test_a_slow_ramp_through_sub_ma_setpoints_is_no_compliance_fault():
+    # The 10-bit amplitude reference (LEDC at 78 kHz: ~98 uA steps) delivers 293 uA for a
+    # 333 uA setpoint (88 %): compared with the setpoint, the electrode check read that as
+    # the source at its compliance. Compared with what the driver really programmed (the
+    # duty read back), a good electrode is good at every amplitude of the ramp.
+    eng, sup, drv, trips = _armed_engine(slew=10000)  # 10 mA/s: 333 uA steps at 30 Hz
+    assert _run(eng, 300) >= 30
+    assert sup.electrode_mask == 0 and not [c for c in trips if c[1]], ("compliance read at sub-mA", trips)
+    assert 0 < eng.amp[0] <= 4000  # the ramp's sub-mA start and on, one slew step a pulse
+    # and the check still holds at those amplitudes: a peeled electrode is a fault there
+    F.FRONT_END.load_ohm = 1000000
+    _run(eng, 100)
+    assert sup.electrode_mask & 1, "a peeled electrode at a sub-mA amplitude went unseen"
 
 
 def test_a_burst_through_the_engine_and_supervisor_is_never_refused_or_blocked():

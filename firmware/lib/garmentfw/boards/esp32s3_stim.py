@@ -119,6 +119,7 @@ class Esp32s3Stimulator:
         self._pending = -1  # channel of the pulse written and not yet checked
         self._w = 0  # its programmed phase width
         self.delivered = (0, 0)  # the last checked pulse's measured phases, us (diagnostics)
+        self.prog_ua = array("i", bytes(4 * n_channels))  # amplitude each channel's last pulse really got
         self.tripped = False
         self.fault = ""
         self.button = Pin(PIN_ESTOP, Pin.IN, Pin.PULL_UP)
@@ -166,6 +167,12 @@ class Esp32s3Stimulator:
         self._collect()
         return self.mv[ch]
 
+    def programmed_ua(self, ch: int) -> int:
+        """The amplitude ``ch``'s last pulse was really programmed with (the reference's
+        duty read back: its resolution): the electrode check compares the sensed current
+        with this, not with the setpoint."""
+        return self.prog_ua[ch]
+
     def load_ua(self, ch: int) -> int:
         self._collect()
         return self.ua[ch]
@@ -194,6 +201,7 @@ class Esp32s3Stimulator:
         self.dac.duty_u16(duty)
         # read back what the LEDC really set (its resolution) and what the RMT gets
         ua = self.dac.duty_u16() * 3125 // 2048
+        self.prog_ua[ch] = ua
         seq = self._seq
         seq[1] = width_us
         seq[2] = interphase_us

@@ -78,6 +78,8 @@ class Rp2350Stimulator:
         self._t0 = time.ticks_us()  # when the pulse in flight was queued
         self._span = 0  # how long it may take, us (settle, both phases, gap, margin)
         self.delivered = (0, 0)  # the last checked pulse's measured phases, us (diagnostics)
+        self.prog_ua = array("i", bytes(4 * n_channels))  # amplitude each channel's last pulse really got
+
         self.pulsers = [PioPulser(SM_FIRST + i, Pin(PHASE_A_PINS[i]), self._phase1_end) for i in range(n_channels)]
         self.button = Pin(PIN_ESTOP, Pin.IN, Pin.PULL_UP)
         self.button.irq(handler=self._button, trigger=Pin.IRQ_RISING, hard=True)
@@ -154,6 +156,12 @@ class Rp2350Stimulator:
     def load_mv(self, ch: int) -> int:
         return self.mv[ch]
 
+    def programmed_ua(self, ch: int) -> int:
+        """The amplitude ``ch``'s last pulse was really programmed with (the reference's
+        duty read back: its resolution): the electrode check compares the sensed current
+        with this, not with the setpoint."""
+        return self.prog_ua[ch]
+
     def load_ua(self, ch: int) -> int:
         return self.ua[ch]
 
@@ -182,6 +190,7 @@ class Rp2350Stimulator:
             return False
         self.amp[ch].duty_u16(duty)
         ua = self.amp[ch].duty_u16() * 3125 // 2048  # read back what the PWM really set
+        self.prog_ua[ch] = ua
         if ua * width_us > L.HARD_MAX_CHARGE_NC * 1000:
             return self._trip("programmed pulse %d uA x %d us above the charge limit" % (ua, width_us))
         self.mv[ch] = -1

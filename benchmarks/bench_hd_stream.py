@@ -46,13 +46,7 @@ import sys
 sys.path.insert(0, "tests/firmware/mp")
 exec(open("tests/firmware/mp/test_device_hd.py").read())
 from garmentfw.app import make_device
-b = HDBoard(link=Link(capture=False))
-d = make_device(b)
-d.streaming = True
-d.streamer.start(d.n_ch, d.kind)
-nv = array("i", [((i * 7919) % 2001 - 1000) * 50 for i in range(64 * 128)])
-for _ in range(4):
-    _feed_window(b, d, nv)
+b, d, nv = _streaming(Link(capture=False), make_device)
 c0 = b.afe.count
 for _ in range(int(sys.argv[1]) * 16):  # 62.5 ms steps
     _feed_window(b, d, nv)

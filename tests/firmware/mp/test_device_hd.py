@@ -80,10 +80,11 @@ def test_info_carries_the_grid_in_one_reply():
     assert len(info["montage"]) == 64 and info["montage"][0] == "R01C02" and info["montage"][-1] == "R13C05"
 
 
-def _streaming(link=None):
-    # a streaming device on the HD board and 4 windows of AFE time through it
+def _streaming(link=None, make=Device):
+    # a streaming device on the HD board and 4 windows of AFE time through it (``make``:
+    # Device, or app.make_device for every stage)
     b = HDBoard(link=link)
-    d = Device(b)
+    d = make(b)
     d.streaming = True
     d.streamer.start(d.n_ch, d.kind)
     nv = array("i", [((i * 7919) % 2001 - 1000) * 50 for i in range(64 * 128)])

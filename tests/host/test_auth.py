@@ -390,21 +390,28 @@ async def test_forged_reply_to_a_privileged_request_is_detected(client: GarmentC
     assert await _arm(client) == 0  # the genuine replies still pass
 
 
-async def test_replayed_reply_to_a_privileged_request_is_detected(client: GarmentClient) -> None:
-    secret = secrets.token_bytes(32)
-    await auth.provision(client, secret)
-    await auth.authenticate(client, secret)
+async def _tap(client: GarmentClient, ptype: int) -> list[Packet]:
+    """Every packet of ``ptype`` that crosses the link from now on, as an eavesdropper
+    records it (before the client opens it)."""
     seen: list[Packet] = []
-    tap = Deframer()  # what crosses the link, as an eavesdropper records it
+    tap = Deframer()
     read = client.transport.read
 
     async def tapped() -> bytes:
         data = await read()
-        seen.extend(p for p in tap.feed(data) if p.type == wire.R_ACK)
+        seen.extend(p for p in tap.feed(data) if p.type == ptype)
         return data
 
     client.transport.read = tapped  # type: ignore[method-assign]
     await client.hello()  # its reply ends the read already under way: the next ones are tapped
+    return seen
+
+
+async def test_replayed_reply_to_a_privileged_request_is_detected(client: GarmentClient) -> None:
+    secret = secrets.token_bytes(32)
+    await auth.provision(client, secret)
+    await auth.authenticate(client, secret)
+    seen = await _tap(client, wire.R_ACK)
     seq = client._seq  # noqa: SLF001
     assert await _arm(client) == 0
     (genuine,) = [p for p in seen if p.body[:2] == struct.pack("<H", seq)]
@@ -555,17 +562,7 @@ async def test_unsolicited_packets_in_a_session_are_tagged_and_a_forged_one_is_r
     await auth.provision(client, secret)
     await auth.authenticate(client, secret)
     assert client.unsolicited_tags
-    seen: list[Packet] = []
-    tap = Deframer()  # what crosses the link, as an eavesdropper records it
-    read = client.transport.read
-
-    async def tapped() -> bytes:
-        data = await read()
-        seen.extend(p for p in tap.feed(data) if p.type == wire.R_EVENT)
-        return data
-
-    client.transport.read = tapped  # type: ignore[method-assign]
-    await client.hello()  # the read under way ends: the next ones are tapped
+    seen = await _tap(client, wire.R_EVENT)
     ev = await _refusal_event(client)
     assert ev.text.startswith("auth refused"), ev  # the tag is checked and taken off
     (genuine,) = [p for p in seen if p.body[4] == wire.EV_AUTH_REFUSED]

@@ -272,8 +272,10 @@ class Device:
             "state": "streaming" if self.streaming else "idle",
         }
         grid = getattr(b, "GRID", None)
-        if grid is not None:
-            info["grid"] = grid  # the HD garment's electrode grid (MONTAGE: its R<row>C<col> labels)
+        if grid is None:
+            self._reply(wire.R_INFO, seq, json.dumps(info).encode())
+            return
+        info["grid"] = grid  # the HD garment's electrode grid (MONTAGE: its R<row>C<col> labels)
         # compact: 64 grid labels must fit one reply
         self._reply(wire.R_INFO, seq, json.dumps(info, separators=(",", ":")).encode())
 

@@ -137,6 +137,9 @@ def test_cli_motorunits_on_the_simulated_hd_garment(capsys):
 
     assert main(["motorunits", "--device", "sim-hd", "--calibrate-seconds", "6", "--seconds", "4", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
+    st = out["stream"]  # the garment's own 64-channel stream over the link, not the phantom directly
+    assert st["board"] == "sim-hd" and st["samples"] == int(4 * out["fs"]) - st["first_sample"]
+    assert st["baseline_samples"] > 3 * out["fs"] and st["dropped"] < 0.05 * st["samples"]
     assert out["units"] and set(out["batch_ms"]) == {"median", "p99"}
     assert out["batch_samples"] <= 0.1 * out["fs"]
     kept = [u["roa"] for u in out["units"] if u["kept"]]
@@ -159,6 +162,9 @@ def test_cli_motorunits_drives_the_simulated_garment_from_the_neural_drive(capsy
 
 def test_cli_motorunits_refuses_a_garment_without_an_hd_stream(capsys):
     from garment.cli import main
+
+    assert main(["motorunits", "--device", "sim-hd", "--drive", "sim", "--json"]) == 2
+    assert "no stimulation channels" in capsys.readouterr().err
 
     assert main(["motorunits", "--device", "socket://127.0.0.1:1", "--json"]) == 2
     assert "64-channel HD grid stream" in capsys.readouterr().err

@@ -8,15 +8,17 @@ from typing import Any
 
 from garment.commands.common import CliError, float_range, int_range
 
-#: Devices that give an HD (64-channel grid) stream today, and what they play.
-HD_SOURCES = {"sim-hd": "isometric", "phantom-hd": "isometric", "phantom-hd:cycling": "cycling"}
+#: Devices that give an HD (64-channel grid) stream today, and what they play: the simulated HD
+#: garment (its stream over the link) and the HD phantom played directly.
+HD_SOURCES = {"sim-hd": "isometric", "sim-hd:cycling": "cycling", "phantom-hd": "isometric", "phantom-hd:cycling": "cycling"}
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register the subcommand."""
     sp = sub.add_parser("motorunits", help="live motor units: calibrate on a baseline, then track them on the HD stream")
     sp.add_argument("--device", required=True,
-                    help="HD garment: sim-hd / phantom-hd (the HD phantom, isometric) or phantom-hd:cycling")
+                    help="HD stream: sim-hd (the simulated HD garment; sim-hd:cycling) or phantom-hd "
+                         "(the HD phantom played directly; phantom-hd:cycling)")
     sp.add_argument("--calibrate-seconds", type=float_range(3.0, 120.0, unit="s"), default=12.0,
                     help="baseline to decompose (guided: rest, ramp, hold at 20 %% MVC)")
     sp.add_argument("--seconds", type=float_range(0.0, 3600.0, lo_open=True, unit="s"), default=20.0,
@@ -44,13 +46,21 @@ def cmd_motorunits(args: argparse.Namespace) -> int:
 
     task = HD_SOURCES.get(args.device)
     if task is None:
-        raise CliError(f"{args.device}: live motor units need a 64-channel HD grid stream; "
-                       "the garments' HD stream is not there yet, use --device sim-hd (the HD phantom) "
+        raise CliError(f"{args.device}: live motor units need a 64-channel HD grid stream with the phantom's "
+                       "truth: use --device sim-hd (the simulated HD garment), sim-hd:cycling, phantom-hd "
                        "or phantom-hd:cycling")
     src = PhantomHDSource(task, args.seconds, args.calibrate_seconds, seed=args.seed)
     batch_s = (args.batch_ms or (25.0 if args.drive else 100.0)) / 1000.0
+    garment = args.device.startswith("sim-hd")
+    if garment and args.drive:
+        raise CliError("--drive streams the drive tracked on --device phantom-hd (the simulated HD garment "
+                       "has no stimulation channels here)")
     try:
-        if args.drive:
+        if garment:
+            from garment.motorunits.garment_session import garment_session
+
+            out = asyncio.run(garment_session(src, batch_s=batch_s, adapt=not args.no_adapt))
+        elif args.drive:
             out = asyncio.run(_drive(args, src, batch_s))
         else:
             out = run_session(src, batch_s=batch_s, adapt=not args.no_adapt)

@@ -7,6 +7,8 @@ AFE gets eight bipolar pairs of the same grid, so its sample clock times the dri
 pulses it reports (``garment.motorunits.drive_latency``)."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from garment.client import DeviceError
@@ -67,7 +69,7 @@ async def _trial_with(g, feeder, feed, p, on_batch) -> None:
     from garment.motorunits import MotorUnitTracker, NeuralDrive
     from garment.motorunits.drive_link import stream_drive
 
+    tr = await asyncio.to_thread(MotorUnitTracker, p.cal)  # in a worker: the heartbeat keeps running
     afe0, _ = await dl.start_trial(feeder, feed, p)
-    tr = MotorUnitTracker(p.cal)
     nd = NeuralDrive(dl.FS, dl.TAU_S, full_scale_hz=p.drive_full_scale_hz)
     await stream_drive(g, dl.afe_paced_batches(feeder, p.trial.emg_uV, afe0, dl.FS // 40), tr, nd, on_batch=on_batch)

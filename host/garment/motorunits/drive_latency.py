@@ -163,8 +163,9 @@ async def _score(path: str, g: Any, feeder: Any, mark: int, afe0: int, p: Person
 async def neural_drive_trial(g: Any, feeder: Any, feed: GridFeed, p: Person, batch_ms: float = 25.0,
                              adapt: bool = True) -> Trial:
     """One trial of the neural-drive path (the garment armed by the caller)."""
+    # Built in a worker (its whitening is an eigendecomposition): the heartbeat keeps running.
+    tr = await asyncio.to_thread(MotorUnitTracker, p.cal, adapt=adapt)
     afe0, mark = await start_trial(feeder, feed, p)
-    tr = MotorUnitTracker(p.cal, adapt=adapt)
     nd = NeuralDrive(FS, TAU_S, full_scale_hz=p.drive_full_scale_hz)
     batch = max(1, int(batch_ms * FS / 1000))
     log = await stream_drive(g, afe_paced_batches(feeder, p.trial.emg_uV, afe0, batch), tr, nd)

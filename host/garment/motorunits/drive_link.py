@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .drive import NeuralDrive
 from .tracker import BatchResult, MotorUnitTracker
@@ -61,17 +62,20 @@ async def stream_drive(client: object, batches: AsyncIterator[np.ndarray], track
     """
     log = DriveLog()
     send = client.activation  # type: ignore[attr-defined]
-    async for x in batches:
-        res = await asyncio.to_thread(tracker.process, x)
-        act = drive.update(res.discharges, res.end_sample)
-        await send(activation_vector(act, output, n_outputs))
-        log.end_sample.append(res.end_sample)
-        log.activation.append(act)
-        log.sent_at.append(time.monotonic())
-        if on_batch is not None:
-            r = on_batch(res, act)
-            if r is not None:
-                await r
+    # One BLAS thread: a multithreaded eigendecomposition (the 5 s re-whitening) spins every core
+    # and starves the link and the heartbeat that the stream is bound to.
+    with threadpool_limits(1):
+        async for x in batches:
+            res = await asyncio.to_thread(tracker.process, x)
+            act = drive.update(res.discharges, res.end_sample)
+            await send(activation_vector(act, output, n_outputs))
+            log.end_sample.append(res.end_sample)
+            log.activation.append(act)
+            log.sent_at.append(time.monotonic())
+            if on_batch is not None:
+                r = on_batch(res, act)
+                if r is not None:
+                    await r
     return log
 
 

@@ -125,7 +125,7 @@ async def garment_session(source: PhantomHDSource, *, batch_s: float = 0.1, adap
         await g.set_config(dataclasses.replace(cfg, kind=wire.STREAM_RAW, highpass=False, notch=False))
         xb, _, dropped_b = await stream_recording(g, feeder, feed, base.emg_uV, lsb_uV, perm)
         cal = await asyncio.to_thread(calibrate, xb, float(fs), labels)
-        tr = MotorUnitTracker(cal, adapt=adapt)
+        tr = await asyncio.to_thread(MotorUnitTracker, cal, adapt=adapt)
         nb = max(1, int(batch_s * fs))
         col = _Collect(len(cal.units))
         pending: list[np.ndarray] = []

@@ -58,6 +58,28 @@ def test_spike_detection_and_regularity_on_a_clean_pulse_train():
     assert abs(cov_isi(t, 2048.0) - 0.1) < 0.03
 
 
+def test_peeling_a_neighbours_leak_off_a_source_restores_its_train():
+    from garment.decomposition.peel_off import peel_sources
+
+    rng = np.random.default_rng(4)
+    fs, n = 2048.0, 40000
+    own = np.cumsum(rng.normal(200, 40, 190)).astype(int)
+    other = np.cumsum(rng.normal(170, 30, 220)).astype(int) + 37
+    own, other = own[own < n - 50], other[other < n - 50]
+    weak = np.zeros(n)
+    weak[own] = 1.0 + rng.normal(0, 0.1, own.size)  # a weak unit's own discharges, uneven heights
+    leak = np.zeros(n)
+    leak[other + 3], leak[other + 5] = 0.7, -0.2  # a fixed waveform at the neighbour's discharges
+    noise = rng.normal(0, 0.08, (2, n))
+    sources = np.stack([weak + leak, 0.05 * weak + 3.0 * np.isin(np.arange(n), other)]) + noise
+    before, _ = detect(sources[0], fs)
+    assert rate_of_agreement(own, before, fs)[0] < 0.9  # the leak crosses the spike/noise split
+    clean = peel_sources(sources, [own, other], 40)
+    after, _ = detect(clean[0], fs)
+    assert rate_of_agreement(own, after, fs)[0] >= 0.98
+    assert rate_of_agreement(other, detect(clean[1], fs)[0], fs)[0] >= 0.98  # never peeled by its own train
+
+
 def test_forward_model_fit_recovers_depth_innervation_zone_and_velocity():
     layout = grid("13x5")
     true = GridUnits(np.array([9.0]), np.array([5.0]), np.array([6.0]), np.array([4.3]),

@@ -349,6 +349,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def test_a_terminal_ctrl_c_reaches_the_host_and_not_its_simulated_garment() -> None:
+    """Ctrl-C at a terminal signals the whole foreground process group. The firmware
+    (Ctrl-C disabled by boot.py, so SIGINT kills it) must not be in the host's group, or
+    it dies before the host ends in order and the user sees a lost link, exit 2."""
+    from garment.sim import SimGarment
+
+    with SimGarment(feed=False) as sim:
+        assert sim.proc is not None
+        assert os.getpgid(sim.proc.pid) != os.getpgrp()
+        assert os.getsid(sim.proc.pid) != os.getsid(0)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sim_on_its_port_stops_with_its_firmware(sig: signal.Signals) -> None:
     port = _free_port()

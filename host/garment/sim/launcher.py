@@ -192,6 +192,11 @@ class SimGarment:
             text=True,
             env=env,
             preexec_fn=_die_with_parent if self.die_with_parent else None,
+            # Its own session: a Ctrl-C at the terminal (SIGINT to the foreground process
+            # group) reaches the host only, which then stops the garment in order. In the
+            # host's group the firmware (Ctrl-C disabled by boot.py: SIGINT kills it) died
+            # first and the host reported a lost link instead of ending cleanly.
+            start_new_session=True,
         )
         self._lines = queue.Queue()
         threading.Thread(target=self._pump, args=(self.proc, self._lines), daemon=True).start()

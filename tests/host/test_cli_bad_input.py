@@ -325,10 +325,18 @@ def _wait_exit(pid: int, timeout: float) -> bool:
         os.close(fd)
 
 
+def sigint_as_at_a_terminal() -> None:  # runs in the child between fork and exec
+    """SIGINT with its default disposition, as a command started at a terminal has it: a
+    harness started in the background (``cmd &`` in a script) passes SIGINT on ignored,
+    and Python then installs no KeyboardInterrupt handler, so Ctrl-C could not be tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def garment_sim(*args: str) -> Iterator[tuple[subprocess.Popen[str], str, int]]:
     """``garment sim ARGS`` up: (process, its URL, its firmware's pid)."""
-    proc = subprocess.Popen([*GARMENT, "sim", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*GARMENT, "sim", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_at_a_terminal)
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()  # printed once the firmware is up

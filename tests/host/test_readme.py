@@ -113,7 +113,10 @@ class Session:
     def popen(self, cmd: str) -> subprocess.Popen[str]:
         return subprocess.Popen(["bash", "-c", "exec " + cmd], cwd=self.cwd(cmd), env=self.env, text=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+                                start_new_session=True,
+                                # SIGINT as at a terminal, even under a harness started in
+                                # the background (which passes it on ignored)
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def run(self, line: Line) -> None:
         cmd = rewrite(line.text, self.port)

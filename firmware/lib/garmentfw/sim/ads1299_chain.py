@@ -124,9 +124,7 @@ class _ChainCs(_ChainPin):
         self._level = 0
         for c in self._chain.chips:
             c.cs._level = 0
-            c._cs_low = True
-            c._pst = _P_IDLE
-            c._pos = 0
+            c._selected()
 
 
 class _ChainDrdy:

@@ -394,9 +394,7 @@ class _CsPin(_Pin):
         c = self._chip
         if self._level:
             self._level = 0
-            c._cs_low = True
-            c._pst = _P_IDLE
-            c._pos = 0
+            c._selected()
 
 
 class _SPI:
@@ -737,6 +735,12 @@ class FakeADS1299:
             st[_S_OR] = o
             st[_S_PEND] -= 1
             self.frames_read += 1
+
+    def _selected(self) -> None:
+        # CS fell: a fresh serial frame starts (the chain's CS selects every chip at once).
+        self._cs_low = True
+        self._pst = _P_IDLE
+        self._pos = 0
 
     def _drdy_level(self) -> int:
         self._advance()

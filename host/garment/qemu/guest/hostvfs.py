@@ -1,8 +1,8 @@
 # Runs in the emulated board (sent over the raw REPL by garment.qemu.machine): the
 # host's folder ROOT, read-only, mounted at "/" through the `hostfile` semihosting
 # module, and a writable littlefs in RAM at "/tmp" (what the firmware's store and the
-# tests write). Reads are whole files into the heap: golden vectors are a few 100 kB.
-import io
+# tests write). Files open as buffered streams (`hostfile.open`), so reading a golden
+# vector file of a few 100 kB never needs one heap block that large.
 import os
 
 import hostfile
@@ -39,8 +39,7 @@ class HostVfs:
     def open(self, path, mode):
         if "w" in mode or "a" in mode or "+" in mode:
             raise OSError(30)  # EROFS: the host's files are read-only to the guest
-        data = hostfile.read(self._host(path))
-        return io.BytesIO(data) if "b" in mode else io.StringIO(data.decode())
+        return hostfile.open(self._host(path), "b" not in mode)
 
     def stat(self, path):
         try:

@@ -18,7 +18,7 @@ GOLDEN = Path(__file__).resolve().parents[2] / "models" / "golden"
 
 
 def _load(monkeypatch: pytest.MonkeyPatch, name: str, fn: str) -> types.ModuleType:
-    contracts = {n: load_contract(n) for n in ("cpg_spec", "reflex_spec", "spec_params")}
+    contracts = {n: load_contract(n) for n in ("cpg_spec", "reflex_spec", "spec_params", "limits")}
     for n, m in contracts.items():
         monkeypatch.setitem(sys.modules, f"garmentfw.{n}", m)
     mod = load_firmware_module(monkeypatch, name, contracts, {"ptr32": ptr32, "int": int})
@@ -49,6 +49,8 @@ def test_reflex_golden_and_worst_case_in_32_bits(monkeypatch: pytest.MonkeyPatch
     g = json.loads((GOLDEN / "reflex_withdrawal.json").read_text())
     r = rx.Reflex.from_dict({})
     for call in g["calls"]:
+        for e in range(4):
+            r.z[e] = call["z"][e]
         r.run(*call["act"], call["steps"])
         assert list(r.state) == call["state"]
     spec = load_contract("reflex_spec")
@@ -58,5 +60,7 @@ def test_reflex_golden_and_worst_case_in_32_bits(monkeypatch: pytest.MonkeyPatch
         r = rx.Reflex.from_dict(corner)
         for k in range(200):
             a = 4096 if k % 3 else 0
+            for e in range(4):  # impedance from the fault limit to 1 ohm and back
+                r.z[e] = 20000 if k % 2 else 1
             r.run(a, a, 4096 - a, 4096, 30)
     assert isinstance(array("i", r.state)[0], int)

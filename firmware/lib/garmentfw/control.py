@@ -55,6 +55,7 @@ class ControlStage:
         bad = pol.cap_below_motor(self.calib.motor, self.calib.max, self.n)
         if bad:
             return "stimulation policy refused: %s" % bad
+        pol.bind_impedance(self.sup.ohms)  # the reflex's electrode readings (reflex_z)
         self.policy = pol
         self.act.set_model(1.0 / 4096, False)
         self.sup.set_model(True)

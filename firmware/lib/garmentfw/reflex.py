@@ -1,18 +1,20 @@
 # The withdrawal reflex: a spiking network that stops stimulation on signs of discomfort
-# (a sudden burst of antagonist co-contraction in the EMG); see reflex_spec.py for the
-# equations. The cycling policy asks it every call; while it holds, every channel's
-# request is 0 (the supervisor still decides what reaches the electrodes; a stop is a
-# decrease, which is immediate). Viper, no allocation.
+# (a sudden burst of antagonist co-contraction in the EMG; a sudden drop of the
+# stimulation electrodes' impedance); see reflex_spec.py for the equations. The cycling
+# policy asks it every call; while it holds, every channel's request is 0 (the supervisor
+# still decides what reaches the electrodes; a stop is a decrease, which is immediate).
+# Viper, no allocation.
 import micropython
 from array import array
 
-from garmentfw.reflex_spec import LIMITS, S_LEN
+from garmentfw.limits import IMPEDANCE_MAX_OHM
+from garmentfw.reflex_spec import LIMITS, N_Z, S_LEN
 from garmentfw.spec_params import int_params
 
 
 @micropython.viper
-def reflex_run(st: ptr32, par: ptr32, q0: int, h0: int, q1: int, h1: int, steps: int) -> int:
-    # returns 1 if a withdrawal fired in these steps
+def reflex_run(st: ptr32, par: ptr32, q0: int, h0: int, q1: int, h1: int, z: ptr32, steps: int) -> int:
+    # returns 1 if a withdrawal fired in these steps; z: N_Z impedance readings (ohm, 0 none)
     level = par[0]
     bsh = par[1]
     lsh = par[2]
@@ -21,8 +23,42 @@ def reflex_run(st: ptr32, par: ptr32, q0: int, h0: int, q1: int, h1: int, steps:
     osh = par[5]
     thro = par[6]
     hold = par[7]
+    zlevel = par[8]
+    zbsh = par[9]
+    zlsh = par[10]
+    zthr = par[11]
+    wz = par[12]
+    zmax = int(IMPEDANCE_MAX_OHM)
     c0 = q0 if q0 < h0 else h0
     c1 = q1 if q1 < h1 else h1
+    # per electrode: the drop below the baseline at the call's start (Q12 of it, above zlevel)
+    r0 = 0
+    r1 = 0
+    r2 = 0
+    r3 = 0
+    e = 0
+    while e < 4:
+        ze = z[e]
+        r = 0
+        if 0 < ze <= zmax:
+            zb = st[7 + e]
+            if zb == 0:
+                st[7 + e] = ze << 12  # the first reading is the baseline
+            else:
+                b = zb >> 12
+                if b > 0:
+                    r = (b - ze) * 4096 // b - zlevel
+        if r < 0:
+            r = 0
+        if e == 0:
+            r0 = r
+        elif e == 1:
+            r1 = r
+        elif e == 2:
+            r2 = r
+        else:
+            r3 = r
+        e += 1
     fired = 0
     k = 0
     while k < steps:
@@ -51,8 +87,31 @@ def reflex_run(st: ptr32, par: ptr32, q0: int, h0: int, q1: int, h1: int, steps:
             n += 1
         st[0] = v0
         st[1] = v1
+        # impedance nociceptors and their baselines
+        nz = 0
+        e = 0
+        while e < 4:
+            ze = z[e]
+            if 0 < ze <= zmax:
+                zb = st[7 + e]
+                st[7 + e] = zb + (((ze << 12) - zb) >> zbsh)
+            if e == 0:
+                r = r0
+            elif e == 1:
+                r = r1
+            elif e == 2:
+                r = r2
+            else:
+                r = r3
+            u = st[11 + e]
+            u += r - (u >> zlsh)
+            if u >= zthr:
+                u = 0
+                nz += 1
+            st[11 + e] = u
+            e += 1
         vo = st[4]
-        vo += wl * n - (vo >> osh)
+        vo += wl * n + wz * nz - (vo >> osh)
         if vo >= thro:
             vo = 0
             st[5] = (st[5] + 1) & 0x3FFFFFFF
@@ -71,6 +130,7 @@ class Reflex:
     def __init__(self):
         self.state = array("i", bytes(4 * S_LEN))
         self.par = array("i", [d for _, d, _, _ in LIMITS])
+        self.z = array("i", bytes(4 * N_Z))  # the electrodes' latest impedance readings (ohm)
 
     @classmethod
     def from_dict(cls, d) -> "Reflex":
@@ -80,8 +140,9 @@ class Reflex:
 
     def run(self, q0: int, h0: int, q1: int, h1: int, steps: int) -> bool:
         """``steps`` ms at these activations (Q12: left quadriceps, left hamstrings, right
-        quadriceps, right hamstrings); True if it withdrew. Allocation-free."""
-        return reflex_run(self.state, self.par, q0, h0, q1, h1, steps) != 0
+        quadriceps, right hamstrings) and the impedance readings in ``self.z``; True if it
+        withdrew. Allocation-free."""
+        return reflex_run(self.state, self.par, q0, h0, q1, h1, self.z, steps) != 0
 
     def holding(self) -> bool:
         return self.state[6] > 0

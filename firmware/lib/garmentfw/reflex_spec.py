@@ -10,6 +10,19 @@
 # spikes add w_leg to one withdrawal neuron (spatial summation):
 #   v_out += w_leg * spikes - (v_out >> out_sh); v_out >= thr_out: withdraw
 # The stronger the burst, the faster the spikes: the latency encodes the strength.
+#
+# Electrode impedance (every board with a stimulator measures it after each pulse: the
+# supervisor's electrode check, |V/I| at the end of the first phase; no board has an
+# electrode temperature sensor). Per stimulation electrode e (up to 4, the policy's
+# reflex_z), its latest reading z_e (ohm; 0: none yet; a reading above
+# limits.IMPEDANCE_MAX_OHM is the supervisor's electrode fault and counts as none). A baseline in Q12 ohm,
+# zb_e = z_e << 12 at the first reading, then per ms zb_e += ((z_e << 12) - zb_e) >> zb_sh
+# (slow: sweat and hydration drift over minutes pass), and per call the sudden drop below it
+# as a fraction of it, r_e = ((zb_e >> 12) - z_e) * 4096 // (zb_e >> 12) - zlevel (Q12):
+#   u_e += max(r_e, 0) - (u_e >> zleak_sh); u_e >= zthr: spike, u_e = 0
+# and each spike adds w_z to the same withdrawal neuron (spatial summation over electrodes
+# and with the legs: one electrode must drop far to withdraw alone, several together
+# sooner; w_z = 0 reads no impedance).
 try:
     from micropython import const
 except ImportError:  # CPython (the host)
@@ -28,6 +41,13 @@ LIMITS = (
     ("out_sh", 5, 1, 10),
     ("thr_out", 8192, 16, 1 << 20),
     ("hold_ms", 3000, 10, 60000),  # stimulation stays off this long after a withdrawal
+    ("zlevel", 123, 0, 4096),  # impedance drop below the baseline that counts (Q12: 3 %)
+    ("zb_sh", 14, 4, 16),  # impedance baseline time constant 2**zb_sh ms (16 s)
+    ("zleak_sh", 7, 1, 10),  # impedance nociceptor leak 2**zleak_sh ms
+    ("zthr", 8192, 16, 1 << 20),
+    ("w_z", 4096, 0, 1 << 20),
 )
-# state words: v_leg0, v_leg1, base0, base1, v_out, withdrawals, off_left_ms
-S_LEN = const(7)
+# state words: v_leg0, v_leg1, base0, base1, v_out, withdrawals, off_left_ms, then per
+# electrode its baseline zb0..zb3 (Q12 ohm) and nociceptor u0..u3
+S_LEN = const(15)
+N_Z = const(4)

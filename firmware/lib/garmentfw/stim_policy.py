@@ -52,8 +52,10 @@
 #                 reflex (0; 1 = on): the withdrawal reflex (garmentfw/reflex.py) reads
 #                 activations reflex_inputs [L quadriceps, L hamstrings, R quadriceps,
 #                 R hamstrings] and, on a sudden antagonist co-contraction, stops every
-#                 channel for reflex_hold_ms; reflex_<name> for the names of
-#                 reflex_spec.LIMITS.
+#                 channel for reflex_hold_ms; reflex_z (optional: up to 4 stimulation
+#                 channels) adds their electrodes' impedance, as the supervisor's
+#                 electrode check measured it after their last pulse (a sudden drop
+#                 stops too); reflex_<name> for the names of reflex_spec.LIMITS.
 #                 crank_source (0: T_CRANK or the decoder's angle; 1: the thigh IMU,
 #                 garmentfw/imu_crank.py, on boards that have one): imu_max_deg and
 #                 imu_min_deg (0..360) are the crank angles at which the thigh is highest
@@ -89,7 +91,7 @@ _PARAMS = {
     "threshold": ("level", "intensity", "inputs", "max_mA"),
     "cycling": ("phase_on", "phase_off", "delay_ms", "intensity", "max_mA", "timeout_ms", "min_rpm", "angle_output",
                 "mode", "level", "inputs", "cpg_side", "cpg_inputs", "target_rpm", "kp", "ki", "cpg_weights")
-    + tuple("cpg_" + _n for _n, _, _, _ in CPG_LIMITS) + ("reflex", "reflex_inputs")
+    + tuple("cpg_" + _n for _n, _, _, _ in CPG_LIMITS) + ("reflex", "reflex_inputs", "reflex_z")
     + tuple("reflex_" + _n for _n, _, _, _ in REFLEX_LIMITS) + ("crank_source", "imu_max_deg", "imu_min_deg"),
 }
 
@@ -170,6 +172,8 @@ class Policy:
         self.reflex_on = False
         self.reflex = Reflex()
         self.rx_in = array("i", [-1, -1, -1, -1])
+        self.rx_z = array("i", [-1, -1, -1, -1])  # stimulation channels whose impedance it reads
+        self.z_ohm = None  # per channel, the supervisor's last electrode reading (bind_impedance)
         self._rx_ms = 0
         self._rx_started = False
 
@@ -298,9 +302,9 @@ class Policy:
             raise ValueError("stim param reflex=%r must be 0 or 1" % (rx,))
         rxp = {}
         for k in params:
-            if k.startswith("reflex_") and k != "reflex_inputs":
+            if k.startswith("reflex_") and k not in ("reflex_inputs", "reflex_z"):
                 rxp[k[7:]] = params[k]
-        if not rx and (rxp or "reflex_inputs" in params):
+        if not rx and (rxp or "reflex_inputs" in params or "reflex_z" in params):
             raise ValueError("reflex parameters need reflex=1")
         if rx:
             self.reflex_on = True
@@ -313,6 +317,14 @@ class Policy:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not 0 <= v < 64:
                     raise ValueError("stim param reflex_inputs[%d]=%r must be an index 0..63" % (i, v))
                 self.rx_in[i] = int(v)
+            zs = params.get("reflex_z", [])
+            if not isinstance(zs, list) or len(zs) > 4:
+                raise ValueError("stim param 'reflex_z' must list up to 4 stimulation channels")
+            for i in range(len(zs)):
+                v = zs[i]
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not 0 <= v < self.n:
+                    raise ValueError("stim param reflex_z[%d]=%r must be a channel 0..%d" % (i, v, self.n - 1))
+                self.rx_z[i] = int(v)
         tr = _num(params, "target_rpm", 0, 0, 200)
         self.target_crpm = int(tr * 100 + 0.5)
         self.kp_q12 = int(_num(params, "kp", 0.05, 0.0, 1.0) * ACT_ONE + 0.5)
@@ -491,6 +503,11 @@ class Policy:
             a1 = acts[i]
         self.cpg.run(ang, a0, a1, dt)
 
+    def bind_impedance(self, ohms) -> None:
+        """The per-channel electrode readings the reflex's reflex_z channels read (the
+        supervisor's array, updated by its electrode check before every pulse)."""
+        self.z_ohm = ohms
+
     def _run_reflex(self, acts, n_acts: int, now_ms) -> bool:
         """Advance the withdrawal reflex to now; True while it holds stimulation off."""
         if not self._rx_started:
@@ -507,5 +524,10 @@ class Policy:
             a1 = acts[ix[1]] if ix[1] < n_acts else 0
             a2 = acts[ix[2]] if ix[2] < n_acts else 0
             a3 = acts[ix[3]] if ix[3] < n_acts else 0
+            zo = self.z_ohm
+            zc = self.rx_z
+            z = self.reflex.z
+            for e in range(4):
+                z[e] = zo[zc[e]] if zo is not None and zc[e] >= 0 else 0
             self.reflex.run(a0, a1, a2, a3, dt)
         return self.reflex.holding()

@@ -69,6 +69,9 @@ class Supervisor:
         self.fault = wire.FAULT_NONE
         self.armed_mask = 0
         self.electrode_mask = 0
+        # per channel: the electrode's impedance (ohm) its last checked pulse measured, 0 =
+        # none (the withdrawal reflex reads it: a sudden drop is a sign of discomfort)
+        self.ohms = array("i", bytes(4 * 8))
         self.test_mask = 0  # channels running a T_STIM_TEST train (no model needed)
         self.model_ok = False  # a verified decoder model is loaded (the control stage sets it)
         self.refused = 0  # pulses refused by allowed(): each one is a bug upstream
@@ -507,11 +510,13 @@ class Supervisor:
             self.electrode_fault(ch, "%d uA through %d ohm would reach the %d V compliance"
                                  % (amplitude_ua, ohms, L.COMPLIANCE_MV // 1000))
             return False
+        self.ohms[ch] = ohms
         return True
 
     def electrode_fault(self, ch: int, why: str) -> None:
         """(7) That channel zero now, latched until T_FAULT_RESET; the others go on."""
         self._zero_ch(ch)
+        self.ohms[ch] = 0
         bit = 1 << ch
         self.electrode_mask |= bit
         self.armed_mask &= ~bit

@@ -340,3 +340,9 @@ RIG_IMU = const(0xAB)
 RIG_IMU_HDR_FMT = "<B"
 RIG_IMU_SAMPLE_FMT = "<iii"
 RIG_IMU_MAX = const(20)
+# The skin under the sim board's stimulation electrodes (sim/electrode_skin.py): RIG_SKIN
+# (rig -> sim): kind u8 (0: an electrodermal response to discomfort, value = strength;
+# 1: a local breakdown, value = the interface resistance's drop; 2: the contact area
+# left), channel mask u8, value u16 per mille (0..1000). A bad one counts as a rig error.
+RIG_SKIN = const(0xAC)
+RIG_SKIN_FMT = "<BBH"

@@ -11,10 +11,13 @@ from garment.contracts import load_contract
 
 _spec = load_contract("reflex_spec")
 LIMITS: tuple[tuple[str, int, int, int], ...] = _spec.LIMITS
+N_Z: int = _spec.N_Z
+IMPEDANCE_MAX_OHM: int = load_contract("limits").IMPEDANCE_MAX_OHM
 
 
 class ReflexReference:
-    """One reflex network; ``run`` takes the four activations (Q12) for ``steps`` ms."""
+    """One reflex network; ``run`` takes the four activations (Q12) and up to four
+    electrode impedance readings (ohm, 0 = none) for ``steps`` ms."""
 
     def __init__(self, params: dict[str, int] | None = None) -> None:
         p = {n: d for n, d, _, _ in LIMITS}
@@ -31,10 +34,24 @@ class ReflexReference:
         self.vo = 0
         self.withdrawals = 0
         self.off_left = 0
+        self.zb = [0] * N_Z  # impedance baselines, Q12 ohm
+        self.u = [0] * N_Z  # impedance nociceptors
 
-    def run(self, q0: int, h0: int, q1: int, h1: int, steps: int = 1) -> bool:
+    def run(self, q0: int, h0: int, q1: int, h1: int, steps: int = 1, z: list[int] | None = None) -> bool:
         p = self.p
         c = (min(q0, h0), min(q1, h1))
+        zs = [int(v) if 0 < int(v) <= IMPEDANCE_MAX_OHM else 0 for v in (z or [0] * N_Z)]
+        if len(zs) != N_Z:
+            raise ValueError(f"z: {N_Z} impedance readings, got {len(zs)}")
+        r = [0] * N_Z
+        for e, ze in enumerate(zs):
+            if ze:
+                if self.zb[e] == 0:
+                    self.zb[e] = ze << 12
+                else:
+                    b = self.zb[e] >> 12
+                    if b > 0:
+                        r[e] = max((b - ze) * 4096 // b - p["zlevel"], 0)
         fired = False
         for _ in range(steps):
             n = 0
@@ -46,7 +63,16 @@ class ReflexReference:
                     v = 0
                     n += 1
                 self.v[leg] = v
-            vo = self.vo + p["w_leg"] * n - (self.vo >> p["out_sh"])
+            nz = 0
+            for e, ze in enumerate(zs):
+                if ze:
+                    self.zb[e] += ((ze << 12) - self.zb[e]) >> p["zb_sh"]
+                u = self.u[e] + r[e] - (self.u[e] >> p["zleak_sh"])
+                if u >= p["zthr"]:
+                    u = 0
+                    nz += 1
+                self.u[e] = u
+            vo = self.vo + p["w_leg"] * n + p["w_z"] * nz - (self.vo >> p["out_sh"])
             if vo >= p["thr_out"]:
                 vo = 0
                 self.withdrawals = (self.withdrawals + 1) & 0x3FFFFFFF
@@ -58,22 +84,36 @@ class ReflexReference:
         return fired
 
     def state(self) -> list[int]:
-        """The firmware's state words: v_leg0 v_leg1 base0 base1 v_out withdrawals off_left."""
-        return [self.v[0], self.v[1], self.b[0], self.b[1], self.vo, self.withdrawals, self.off_left]
+        """The firmware's state words: v_leg0 v_leg1 base0 base1 v_out withdrawals off_left
+        zb0..zb3 u0..u3."""
+        return [self.v[0], self.v[1], self.b[0], self.b[1], self.vo, self.withdrawals, self.off_left, *self.zb, *self.u]
 
 
 def golden_cases() -> dict[str, Any]:
     """``models/golden/reflex_withdrawal.json``: calls with random activations, bursts of
-    co-contraction included, and the state after each."""
+    co-contraction included, then with electrode impedance readings (missing ones, noisy
+    ones, drops on one and on all electrodes, readings past the electrode-fault limit),
+    and the state after each."""
     rng = np.random.default_rng(4)
     ref = ReflexReference()
     calls = []
-    for k in range(200):
+    for k in range(400):
         burst = 60 <= k < 70 or 140 <= k < 143
         acts = [int(x) for x in rng.integers(0, 4097 if burst else 1500, 4)]
         if burst:
             acts = [max(a, 3000) for a in acts]
         steps = int(rng.integers(1, 25))
-        ref.run(*acts, steps=steps)
-        calls.append({"act": acts, "steps": steps, "state": ref.state()})
+        z = [0] * N_Z
+        if k >= 200:  # impedance: nominal ~1700 ohm with noise, none on electrode 3 at first
+            z = [int(x) for x in rng.integers(1600, 1800, N_Z)]
+            if k < 230:
+                z[3] = 0
+            if 260 <= k < 275:
+                z[1] = z[1] * 6 // 10  # one electrode breaks down
+            if 320 <= k < 340:
+                z = [v * 85 // 100 for v in z]  # all electrodes at once (a sweat response)
+            if k == 350:
+                z[2] = IMPEDANCE_MAX_OHM + 1  # an electrode fault's reading: no input
+        ref.run(*acts, steps=steps, z=z)
+        calls.append({"act": acts, "z": z, "steps": steps, "state": ref.state()})
     return {"what": "garmentfw/reflex.py withdrawal reflex, default parameters", "calls": calls}

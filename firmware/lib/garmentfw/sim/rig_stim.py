@@ -6,6 +6,8 @@
 # - RIG_BATTERY (rig -> sim: battery_mv u16) set the simulated battery (stim.battery_mv);
 # - RIG_LOAD (rig -> sim: ch u8, series ohm, interface ohm, interface nF; all 0: nominal)
 #   set the electrode-skin load of the current-source model;
+# - RIG_SKIN (rig -> sim: kind u8, channel mask u8, per mille u16) a skin event
+#   (sim/electrode_skin.py: sweat response, breakdown, contact area);
 # - RIG_ESTOP (rig -> sim: empty = pressed, or u8 level: wire.ESTOP_*) the E-stop button's
 #   level (held, released, wire broken);
 #   every other rig message still goes to RigPort._on_packet.
@@ -65,6 +67,16 @@ def attach(rig, stim) -> None:
                 if ch < stim.n_channels:
                     stim.set_impedance(ch, ohms if ohms < 0x3FFFFFFF else 0x3FFFFFFF)
                     return
+            rig.errors += 1
+            return
+        if ptype == wire.RIG_SKIN:
+            if n == 4:
+                kind, mask, value = struct.unpack_from(wire.RIG_SKIN_FMT, pkt, 3)
+                try:
+                    stim.skin.event(kind, mask, value)
+                    return
+                except ValueError:
+                    pass
             rig.errors += 1
             return
         if ptype == RIG_BATTERY:

@@ -5,7 +5,8 @@
 # - drives its pulses into the current-source model (sim/current_source.py): constant
 #   current up to the 150 V compliance into an electrode-skin load (series R plus a
 #   parallel R-C) that the HIL rig sets (RIG_IMPEDANCE, RIG_LOAD, see sim_rig_stim.attach);
-#   it reads back what the board's track-and-hold measures at the end of the first phase
+#   the skin under each electrode changes with wear, sweat and discomfort
+#   (sim/electrode_skin.py, RIG_SKIN); it reads back what the board's track-and-hold measures at the end of the first phase
 #   (electrode mV, sense-resistor uA), reset on enable and at the start of every pulse;
 # - couples every pulse's artefact into the EMG the AFE model converts next
 #   (add_artefact), and reports every pulse to the rig (RIG_PULSE) with the exact AFE
@@ -21,6 +22,7 @@ from array import array
 from micropython import const
 
 from garmentfw.sim.current_source import CurrentSource
+from garmentfw.sim.electrode_skin import ElectrodeSkin
 
 _MASK = const(0x3FFFFFFF)
 _NIN = const(8)  # AFE inputs
@@ -84,6 +86,8 @@ class SimStimulator:
         self.enabled = False  # output-enable: off at power-up
         self.led = False  # output indicator
         self.source = CurrentSource(n_channels)
+        src = self.source
+        self.skin = ElectrodeSkin(n_channels, src.rs, src.rp, src.cp, self.clock)  # worn, sweating skin
         self.min_width_us = 20  # the track-and-hold measures every allowed width
         self.coupling = coupling_nv_per_ua
         self.rig = None  # set by sim_rig_stim.attach()
@@ -148,6 +152,7 @@ class SimStimulator:
             self.refused += 1
             return False
         t = self.clock() & _MASK
+        self.skin.apply(ch, self.source)
         self.source.drive(ch, amplitude_ua, width_us)
         i = self.count % self.cap
         self.t[i] = t
@@ -176,10 +181,12 @@ class SimStimulator:
     def set_impedance(self, ch: int, ohms: int) -> None:
         """The electrode pair of ``ch`` as a plain resistance (1 MOhm: peeled off; 50: shorted)."""
         self.source.set_load(ch, ohms, 0, 0)
+        self.skin.set_nominal(ch, ohms, 0, 0)
 
     def set_load(self, ch: int, rs_ohm: int, rp_ohm: int, cp_nf: int) -> None:
         """The electrode-skin load of ``ch``: series rs plus rp || cp."""
         self.source.set_load(ch, rs_ohm, rp_ohm, cp_nf)
+        self.skin.set_nominal(ch, rs_ohm, rp_ohm, cp_nf)
 
     def press_estop(self) -> None:
         """The E-stop button pressed (and held until set_button(ESTOP_RELEASED))."""

@@ -31,15 +31,11 @@ def reflex_run(st: ptr32, par: ptr32, q0: int, h0: int, q1: int, h1: int, z: ptr
     zmax = int(IMPEDANCE_MAX_OHM)
     c0 = q0 if q0 < h0 else h0
     c1 = q1 if q1 < h1 else h1
-    # per electrode: the drop below the baseline at the call's start (Q12 of it, above zlevel)
-    r0 = 0
-    r1 = 0
-    r2 = 0
-    r3 = 0
+    # the electrodes' summed drop below their baselines at the call's start (Q12 of each)
+    rs = 0
     e = 0
     while e < 4:
         ze = z[e]
-        r = 0
         if 0 < ze <= zmax:
             zb = st[7 + e]
             if zb == 0:
@@ -48,16 +44,8 @@ def reflex_run(st: ptr32, par: ptr32, q0: int, h0: int, q1: int, h1: int, z: ptr
                 b = zb >> 12
                 if b > 0:
                     r = (b - ze) * 4096 // b - zlevel
-        if r < 0:
-            r = 0
-        if e == 0:
-            r0 = r
-        elif e == 1:
-            r1 = r
-        elif e == 2:
-            r2 = r
-        else:
-            r3 = r
+                    if r > 0:
+                        rs += r
         e += 1
     fired = 0
     k = 0
@@ -87,29 +75,21 @@ def reflex_run(st: ptr32, par: ptr32, q0: int, h0: int, q1: int, h1: int, z: ptr
             n += 1
         st[0] = v0
         st[1] = v1
-        # impedance nociceptors and their baselines
-        nz = 0
+        # the electrodes' baselines, and the impedance neuron
         e = 0
         while e < 4:
             ze = z[e]
             if 0 < ze <= zmax:
                 zb = st[7 + e]
                 st[7 + e] = zb + (((ze << 12) - zb) >> zbsh)
-            if e == 0:
-                r = r0
-            elif e == 1:
-                r = r1
-            elif e == 2:
-                r = r2
-            else:
-                r = r3
-            u = st[11 + e]
-            u += r - (u >> zlsh)
-            if u >= zthr:
-                u = 0
-                nz += 1
-            st[11 + e] = u
             e += 1
+        u = st[11]
+        u += rs - (u >> zlsh)
+        nz = 0
+        if u >= zthr:
+            u = 0
+            nz = 1
+        st[11] = u
         vo = st[4]
         vo += wl * n + wz * nz - (vo >> osh)
         if vo >= thro:

@@ -18,11 +18,13 @@
 # limits.IMPEDANCE_MAX_OHM is the supervisor's electrode fault and counts as none). A baseline in Q12 ohm,
 # zb_e = z_e << 12 at the first reading, then per ms zb_e += ((z_e << 12) - zb_e) >> zb_sh
 # (slow: sweat and hydration drift over minutes pass), and per call the sudden drop below it
-# as a fraction of it, r_e = ((zb_e >> 12) - z_e) * 4096 // (zb_e >> 12) - zlevel (Q12):
-#   u_e += max(r_e, 0) - (u_e >> zleak_sh); u_e >= zthr: spike, u_e = 0
-# and each spike adds w_z to the same withdrawal neuron (spatial summation over electrodes
-# and with the legs: one electrode must drop far to withdraw alone, several together
-# sooner; w_z = 0 reads no impedance).
+# as a fraction of it, r_e = max(((zb_e >> 12) - z_e) * 4096 // (zb_e >> 12) - zlevel, 0)
+# (Q12). One impedance neuron sums every electrode (spatial summation: one electrode must
+# drop far to fire it alone, several together less each), leaking (temporal summation):
+#   u += r_0 + r_1 + r_2 + r_3 - (u >> zleak_sh); u >= zthr: spike, u = 0
+# and each spike adds w_z to the same withdrawal neuron as the legs (w_z >= thr_out: one
+# impedance spike withdraws; w_z = 0 reads no impedance). The larger the summed drop, the
+# sooner u crosses: 2**zleak_sh * ln(1 / (1 - zthr / (2**zleak_sh * sum r))) ms.
 try:
     from micropython import const
 except ImportError:  # CPython (the host)
@@ -44,10 +46,10 @@ LIMITS = (
     ("zlevel", 123, 0, 4096),  # impedance drop below the baseline that counts (Q12: 3 %)
     ("zb_sh", 14, 4, 16),  # impedance baseline time constant 2**zb_sh ms (16 s)
     ("zleak_sh", 7, 1, 10),  # impedance nociceptor leak 2**zleak_sh ms
-    ("zthr", 8192, 16, 1 << 20),
-    ("w_z", 4096, 0, 1 << 20),
+    ("zthr", 39322, 16, 1 << 22),  # a summed drop of 7.5 % (zlevel each) held long fires
+    ("w_z", 8192, 0, 1 << 20),
 )
-# state words: v_leg0, v_leg1, base0, base1, v_out, withdrawals, off_left_ms, then per
-# electrode its baseline zb0..zb3 (Q12 ohm) and nociceptor u0..u3
-S_LEN = const(15)
+# state words: v_leg0, v_leg1, base0, base1, v_out, withdrawals, off_left_ms, then the
+# electrodes' baselines zb0..zb3 (Q12 ohm) and the impedance neuron u
+S_LEN = const(12)
 N_Z = const(4)

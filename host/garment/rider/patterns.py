@@ -13,6 +13,14 @@ Patterns:
 - ``emg-timing``: the muscles' own bursts in voluntary pedalling (the phantom's cycling
   profiles: centre +- half the burst width), the approach of stimulating with the timing
   of able-bodied EMG (Arnin et al. 2017, Eur J Transl Myol 27:7111, Cybathlon 2016).
+- ``unb-opensim``: the published windows of the UnB OpenSim FES-cycling model (de Sousa,
+  Shimabuko and Bo, LARA, Universidade de Brasilia, github.com/anacsousa1/
+  opensim-fes-cycling-control, ``CyclingLibrary/profile.m``, 2019): right leg, degrees of
+  that model's crank, quadriceps 300-40, hamstrings 70-170 (gluteus 30-100, which this
+  garment does not stimulate), left leg 180 degrees away. Moved to this rider by the knee:
+  that model's right knee is most flexed at 266.6 degrees of its crank (a parabola through
+  its initial poses at 225, 270 and 315 degrees, ``init_states_*.m``: knee 104.6, 112.5 and
+  101.8 degrees), this rider's at :func:`knee_flexion_peak_deg`.
 """
 from __future__ import annotations
 
@@ -62,6 +70,30 @@ def effectiveness_windows(geometry: LegGeometry | None = None, fraction: float =
         if m.startswith("R_"):
             on, off = on + 180.0, off + 180.0
         out.append((round(on % 360.0, 1), round(on % 360.0 + (off - on), 1)))
+    return out
+
+
+#: the UnB OpenSim pattern (module docstring): (start, range) in degrees of that model's
+#: crank for its right leg, and the angle at which its right knee is most flexed
+UNB_OPENSIM_RIGHT = {"quadriceps": (300.0, 100.0), "hamstrings": (70.0, 100.0)}
+UNB_OPENSIM_KNEE_FLEX_DEG = 266.6
+
+
+def knee_flexion_peak_deg(geometry: LegGeometry | None = None) -> float:
+    """The left crank's angle (degrees) at which this rider's left knee is most flexed."""
+    t = CrankTable(geometry)
+    return float(np.argmax(t.knee)) * 360.0 / t.knee.size
+
+
+def unb_opensim_windows(geometry: LegGeometry | None = None) -> list[tuple[float, float]]:
+    """The UnB OpenSim windows per stimulation channel, moved to this rider by the angle
+    of the knee's largest flexion."""
+    shift = knee_flexion_peak_deg(geometry) - UNB_OPENSIM_KNEE_FLEX_DEG
+    out = []
+    for m in STIM_MUSCLES:
+        start, width = UNB_OPENSIM_RIGHT["quadriceps" if m.endswith("VL") else "hamstrings"]
+        on = (start + shift + (180.0 if m.startswith("R_") else 0.0)) % 360.0
+        out.append((round(on, 1), round(on + width, 1)))
     return out
 
 
@@ -129,6 +161,8 @@ CONTROLLERS: dict[str, tuple[Any, str]] = {
     "voluntary": (lambda: {"preset": "off", "params": {}}, "no stimulation: the rider alone"),
     "effectiveness": (lambda: windows_policy(effectiveness_windows()), "crank windows from the kinematic effectiveness (Bellman et al. 2016)"),
     "emg-timing": (lambda: windows_policy(emg_timing_windows()), "crank windows at the able-bodied EMG bursts (Arnin et al. 2017)"),
+    "unb-opensim": (lambda: windows_policy(unb_opensim_windows()),
+                    "crank windows of the UnB OpenSim FES-cycling model (de Sousa, Shimabuko & Bo 2019), moved to this rider by the knee"),
     "emg": (lambda: windows_policy(effectiveness_windows(), mode=MODE_EMG, level=EMG_LEVEL, inputs=EMG_INPUTS),
             "EMG-triggered assist: inside its window a muscle is stimulated once the rider's own drive rises"),
     "imu": (imu_policy, "the effectiveness windows, crank phase from the left thigh's IMU (no crank sensor; IMUSEF-style)"),

@@ -35,7 +35,7 @@ class ReflexReference:
         self.withdrawals = 0
         self.off_left = 0
         self.zb = [0] * N_Z  # impedance baselines, Q12 ohm
-        self.u = [0] * N_Z  # impedance nociceptors
+        self.u = 0  # the impedance neuron
 
     def run(self, q0: int, h0: int, q1: int, h1: int, steps: int = 1, z: list[int] | None = None) -> bool:
         p = self.p
@@ -43,7 +43,7 @@ class ReflexReference:
         zs = [int(v) if 0 < int(v) <= IMPEDANCE_MAX_OHM else 0 for v in (z or [0] * N_Z)]
         if len(zs) != N_Z:
             raise ValueError(f"z: {N_Z} impedance readings, got {len(zs)}")
-        r = [0] * N_Z
+        rs = 0  # the electrodes' summed drop below their baselines
         for e, ze in enumerate(zs):
             if ze:
                 if self.zb[e] == 0:
@@ -51,7 +51,7 @@ class ReflexReference:
                 else:
                     b = self.zb[e] >> 12
                     if b > 0:
-                        r[e] = max((b - ze) * 4096 // b - p["zlevel"], 0)
+                        rs += max((b - ze) * 4096 // b - p["zlevel"], 0)
         fired = False
         for _ in range(steps):
             n = 0
@@ -63,15 +63,15 @@ class ReflexReference:
                     v = 0
                     n += 1
                 self.v[leg] = v
-            nz = 0
             for e, ze in enumerate(zs):
                 if ze:
                     self.zb[e] += ((ze << 12) - self.zb[e]) >> p["zb_sh"]
-                u = self.u[e] + r[e] - (self.u[e] >> p["zleak_sh"])
-                if u >= p["zthr"]:
-                    u = 0
-                    nz += 1
-                self.u[e] = u
+            u = self.u + rs - (self.u >> p["zleak_sh"])
+            nz = 0
+            if u >= p["zthr"]:
+                u = 0
+                nz = 1
+            self.u = u
             vo = self.vo + p["w_leg"] * n + p["w_z"] * nz - (self.vo >> p["out_sh"])
             if vo >= p["thr_out"]:
                 vo = 0
@@ -85,8 +85,8 @@ class ReflexReference:
 
     def state(self) -> list[int]:
         """The firmware's state words: v_leg0 v_leg1 base0 base1 v_out withdrawals off_left
-        zb0..zb3 u0..u3."""
-        return [self.v[0], self.v[1], self.b[0], self.b[1], self.vo, self.withdrawals, self.off_left, *self.zb, *self.u]
+        zb0..zb3 u."""
+        return [self.v[0], self.v[1], self.b[0], self.b[1], self.vo, self.withdrawals, self.off_left, *self.zb, self.u]
 
 
 def golden_cases() -> dict[str, Any]:

@@ -7,7 +7,8 @@ import pytest
 
 from garment.rider.ding import DingMuscles
 from garment.rider.kinematics import CrankTable, LegGeometry
-from garment.rider.patterns import controller_policy, effectiveness_windows, emg_timing_windows
+from garment.rider.patterns import (UNB_OPENSIM_KNEE_FLEX_DEG, controller_policy, effectiveness_windows, emg_timing_windows,
+                                    knee_flexion_peak_deg, unb_opensim_windows)
 from garment.rider.rider import Rider
 
 
@@ -78,10 +79,24 @@ def test_stimulation_in_effective_windows_adds_power_and_stimulating_against_it_
 
 
 def test_patterns_are_valid_cycling_sections() -> None:
-    for w in (effectiveness_windows(), emg_timing_windows()):
+    for w in (effectiveness_windows(), emg_timing_windows(), unb_opensim_windows()):
         assert len(w) == 4
         for on, off in w:
             assert 0 <= on < 360 and 0 < off - on < 360
     assert controller_policy("voluntary")["preset"] == "off"
     with pytest.raises(ValueError, match="unknown controller"):
         controller_policy("nope")
+
+
+def test_unb_opensim_windows_are_the_published_ones_turned_to_this_rider() -> None:
+    """de Sousa, Shimabuko & Bo (UnB, profile.m): right quadriceps 300-40, hamstrings 70-170
+    of that model's crank; here the left leg's, one rotation by its knee's largest flexion,
+    and the right leg's 180 degrees away."""
+    shift = knee_flexion_peak_deg() - UNB_OPENSIM_KNEE_FLEX_DEG
+    (lq, lq_off), (lh, lh_off), (rq, rq_off), (rh, rh_off) = unb_opensim_windows()
+    assert abs((lq - (300 + shift)) % 360) < 0.11 and abs((lh - (70 + shift)) % 360) < 0.11
+    assert abs((rq - lq) % 360 - 180) < 0.11 and abs((rh - lh) % 360 - 180) < 0.11
+    assert all(abs(off - on - 100) < 0.11 for on, off in unb_opensim_windows())
+    r = Rider(60, settle_s=2.0)
+    r.run(8.0, _windows_stimulator(unb_opensim_windows()))
+    assert r.summary()["stim_power_w"] > 3.0  # they turn the crank forwards on this rider

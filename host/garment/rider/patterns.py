@@ -17,10 +17,14 @@ Patterns:
   Shimabuko and Bo, LARA, Universidade de Brasilia, github.com/anacsousa1/
   opensim-fes-cycling-control, ``CyclingLibrary/profile.m``, 2019): right leg, degrees of
   that model's crank, quadriceps 300-40, hamstrings 70-170 (gluteus 30-100, which this
-  garment does not stimulate), left leg 180 degrees away. Moved to this rider by the knee:
-  that model's right knee is most flexed at 266.6 degrees of its crank (a parabola through
-  its initial poses at 225, 270 and 315 degrees, ``init_states_*.m``: knee 104.6, 112.5 and
-  101.8 degrees), this rider's at :func:`knee_flexion_peak_deg`.
+  garment does not stimulate), left leg 180 degrees away, and a cadence-based phase
+  adjustment of up to 30 degrees at 500 deg/s (here the firmware's own delay_ms advance).
+  Moved to this rider by the knee: that pattern's right leg becomes this rider's left leg
+  (crank angle 0), turned so that each knee's largest flexion falls at the same place.
+  That model's right knee is most flexed at 266.6 degrees of its crank: its initial poses
+  (``init_states_45/90/135.m``) put the left knee at 104.6, 112.5 and 101.8 degrees of
+  flexion at 45, 90 and 135 degrees, the right knee's at 225, 270 and 315, and a parabola
+  through them peaks at 266.6; this rider's is at :func:`knee_flexion_peak_deg` (342).
 """
 from __future__ import annotations
 

@@ -237,6 +237,70 @@ print("DONE")
 """
 
 
+# The on-garment motor-unit stage (garmentfw/mu_stage.py) per filtered sample: a few
+# configurations from which mu_spec's per-tap, per-unit, per-channel and per-sample
+# counts follow (mu_costs); the stage's packets go to a counter, as to the link's queue.
+MU_GUEST = r"""
+import struct
+from garmentfw import mu_spec, wire
+from garmentfw.mu_stage import MotorUnitStage
+class _MuBoard:
+    NAME = "bench"  # no clock: the stage's own budget check is not what is measured
+class _MuDev:
+    def __init__(self, n_ch):
+        self.max_ch = self.n_ch = n_ch
+        self.fs = 2048
+        self.streaming = False
+        self.kind = wire.STREAM_MU
+        self.board = _MuBoard()
+        self.sent = 0
+    def send_packet(self, pkt, ptype, n):
+        self.sent += 1
+    def reply(self, *a):
+        pass
+    def error(self, ref, code, msg):
+        raise ValueError(msg)
+    def event(self, *a):
+        pass
+def mu_run(tag, n_ch, n_units, n_sub, delays):
+    d = _MuDev(n_ch)
+    st = MotorUnitStage(d)
+    st.configure(n_ch, 2048, None)
+    pkt = bytearray(wire.MAX_PACKET)
+    for u in range(n_units):
+        hdr = struct.pack(mu_spec.UNIT_HDR_FMT, u, 2048, n_ch, n_sub, delays, 0, 2, 40, 3000)
+        w = bytes(((i * 97) & 0x7F) if i & 1 == 0 else 0 for i in range(2 * n_sub * delays))
+        body = hdr + bytes(range(n_sub)) + w
+        pkt[3:3 + len(body)] = body
+        st._unit(u, pkt, len(body))
+    d.streaming = True
+    blk = array('i', [((i * 7919) %% 2001 - 1000) * 40 for i in range(20 * n_ch)])
+    st.on_filtered(blk, 20, 0)
+    t0 = RT_US()
+    i = 1
+    while i < 103:
+        st.on_filtered(blk, 20, 20 * i)
+        i += 1
+    out("mu_" + tag, instr(t0), 2040)
+    del st, d
+    gc.collect()
+mu_run("1u_1tap_8ch", 8, 1, 1, 1)
+mu_run("1u_128tap_8ch", 8, 1, 8, 16)
+mu_run("4u_1tap_8ch", 8, 4, 1, 1)
+mu_run("1u_1tap_64ch", 64, 1, 1, 1)
+"""
+GUEST = GUEST.replace('print("DONE")', MU_GUEST + 'print("DONE")')
+
+
+def mu_costs(instr: dict[str, float]) -> dict[str, float]:
+    """mu_spec's counts from the stage's runs: per tap, per unit, per channel, per sample."""
+    a, b, c, d = (instr["mu_" + k] for k in ("1u_1tap_8ch", "1u_128tap_8ch", "4u_1tap_8ch", "1u_1tap_64ch"))
+    tap = (b - a) / 127
+    unit = (c - a - 3 * tap) / 3
+    ch = (d - a) / 56
+    return {"mu_tap": tap, "mu_unit": unit, "mu_channel": ch, "mu_sample": a - tap - unit - 8 * ch}
+
+
 def measure(board: str = DEFAULT_BOARD) -> dict[str, float]:
     """Instructions per unit of each hot path on ``board`` (deterministic under -icount)."""
     here = "/" + (REPO / "tests" / "firmware" / "mp").relative_to(REPO).as_posix()
@@ -282,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--board", default=DEFAULT_BOARD, choices=sorted(QEMU_BOARDS))
     a = ap.parse_args(argv)
     instr = measure(a.board)
+    instr.update(mu_costs(instr))
     result = {
         "core": f"{a.board} ({QEMU_BOARDS[a.board].cpu}), qemu -icount shift=0",
         "instructions": {k: round(v) for k, v in instr.items()},
@@ -293,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     # The counts the firmware refuses configurations with (garmentfw/budget.py).
     pinned = {"sample": BUDGET.INSTR_SAMPLE_8CH, "window_features": BUDGET.INSTR_FEATURES_8CH * 100,
               "window_mlp": BUDGET.INSTR_DECODE, "afe_read_on_model": BUDGET.INSTR_AFE_MODEL}
+    mu = load_contract("mu_spec")
+    pinned.update({"mu_tap": mu.INSTR_TAP, "mu_unit": mu.INSTR_UNIT, "mu_channel": mu.INSTR_CHANNEL,
+                   "mu_sample": mu.INSTR_SAMPLE})
     result["firmware_budget_table"] = {
         k: {"pinned": v, "measured": round(instr[k]), "within_2pct": abs(instr[k] - v) <= 0.02 * v}
         for k, v in pinned.items()}

@@ -39,6 +39,8 @@ package(
         "model_format.py",
         "model_service.py",
         "model_slot.py",
+        "mu_spec.py",
+        "mu_stage.py",
         "montage.py",
         "pulse_report.py",
         "reflex.py",

@@ -190,7 +190,7 @@ def decode_samples(body: bytes) -> tuple[int, int, int, np.ndarray]:
 
 
 # Device packets whose body does not start with a request's ref.
-_UNREFERENCED = frozenset((wire.R_SAMPLES, wire.R_PULSES, wire.R_DECODER, wire.R_EVENT))
+_UNREFERENCED = frozenset((wire.R_SAMPLES, wire.R_PULSES, wire.R_DECODER, wire.R_EVENT, wire.R_MU_ACTIVITY))
 # What the garment sends by itself and tags under a session (wire.EVENT_TAG_LEN), with
 # the R_STIM_STATE whose ref is NO_REF. Samples and decoder outputs are not tagged: they
 # are the stream (their cost per packet), and change no state on the host.
@@ -238,6 +238,8 @@ class GarmentClient:
         self._sign_lock = asyncio.Lock()
         self.pulses: asyncio.Queue[Pulse] = asyncio.Queue()
         self.decoder_outputs: asyncio.Queue[DecoderOutput] = asyncio.Queue()
+        #: ``R_MU_ACTIVITY`` bodies (the garment's motor-unit stage; garment.motorunits.onboard decodes them)
+        self.mu_activity: asyncio.Queue[bytes] = asyncio.Queue()
         self.last_stim_state: StimState | None = None
         #: called with every stimulation state the garment sends, replies to requests
         #: (``unsolicited`` False) and the changes it reports by itself (True), before the
@@ -569,6 +571,9 @@ class GarmentClient:
             end, label, n_out = struct.unpack_from(wire.DECODER_HDR_FMT, pkt.body)
             outs = struct.unpack_from("<%di" % n_out, pkt.body, 6)
             self.decoder_outputs.put_nowait(DecoderOutput(end, label, tuple(outs)))
+            return
+        if t == wire.R_MU_ACTIVITY:
+            self.mu_activity.put_nowait(pkt.body)
             return
         if t == wire.R_EVENT:
             up, code = struct.unpack_from("<IB", pkt.body)

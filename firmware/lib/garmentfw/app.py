@@ -37,13 +37,15 @@ def load_board() -> "Board":
 def make_device(board: "Board") -> "Device":
     """The device with every service and stage this firmware has, wired one way:
     raw samples -> artefact stage -> EMG guard -> filters -> decode stage -> control
-    stage -> pulse engine; the model slot tells the decode and control stages of every
+    stage -> pulse engine, and filters -> motor-unit stage (its discharges to the host);
+    the model slot tells the decode and control stages of every
     model it activates."""
     from garmentfw.auth import AuthService
     from garmentfw.decode_stage import DecodeStage
     from garmentfw.device import Device
     from garmentfw.model_service import ModelService
     from garmentfw.model_slot import ModelSlot
+    from garmentfw.mu_stage import MotorUnitStage
 
     dev = Device(board)
     dev.add_service(AuthService(dev))
@@ -66,7 +68,10 @@ def make_device(board: "Board") -> "Device":
         from garmentfw.imu_crank import ImuCrank
 
         dev.add_service(ImuCrank(imu, stim.control))
-    dev.set_stages(artefacts=stim.artefacts if stim else None, guard=stim.guard if stim else None, window=decode)
+    units = MotorUnitStage(dev)
+    dev.add_service(units)
+    dev.set_stages(artefacts=stim.artefacts if stim else None, guard=stim.guard if stim else None, window=decode,
+                   units=units)
     if stim is not None:
         dev.outputs_off.append(stim.safe_off)
     return dev

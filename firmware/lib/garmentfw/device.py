@@ -6,7 +6,8 @@
 #   filters: fixed-point high-pass and mains notch (dsp.FilterBank)
 #   window:  telemetry of filtered samples; features and int8 decoder (decode_stage),
 #            whose outputs go on to the control stage (control: policy, supervisor clip,
-#            pulse engine), wired by app.make_device.
+#            pulse engine), wired by app.make_device; motor units (mu_stage: separation
+#            filters, discharges sent as R_MU_ACTIVITY while the stream kind is STREAM_MU).
 # Services (auth, stimulation, model upload) add request handlers and per-pass work.
 # The board (a HAL module under boards/, contracts in hal.pyi) supplies the AFE, the
 # link, the store, time and power readings.
@@ -90,6 +91,7 @@ class Device:
         self.artefacts = None
         self.guard = None
         self.window = None
+        self.units = None
         self.outputs_off = []  # type: list  # fn(why): outputs off now, called on an escaped exception
         self.last_ping_ms = time.ticks_ms()  # host heartbeat (T_PING)
         self.store = board.store
@@ -123,16 +125,17 @@ class Device:
         for off in self.outputs_off:
             off(why)
 
-    def set_stages(self, artefacts=None, guard=None, window=None) -> None:
+    def set_stages(self, artefacts=None, guard=None, window=None, units=None) -> None:
         """Fit the pipeline's stages (raw: ``guard`` then ``artefacts``; after the filters:
-        ``window``), each configured for the acquisition now and after every change."""
+        ``window`` and ``units``), each configured for the acquisition now and after every change."""
         self.artefacts = artefacts
         self.guard = guard
         self.window = window
+        self.units = units
         self._configure_stages()
 
     def _configure_stages(self) -> None:
-        for st in (self.artefacts, self.guard, self.window):
+        for st in (self.artefacts, self.guard, self.window, self.units):
             if st is not None:
                 st.configure(self.n_ch, self.fs, self.filters)
 
@@ -303,13 +306,15 @@ class Device:
                 n_ch, self.board.afe.chips, self.board.afe.chips)
         elif mains not in wire.ALLOWED_MAINS:
             bad = "mains=%d not in %s" % (mains, wire.ALLOWED_MAINS)
-        elif kind not in (wire.STREAM_RAW, wire.STREAM_FILTERED, wire.STREAM_FILTERED16):
-            bad = "stream kind=%d not in (0, 1, 2)" % kind
+        elif kind not in (wire.STREAM_RAW, wire.STREAM_FILTERED, wire.STREAM_FILTERED16, wire.STREAM_MU):
+            bad = "stream kind=%d not in (0, 1, 2, 3)" % kind
+        elif kind == wire.STREAM_MU and self.units is None:
+            bad = "stream kind=3 (motor units): this firmware has no motor-unit stage"
         elif hp > 1 or notch > 1:
             bad = "hp/notch flags must be 0 or 1"
         else:
             # The board's CPU must keep up with it (instruction budgets: garmentfw/budget.py).
-            bad = budget.refusal(self.board.NAME, fs, n_ch) or self._link_refusal(n_ch)
+            bad = budget.refusal(self.board.NAME, fs, n_ch) or self._link_refusal(n_ch, kind)
         if bad:
             self.error(seq, wire.E_OUT_OF_RANGE, bad)
             return
@@ -323,19 +328,23 @@ class Device:
 
     def _start(self, seq, pkt, n):
         # The configuration in force (also the boot default) must fit the board's CPU.
-        bad = budget.refusal(self.board.NAME, self.fs, self.n_ch) or self._link_refusal(self.n_ch)
+        bad = budget.refusal(self.board.NAME, self.fs, self.n_ch) or self._link_refusal(self.n_ch, self.kind)
+        if not bad and self.kind == wire.STREAM_MU:
+            bad = self.units.start_refusal()
         if bad:
             self.error(seq, wire.E_OUT_OF_RANGE, bad)
             return
         if not self.streaming:
-            self.streamer.start(self.n_ch, self.kind)
+            if self.kind != wire.STREAM_MU:  # motor units: the stage sends, not the streamer
+                self.streamer.start(self.n_ch, self.kind)
             self.streaming = True
             self.event(wire.EV_STREAM_START, "stream start")
         self._reply(wire.R_ACK, seq, bytes((wire.T_STREAM_START,)))
 
-    def _link_refusal(self, n_ch):
-        # BLE carries at most BLE_MAX_STREAM_CHANNELS raw channels; refused, never thinned out.
-        if self.board.link.wired or n_ch <= wire.BLE_MAX_STREAM_CHANNELS:
+    def _link_refusal(self, n_ch, kind):
+        # BLE carries at most BLE_MAX_STREAM_CHANNELS raw channels; refused, never thinned out
+        # (motor-unit activity, STREAM_MU, fits it at any channel count).
+        if self.board.link.wired or n_ch <= wire.BLE_MAX_STREAM_CHANNELS or kind == wire.STREAM_MU:
             return None
         return ("%d-channel streaming is USB only: BLE carries at most %d channels "
                 "(over BLE the HD garment sends motor-unit activity, not raw samples)") % (
@@ -347,7 +356,10 @@ class Device:
 
     def stop_stream(self):
         if self.streaming:
-            self.streamer.flush()
+            if self.kind == wire.STREAM_MU:
+                self.units.flush()
+            else:
+                self.streamer.flush()
             self.streaming = False
             self.event(wire.EV_STREAM_STOP, "stream stop")
 
@@ -374,18 +386,20 @@ class Device:
         block = self.block
         total = 0
         streaming = self.streaming
+        samples = streaming and self.kind != wire.STREAM_MU
         raw = self.kind == wire.STREAM_RAW
         filt = self.filters
         art = self.artefacts
         guard = self.guard
         win = self.window
+        units = self.units
         while True:
             k = ring.take(block, wire.SAMPLES_PER_PACKET)
             if not k:
                 return total
             first = ring.first_index
             # raw
-            if streaming and raw:
+            if samples and raw:
                 self.streamer.add(block, k, first)
             if guard is not None:
                 guard.on_raw(block, k, first)  # what the electrodes gave (artefacts passed over)
@@ -395,10 +409,12 @@ class Device:
             if filt is not None:
                 filt.process(block, k)
             # window
-            if streaming and not raw:
+            if samples and not raw:
                 self.streamer.add(block, k, first)
             if win is not None:
                 win.on_filtered(block, k, first)
+            if units is not None:
+                units.on_filtered(block, k, first)
             total += k
 
     def step(self) -> bool:

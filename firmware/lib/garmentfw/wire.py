@@ -346,3 +346,20 @@ RIG_IMU_MAX = const(20)
 # left), channel mask u8, value u16 per mille (0..1000). A bad one counts as a rig error.
 RIG_SKIN = const(0xAC)
 RIG_SKIN_FMT = "<BBH"
+# On-garment motor units (garmentfw/mu_stage.py; filter layout and rules in mu_spec.py):
+# the HD garment applies a few int16 separation filters to its filtered samples and sends
+# the units' discharges instead of samples (over BLE: 64 raw channels do not fit it).
+# STREAM_MU is a CONFIG kind: while streaming, no R_SAMPLES; one R_MU_ACTIVITY every
+# mu_spec.INTERVAL_MS (earlier when mu_spec.MAX_EVENTS discharges wait), at any channel count.
+STREAM_MU = const(3)
+T_MU_UNIT = const(0x2C)   # privileged; body: mu_spec.UNIT_HDR_FMT, channels, weights -> R_ACK
+T_MU_CLEAR = const(0x2D)  # privileged; body: -  (every unit removed) -> R_ACK
+R_MU_ACTIVITY = const(0x94)
+# first u32 (AFE index of the interval's first sample), n_samples u16 (the interval's
+# samples), n_units u8 (units applied), n u8, then n x MU_DISCHARGE_FMT
+MU_ACTIVITY_HDR_FMT = "<IHBB"
+MU_ACTIVITY_HDR_LEN = const(8)
+# unit u8, offset i16: a discharge at AFE index (first + offset) & COUNTER_MASK (offset < 0:
+# confirmed in this interval, at a sample of an earlier one)
+MU_DISCHARGE_FMT = "<Bh"
+MU_DISCHARGE_LEN = const(3)

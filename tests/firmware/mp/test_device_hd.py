@@ -158,3 +158,35 @@ def test_64_channel_packets_match_the_golden_vectors():
     want = [p["frame"] for p in g["packets"]]
     got = ["".join("%02x" % b for b in fr) for fr in q.frames]
     assert got == want, (len(got), len(want))
+
+
+def test_ble_streams_64_channel_motor_unit_activity():
+    # The same garment over BLE with the motor-unit stage: kind STREAM_MU at 64 channels is
+    # taken (raw samples still are not), and with a filter its activity streams, no samples.
+    import struct as _s
+
+    from stim_testlib import AcceptAll
+
+    from garmentfw import mu_spec
+    from garmentfw.mu_stage import MotorUnitStage
+
+    b = HDBoard(link=Link(wired=False))
+    d = Device(b)
+    st = MotorUnitStage(d)
+    d.add_service(st)
+    d.set_stages(units=st)
+    d.auth = AcceptAll()
+    h = Host(d, b)
+    code, msg = h.refused(wire.T_SET_CONFIG, _s.pack(wire.CONFIG_FMT, 2048, 64, 50, wire.STREAM_FILTERED16, 1, 1))
+    assert code == wire.E_OUT_OF_RANGE and "USB only" in msg, msg
+    h.ok(wire.T_SET_CONFIG, _s.pack(wire.CONFIG_FMT, 2048, 64, 50, wire.STREAM_MU, 1, 1))
+    body = _s.pack(mu_spec.UNIT_HDR_FMT, 0, 2048, 64, 2, 2, 0, 0, 20, 5000) + bytes((40, 63)) + bytes(8)
+    h.ok(wire.T_MU_UNIT, body)
+    h.ok(wire.T_STREAM_START)
+    nv = array("i", bytes(4 * 64 * 128))
+    for _ in range(4):
+        _feed_window(b, d, nv)
+    h.ok(wire.T_STREAM_STOP)
+    assert not h.of_type(wire.R_SAMPLES)
+    acts = h.of_type(wire.R_MU_ACTIVITY)
+    assert sum(_s.unpack_from(wire.MU_ACTIVITY_HDR_FMT, a)[1] for a in acts) >= 4 * 128 - 40

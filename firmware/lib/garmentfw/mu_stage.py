@@ -130,6 +130,13 @@ def _pack(pkt: ptr8, first: int, n_samples: int, n_units: int, ev: ptr32, nev: i
 
 
 @micropython.viper
+def _wrap(a: int, b: int) -> int:
+    # (a + b) & COUNTER_MASK in a machine word: a + b may pass 2**30, a big int in Python on
+    # a 32-bit port (an allocation per block at the counter's wrap)
+    return (a + b) & _MASK
+
+
+@micropython.viper
 def _zero(buf: ptr32, n: int):
     i = 0
     while i < n:
@@ -281,7 +288,7 @@ class MotorUnitStage:
             self._in += k
             if self._in >= self.interval or k == 0:
                 self._send()
-        self._next = (first + n) & _MASK
+        self._next = _wrap(first, n)
 
     def flush(self) -> None:
         """Send the interval so far (the stream stops): every discharge confirmed is sent."""
@@ -294,7 +301,7 @@ class MotorUnitStage:
         ln = _pack(self._pkt, self._first, self._in, self.n_units, self.ev, nev)
         self.dev.send_packet(self._pkt, wire.R_MU_ACTIVITY, ln)
         self.discharges += nev
-        self._first = (self._first + self._in) & _MASK
+        self._first = _wrap(self._first, self._in)
         self._in = 0
         self.st[_ST_NEV] = 0
 

@@ -117,6 +117,40 @@ def test_a_filter_that_drifts_onto_a_mixture_is_dropped_and_found_when_it_recove
     assert not tr.lost[k] and not tr.dropped[k]
 
 
+def test_recruitment_rank_puts_the_unit_that_fires_most_first_whatever_fires_first():
+    from garment.motorunits.tracker import recruitment_rank
+
+    fs = 2048
+    bursts = np.arange(10) * fs  # a pedalling baseline: one burst a second
+    low = np.concatenate([b + 300 + np.arange(6) * 140 for b in bursts])  # low threshold: 6 in every burst
+    # high threshold: 2 discharges in the strong bursts only, the first before the low unit's first
+    high = np.concatenate([b + 200 + np.arange(2) * 140 for b in bursts[::3]])
+    mid = np.concatenate([b + 400 + np.arange(4) * 140 for b in bursts])
+    rank = recruitment_rank([high, low, mid, np.zeros(0, np.int64)])
+    assert rank.tolist() == [2, 0, 1, 3]  # by first discharge the high unit ranked first: lost each cycle
+    assert recruitment_rank([np.array([5, 9]), np.array([1, 7])]).tolist() == [1, 0]  # ties: earlier first
+
+
+def test_a_cycling_source_calibrates_on_the_ride_and_streams_its_continuation():
+    from garment.motorunits.source import PhantomHDSource
+
+    src = PhantomHDSource("cycling", seconds=1.0, calibrate_seconds=3.0, seed=2, n_units=40)
+    base, live = src.baseline(), src.live
+    fs = base.fs
+    assert base.n_samples == int(3 * fs) and live.n_samples == int(1 * fs)
+    # the baseline is pedalling (the crank turns), and the task continues the same ride, sample after sample
+    crank = np.unwrap(np.deg2rad(np.concatenate([base.extra["crank_deg"], live.extra["crank_deg"]])))
+    step = np.diff(crank)
+    assert np.all(step > 0) and np.ptp(step) < 0.05 * step.mean()
+    assert base.drive.max() > 0.2 and np.ptp(base.drive) > 0.15  # bursts, not a hold
+    # each part's truth counts from its own start; together they are the ride's
+    for b, t in zip(base.spikes, live.spikes):
+        assert (b.size == 0 or b.max() < base.n_samples) and (t.size == 0 or t.max() < live.n_samples)
+    ride = np.concatenate([base.emg_uV, live.emg_uV])
+    assert ride.shape == (int(4 * fs), 64)
+    assert src.read(10).shape == (10, 64) and np.array_equal(src.read(5), live.emg_uV[10:15])
+
+
 def test_neural_drive_is_the_smoothed_cumulative_rate():
     fs = 2048.0
     nd = NeuralDrive(fs, tau_s=0.15, full_scale_hz=100.0)

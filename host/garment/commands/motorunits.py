@@ -20,7 +20,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="HD stream: sim-hd (the simulated HD garment; sim-hd:cycling) or phantom-hd "
                          "(the HD phantom played directly; phantom-hd:cycling)")
     sp.add_argument("--calibrate-seconds", type=float_range(3.0, 120.0, unit="s"), default=12.0,
-                    help="baseline to decompose (guided: rest, ramp, hold at 20 %% MVC)")
+                    help="baseline to decompose: isometric, guided (rest, ramp, hold at 20 %% MVC); "
+                         ":cycling, the ride's first seconds (30 s finds more units than 12)")
     sp.add_argument("--seconds", type=float_range(0.0, 3600.0, lo_open=True, unit="s"), default=20.0,
                     help="how long to track after calibration")
     sp.add_argument("--seed", type=int_range(0), default=1, help="phantom seed (the simulated person)")

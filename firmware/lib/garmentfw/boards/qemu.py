@@ -8,6 +8,10 @@
 # There is no rig port (the UART is the only I/O): the chip model's noise floor and
 # its internal test signal are the EMG. Idle, the core sleeps (WFI) until a UART byte or
 # the next tick (`coresleep`, a C addition of the image), as an MCU's idle loop does.
+# The UART's receive interrupt fills a ring (`uartrx`, a C addition too), as an MCU
+# port's UART driver does: polled, qemu's one-byte receive register gave the loop one
+# byte per pass, and on a busy core a model chunk then spent over a second of the
+# garment's clock on the wire (refused as held back, E_STALE).
 import time
 
 import vfs
@@ -33,6 +37,26 @@ try:
     from coresleep import wait as _core_sleep  # type: ignore[import-not-found]
 except ImportError:  # an image without it: the link's busy poll
     _core_sleep = None
+
+try:
+    import uartrx as _uartrx  # type: ignore[import-not-found]
+except ImportError:  # an image without it: the port's polled UART
+    _uartrx = None
+
+
+class UartLink(StdioLink):
+    """The UART as the link, its bytes received by interrupt into a ring (``uartrx``)."""
+
+    def __init__(self):
+        super().__init__()
+        _uartrx.start()
+        self._read = _uartrx.readinto
+
+    def readinto(self, buf) -> int:
+        return self._read(buf)
+
+    def overruns(self) -> int:
+        return _uartrx.overruns()
 
 
 class RamBlockDevice:
@@ -90,7 +114,7 @@ class Board:
         drv = ADS1299(chip.spi, chip.cs, chip.drdy, reset=chip.reset_pin, start=chip.start_pin, pwdn=chip.pwdn_pin)
         drv.init()
         self.afe = Ads1299Source(drv, chip.pending, chip.next_index)
-        self.link = StdioLink()
+        self.link = StdioLink() if _uartrx is None else UartLink()
         self.stim = SimStimulator(chip, n_channels=4)
 
     def uid(self) -> str:

@@ -3,12 +3,16 @@
 // qemu that matters twice: an idle guest costs the host no CPU, and under `-icount
 // sleep=on` (qemu's default) idle guest time passes at the host's pace, so the live
 // garment's clock keeps up with the host's whenever the host keeps up with its work.
-// The UART's receive interrupt (MPS2 UART0 RX, IRQ 0) only wakes the core: it is enabled
-// in the NVIC only while interrupts are masked (PRIMASK), so it is never taken (the
-// port's vector table has no handler for it). SysTick (1 ms) wakes it too and is taken.
+// Once `uartrx.start()` ran, the UART's receive interrupt has a handler that fills a ring
+// (uartrx.c) and the core sleeps until that ring holds a byte. Before (the raw REPL's
+// polled UART), the receive interrupt (MPS2 UART0 RX, IRQ 0) only wakes the core: it is
+// enabled in the NVIC only while interrupts are masked (PRIMASK), so it is never taken.
+// SysTick (1 ms) wakes it too and is taken.
 #include "py/mphal.h"
 #include "py/runtime.h"
 #include "py/stream.h"
+
+#include "uartrx.h"
 
 #if defined(QEMU_SOC_MPS2)
 #define UART0_STATE     (*(volatile uint32_t *)0x40004004)
@@ -23,11 +27,21 @@
 #define INT_RX          (1u << 1)
 
 static int rx_waiting(void) {
+    if (uartrx_started()) {
+        return uartrx_any() != 0;
+    }
     return (UART0_STATE & STATE_RXFULL) != 0;
 }
 
 static void sleep_until_interrupt(void) {
     __asm volatile ("cpsid i" ::: "memory");
+    if (uartrx_started()) {       // the handler is armed: a pending byte wakes the WFI
+        if (!rx_waiting()) {
+            __asm volatile ("dsb\n wfi" ::: "memory");
+        }
+        __asm volatile ("cpsie i\n isb" ::: "memory");
+        return;
+    }
     UART0_CTRL |= CTRL_RX_INTEN;
     UART0_INTSTATUS = INT_RX;      // an old receive: its line low before it is armed
     NVIC_ICPR0 = UART0_RX_IRQ_BIT;
@@ -43,7 +57,7 @@ static void sleep_until_interrupt(void) {
 #else
 // Other emulated boards: the port's busy poll (no sleep).
 static int rx_waiting(void) {
-    return mp_hal_stdio_poll(MP_STREAM_POLL_RD) != 0;
+    return uartrx_any() != 0 || mp_hal_stdio_poll(MP_STREAM_POLL_RD) != 0;
 }
 
 static void sleep_until_interrupt(void) {

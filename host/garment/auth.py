@@ -105,6 +105,8 @@ class GarmentAuth:
         self.counter = 0  # the last counter used
         # The garment's session clock as last seen: (its t_ms, self.clock() then).
         self._anchor = (0, 0.0)
+        # (request counter, the garment's t_ms) of the last reply whose tag checked out.
+        self._sealed = (0, 0)
         #: the host's clock in seconds (use_clock: a garment on virtual time)
         self.clock: Callable[[], float] = time.monotonic
 
@@ -160,8 +162,25 @@ class GarmentAuth:
         want = reply_mac(self._key, counter, rtype, body[: n + 4])
         if not hmac.compare_digest(want, body[n + 4 :]):
             raise ReplyAuthError(f"reply 0x{rtype:02x} to request #{counter}: bad reply MAC (forged or replayed)")
-        self._anchor = (int(struct.unpack_from("<I", body, n)[0]), self.clock())
+        g = int(struct.unpack_from("<I", body, n)[0])
+        self._anchor = (g, self.clock())
+        self._sealed = (counter, g)
         return body[:n]
+
+    def stamped_ahead(self, trailer: bytes) -> bool:
+        """Whether the garment's sealed reply to the request signed with ``trailer`` (an
+        E_STALE refusal) showed its clock more than ``wire.REQUEST_SKEW_MS`` behind the
+        request's stamp: this estimate ran ahead of a garment whose clock runs slow (an
+        emulated core on a loaded host). Holding a request back only makes it older, so
+        this never says yes to a held-back one; nor to a refusal without a valid reply
+        tag (the counter is then not known to be used up). The reply re-anchored the
+        estimate: the request signed again is fresh."""
+        counter, t_ms = struct.unpack_from("<II", trailer)
+        got, g = self._sealed
+        if got != counter:
+            return False
+        age = ((g - t_ms + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        return age < -wire.REQUEST_SKEW_MS
 
     def open_unsolicited(self, rtype: int, body: bytes) -> bytes | None:
         """The body without its unsolicited tag (wire.EVENT_TAG_LEN), or None when it

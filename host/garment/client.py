@@ -282,7 +282,9 @@ class GarmentClient:
     ) -> Packet:
         """Send one request; return its reply packet or raise DeviceError / DeviceTimeout.
 
-        ``privileged`` requests carry the session's authentication trailer (``signer``).
+        ``privileged`` requests carry the session's authentication trailer (``signer``);
+        one the garment refused as stamped from its future (a sealed E_STALE: its clock
+        runs slower than the host's estimate) is signed and sent again, once.
         ``on_reply(pkt)`` runs when a (non-error) reply is dispatched, before any packet
         behind it on the link (the session's opening installs itself there).
         """
@@ -290,18 +292,32 @@ class GarmentClient:
             raise TransportClosed(self.closed_reason)
         fut: asyncio.Future[Packet] = asyncio.get_running_loop().create_future()
         if privileged and self.signer is not None:
-            # Signed requests must reach the garment in counter order: sign and send as one.
-            async with self._sign_lock:
-                seq = self._next_seq()
-                trailer = self.signer.sign(ptype, seq, body)
-                frame = encode_packet(ptype, seq, body + trailer)
-                self._pending[seq] = _Pending(fut, ptype, trailer, self.signer)
-                await self._write_or_forget(seq, frame)
+            signer = self.signer
+            seq, trailer = await self._send_signed(ptype, body, fut, signer)
+            try:
+                return await self._await_reply(seq, ptype, fut, timeout)
+            except DeviceError as e:
+                # Refused as from the future (sealed): the estimate ran ahead of a slow clock
+                # and the refusal re-anchored it; signed again (once) it is fresh.
+                early = getattr(signer, "stamped_ahead", None)
+                if e.code != wire.E_STALE or early is None or not early(trailer) or signer is not self.signer:
+                    raise
+            fut = asyncio.get_running_loop().create_future()
+            seq, _ = await self._send_signed(ptype, body, fut, signer)
         else:
             seq = self._next_seq()
             self._pending[seq] = _Pending(fut, ptype, on_reply=on_reply)
             await self._write_or_forget(seq, encode_packet(ptype, seq, body))
         return await self._await_reply(seq, ptype, fut, timeout)
+
+    async def _send_signed(self, ptype: int, body: bytes, fut: "asyncio.Future[Packet]", signer: Signer) -> tuple[int, bytes]:
+        # Signed requests must reach the garment in counter order: sign and send as one.
+        async with self._sign_lock:
+            seq = self._next_seq()
+            trailer = signer.sign(ptype, seq, body)
+            self._pending[seq] = _Pending(fut, ptype, trailer, signer)
+            await self._write_or_forget(seq, encode_packet(ptype, seq, body + trailer))
+        return seq, trailer
 
     async def _write_or_forget(self, seq: int, frame: bytes) -> None:
         try:

@@ -452,6 +452,35 @@ async def test_held_back_and_future_requests_are_refused_stale(client: GarmentCl
     assert any("ms old" in ev.text for ev in client.events if ev.code == wire.EV_AUTH_REFUSED)
 
 
+async def test_a_request_stamped_ahead_of_a_slow_clock_is_signed_again_once(client: GarmentClient) -> None:
+    """A garment whose clock runs slower than the host's estimate of it (an emulated core
+    on a loaded host) refuses a request as from its future; that sealed refusal re-anchors
+    the estimate and the client signs the request again, once, and it goes through. A
+    request the garment found held back (too old) is never sent again."""
+    secret = secrets.token_bytes(32)
+    await auth.provision(client, secret)
+    a = await auth.authenticate(client, secret)
+    host_s = [0.0]
+    a.use_clock(lambda: host_s[0])
+    refused = lambda: [ev.text for ev in client.events if ev.code == wire.EV_AUTH_REFUSED]  # noqa: E731
+
+    host_s[0] += (wire.REQUEST_SKEW_MS + 700) / 1000  # the host's seconds ran on, the garment's did not
+    c0 = a.counter
+    assert await _arm(client) == 0
+    assert a.counter == c0 + 2 and len(refused()) == 1 and "ms old" in refused()[0]
+
+    # Held back: the estimate is behind the garment's clock by more than the max age.
+    host_s[0] -= (wire.REQUEST_MAX_AGE_MS + 300) / 1000
+    with pytest.raises(DeviceError) as e:
+        await _arm(client)
+    assert e.value.code == wire.E_STALE and len(refused()) == 2 and a.counter == c0 + 3
+
+    # Ahead again, now with an R_ERROR that carries no valid reply tag (forged): not resent.
+    host_s[0] += (wire.REQUEST_MAX_AGE_MS + 300 + wire.REQUEST_SKEW_MS + 700) / 1000
+    assert not a.stamped_ahead(struct.pack("<II", a.counter + 1, a.session_ms()))
+    assert await _arm(client) == 0
+
+
 async def test_provisioning_twice_refused_and_rotation(client: GarmentClient) -> None:
     s1, s2 = secrets.token_bytes(32), secrets.token_bytes(32)
     await auth.provision(client, s1)

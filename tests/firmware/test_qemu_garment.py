@@ -15,7 +15,7 @@ import pytest
 from garment.auth import ensure_authenticated
 from garment.client import DeviceError, GarmentClient, model_id
 from garment.devices import open_device
-from garment.models.modelfile import from_bytes, to_bytes
+from garment.models.modelfile import from_bytes, retimed
 from garment.protocol import wire
 from garment.qemu.garment import ICOUNT_SHIFT, QemuGarment
 from garment.transports import SerialTransport
@@ -28,11 +28,9 @@ TIMEOUT = 20.0
 
 
 def _at_rate(name: str, fs: int) -> bytes:
-    """A golden model with its windows set for ``fs`` (the same 200 ms windows, 50 ms
-    steps): the golden LDA and MLP are made for 2 kHz, which the qemu board refuses."""
-    q = from_bytes((GOLDEN / name).read_bytes())
-    q.features = dict(q.features, fs=fs, window=fs // 5, increment=fs // 20)
-    return to_bytes(q)
+    """A golden model with its windows set for ``fs`` (the same durations): the golden
+    LDA and MLP are made for 2 kHz, which the qemu board refuses."""
+    return retimed((GOLDEN / name).read_bytes(), fs)
 
 
 async def _stream(g: GarmentClient, n_samples: int) -> list[int]:

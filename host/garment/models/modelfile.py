@@ -117,6 +117,18 @@ def from_bytes(data: bytes, fs: int | None = None, n_ch: int | None = None) -> Q
     return from_format(fmt().parse(data, fs, n_ch))
 
 
+def retimed(data: bytes, fs: int) -> bytes:
+    """Model file bytes with the feature windows set for sampling rate ``fs``: the same
+    durations (200 ms windows in 50 ms steps at the golden models' 2 kHz) in samples at
+    ``fs``, weights unchanged (a board that cannot run the model's rate, e.g. the qemu
+    board's 8 ch x 1 kHz, still decodes with it)."""
+    q = from_bytes(data)
+    f = q.features
+    old = int(f["fs"])
+    q.features = dict(f, fs=fs, window=int(f["window"]) * fs // old, increment=int(f["increment"]) * fs // old)
+    return to_bytes(q)
+
+
 def write_model(path: str | Path, qm: QuantizedModel) -> int:
     """Write the model file atomically (temp file, fsync, rename); returns its size."""
     data = to_bytes(qm)

@@ -6,6 +6,7 @@ include("core.py")
 package("garmentfw/boards", files=("qemu.py", "stdio_link.py"), base_path="../lib")
 package(
     "garmentfw/sim",
-    files=("__init__.py", "ads1299_model.py", "afe_irq.py", "current_source.py", "rig_stim.py", "stimulator.py"),
+    files=("__init__.py", "ads1299_model.py", "afe_irq.py", "current_source.py", "electrode_skin.py", "rig_stim.py",
+           "stimulator.py"),
     base_path="../lib",
 )

@@ -28,6 +28,26 @@ def test_frozen_manifest_names_every_qemu_module(tmp_path: Path) -> None:
         assert Path(base, p) == e.source
 
 
+def test_every_firmware_module_a_frozen_one_imports_is_frozen_too(tmp_path: Path) -> None:
+    """A module-level ``from garmentfw.x import`` of a module the manifest leaves out
+    stops the garment at boot on the emulated core (ImportError before the link opens)."""
+    import ast
+
+    _, entries = _entries(tmp_path)
+    frozen = {e.target for e in entries}
+    missing = []
+    for e in entries:
+        for node in ast.parse(e.source.read_text()).body:  # module level: run at import
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else (
+                [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                if name.startswith("garmentfw."):
+                    path = name.replace(".", "/")
+                    if f"{path}.py" not in frozen and f"{path}/__init__.py" not in frozen:
+                        missing.append(f"{e.target} imports {name}")
+    assert not missing, missing
+
+
 def test_key_follows_the_frozen_bytes_only(tmp_path: Path) -> None:
     fw, entries = _entries(tmp_path)
     archive = tmp_path / "src.tar.gz"

@@ -11,7 +11,8 @@ pipeline (fixed-point high-pass + 60 Hz notch, integer features, bit-exact host
 reference). Every test file is one stream (the decoder restarts per file).
 
 Model selection by leave-one-participant-out: every candidate decoder
-(garment.models.selection.default_candidates) is trained and scored per participant;
+(garment.models.selection.extended_candidates: the shared grid plus the LDA cells that
+led a cross-validation on train/ only) is trained and scored per participant;
 each participant is scored with the candidate that did best on the other participants.
 
 Compared on the same windows: LDA on Hudgins TD (MAV, ZC, SSC, WL; float, standardised:
@@ -36,7 +37,7 @@ from sklearn.preprocessing import StandardScaler
 from garment.dataset import recording_windows
 from garment.features.reference import FeatureConfig
 from garment.models.metrics import offline_metrics
-from garment.models.selection import ALL_FEATURES, VOTES, Candidate, columns, default_candidates, loso_select, \
+from garment.models.selection import ALL_FEATURES, VOTES, Candidate, columns, extended_candidates, loso_select, \
     overall_best, stream_rows, voted
 from garment.models.train import train
 from garment.recordings.threedc import find_3dc_files, load_3dc
@@ -103,7 +104,7 @@ def main() -> None:
     t_feat = time.time() - t0
     names = sorted(parts)
     t1 = time.time()
-    cands = default_candidates()
+    cands = extended_candidates()
     fits = {c: {str(n): score(parts[n], c, cfg) for n in names} for c in {c.trained for c in cands}}
     res = {c: {s: fits[c.trained][s][c.vote] for s in fits[c.trained]} for c in cands}
     scores = {c: {s: r["int8"] for s, r in res[c].items()} for c in cands}

@@ -66,3 +66,15 @@ def test_candidates_name_their_regularisation_and_pass_it_to_training() -> None:
     assert (lda.solver, lda.shrinkage) == ("lsqr", "auto")  # shrinkage covariance by default
     names = [c.name for c in default_candidates()]
     assert len(names) == len(set(names)) and {"lda all11 ctx4x2", "mlp64 a1 all11 vote9", "lda td5"} <= set(names)
+
+
+def test_extended_grid_adds_named_lda_cells_to_the_shared_grid() -> None:
+    from garment.models.selection import AMP_AR, default_candidates, extended_candidates
+
+    base, ext = default_candidates(), extended_candidates()
+    names = [c.name for c in ext]
+    assert ext[:len(base)] == base and len(names) == len(set(names))
+    extra = ext[len(base):]
+    assert extra and all(c.kind == "lda" for c in extra)
+    assert {"lda amp+ar ctx3x2", "lda amp+ar vote9", "lda all11 ctx6x1 vote5"} <= set(names)
+    assert "ZC" not in AMP_AR and "SSC" not in AMP_AR and len(AMP_AR) == 9

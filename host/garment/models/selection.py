@@ -20,6 +20,8 @@ from garment.models.reference import stack_context
 ALL_FEATURES = ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4")
 ALL7 = ALL_FEATURES[:7]
 TD5 = ("MAV", "WL", "ZC", "SSC", "RMS")
+#: The amplitude features and AR(4), without the threshold counts ZC and SSC.
+AMP_AR = ("MAV", "WL", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4")
 #: The MLP's default L2 penalty (scikit-learn's alpha) in garment.models.train.
 MLP_ALPHA = 1e-3
 
@@ -48,7 +50,7 @@ class Candidate:
 
     @property
     def name(self) -> str:
-        named = {ALL_FEATURES: "all11", ALL7: "all7", TD5: "td5"}
+        named = {ALL_FEATURES: "all11", ALL7: "all7", TD5: "td5", AMP_AR: "amp+ar"}
         f = named.get(self.features, "+".join(self.features))
         c = f" ctx{self.context}x{self.step}" if self.context > 1 else ""
         k = f"mlp{self.hidden}" if self.kind == "mlp" else self.kind
@@ -80,6 +82,16 @@ def default_candidates() -> list[Candidate]:
         for v in VOTES:
             out.append(Candidate("mlp", ALL_FEATURES, ctx, step, hidden=64, vote=v, alpha=1.0))
     return out
+
+
+def extended_candidates() -> list[Candidate]:
+    """:func:`default_candidates` plus the LDA cells that led a cross-validation on the
+    3DC participants' ``train/`` files only (leave one repetition out; ``test/`` unread):
+    the amplitude features and AR without ZC and SSC (``AMP_AR``) x context (1, 4x1, 3x2),
+    and all eleven with context 3x2 and 6x1, each x vote (1, 5, 9)."""
+    cells = [(AMP_AR, c) for c in ((1, 1), (4, 1), (3, 2))] + [(ALL_FEATURES, c) for c in ((3, 2), (6, 1))]
+    extra = [Candidate("lda", f, ctx, step, vote=v) for f, (ctx, step) in cells for v in VOTES]
+    return default_candidates() + extra
 
 
 def voted(decisions: np.ndarray, k: int) -> np.ndarray:

@@ -19,7 +19,11 @@ Compared on the same windows: LDA on Hudgins TD (MAV, ZC, SSC, WL; float, standa
 the standard baseline); the int8 decoders as the garment runs them, with LibEMG's
 offline metrics (CA, active error with no_motion as the null class, instability).
 
-Usage: python benchmarks/bench_decoder_3dc.py [--data ../shared/data/3dc-gestures] [--json]
+``--train-cv``: also choose among the LDA candidates by cross-validation on ``train/``
+alone (per participant: leave one of its four training repetitions out, score the
+held-out one; ``test/`` unread), then score that choice on ``test/``.
+
+Usage: python benchmarks/bench_decoder_3dc.py [--data ../shared/data/3dc-gestures] [--train-cv] [--json]
 """
 from __future__ import annotations
 
@@ -48,10 +52,11 @@ HUDGINS = ["MAV", "ZC", "SSC", "WL"]
 
 def load(data: str) -> tuple[dict[int, dict[str, list]], FeatureConfig]:
     cfg = FeatureConfig.default(1000, 8, features=ALL_FEATURES)
-    parts: dict[int, dict[str, list]] = defaultdict(lambda: {"train": [], "test": []})
+    parts: dict[int, dict[str, list]] = defaultdict(lambda: {"train": [], "test": [], "train_rep": [], "test_rep": []})
     for f in find_3dc_files(data):
         X, y, _ = recording_windows(load_3dc(f), cfg, CHANNELS, mains_hz=60)
         parts[f.participant][f.split].append((X, y))
+        parts[f.participant][f.split + "_rep"].append(f.repetition)
     return dict(parts), cfg
 
 
@@ -61,6 +66,7 @@ def subset(cfg: FeatureConfig, feats: tuple[str, ...]) -> FeatureConfig:
 
 
 def score(p: dict[str, list], cand: Candidate, cfg: FeatureConfig) -> dict[int, dict[str, float]]:
+    """The candidate trained on ``p["train"]``, scored on ``p["test"]``, for every vote length."""
     cols = columns(cfg.features, cfg.n_ch, cand.features)
     # training rows whose context reaches back before their file's start are left out
     # (a fresh decoder repeats its first window there: not what a running one sees)
@@ -86,6 +92,17 @@ def score(p: dict[str, list], cand: Candidate, cfg: FeatureConfig) -> dict[int, 
     return out
 
 
+def train_cv(p: dict[str, list], cand: Candidate, cfg: FeatureConfig) -> dict[int, float]:
+    """Int8 accuracy per vote length, leave one training repetition out (``train/`` only)."""
+    reps = sorted(set(p["train_rep"]))
+    folds = []
+    for r in reps:
+        fold = {"train": [w for w, k in zip(p["train"], p["train_rep"]) if k != r],
+                "test": [w for w, k in zip(p["train"], p["train_rep"]) if k == r]}
+        folds.append(score(fold, cand, cfg))
+    return {v: float(np.mean([f[v]["int8"] for f in folds])) for v in VOTES}
+
+
 def baseline(p: dict[str, list], cfg: FeatureConfig) -> float:
     cols = columns(cfg.features, cfg.n_ch, HUDGINS)
     m = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis())
@@ -98,6 +115,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/3dc-gestures"))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--train-cv", action="store_true", help="also select among the LDA candidates on train/ alone")
     a = ap.parse_args()
     t0 = time.time()
     parts, cfg = load(a.data)
@@ -132,6 +150,17 @@ def main() -> None:
         "default_decoder": best.name,
         "seconds": {"features": round(t_feat, 1), "train_and_score": round(t_train, 1)},
     }
+    if a.train_cv:
+        t2 = time.time()
+        ldas = [c for c in cands if c.kind == "lda"]
+        cvs = {c: {str(n): train_cv(parts[n], c, cfg) for n in names} for c in {c.trained for c in ldas}}
+        cv_mean = {c: float(np.mean([cvs[c.trained][s][c.vote] for s in subj])) for c in ldas}
+        # one decoder for everyone, the best mean over the participants' own train/ CV
+        pick = max(ldas, key=lambda c: (cv_mean[c], -ldas.index(c)))
+        out["train_cv"] = {
+            "pick": pick.name, "cv_int8": cv_mean[pick], "test_int8": float(np.mean(list(scores[pick].values()))),
+            "test_per_participant": {s: round(scores[pick][s], 4) for s in subj},
+            "per_candidate_cv": {c.name: cv_mean[c] for c in ldas}, "seconds": round(time.time() - t2, 1)}
     if a.json:
         print(json.dumps(out, indent=1))
         return
@@ -148,6 +177,13 @@ def main() -> None:
     print("  every candidate (int8 / float, mean over participants):")
     for c in cands:
         print(f"    {c.name:24s} {100 * out['per_candidate_int8'][c.name]:.2f}% / {100 * out['per_candidate_float'][c.name]:.2f}%")
+    if a.train_cv:
+        tc = out["train_cv"]
+        print(f"  chosen on train/ alone (leave one repetition out, LDA candidates, {tc['seconds']} s): {tc['pick']}: "
+              f"CV {100 * tc['cv_int8']:.2f}%, test/ {100 * tc['test_int8']:.2f}% ("
+              + ", ".join(f"P{s} {100 * v:.1f}%" for s, v in tc["test_per_participant"].items()) + ")")
+        for c in sorted(tc["per_candidate_cv"], key=tc["per_candidate_cv"].get, reverse=True)[:8]:
+            print(f"    CV {c:24s} {100 * tc['per_candidate_cv'][c]:.2f}%")
     print(f"default decoder (best over all participants): {best.name}")
 
 

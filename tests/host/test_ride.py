@@ -56,3 +56,22 @@ def test_ride_cli_refuses_bad_arguments(capsys) -> None:
     with pytest.raises(SystemExit) as e:  # refused while parsing, before any garment starts
         main(["ride", "--controller", "cpg", "--cadence", "500"])
     assert e.value.code == 2 and "rpm" in capsys.readouterr().err
+
+
+def test_a_ride_with_the_withdrawal_reflex_on_rides_through_without_a_stop() -> None:
+    out, _ = ride("unb-opensim", 60.0, 8 / 60, reflex=True)
+    p = out["policy"]["params"]
+    assert p["reflex"] == 1 and p["reflex_z"] == [0, 1, 2, 3]
+    assert out["garment_fault"] == "none" and out["pulses"] > 100, out.get("garment_events")
+    assert out["stim_gaps"] == 0, out  # quiet pedalling: no false stop
+    with pytest.raises(ValueError, match="stimulating"):
+        ride("voluntary", 60.0, 1 / 60, reflex=True)
+
+
+def test_a_pause_in_the_pulses_counts_as_a_stop() -> None:
+    from garment.rider.rider import STIM_GAP_S, Rider
+
+    r = Rider(60)
+    for t in (1.0, 1.1, 1.1 + STIM_GAP_S - 0.01, 1.1 + 2 * STIM_GAP_S + 0.1, 1.1 + 2 * STIM_GAP_S + 0.2):
+        r.pulse(t, 0, 10.0, 300.0)
+    assert r.summary()["stim_gaps"] == 1

@@ -21,7 +21,11 @@ def cmd_ride(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"\r{s:6.1f} s of {args.minutes * 60:.0f} s", end="", file=sys.stderr, flush=True)
 
-    out, rider = ride(args.controller, args.cadence, args.minutes, seed=args.seed, progress=progress, clock=args.clock)
+    try:
+        out, rider = ride(args.controller, args.cadence, args.minutes, seed=args.seed, progress=progress, clock=args.clock,
+                          reflex=args.reflex)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     if not args.json:
         print(file=sys.stderr)
     if args.plot:
@@ -31,7 +35,7 @@ def cmd_ride(args: argparse.Namespace) -> int:
         print(json.dumps(out))
     else:
         for k in ("power_w", "stim_power_w", "mean_cadence_rpm", "cadence_error_rpm", "charge_per_joule_mc", "fatigue",
-                  "pulses", "garment_state", "garment_fault"):
+                  "pulses", "stim_gaps", "garment_state", "garment_fault"):
             v: Any = out.get(k)
             print(f"{k:22s} {v:.3f}" if isinstance(v, float) else f"{k:22s} {v}")
     return 0
@@ -52,6 +56,8 @@ def add_parsers(sub: Any) -> None:
                     help="virtual (default): the garment's clock stepped in lockstep with the rider, deterministic and "
                          "faster than real time; wall: the garment follows the wall clock (a ride takes as long as it lasts)")
     sp.add_argument("--seed", type=int_range(0), default=0)
+    sp.add_argument("--reflex", action="store_true",
+                    help="the withdrawal reflex on (EMG co-contraction and electrode impedance); its stops count in stim_gaps")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
     sp.add_argument("--plot", type=output_file(".png"), default=None, metavar="PNG", help="write the ride's plot")
     sp.set_defaults(func=cmd_ride)

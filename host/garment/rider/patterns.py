@@ -147,6 +147,15 @@ def controller_policy(name: str, cadence_rpm: float = 60.0) -> dict[str, Any]:
     return pol if pol["preset"] == "off" else _tracked(pol, cadence_rpm)
 
 
+def with_reflex(policy: dict[str, Any]) -> dict[str, Any]:
+    """``policy`` (a stimulating controller's) with the withdrawal reflex on: the EMG under
+    the four electrodes and the four electrodes' impedance (``garmentfw/reflex.py``)."""
+    if policy["preset"] != "cycling":
+        raise ValueError("the withdrawal reflex needs a stimulating (cycling) controller")
+    policy["params"].update({"reflex": 1, "reflex_inputs": list(EMG_INPUTS), "reflex_z": [0, 1, 2, 3]})
+    return policy
+
+
 def imu_policy() -> dict[str, Any]:
     """The effectiveness windows timed by the thigh IMU instead of a crank sensor: the
     crank angles of the thigh's highest and lowest points, from this rider's geometry."""

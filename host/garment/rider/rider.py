@@ -56,6 +56,12 @@ def force_velocity(v: np.ndarray) -> np.ndarray:
     return np.where(v > 0, (1.0 - s) / (1.0 + s / HILL_K), 1.0)
 
 
+#: a stretch without any pulse this long counts as a stop: a withdrawal holds 3 s, and the
+#: crank windows leave no channel-wide pause near it while the rider pedals; the cadence
+#: tracker turning the intensity to 0 counts too, so stim_gaps bounds the stops from above
+STIM_GAP_S = 2.5
+
+
 @dataclass
 class RideStats:
     """What a ride measured (see :meth:`Rider.summary`)."""
@@ -64,6 +70,8 @@ class RideStats:
     stim_work_j: float = 0.0
     charge_uc: float = 0.0
     pulses: int = 0
+    last_pulse_s: float = -1.0
+    stim_gaps: int = 0  # pulse-free stretches of at least STIM_GAP_S after the first pulse
     cadence_sq: float = 0.0
     cadence_abs: float = 0.0
     cadence_n: int = 0
@@ -143,8 +151,12 @@ class Rider:
         if not 0 <= channel < len(STIM_MUSCLES):
             return
         self._pending.append((t_s * 1000.0, int(channel), float(amplitude_ma), float(width_us)))
-        self.stats.charge_uc += amplitude_ma * width_us * 1e-3  # one phase: mA * us = nC
-        self.stats.pulses += 1
+        st = self.stats
+        st.charge_uc += amplitude_ma * width_us * 1e-3  # one phase: mA * us = nC
+        st.pulses += 1
+        if st.last_pulse_s >= 0 and t_s - st.last_pulse_s >= STIM_GAP_S:
+            st.stim_gaps += 1
+        st.last_pulse_s = max(st.last_pulse_s, t_s)
 
     # ---- the step ------------------------------------------------------------------
     def step(self, drive8: np.ndarray | None = None) -> None:
@@ -249,6 +261,7 @@ class Rider:
             "charge_per_joule_mc": (st.charge_uc / 1000.0) / work if work > 0 else float("inf") if st.charge_uc else 0.0,
             "charge_mc": st.charge_uc / 1000.0,
             "pulses": st.pulses,
+            "stim_gaps": st.stim_gaps,
             "fatigue": float(np.mean(self.muscles.fatigue)),
             "duration_s": t,
             "target_rpm": self.target_rpm,

@@ -27,7 +27,7 @@ from garment.sim import SimGarment
 from garment.sim.lockstep import LockstepRig
 from garment.transports import SerialTransport
 
-from .patterns import controller_policy
+from .patterns import controller_policy, with_reflex
 from .rider import STIM_MUSCLES, Rider
 from .source import FEED_LEAD_S, RiderSource
 
@@ -226,9 +226,12 @@ async def _ride(g: GarmentClient, rider: Rider, source_of: Callable[[], RiderSou
 
 def ride(controller: str, cadence_rpm: float = 60.0, minutes: float = 1.0, seed: int = 0, strength: float | None = None,
          progress: Callable[[float], None] | None = None, clock: str = "virtual",
-         ping_until_s: float | None = None) -> tuple[dict[str, Any], Rider]:
+         ping_until_s: float | None = None, reflex: bool = False) -> tuple[dict[str, Any], Rider]:
     """Ride ``minutes`` on the simulated garment with ``controller``; returns the summary
     (:meth:`Rider.summary` plus the controller and its policy) and the rider.
+
+    ``reflex``: the controller's policy with the withdrawal reflex on (EMG and electrode
+    impedance); a stop shows in the summary's ``stim_gaps``.
 
     ``clock``: ``"virtual"`` (lockstep, deterministic, faster than real time) or ``"wall"``
     (real time). ``ping_until_s`` (virtual clock only): the host's heartbeat stops after
@@ -240,6 +243,8 @@ def ride(controller: str, cadence_rpm: float = 60.0, minutes: float = 1.0, seed:
     if clock == "wall" and ping_until_s is not None:
         raise ValueError("ping_until_s needs the virtual clock")
     policy = controller_policy(controller, cadence_rpm)
+    if reflex:
+        policy = with_reflex(policy)
     rider = Rider(target_rpm=cadence_rpm, seed=seed, settle_s=min(10.0, 0.25 * minutes * 60.0),
                   **({} if strength is None else {"strength": strength}))
     lock = threading.Lock()

@@ -15,7 +15,9 @@ the host's and a loaded host would drop conversions (and SysTick ticks) at rando
 The UART (the CMSDK model of MPS2) carries guest -> host at several hundred kB/s of the
 host's time (a byte per register write, no baud timing) but host -> guest one byte per
 turn of qemu's main loop (a one-byte receive register), a few kB/s: commands and model
-uploads, not bulk data (``benchmarks/bench_qemu_link.py``).
+uploads, not bulk data (``benchmarks/bench_qemu_link.py``). The firmware takes each byte
+by the UART's receive interrupt into a ring (``uartrx``), so a request reaches it within
+a loop pass however busy the core is (``benchmarks/bench_qemu_upload.py``).
 """
 from __future__ import annotations
 

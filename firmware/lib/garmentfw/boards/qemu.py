@@ -55,9 +55,6 @@ class UartLink(StdioLink):
     def readinto(self, buf) -> int:
         return self._read(buf)
 
-    def overruns(self) -> int:
-        return _uartrx.overruns()
-
 
 class RamBlockDevice:
     """A block device in RAM for littlefs (MicroPython's extended block protocol)."""

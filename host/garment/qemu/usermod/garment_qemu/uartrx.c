@@ -10,8 +10,10 @@
 //   uartrx.start()        install the handler (a RAM copy of the vector table) and
 //                         enable UART0's receive interrupt; idempotent
 //   uartrx.readinto(buf)  move what the ring holds into buf: the count (0: nothing)
-//   uartrx.overruns()     bytes dropped because the ring was full (never in practice:
-//                         the host waits for each reply; the deframer's CRC catches it)
+//   uartrx.throttled()    how often the ring was full: the handler then leaves the byte
+//                         in the register and turns its interrupt off until readinto
+//                         made room, so qemu holds the rest in the pty (flow control,
+//                         as RTS does on a real UART): no byte is ever dropped
 //
 // Other boards (RISC-V) have no handler here: readinto then drains the port's stdin
 // while bytes wait (still one register's worth per poll).
@@ -26,7 +28,7 @@
 static uint8_t ring[RING_SIZE];
 static volatile uint32_t ring_head;  // written by the handler only
 static volatile uint32_t ring_tail;  // written by the reader only
-static volatile uint32_t ring_overruns;
+static volatile uint32_t ring_throttled;
 static int started;
 
 uint32_t uartrx_any(void) {
@@ -55,15 +57,25 @@ static void uart0_rx_handler(void) {
     // (qemu puts the next byte in only once this one is read; clearing after the loop
     // could clear that next byte's request and leave it in the register for good).
     while (UART0_STATE & STATE_RXFULL) {
-        UART0_INTSTATUS = INT_RX;
-        uint8_t c = (uint8_t)UART0_DATA;
         uint32_t h = ring_head;
-        if (h - ring_tail < RING_SIZE) {
-            ring[h & (RING_SIZE - 1)] = c;
-            ring_head = h + 1;
-        } else {
-            ring_overruns++;
+        if (h - ring_tail >= RING_SIZE) {  // full: the byte waits in the register
+            UART0_CTRL &= ~CTRL_RX_INTEN;
+            UART0_INTSTATUS = INT_RX;
+            ring_throttled++;
+            return;
         }
+        UART0_INTSTATUS = INT_RX;
+        ring[h & (RING_SIZE - 1)] = (uint8_t)UART0_DATA;
+        ring_head = h + 1;
+    }
+}
+
+static void rx_unthrottle(void) {
+    if (!(UART0_CTRL & CTRL_RX_INTEN)) {
+        __asm volatile ("cpsid i" ::: "memory");
+        UART0_CTRL |= CTRL_RX_INTEN;
+        uart0_rx_handler();  // the byte left waiting raised its request while it was off
+        __asm volatile ("cpsie i\n isb" ::: "memory");
     }
 }
 
@@ -90,6 +102,9 @@ static void rx_start(void) {
 static void rx_poll(void) {
 }
 #else
+static void rx_unthrottle(void) {
+}
+
 static void rx_start(void) {
 }
 
@@ -128,20 +143,23 @@ static mp_obj_t uartrx_readinto(mp_obj_t buf_in) {
         dst[i] = ring[(t + i) & (RING_SIZE - 1)];
     }
     ring_tail = t + n;
+    if (started && n) {
+        rx_unthrottle();
+    }
     return MP_OBJ_NEW_SMALL_INT(n);
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(uartrx_readinto_obj, uartrx_readinto);
 
-static mp_obj_t uartrx_overruns(void) {
-    return mp_obj_new_int_from_uint(ring_overruns);
+static mp_obj_t uartrx_throttled(void) {
+    return mp_obj_new_int_from_uint(ring_throttled);
 }
-static MP_DEFINE_CONST_FUN_OBJ_0(uartrx_overruns_obj, uartrx_overruns);
+static MP_DEFINE_CONST_FUN_OBJ_0(uartrx_throttled_obj, uartrx_throttled);
 
 static const mp_rom_map_elem_t uartrx_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_uartrx) },
     { MP_ROM_QSTR(MP_QSTR_start), MP_ROM_PTR(&uartrx_start_obj) },
     { MP_ROM_QSTR(MP_QSTR_readinto), MP_ROM_PTR(&uartrx_readinto_obj) },
-    { MP_ROM_QSTR(MP_QSTR_overruns), MP_ROM_PTR(&uartrx_overruns_obj) },
+    { MP_ROM_QSTR(MP_QSTR_throttled), MP_ROM_PTR(&uartrx_throttled_obj) },
 };
 static MP_DEFINE_CONST_DICT(uartrx_globals, uartrx_globals_table);
 

@@ -4,6 +4,7 @@ into a connected :class:`~garment.client.GarmentClient` for the duration of a bl
 Accepted: ``sim`` (starts a simulated garment for the duration), ``sim-hd`` (the simulated
 HD garment: 64 monopolar channels at 2048 Hz from the HD phantom's grid, whose truth is known),
 ``ble:sim`` (one behind the virtual BLE radio: the host's real BLE code over ATT/GATT),
+``ble:sim-hd`` (the simulated HD garment behind the virtual radio),
 ``qemu`` / ``qemu:BOARD`` (the firmware on an emulated MCU core, its UART on a pty:
 :mod:`garment.qemu.garment`), ``socket://HOST:PORT``,
 ``serial:/dev/ttyACM0`` or a bare path, ``ble:ADDRESS`` / ``ble:NAME``.
@@ -27,7 +28,8 @@ from garment.transports import SerialTransport, Transport, TransportError
 __all__ = ["SIMULATED", "Connection", "absent_device", "connect", "make_transport", "open_device", "stop_started_sims"]
 
 #: the device specs that start a simulated garment
-SIMULATED = ("sim", "sim-hd", "ble:sim")
+SIMULATED = ("sim", "sim-hd", "ble:sim", "ble:sim-hd")
+_BLE_SIMS = ("ble:sim", "ble:sim-hd")
 _STARTED: set[Any] = set()  # simulated garments (SimGarment, QemuGarment) started here and not yet stopped
 
 
@@ -57,8 +59,8 @@ def make_transport(spec: str) -> Transport:
         return SerialTransport(spec)
     if spec.startswith("ble:"):
         address = spec[len("ble:") :]
-        if address == "sim":
-            raise TransportError("ble:sim is opened by garment.devices.open_device(): it starts the simulated garment and its radio")
+        if address in ("sim", "sim-hd"):
+            raise TransportError(f"{spec} is opened by garment.devices.open_device(): it starts the simulated garment and its radio")
         if not address:
             raise TransportError("ble: needs the garment's address or name, e.g. ble:Garment-1A2B or ble:C4:DE:E2:12:34:56")
         from garment.transports.ble import BleTransport
@@ -126,12 +128,13 @@ async def open_device(spec: str, timeout: float = 2.0, *, sim: SimGarment | None
     """Connect to a garment for the block; closed (and a simulated garment started here
     stopped) afterwards.
 
-    ``sim`` / ``sim-hd`` / ``ble:sim`` use ``sim`` when given (a :class:`SimGarment` that
-    is running is left running; one that is not is started here and stopped after), else
-    start a new one (``sim-hd``: the HD garment, ``SimGarment(hd=True)``; ``ble:sim``:
-    without a wired link, behind the virtual radio). ``qemu[:BOARD]`` boots the firmware
-    on the emulated core (built first if needed) and opens its UART. Starting and
-    stopping run in a thread, so an event loop with an interface keeps running."""
+    ``sim`` / ``sim-hd`` / ``ble:sim`` / ``ble:sim-hd`` use ``sim`` when given (a
+    :class:`SimGarment` that is running is left running; one that is not is started here
+    and stopped after), else start a new one (``sim-hd``: the HD garment,
+    ``SimGarment(hd=True)``; ``ble:sim``: without a wired link, behind the virtual radio;
+    ``ble:sim-hd``: the HD garment so). ``qemu[:BOARD]`` boots the firmware on the
+    emulated core (built first if needed) and opens its UART. Starting and stopping run
+    in a thread, so an event loop with an interface keeps running."""
     started: Any = None
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -149,15 +152,15 @@ async def open_device(spec: str, timeout: float = 2.0, *, sim: SimGarment | None
                 timeout = max(timeout, 10.0)
             if spec in SIMULATED:
                 if sim is None:
-                    sim = SimGarment(wired=spec != "ble:sim", hd=spec == "sim-hd")
+                    sim = SimGarment(wired=spec not in _BLE_SIMS, hd=spec in ("sim-hd", "ble:sim-hd"))
                 if not sim.alive():
                     started = sim
                     _STARTED.add(sim)
-                    if spec == "ble:sim":
+                    if spec in _BLE_SIMS:
                         await _start_provisioned(sim)
                     else:
                         await asyncio.to_thread(sim.start)
-            if spec == "ble:sim":
+            if spec in _BLE_SIMS:
                 from garment.sim.ble_radio import sim_ble
                 from garment.transports.ble import BleTransport
 

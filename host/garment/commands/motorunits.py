@@ -10,7 +10,8 @@ from garment.commands.common import CliError, float_range, int_range
 
 #: Devices that give an HD (64-channel grid) stream today, and what they play: the simulated HD
 #: garment (its stream over the link) and the HD phantom played directly.
-HD_SOURCES = {"sim-hd": "isometric", "sim-hd:cycling": "cycling", "phantom-hd": "isometric", "phantom-hd:cycling": "cycling"}
+HD_SOURCES = {"sim-hd": "isometric", "sim-hd:cycling": "cycling", "phantom-hd": "isometric", "phantom-hd:cycling": "cycling",
+              "ble:sim-hd": "isometric", "ble:sim-hd:cycling": "cycling"}
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +19,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("motorunits", help="live motor units: calibrate on a baseline, then track them on the HD stream")
     sp.add_argument("--device", required=True,
                     help="HD stream: sim-hd (the simulated HD garment; sim-hd:cycling) or phantom-hd "
-                         "(the HD phantom played directly; phantom-hd:cycling)")
+                         "(the HD phantom played directly; phantom-hd:cycling); with --on-garment also "
+                         "ble:sim-hd (the simulated HD garment over BLE; ble:sim-hd:cycling)")
     sp.add_argument("--calibrate-seconds", type=float_range(3.0, 120.0, unit="s"), default=12.0,
                     help="baseline to decompose: isometric, guided (rest, ramp, hold at 20 %% MVC); "
                          ":cycling, the ride's first seconds (30 s finds more units than 12)")
@@ -34,6 +36,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="the stimulation policy's input the drive goes to (default 0)")
     sp.add_argument("--batch-ms", type=float_range(1.0, 100.0, unit="ms"), default=None,
                     help="batch length (default 100 ms; 25 ms with --drive)")
+    sp.add_argument("--on-garment", action="store_true",
+                    help="decode on the garment: after the baseline (recorded over USB) the host uploads int16 "
+                         "filters of a channel subset and reads the garment's discharges (R_MU_ACTIVITY)")
     sp.add_argument("--json", action="store_true", help="print one object: units, batch_ms, roa")
     sp.set_defaults(func=cmd_motorunits)
 
@@ -50,7 +55,18 @@ def cmd_motorunits(args: argparse.Namespace) -> int:
         raise CliError(f"{args.device}: live motor units need a 64-channel HD grid stream with the phantom's "
                        "truth: use --device sim-hd (the simulated HD garment), sim-hd:cycling, phantom-hd "
                        "or phantom-hd:cycling")
+    ble = args.device.startswith("ble:")
+    if ble and not args.on_garment:
+        raise CliError(f"{args.device}: over BLE the HD garment sends motor-unit activity, not its 64 raw channels: "
+                       "add --on-garment")
+    if args.on_garment and not args.device.startswith(("sim-hd", "ble:sim-hd")):
+        raise CliError("--on-garment needs the simulated HD garment: --device ble:sim-hd (or sim-hd, over USB)")
+    if args.on_garment and (args.drive or args.no_adapt or args.batch_ms):
+        raise CliError("--on-garment: the garment's filters are fixed and it has no stimulator "
+                       "(--drive, --no-adapt and --batch-ms do not apply)")
     src = PhantomHDSource(task, args.seconds, args.calibrate_seconds, seed=args.seed)
+    if args.on_garment:
+        return _on_garment(args, src, task, "ble" if ble else "usb")
     batch_s = (args.batch_ms or (25.0 if args.drive else 100.0)) / 1000.0
     garment = args.device.startswith("sim-hd")
     if garment and args.drive:
@@ -85,6 +101,40 @@ def cmd_motorunits(args: argparse.Namespace) -> int:
         d = out["drive"]
         print(f"neural drive to {args.drive}: {d['frames']} activation frames, peak {d['activation_max']:.2f}, "
               f"mean {d['activation_mean']:.2f}; {d['pulses']} pulses, peak {d['peak_ua'] / 1000:g} mA")
+    return 0
+
+
+def _on_garment(args: argparse.Namespace, src: Any, task: str, link: str) -> int:
+    """``--on-garment``: the garment decodes; report its units against the truth and the host's filters."""
+    from garment.client import DeviceError
+    from garment.decomposition import DecompositionInputError
+    from garment.motorunits import CalibrationError
+    from garment.motorunits.onboard_session import on_garment_session
+    from garment.wording import device_refusal
+
+    try:
+        out = asyncio.run(on_garment_session(src, link=link))
+    except (CalibrationError, DecompositionInputError) as e:
+        raise CliError(f"calibration: {e}") from e
+    except DeviceError as err:
+        raise CliError(f"refused by the garment: {device_refusal(err)}") from None
+    out["device"] = args.device
+    out["task"] = task
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    c, st = out["calibration"], out["stream"]
+    print(f"{c['units_on_garment']} of {c['units_decomposed']} units decoded on the garment ({c['taps']} taps, "
+          f"{c['instructions_per_s'] / 1e6:.1f} M instructions/s); {out['seconds']:g} s of {task} over {st['link']}: "
+          f"{st['packets']} activity packets, {st['bytes_per_s']:.0f} B/s (raw 64 ch x 16 bit: "
+          f"{st['raw_16bit_bytes_per_s']} B/s)")
+    for u in out["units"]:
+        def pct(v: Any) -> str:
+            return "-" if v is None else f"{100 * v:.1f} %"
+
+        print(f"  unit {u['unit']}  {len(u['channels']):2d} ch  {u['discharges']:4d} discharges  RoA truth "
+              f"{pct(u['roa_truth'])}, calibration filters {pct(u['roa_calibration_filters'])}, "
+              f"host float {pct(u['roa_host_float'])}")
     return 0
 
 

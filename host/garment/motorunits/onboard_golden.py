@@ -59,7 +59,7 @@ def golden_cases() -> dict[str, Any]:
                       "activity": [b.hex() for b in activity_bodies(units, x, first)]})
     ok = GarmentUnit(0, FS, N_CH, [0, 1], np.ones((2, 2), np.int16), 0, 0, 10, 100)
     good = ok.body()
-    bad = []
+    bad: list[dict[str, Any]] = []
 
     def edit(off: int, val: bytes) -> str:
         b = bytearray(good)
@@ -86,7 +86,10 @@ def golden_cases() -> dict[str, Any]:
 
 
 def golden_path() -> Path:
-    return repo_root() / "models" / "golden" / "mu_stage.json"
+    root = repo_root()
+    if root is None:
+        raise FileNotFoundError("the golden vectors live in a checkout (models/golden/)")
+    return root / "models" / "golden" / "mu_stage.json"
 
 
 if __name__ == "__main__":

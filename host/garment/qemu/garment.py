@@ -9,7 +9,12 @@ per second. Work then takes the same guest time however loaded the host is, so
 conversions are never lost to host load; idle, the core sleeps (WFI, the image's
 ``coresleep``) and guest time passes at the host's pace (``-icount`` sleep=on). So the
 guest keeps the host's time while the host emulates fast enough, and falls behind it
-(never losing a sample) when it does not. Without ``-icount`` the guest's clock would be
+(never losing a sample) when it does not. ``-icount align=on`` keeps it from running
+ahead: without it a host faster than the core's busy work made the garment's seconds
+shorter than the host's (up to 4x), the host's estimate of its session clock fell behind
+between two replies, and a request sent after a pause (a ``set_config`` after
+``get_config``) arrived 1.1-1.2 s "old" (E_STALE; measured with the core at a quarter of
+its clock). Without ``-icount`` the guest's clock would be
 the host's and a loaded host would drop conversions (and SysTick ticks) at random.
 
 The UART (the CMSDK model of MPS2) carries guest -> host at several hundred kB/s of the
@@ -67,7 +72,7 @@ class QemuGarment:
         """Boot and start the firmware (idempotent while it runs)."""
         if self.alive():
             return self
-        m = QemuMachine(self.board, icount=True, shift=self.shift)
+        m = QemuMachine(self.board, icount=True, shift=self.shift, align=True)
         m.start(timeout=timeout)
         self.machine = m
         try:

@@ -11,7 +11,9 @@ With ``icount=True`` qemu runs with ``-icount shift=0``: every guest instruction
 advances the virtual clock by exactly 1 ns, so ``time.ticks_us()`` in the guest counts
 thousands of instructions, deterministically (``garment.qemu`` benchmarks read it).
 ``shift=N`` makes it 2**N ns (the live garment, :mod:`garment.qemu.garment`, runs at
-``shift=2``: a core of 250 M instructions per second of its own time).
+``shift=2``: a core of 250 M instructions per second of its own time). ``align=True``
+adds qemu's ``align=on``: the vCPU sleeps whenever the guest's clock gets ahead of the
+host's, so a fast host cannot make guest time run faster than real time.
 """
 from __future__ import annotations
 
@@ -39,12 +41,14 @@ class QemuError(Exception):
 class QemuMachine:
     """One running emulated board; a context manager (the guest is killed on exit)."""
 
-    def __init__(self, board: str = DEFAULT_BOARD, *, icount: bool = False, shift: int = 0, elf: Path | None = None):
+    def __init__(self, board: str = DEFAULT_BOARD, *, icount: bool = False, shift: int = 0, align: bool = False,
+                 elf: Path | None = None):
         if board not in QEMU_BOARDS:
             raise QemuError(f"unknown qemu board '{board}' (known: {', '.join(QEMU_BOARDS)})")
         self.board = QEMU_BOARDS[board]
         self.icount = icount
         self.shift = shift
+        self.align = align
         self.elf = elf
         self.proc: subprocess.Popen[bytes] | None = None
         self.pty: str | None = None
@@ -57,7 +61,7 @@ class QemuMachine:
         exe = shutil.which(f"qemu-system-{b.qemu_arch}") or f"qemu-system-{b.qemu_arch}"
         args = [exe, "-machine", b.machine, "-nographic", "-monitor", "null", "-semihosting", *b.extra_qemu_args]
         if self.icount:
-            args += ["-icount", f"shift={self.shift}"]
+            args += ["-icount", f"shift={self.shift}" + (",align=on" if self.align else "")]
         return [*args, "-serial", "pty", "-kernel", str(self.elf)]
 
     def start(self, *, raw_repl: bool = True, timeout: float = 30.0) -> QemuMachine:

@@ -83,10 +83,7 @@ def cmd_motorunits(args: argparse.Namespace) -> int:
             out = run_session(src, batch_s=batch_s, adapt=not args.no_adapt)
     except (CalibrationError, DecompositionInputError) as e:
         raise CliError(f"calibration: {e}") from e
-    out["device"] = args.device
-    out["task"] = task
-    if args.json:
-        print(json.dumps(out))
+    if _printed_json(out, args, task):
         return 0
     print(f"{len(out['units'])} units calibrated ({out['calibration']['seconds']:.1f} s), "
           f"{out['kept']} kept after {args.seconds:g} s of {task}; batch {out['batch_ms']['median']:.2f} ms median, "
@@ -104,6 +101,15 @@ def cmd_motorunits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _printed_json(out: dict[str, Any], args: argparse.Namespace, task: str) -> bool:
+    """Tag the result with the device and task; with --json print it as one object (True)."""
+    out["device"] = args.device
+    out["task"] = task
+    if args.json:
+        print(json.dumps(out))
+    return bool(args.json)
+
+
 def _on_garment(args: argparse.Namespace, src: Any, task: str, link: str) -> int:
     """``--on-garment``: the garment decodes; report its units against the truth and the host's filters."""
     from garment.client import DeviceError
@@ -118,10 +124,7 @@ def _on_garment(args: argparse.Namespace, src: Any, task: str, link: str) -> int
         raise CliError(f"calibration: {e}") from e
     except DeviceError as err:
         raise CliError(f"refused by the garment: {device_refusal(err)}") from None
-    out["device"] = args.device
-    out["task"] = task
-    if args.json:
-        print(json.dumps(out))
+    if _printed_json(out, args, task):
         return 0
     c, st = out["calibration"], out["stream"]
     print(f"{c['units_on_garment']} of {c['units_decomposed']} units decoded on the garment ({c['taps']} taps, "

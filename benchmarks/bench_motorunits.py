@@ -8,8 +8,10 @@ limited to one thread):
 - ``isometric``: a 12 s guided baseline (rest, ramp, hold at 20 %MVC), then a 30 s trapezoid at
   20 %MVC;
 - ``cycling``: the first ``--calibrate-ride`` s of a ride at 60 rpm (the muscle sliding +-4 mm
-  under the grid) are the baseline, the next ``--minutes`` are tracked and scored (no scored
-  sample was calibrated on);
+  under the grid, and fatiguing with its drive under the phantoms' fatigue law,
+  ``garment.phantom.fatigue.FatigueLaw()``: conduction velocity slows, every unit's potential
+  lengthens on every electrode; ``--no-fatigue`` for the fresh muscle) are the baseline, the next
+  ``--minutes`` are tracked and scored (no scored sample was calibrated on);
 - ``cycling_isometric_baseline``: the same ride tracked from the isometric baseline's units (the
   adaptive tracker only): the units a 20 %MVC hold finds are small, low-threshold ones that do not
   separate while the muscle moves and the burst (35 %MVC) recruits larger units; their filters
@@ -28,11 +30,12 @@ lost at the end), lost (by reason) and found events and, for cycling, per minute
 RoA of the units matched over the ride, and what was reported (the units that emitted discharges
 in that minute, matched one-to-one within it).
 
-    .venv/bin/python benchmarks/bench_motorunits.py [--minutes 10] [--calibrate-ride 30] [--json out.json]
+    .venv/bin/python benchmarks/bench_motorunits.py [--minutes 10] [--calibrate-ride 30] [--no-fatigue] [--json out.json]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -43,6 +46,7 @@ from garment.decomposition import match_to_truth, rate_of_agreement
 from garment.decomposition.apply import apply_decomposition
 from garment.motorunits import MotorUnitTracker, calibrate
 from garment.motorunits.source import split_ride
+from garment.phantom.fatigue import FatigueLaw
 from garment.phantom.hd_phantom import generate_hd
 
 SEED = 1
@@ -140,9 +144,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="length of the tracked cycling ride")
     ap.add_argument("--calibrate-ride", type=float, default=30.0, help="seconds of pedalling the cycling baseline is")
+    ap.add_argument("--no-fatigue", action="store_true", help="the ride's muscle stays fresh (no conduction-velocity drop)")
     ap.add_argument("--json", default=None, help="write the figures here too")
     a = ap.parse_args()
-    out: dict = {"minutes": a.minutes}
+    law = None if a.no_fatigue else FatigueLaw()
+    out: dict = {"minutes": a.minutes, "fatigue": None if law is None else dataclasses.asdict(law)}
     with threadpool_limits(1):
         base = generate_hd("trapezoid", 12.0, seed=SEED, level=0.2, ramp_s=3.0)
         fs = base.fs
@@ -150,8 +156,16 @@ def main() -> None:
         out["calibration"] = iso_cal[2]
         print(f"isometric calibration: {iso_cal[2]}", flush=True)
         t0 = time.perf_counter()
-        ride = generate_hd("cycling", a.calibrate_ride + 60.0 * a.minutes, seed=SEED, cadence_rpm=60.0)
-        print(f"ride: phantom {ride.n_samples / fs:.0f} s generated in {time.perf_counter() - t0:.0f} s", flush=True)
+        ride = generate_hd("cycling", a.calibrate_ride + 60.0 * a.minutes, seed=SEED, cadence_rpm=60.0, fatigue=law)
+        gen_s = time.perf_counter() - t0
+        print(f"ride: phantom {ride.n_samples / fs:.0f} s generated in {gen_s:.0f} s", flush=True)
+        out["ride_generate_s"] = round(gen_s, 1)
+        if law is not None:
+            cv = ride.extra["cv_factor"]
+            nb = int(round(a.calibrate_ride * fs))
+            out["cv_factor"] = {"baseline_end": float(cv[nb - 1]), "ride_end": float(cv[-1]),
+                                "per_minute": [float(cv[min(nb + int(60 * fs * m), cv.size - 1)]) for m in range(int(a.minutes) + 1)]}
+            print(f"fatigue {out['fatigue']}: conduction-velocity factor {out['cv_factor']}", flush=True)
         ride_base, ride_live = split_ride(ride, int(round(a.calibrate_ride * fs)))
         del ride
         cyc_cal = calibrated(ride_base.emg_uV, fs, ride_base.layout.labels(), ride_base.spikes)

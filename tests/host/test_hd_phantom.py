@@ -1,12 +1,16 @@
 """HD-EMG phantom: grid layout, forward model and per-unit ground truth."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from garment.phantom.fatigue import FatigueLaw
 from garment.phantom.hd_grid import GridLayout, grid
 from garment.phantom.hd_phantom import generate_hd, load_unit_truth
-from garment.phantom.hd_units import GridUnits, grid_muaps
+from garment.phantom.hd_units import TEMPLATE_S, GridUnits, grid_muaps
+from garment.phantom.metrics import median_frequency
 
 
 def test_grids_have_the_garment_channel_counts_and_labels_round_trip():
@@ -90,3 +94,36 @@ def test_save_writes_recording_grid_sidecar_and_unit_truth(tmp_path):
     truth = load_unit_truth(path)
     assert [s.tolist() for s in truth["spikes"]] == [s.tolist() for s in r.spikes]
     assert np.allclose(truth["depth_mm"], r.units.depth_mm)
+
+
+def test_fatigue_slows_every_potential_and_keeps_the_discharges():
+    """Minutes of drive compressed into seconds (build-up tau 2 s instead of 30 s): the HD phantom's
+    conduction velocity falls, its potentials lengthen (median frequency down), the truth is the same
+    discharges, and the signal is exactly those discharges times the slowed potentials."""
+    opts = dict(seed=3, level=0.5, ramp_s=0.5, n_units=60, noise_uV=0.0, mains_uV=0.0, wander_uV=0.0)
+    law = FatigueLaw(tau_s=2.0)
+    tired = generate_hd("trapezoid", 12.0, 2048.0, fatigue=law, **opts)
+    fresh = generate_hd("trapezoid", 12.0, 2048.0, **opts)
+    fs, w = tired.fs, int(2.0 * tired.fs)
+    assert all(np.array_equal(a, b) for a, b in zip(tired.spikes, fresh.spikes))
+    cv = tired.extra["cv_factor"]
+    assert cv[0] == 1.0 and cv[-1] < 0.75 and np.all(np.diff(cv) <= 0) and "cv_factor" not in fresh.extra
+
+    def early_late(r):
+        return (np.median(median_frequency(r.emg_uV[int(0.6 * fs) : int(0.6 * fs) + w], fs)),
+                np.median(median_frequency(r.emg_uV[-w - int(0.6 * fs) : -int(0.6 * fs)], fs)))
+
+    e, late = early_late(tired)
+    assert late < 0.85 * e, (e, late)
+    e0, l0 = early_late(fresh)
+    assert abs(l0 - e0) < 0.05 * e0, (e0, l0)
+    # Exact truth: each discharge carries the potential of the conduction velocity of its moment.
+    rebuilt = np.zeros(tired.emg_uV.shape)
+    for f in np.unique(cv):
+        m = grid_muaps(dataclasses.replace(tired.units, cv=tired.units.cv * f), tired.layout, fs,
+                       length=int(np.ceil(TEMPLATE_S / f * fs)))
+        for u, s in enumerate(tired.spikes):
+            for t0 in s[cv[s] == f]:
+                seg = m[u, : min(m.shape[1], tired.n_samples - t0)]
+                rebuilt[t0 : t0 + seg.shape[0]] += seg
+    assert np.abs(rebuilt - tired.emg_uV).max() < 1e-3 * np.abs(tired.emg_uV).max()

@@ -22,6 +22,7 @@ from .artefacts import (
     recruited_fraction,
     stim_artefact,
 )
+from .fatigue import CV_STEP, FatigueLaw
 from .montage import MuscleSite, crosstalk_matrix, stim_spread_matrix
 from .motor_units import MotorUnitPool, discharge, initial_residuals
 from .muap import PHASES, MuscleMuaps, build_muscle_muaps, far_template, template_bank, template_length
@@ -30,8 +31,6 @@ from .scenarios import Scenario
 
 #: Segment length (s): the unit of work and of re-rendering after a drive change.
 SEGMENT_S = 0.5
-#: CV factor resolution of cached template banks (1 % -> median-frequency error < 0.5 %).
-CV_STEP = 0.01
 #: Rate at which firing rates follow the drive (Hz).
 CONTROL_HZ = 500.0
 
@@ -148,6 +147,8 @@ class PhantomEngine:
         self.k = 0
         self.residual = [initial_residuals(p, rng) for p in self.pools]
         self.fatigue = np.zeros(c)
+        self.fatigue_law = FatigueLaw(self.cfg.fatigue_rate, self.cfg.fatigue_tau_s, self.cfg.recovery_tau_s,
+                                      self.cfg.cv_drop)
         self.carry = np.zeros((self.tail_n, c))
 
     # -- state -----------------------------------------------------------------------------
@@ -163,7 +164,7 @@ class PhantomEngine:
     @property
     def cv_factor(self) -> np.ndarray:
         """Current conduction-velocity factor per muscle (1 = fresh)."""
-        return np.round((1.0 - self.cfg.cv_drop * self.fatigue) / CV_STEP) * CV_STEP
+        return self.fatigue_law.cv_factor(self.fatigue)
 
     # -- drive -----------------------------------------------------------------------------
     def add_override(self, sample: int, muscle: int, level: float | None) -> None:
@@ -258,10 +259,7 @@ class PhantomEngine:
             wave = motion_waveform(amp, tau, pos - s, self.fs)
             ext[s : s + wave.size, int(ch)] += wave[: ext.shape[0] - s]
         # Fatigue: first-order build-up with drive, recovery at rest (exact step per segment).
-        a = self.cfg.fatigue_rate / self.cfg.fatigue_tau_s * drive.mean(axis=0)
-        b = a + 1.0 / self.cfg.recovery_tau_s
-        eq = a / b
-        self.fatigue = eq + (self.fatigue - eq) * np.exp(-b * n / self.fs)
+        self.fatigue = self.fatigue_law.step(self.fatigue, drive.mean(axis=0), n / self.fs)
         self.carry = ext[n : n + self.tail_n].copy()
         self.k += 1
         return Segment(n0, ext[:n], drive, cvf, spikes, crank, self.scenario.class_index(t), motion)

@@ -11,9 +11,16 @@ Scenarios (drive 0..1 = fraction of maximal voluntary contraction):
   under the grid with the crank (``shift_mm``), so action potentials change shape over a cycle.
 - ``multitask``: a sequence of labelled tasks (:data:`TASKS`), each a drive pattern held for
   ``task_s`` with rest between; class labels per sample are part of the truth.
+
+With ``fatigue`` (a :class:`.fatigue.FatigueLaw`, the bipolar phantom's law) the muscle fatigues
+with its drive: every 0.5 s the conduction velocity of every unit drops by the law's quantised
+factor and each discharge's potential on every electrode is that of the slower wave (longer,
+lower median frequency; one forward-model pass per CV step and muscle position). The discharges
+(the truth) are the same as without fatigue; ``extra["cv_factor"]`` is the factor per sample.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +29,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .fatigue import CV_STEP, FatigueLaw
 from .hd_grid import GridLayout, grid
-from .hd_units import GridUnits, draw_units, grid_muaps
+from .hd_units import TEMPLATE_S, GridUnits, draw_units, grid_muaps
 from .montage import site
 from .motor_units import MotorUnitPool, discharge, initial_residuals
 from .noise import Interference, InterferenceConfig
@@ -35,6 +43,9 @@ CONTROL_HZ = 500.0
 MVC_RMS_UV = 450.0
 #: Muscle-under-grid positions used for the moving-muscle templates (cycling).
 SHIFT_BINS = 9
+#: Segment (s) over which the fatigue state and the conduction velocity stay constant, as in
+#: the bipolar phantom's engine.
+FATIGUE_SEGMENT_S = 0.5
 #: Tasks of the ``multitask`` scenario: name -> (kind, level, parameter).
 TASKS: dict[str, tuple[str, float, float]] = {
     "rest": ("hold", 0.0, 0.0),
@@ -64,7 +75,8 @@ class HDResult:
         classes: task names (multitask only), and ``class_index`` (n,) per sample.
         shift_mm: (n,) displacement of the muscle under the grid (cycling), else zeros.
         noise_uV: RMS of the white noise per electrode.
-        extra: ``crank_deg`` (n,) left crank angle (cycling).
+        extra: ``crank_deg`` (n,) left crank angle (cycling); ``cv_factor`` (n,) conduction-velocity
+            factor per sample (1 = fresh; with fatigue only).
     """
 
     emg_uV: np.ndarray
@@ -237,6 +249,53 @@ def _sum_potentials(spikes: list[np.ndarray], bins: list[np.ndarray] | None, ban
     return np.asarray(mat @ banks.reshape(u_n * k_n * length, e_n))
 
 
+def _units_subset(units: GridUnits, idx: np.ndarray, cv_factor: float) -> GridUnits:
+    """Units ``idx`` of ``units`` with their conduction velocity scaled by ``cv_factor``."""
+    sub = {f.name: getattr(units, f.name)[idx] for f in dataclasses.fields(units)}
+    sub["cv"] = sub["cv"] * cv_factor
+    return GridUnits(**sub)
+
+
+def fatigue_cv(law: FatigueLaw, drive: np.ndarray, fs: float) -> np.ndarray:
+    """Conduction-velocity factor per sample of a muscle fatiguing with ``drive`` under ``law``.
+
+    The state steps per :data:`FATIGUE_SEGMENT_S` on the segment's mean drive; each segment
+    uses the factor of the state at its start, as the bipolar phantom's engine does.
+    """
+    seg = max(1, int(round(FATIGUE_SEGMENT_S * fs)))
+    out = np.empty(drive.size)
+    f = 0.0
+    for a in range(0, drive.size, seg):
+        d = drive[a : a + seg]
+        out[a : a + d.size] = law.cv_factor(f)
+        f = float(law.step(f, float(d.mean()), d.size / fs))
+    return out
+
+
+def _sum_fatigued(spikes: list[np.ndarray], shift: np.ndarray, levels: np.ndarray | None, units: GridUnits,
+                  layout: GridLayout, fs: float, cvf: np.ndarray, n: int) -> np.ndarray:
+    """Every discharge's potential at the conduction velocity of its moment (``cvf`` per sample).
+
+    Discharges are grouped by CV step: each step's potentials (only of the units that fire in
+    it, at every muscle position ``levels``) are computed once by the forward model.
+    """
+    emg = np.zeros((n, layout.n_channels))
+    step_of = [np.round(cvf[s] / CV_STEP).astype(np.int64) for s in spikes]
+    keys = np.unique(np.concatenate(step_of)) if spikes else np.zeros(0, np.int64)
+    for key in keys:
+        f = float(key) * CV_STEP
+        sel = [s[k == key] for s, k in zip(spikes, step_of)]
+        active = np.array([u for u, x in enumerate(sel) if x.size], dtype=np.int64)
+        sub = _units_subset(units, active, f)
+        length = int(np.ceil(TEMPLATE_S / f * fs))
+        pos = np.zeros(1) if levels is None else levels
+        banks = np.stack([grid_muaps(sub, layout, fs, float(x), length) for x in pos], axis=1)
+        part = [sel[u] for u in active]
+        bins = None if levels is None else [np.abs(shift[x][:, None] - levels[None, :]).argmin(axis=1) for x in part]
+        emg += _sum_potentials(part, bins, banks, n)
+    return emg
+
+
 def generate_hd(
     scenario: str = "trapezoid",
     seconds: float = 30.0,
@@ -256,6 +315,7 @@ def generate_hd(
     tasks: list[str] | None = None,
     task_s: float = 4.0,
     rest_s: float = 1.0,
+    fatigue: FatigueLaw | None = None,
 ) -> HDResult:
     """Simulate a monopolar HD-EMG recording of vastus lateralis with per-unit truth.
 
@@ -269,6 +329,8 @@ def generate_hd(
         seed: seed of every random choice.
         n_units: motor units in the pool.
         noise_uV, mains_uV, wander_uV: interference per electrode.
+        fatigue: the muscle fatigues with its drive under this law (conduction velocity slows,
+            potentials lengthen; the discharges are unchanged); None: fresh throughout.
     """
     if seconds <= 0 or fs <= 0:
         raise ValueError("seconds and fs must be > 0")
@@ -307,7 +369,11 @@ def generate_hd(
     units.amp *= scale
     rest_muaps *= scale
     spikes = _spike_trains(pool, drive, fs, rng)
-    if np.any(shift != 0):
+    cvf = None if fatigue is None else fatigue_cv(fatigue, drive, fs)
+    if cvf is not None:
+        levels = np.linspace(-shift_mm, shift_mm, SHIFT_BINS) if np.any(shift != 0) else None
+        emg = _sum_fatigued(spikes, shift, levels, units, layout, fs, cvf, n)
+    elif np.any(shift != 0):
         levels = np.linspace(-shift_mm, shift_mm, SHIFT_BINS)
         banks = np.stack([grid_muaps(units, layout, fs, float(s)) for s in levels], axis=1)
         bins = [np.abs(shift[s][:, None] - levels[None, :]).argmin(axis=1) for s in spikes]
@@ -318,5 +384,7 @@ def generate_hd(
                          layout.n_channels, fs, rng)
     emg += inter.deterministic(t) + inter.noise(rng, n)
     extra = {} if crank is None else {"crank_deg": crank.astype(np.float32)}
+    if cvf is not None:
+        extra["cv_factor"] = cvf.astype(np.float32)
     return HDResult(emg.astype(np.float32), float(fs), layout, drive.astype(np.float32), spikes, rest_muaps,
                     units, pool.recruitment_drive, scenario, int(seed), classes, cls, shift, float(noise_uV), extra)

@@ -11,6 +11,7 @@ from array import array
 from micropython import const
 
 from garmentfw import mu_spec, wire
+from garmentfw.dsp import _zero  # the one viper word-zeroing loop
 from garmentfw.framing import Framer
 
 _H = const(16)  # mu_spec.MAX_DELAYS: the delay line, mirrored (each channel 2 x _H words)
@@ -134,14 +135,6 @@ def _wrap(a: int, b: int) -> int:
     # (a + b) & COUNTER_MASK in a machine word: a + b may pass 2**30, a big int in Python on
     # a 32-bit port (an allocation per block at the counter's wrap)
     return (a + b) & _MASK
-
-
-@micropython.viper
-def _zero(buf: ptr32, n: int):
-    i = 0
-    while i < n:
-        buf[i] = 0
-        i += 1
 
 
 class MotorUnitStage:

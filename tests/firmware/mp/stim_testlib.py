@@ -202,3 +202,17 @@ def armed_device(channels=(0, 1), **kw):
 
 def zeros(n):
     return array("i", bytes(4 * n))
+
+
+def mu_device(board):
+    """A Device on ``board`` with the motor-unit stage fitted as app.make_device fits it
+    (auth: accept-all); returns (device, stage, host)."""
+    from garmentfw.device import Device
+    from garmentfw.mu_stage import MotorUnitStage
+
+    d = Device(board)
+    st = MotorUnitStage(d)
+    d.add_service(st)
+    d.set_stages(units=st)
+    d.auth = AcceptAll()
+    return d, st, Host(d, board)

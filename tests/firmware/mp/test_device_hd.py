@@ -165,18 +165,12 @@ def test_ble_streams_64_channel_motor_unit_activity():
     # taken (raw samples still are not), and with a filter its activity streams, no samples.
     import struct as _s
 
-    from stim_testlib import AcceptAll
+    from stim_testlib import mu_device
 
     from garmentfw import mu_spec
-    from garmentfw.mu_stage import MotorUnitStage
 
     b = HDBoard(link=Link(wired=False))
-    d = Device(b)
-    st = MotorUnitStage(d)
-    d.add_service(st)
-    d.set_stages(units=st)
-    d.auth = AcceptAll()
-    h = Host(d, b)
+    d, st, h = mu_device(b)
     code, msg = h.refused(wire.T_SET_CONFIG, _s.pack(wire.CONFIG_FMT, 2048, 64, 50, wire.STREAM_FILTERED16, 1, 1))
     assert code == wire.E_OUT_OF_RANGE and "USB only" in msg, msg
     h.ok(wire.T_SET_CONFIG, _s.pack(wire.CONFIG_FMT, 2048, 64, 50, wire.STREAM_MU, 1, 1))

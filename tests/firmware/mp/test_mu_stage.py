@@ -191,17 +191,10 @@ def test_device_over_ble_sends_motor_units_not_samples():
     # the stop sends the last interval.
     import vclock
     from fakeboard import Board, Link
-    from stim_testlib import AcceptAll, Host
-
-    from garmentfw.device import Device
+    from stim_testlib import mu_device
 
     b = Board(link=Link(wired=False))
-    d = Device(b)
-    st = MotorUnitStage(d)
-    d.add_service(st)
-    d.set_stages(units=st)
-    d.auth = AcceptAll()
-    h = Host(d, b)
+    d, st, h = mu_device(b)
     h.ok(wire.T_SET_CONFIG, struct.pack(wire.CONFIG_FMT, 2000, 8, 50, wire.STREAM_MU, 1, 1))
     code, msg = h.refused(wire.T_STREAM_START)
     assert code == wire.E_OUT_OF_RANGE and "T_MU_UNIT" in msg, msg

@@ -380,8 +380,9 @@ def main(argv: list[str] | None = None) -> int:
               f"load fits: {r['load_fits']}; with every feature (AR too) {r['cpu_load_8ch_2khz_all_features'] * 100:.1f} %, "
               f"fits: {r['load_fits_all_features']}")
     for k, v in result["firmware_budget_table"].items():
-        print(f"garmentfw/budget.py {k}: pinned {v['pinned']}, measured {v['measured']}"
-              + ("" if v["within_2pct"] else "  <- update garmentfw/budget.py"))
+        src = "garmentfw/mu_spec.py" if k.startswith("mu_") else "garmentfw/budget.py"
+        print(f"{src} {k}: pinned {v['pinned']}, measured {v['measured']}"
+              + ("" if v["within_2pct"] else f"  <- update {src}"))
     return 0
 
 

@@ -260,3 +260,18 @@ def test_grid_feed_plays_the_idle_rest_then_the_trial_without_a_step():
     assert np.array_equal(x[t0 + 500 : t0 + 3000], trial[500:])  # the trial, in order, to its end
     step = np.abs(np.diff(x[: t0 + 3000], axis=0)).max()
     assert step <= np.abs(np.diff(trial, axis=0)).max() + 1e-6  # no jump where the idle part turns or the trial starts
+
+
+def test_a_baseline_the_link_lost_part_of_is_refused_with_the_loss() -> None:
+    """Interpolated stretches carry no discharges: a lossy baseline is refused, naming the loss,
+    not decomposed into "no motor unit" (which reads as a contraction or contact problem)."""
+    from garment.motorunits.calibrate import CalibrationError
+    from garment.motorunits.garment_session import MAX_BASELINE_LOSS, check_baseline_loss
+
+    n = 24_576
+    check_baseline_loss(0, n)
+    check_baseline_loss(int(MAX_BASELINE_LOSS * n), n)
+    with pytest.raises(CalibrationError, match=r"2458 of 24576 samples lost on the link \(10\.0 %"):
+        check_baseline_loss(2458, n)
+    with pytest.raises(CalibrationError):
+        check_baseline_loss(0, 0)

@@ -25,6 +25,25 @@ HD_INPUTS = 64
 #: Channels whose values find a streamed sample in the recording (a raw sample matches to the AFE's LSB).
 KEY_CHANNELS = (5, 30, 55)
 MATCH_UV = 0.1  # 3 channels within 0.1 uV: the recording's sample (its LSB is ~0.02 uV; neighbours differ by uV)
+#: The share of a baseline the link may lose (interpolated) before it is refused: interpolated
+#: stretches carry no discharges, so a lossy baseline calibrates units on a signal that was not there.
+MAX_BASELINE_LOSS = 0.01
+
+
+def check_baseline_loss(dropped: int, n: int) -> None:
+    """Refuse a baseline recording the link lost more than :data:`MAX_BASELINE_LOSS` of.
+
+    Raises:
+        CalibrationError: with the loss, so the user records again rather than reading
+            "no motor unit" as a contraction or contact problem.
+    """
+    from .calibrate import CalibrationError
+
+    if n <= 0 or dropped > MAX_BASELINE_LOSS * n:
+        raise CalibrationError(
+            f"the garment delivered the baseline with {dropped} of {n} samples lost on the link "
+            f"({100.0 * dropped / max(n, 1):.1f} %, at most {100 * MAX_BASELINE_LOSS:.0f} % allowed): "
+            "record the baseline again (a busy host or a weak link)")
 
 
 async def stream_recording(g: Any, feeder: Any, feed: GridFeed, emg_uV: np.ndarray, lsb_uV: float, perm: np.ndarray,
@@ -124,6 +143,7 @@ async def garment_session(source: PhantomHDSource, *, batch_s: float = 0.1, adap
         # Raw samples: the tracker band-passes them itself (as the calibration did).
         await g.set_config(dataclasses.replace(cfg, kind=wire.STREAM_RAW, highpass=False, notch=False))
         xb, _, dropped_b = await stream_recording(g, feeder, feed, base.emg_uV, lsb_uV, perm)
+        check_baseline_loss(dropped_b, base.emg_uV.shape[0])
         cal = await asyncio.to_thread(calibrate, xb, float(fs), labels)
         tr = await asyncio.to_thread(MotorUnitTracker, cal, adapt=adapt)
         nb = max(1, int(batch_s * fs))

@@ -93,7 +93,7 @@ async def on_garment_session(source: PhantomHDSource, *, link: str = "ble", n_su
     from garment.sim import SimGarment
 
     from .calibrate import CalibrationError
-    from .garment_session import HD_INPUTS, stream_recording
+    from .garment_session import HD_INPUTS, check_baseline_loss, stream_recording
 
     base = source.baseline()
     live = source.live
@@ -126,6 +126,7 @@ async def on_garment_session(source: PhantomHDSource, *, link: str = "ble", n_su
             await g.set_config(dataclasses.replace(cfg, kind=wire.STREAM_RAW, highpass=False, notch=False))
             feeder: Any = conn.sim.feeder  # type: ignore[union-attr]
             xb, _, dropped_b = await stream_recording(g, feeder, await _feed_of(feeder), base.emg_uV, lsb_uV, perm)
+        check_baseline_loss(dropped_b, base.emg_uV.shape[0])
         dec = await asyncio.to_thread(decompose, xb, float(fs), labels)
         if not dec.units:
             raise CalibrationError("the baseline gave no motor unit: hold a steady contraction (10-30 % of maximum)")

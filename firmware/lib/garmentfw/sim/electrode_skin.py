@@ -44,6 +44,15 @@ BREAKDOWN_TAU_MS = const(100)
 _SCR_NORM = const(1717)  # 1 / max((1 - e^-t/rise) e^-t/decay) x 1000 (the peak, at 1.79 s)
 
 
+def _exp(t: int, tau: int) -> int:
+    """exp(-t / tau) in Q16 for any t >= 0 (exp_neg scales t by 2**15: halve both until it
+    fits 30 bits, so a 32-bit core keeps small ints)."""
+    while t >= 32768:
+        t >>= 1
+        tau >>= 1
+    return exp_neg(t, tau)
+
+
 class ElectrodeSkin:
     """Per channel: the nominal load, and what wear, sweat and discomfort do to it."""
 
@@ -78,8 +87,8 @@ class ElectrodeSkin:
         SKIN_AREA; value per mille, 0..1000). ValueError on anything else."""
         if kind not in (SKIN_SCR, SKIN_BREAKDOWN, SKIN_AREA) or not 0 <= value <= 1000:
             raise ValueError("skin event kind %r value %r (kinds 0..2, value 0..1000 per mille)" % (kind, value))
-        if kind == SKIN_AREA and value == 0:
-            raise ValueError("skin contact area 0: a peeled electrode is RIG_IMPEDANCE's ~1 MOhm")
+        if kind == SKIN_AREA and value < 100:
+            raise ValueError("skin contact area %d per mille: below 100, a peeled electrode is RIG_IMPEDANCE's ~1 MOhm" % value)
         self.tick()
         for ch in range(self.n):
             if not mask >> ch & 1:
@@ -108,34 +117,35 @@ class ElectrodeSkin:
     def _brk(self, ch: int) -> int:
         # breakdown drop now: from where it was towards its target
         b0 = self.brk_from[ch]
-        e = exp_neg(self.wear_ms - self.brk_ms[ch], BREAKDOWN_TAU_MS)
+        e = _exp(self.wear_ms - self.brk_ms[ch], BREAKDOWN_TAU_MS)
         return self.brk[ch] + (((b0 - self.brk[ch]) * e) >> 16)
 
     def interface_pm(self, ch: int) -> int:
         """The interface resistance now, per mille of its nominal at full contact."""
         f = 1000
         if self.hydration:
-            f = f * (1000 - HYD_PM + ((HYD_PM * exp_neg(self.wear_ms, HYD_TAU_MS)) >> 16)) // 1000
+            f = f * (1000 - HYD_PM + ((HYD_PM * _exp(self.wear_ms, HYD_TAU_MS)) >> 16)) // 1000
         t0 = self.scr_ms[ch]
         if t0 >= 0:
             t = self.wear_ms - t0 - SCR_LATENCY_MS
             if t > 0:
-                shape = ((65536 - exp_neg(t, SCR_RISE_MS)) * exp_neg(t, SCR_DECAY_MS)) >> 16  # Q16
+                shape = ((65536 - _exp(t, SCR_RISE_MS)) * _exp(t, SCR_DECAY_MS)) >> 16  # Q16
                 d = (self.scr_pm[ch] * SCR_MAX_PM // 1000) * (shape * _SCR_NORM // 1000) >> 16
                 f = f * (1000 - d) // 1000
         f = f * (1000 - self._brk(ch)) // 1000
         if self.noise:
-            self._seed = (self._seed * 1103515245 + 12345) & 0x3FFFFFFF
-            f = f * (1000 - NOISE_PM + (self._seed >> 10) % (2 * NOISE_PM + 1)) // 1000
+            self._seed = (self._seed * 75 + 74) % 65537  # small ints on a 32-bit core too
+            f = f * (1000 - NOISE_PM + self._seed % (2 * NOISE_PM + 1)) // 1000
         return f * 1000 // self.area[ch]
 
     def apply(self, ch: int, source) -> None:
-        """Before a pulse on ``ch``: the load the current-source model drives now."""
+        """Before a pulse on ``ch``: the load the current-source model drives now (every
+        product stays below 2**30: small ints on a 32-bit core)."""
         self.tick()
         rp = self.rp0[ch]
         cp = self.cp0[ch]
         source.rs[ch] = self.rs0[ch]
-        if rp <= 0 or rp > 1000000:
+        if rp <= 0 or rp > 50000 or cp > 100000:  # not a skin interface (a plain or peeled load)
             source.rp[ch] = rp
             source.cp[ch] = cp
             return

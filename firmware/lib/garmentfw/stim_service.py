@@ -85,7 +85,8 @@ class StimService:
         if hasattr(link, "on_estop"):  # a board with two links (boards/dual_link.py)
             link.hold = self.sup.armed  # no change of host while armed
             link.on_estop = self._estop_other_link  # E-STOP from every link
-        self.ticks = 0
+        self.ticks = 0  # periodic ticks run (once a millisecond)
+        self._tick_ms = -1  # the ms of the last periodic tick (ticks_ms is never negative)
         self._arm_session = -1
         self._ready = True
         for note in notes:
@@ -122,8 +123,26 @@ class StimService:
         return getattr(a, "generation", 0)
 
     def tick(self, now_ms) -> bool:
-        """The supervisor's checks, the test trains, the control stage, then the pulse
-        engine, then R_PULSES. True if it delivered or sent anything."""
+        """Once a millisecond (the first pass of each ms): the supervisor's checks, the
+        test trains, the control stage, then the pulse engine, then R_PULSES. On the other
+        passes of that ms only the pulse engine, and only while a channel is active (its
+        pulses are timed in us). True if it delivered or sent anything.
+
+        Why once a millisecond is enough: every bound it serves is in ms and far longer
+        (heartbeat 100 ms after the timeout, E-stop button 10 ms, session and dose caps,
+        EMG checks on what the raw stage latched since the last check, R_PULSES every
+        FLUSH_US); the E-stop and disarm requests act in their handlers, not here; and
+        the engine's last gate (supervisor.allowed) still checks every pulse."""
+        eng = self.engine
+        if now_ms == self._tick_ms:
+            if not eng.active_mask:
+                return False
+            try:
+                return eng.tick(self._clock()) > 0
+            except Exception as e:  # never leave the output on after an error
+                self.safe_off("tick: %r" % (e,))
+                return False
+        self._tick_ms = now_ms
         self.ticks += 1
         sup = self.sup
         try:
@@ -138,8 +157,8 @@ class StimService:
             if news is not None:
                 self._note(news)
             now_us = self._clock()
-            n = self.engine.tick(now_us)
-            sup.output_active(self.engine.active_mask != 0, now_ms)
+            n = eng.tick(now_us)
+            sup.output_active(eng.active_mask != 0, now_ms)
             sent = self.pulses.flush(now_us, False)
             return n > 0 or sent
         except Exception as e:  # never leave the output on after an error

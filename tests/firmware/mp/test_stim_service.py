@@ -97,6 +97,35 @@ def test_an_error_inside_the_stimulation_tick_leaves_outputs_off():
     assert stim.sup.fault == wire.FAULT_INTERNAL
 
 
+def test_periodic_work_runs_once_a_millisecond_and_pulses_keep_their_time():
+    # Loop passes every 100 us (an idle MCU loop): the supervisor's checks, the control
+    # stage and R_PULSES run on the first pass of each ms only; the pulse engine runs
+    # on every pass while a channel is active, so pulses come within one pass of due.
+    b, d, stim, h = S.armed_device()
+    h.ok(wire.T_STIM_TEST, S.test_body(0, 20000, dur=5000))
+    h.ok(wire.T_STIM_TEST, S.test_body(1, 20000, dur=5000))
+    S.run(d, h, 100, step_us=100)
+    t0 = stim.ticks
+    n0 = b.stim.count
+    ms0 = S.ticks_ms()
+    S.run(d, h, 400, step_us=100)
+    ms = S.ticks_diff(S.ticks_ms(), ms0)  # 400 ms and the engine's waits inside bursts
+    assert 380 <= stim.ticks - t0 <= ms + 1, (stim.ticks - t0, ms)  # of 4000 passes
+    got = [b.stim.last(k) for k in range(b.stim.count - n0)]
+    got.reverse()
+    t_ch0 = [p[0] for p in got if p[1] == 0]
+    assert len(t_ch0) >= 11, got
+    for a, c in zip(t_ch0, t_ch0[1:]):
+        assert 33333 - 100 <= S.mdiff(c, a) <= 33333 + 100, (a, c)  # 30 Hz, one pass late at most
+    # an error in the engine on a pass between two periodic ticks: outputs off, latched
+    def broken(ch):
+        raise RuntimeError("ADC gone")
+
+    b.stim.load_mv = broken
+    S.run(d, h, 100, step_us=100)
+    assert not b.stim.enabled and stim.sup.fault == wire.FAULT_INTERNAL
+
+
 # ---- 1 -------------------------------------------------------------------------------
 def test_output_zero_until_calibration_arm_and_model():
     b, d, stim, h = S.make_device()

@@ -3,7 +3,7 @@ UART read by its receive interrupt into a ring (``uartrx``, what the board uses)
 the port's polled one-byte register (the link before it; ``qemu._uartrx = None``).
 
 For each link, two clocks: the live garment's (``-icount shift=2``: 250 M instructions/s,
-8 ch x 1 kHz, the golden LDA set for 1 kHz) and a quarter of it (``shift=4``, 4 ch x
+8 ch x 250 Hz, the boot default the board's budget allows, the golden LDA set for 250 Hz) and a quarter of it (``shift=4``, 4 ch x
 250 Hz, the golden ridge set for 250 Hz), where the host outruns the core whatever its
 load, as a quiet host does at the real clock. Reported: the upload's host seconds, the
 largest time a privileged request spent between its stamp and the garment's reply by
@@ -38,7 +38,7 @@ GOLDEN = Path(__file__).resolve().parents[1] / "models" / "golden"
 LINKS = ("ring", "polled")
 POLLED = "from garmentfw.boards import qemu\nqemu._uartrx = None\n"
 #: (clock's -icount shift, fs, channels, golden model)
-CLOCKS = {"real_clock": (ICOUNT_SHIFT, 1000, 8, "int8_lda.gmdl"),
+CLOCKS = {"real_clock": (ICOUNT_SHIFT, 250, 8, "int8_lda.gmdl"),
           "quarter_clock": (ICOUNT_SHIFT + 2, 250, 4, "int8_ridge.gmdl")}
 
 

@@ -18,32 +18,52 @@ EMULATED_HZ = {"qemu": 250_000_000}
 # Instructions per cycle assumed on every board (see benchmarks/bench_mcu.py).
 IPC_PERCENT = const(100)
 HEADROOM = const(2)
-# Measured (bench_mcu.py, MPS2_AN500), per 8-channel sample: 24-bit unpack into the
-# capture ring + filters ("sample"), the features' share (684 775 per window of 100 new
-# samples), and the rest of a streaming loop pass (telemetry, framing, queue, loop):
-# (loop_mean - 2 x afe_read_on_model - 2 x sample) / 2, the chip model's Python SPI left out.
-INSTR_SAMPLE_8CH = const(15889)
-INSTR_FEATURES_8CH = const(6848)
-INSTR_STREAM_8CH = const(23791)
+# Measured (bench_mcu.py, MPS2_AN500); each constant is the bench row named beside it.
+# The live loop's work per second (Device.step, app.make_device's stages and services):
+#   every conversion: its capture into the ring ("capture"), or on an emulated board
+#     the AFE read on the chip model, whose Python SPI does the capture too
+#     ("afe_read_on_model"); then the pipeline's per-sample share: raw stages (EMG
+#     guard, artefact stage), filters, telemetry ("device_sample", 8 ch streaming 24-bit
+#     filtered), and the features' ("window_features" / 100: a window per 100 samples);
+#   every block (one loop pass that holds samples): the pipeline's per-block share
+#     ("device_block") and the pass's own ("pass_core": link, services' checks,
+#     queue; on an emulated board also "afe_poll_idle_on_model");
+#   every millisecond: the stimulation service's periodic work, armed
+#     ("stim_service_ms_armed": the supervisor's checks, control stage, R_PULSES);
+#   every window: the largest decoder.
+# Blocks: the loop wakes at least once a millisecond and a pass takes every conversion
+# waiting, so a pass holds one conversion below 1 kHz and fs / 1000 from there: at most
+# BLOCKS_PER_S of them. A loop with spare time may run more (smaller) blocks, never
+# needed; passes that find nothing to do are the idle loop, not counted.
+INSTR_CAPTURE_8CH = const(7620)
+INSTR_DEVICE_SAMPLE_8CH = const(19362)
+INSTR_FEATURES_8CH = const(7050)
+INSTR_BLOCK = const(77733)
+INSTR_PASS = const(26364)
+INSTR_SERVICE_MS = const(61140)
+BLOCKS_PER_S = const(1000)
 # Extra per 8-channel sample when a model's features include M2 / M4 (their limbs and the
 # D2 ring: window_features_7 - window_features) and AR1..AR4 (the lag-product pass and
 # the Levinson-Durbin recursion: window_features_ar - window_features_7), same benchmark
 # (one run on the shared VM; the counts vary by a few per cent between runs).
-INSTR_FEATURES_M24_8CH = const(3736)
-INSTR_FEATURES_AR_8CH = const(11472)
-# Per conversion read on the chip model (afe_read_on_model; the frame is 8 channels always).
-INSTR_AFE_MODEL = const(59592)
+INSTR_FEATURES_M24_8CH = const(4004)
+INSTR_FEATURES_AR_8CH = const(11468)
+# Emulated boards: per conversion read on the chip model (the frame is 8 channels
+# always), and per pass its poll finding nothing.
+INSTR_AFE_MODEL = const(61526)
+INSTR_AFE_POLL_MODEL = const(7658)
 # Measured, per window: the largest golden decoder (MLP 40->16->4), and windows per
 # second (50 ms increments: the feature configuration's default).
-INSTR_DECODE = const(56280)
+INSTR_DECODE = const(55760)
 WINDOWS_PER_S = const(20)
+PERIODIC_PER_S = const(1000)  # the stimulation service's periodic work: once a ms
 
 
 def instructions_per_s(fs: int, n_ch: int, features=None, board: str = "") -> int:
     """Instructions per second of streaming + decoding ``n_ch`` channels at ``fs``
     (``features``: a model's feature names; None: MAV..RMS, the streaming default) on
-    ``board`` (an emulated board also runs its chip model)."""
-    per = INSTR_SAMPLE_8CH + INSTR_FEATURES_8CH + INSTR_STREAM_8CH
+    ``board`` (an emulated board also runs its chip model), stimulation armed."""
+    per = INSTR_DEVICE_SAMPLE_8CH + INSTR_FEATURES_8CH
     if features:
         if "M2" in features or "M4" in features:
             per += INSTR_FEATURES_M24_8CH
@@ -51,10 +71,14 @@ def instructions_per_s(fs: int, n_ch: int, features=None, board: str = "") -> in
             if nm[:2] == "AR":
                 per += INSTR_FEATURES_AR_8CH
                 break
-    per = per * n_ch // 8
+    block = INSTR_BLOCK + INSTR_PASS
     if board in EMULATED_HZ:
-        per += INSTR_AFE_MODEL
-    return fs * per + WINDOWS_PER_S * INSTR_DECODE
+        per = per * n_ch // 8 + INSTR_AFE_MODEL
+        block += INSTR_AFE_POLL_MODEL
+    else:
+        per = (per + INSTR_CAPTURE_8CH) * n_ch // 8
+    blocks = fs if fs < BLOCKS_PER_S else BLOCKS_PER_S
+    return fs * per + blocks * block + PERIODIC_PER_S * INSTR_SERVICE_MS + WINDOWS_PER_S * INSTR_DECODE
 
 
 def clock_hz(board: str):

@@ -610,7 +610,8 @@ def main(argv: list[str] | None = None) -> int:
     for k in names:
         print(f"{k:18s} {instr[k]:10.0f}" + "".join(f" {result['boards'][b]['us'][k]:14.2f}" for b in BOARD_CLOCKS_HZ))
     for b, r in result["boards"].items():
-        print(f"{b}: CPU load of 8 ch x 2 kHz with decode and 30 Hz bursts {r['cpu_load_8ch_2khz'] * 100:.1f} %; "
+        print(f"{b}: the hot paths alone (no per-block or per-ms work of the loop: garmentfw/budget.py counts it) "
+              f"of 8 ch x 2 kHz with decode and 30 Hz bursts {r['cpu_load_8ch_2khz'] * 100:.1f} %; "
               f"sample fits: {r['sample_fits']}, worst loop pass fits the ring: {r['loop_fits_ring']}, "
               f"load fits: {r['load_fits']}; with every feature (AR too) {r['cpu_load_8ch_2khz_all_features'] * 100:.1f} %, "
               f"fits: {r['load_fits_all_features']}")

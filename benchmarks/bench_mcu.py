@@ -75,23 +75,27 @@ PINS = {
 #: The live checks of --live: (fs, channels, conversions) on the qemu garment.
 LIVE_RUNS = ((1000, 8, 3000), (250, 8, 1000))
 
-GUEST = r"""
-import os, sys, gc
+#: The guest's clock (RT_US, RT_DIFF). The port's ticks_us reads its ms counter and
+#: SysTick's down-counter one after the other: a reading just after SysTick reloads,
+#: before its interrupt is taken, is 1 ms behind (under -icount that can recur at the same
+#: point of a loop, every pass). Two readings that agree to within 200 us, in order, are
+#: past it.
+CLOCK = """
 import time as _rt
 _US = _rt.ticks_us
 RT_DIFF = _rt.ticks_diff
 def RT_US():
-    # The port's ticks_us reads its ms counter and SysTick's down-counter one after the
-    # other: a reading just after SysTick reloads, before its interrupt is taken, is 1 ms
-    # behind (under -icount that can recur at the same point of a loop, every pass).
-    # Two readings that agree to within 200 us, in order, are past it.
     a = _US()
     b = _US()
     while RT_DIFF(b, a) < 0 or RT_DIFF(b, a) > 200:
         a = b
         b = _US()
     return b
-os.chdir(%(here)r)
+"""
+
+GUEST = r"""
+import os, sys, gc
+%(clock)sos.chdir(%(here)r)
 sys.path[:] = ['.frozen', '']
 import vclock
 from array import array
@@ -427,7 +431,7 @@ def measure(board: str = DEFAULT_BOARD) -> dict[str, float]:
     here = "/" + (REPO / "tests" / "firmware" / "mp").relative_to(REPO).as_posix()
     with QemuMachine(board, icount=True, elf=build(board)) as m:
         m.mount_host(REPO, tmp_kb=256)
-        out = m.check(GUEST % {"here": here}, timeout=1800)
+        out = m.check(GUEST % {"here": here, "clock": CLOCK}, timeout=1800)
     if "DONE" not in out:
         raise RuntimeError(f"the benchmark did not finish:\n{out[-3000:]}")
     res = {}
@@ -447,19 +451,13 @@ def measure(board: str = DEFAULT_BOARD) -> dict[str, float]:
 
 
 LIVE_GUEST = r"""
-import time, gc
+import gc
 from garmentfw.boards.qemu import Board
 from garmentfw.app import make_device
 from garmentfw import wire
-_US = time.ticks_us
-DF = time.ticks_diff
-def now():   # see GUEST: two readings in order within 200 us
-    a = _US()
-    b = _US()
-    while DF(b, a) < 0 or DF(b, a) > 200:
-        a = b
-        b = _US()
-    return b
+%(clock)s
+now = RT_US
+DF = RT_DIFF
 b = Board()
 d = make_device(b)
 d._apply_config(%(fs)d, %(n_ch)d, d.mains, wire.STREAM_FILTERED, 1, 1)
@@ -504,7 +502,7 @@ def live(fs: int, n_ch: int, n: int, shift: int = 2) -> dict[str, float]:
     with QemuMachine(DEFAULT_BOARD, icount=True, shift=shift, elf=build(DEFAULT_BOARD)) as m:
         # The firmware's telemetry shares the UART with the REPL (the board's link), so
         # the raw REPL cannot frame the output: read the UART up to the result line.
-        m.transport.exec_raw_no_follow(LIVE_GUEST % {"fs": fs, "n_ch": n_ch, "n": n})
+        m.transport.exec_raw_no_follow(LIVE_GUEST % {"fs": fs, "n_ch": n_ch, "n": n, "clock": CLOCK})
         ser = m.transport.serial
         buf = bytearray()
         t_end = time.monotonic() + 900

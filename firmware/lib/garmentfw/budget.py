@@ -35,26 +35,26 @@ HEADROOM = const(2)
 # waiting, so a pass holds one conversion below 1 kHz and fs / 1000 from there: at most
 # BLOCKS_PER_S of them. A loop with spare time may run more (smaller) blocks, never
 # needed; passes that find nothing to do are the idle loop, not counted.
-INSTR_CAPTURE_8CH = const(7620)
-INSTR_DEVICE_SAMPLE_8CH = const(19362)
-INSTR_FEATURES_8CH = const(7050)
-INSTR_BLOCK = const(77733)
-INSTR_PASS = const(26364)
-INSTR_SERVICE_MS = const(61140)
+INSTR_CAPTURE_8CH = const(7199)
+INSTR_DEVICE_SAMPLE_8CH = const(19512)
+INSTR_FEATURES_8CH = const(7302)
+INSTR_BLOCK = const(81102)
+INSTR_PASS = const(29230)
+INSTR_SERVICE_MS = const(64534)
 BLOCKS_PER_S = const(1000)
 # Extra per 8-channel sample when a model's features include M2 / M4 (their limbs and the
 # D2 ring: window_features_7 - window_features) and AR1..AR4 (the lag-product pass and
 # the Levinson-Durbin recursion: window_features_ar - window_features_7), same benchmark
 # (one run on the shared VM; the counts vary by a few per cent between runs).
-INSTR_FEATURES_M24_8CH = const(4004)
-INSTR_FEATURES_AR_8CH = const(11468)
+INSTR_FEATURES_M24_8CH = const(3736)
+INSTR_FEATURES_AR_8CH = const(11472)
 # Emulated boards: per conversion read on the chip model (the frame is 8 channels
 # always), and per pass its poll finding nothing.
-INSTR_AFE_MODEL = const(61526)
-INSTR_AFE_POLL_MODEL = const(7658)
+INSTR_AFE_MODEL = const(61309)
+INSTR_AFE_POLL_MODEL = const(7356)
 # Measured, per window: the largest golden decoder (MLP 40->16->4), and windows per
 # second (50 ms increments: the feature configuration's default).
-INSTR_DECODE = const(55760)
+INSTR_DECODE = const(56775)
 WINDOWS_PER_S = const(20)
 PERIODIC_PER_S = const(1000)  # the stimulation service's periodic work: once a ms
 

@@ -117,6 +117,18 @@ def test_periodic_work_runs_once_a_millisecond_and_pulses_keep_their_time():
     assert len(t_ch0) >= 11, got
     for a, c in zip(t_ch0, t_ch0[1:]):
         assert 33333 - 100 <= S.mdiff(c, a) <= 33333 + 100, (a, c)  # 30 Hz, one pass late at most
+    # no allocation on the passes between periodic ticks either (the engine alone)
+    h.collect()
+    d._link_write = lambda buf, off, n: n
+    gc.collect()
+    n1 = b.stim.count
+    before = gc.mem_alloc()
+    for _ in range(2000):
+        S.advance_us(100)
+        d.last_ping_ms = S.ticks_ms()  # a live host
+        d.step()
+    used = gc.mem_alloc() - before
+    assert b.stim.count - n1 >= 5 and used == 0, (b.stim.count - n1, used)
     # an error in the engine on a pass between two periodic ticks: outputs off, latched
     def broken(ch):
         raise RuntimeError("ADC gone")

@@ -129,7 +129,7 @@ class ElectrodeSkin:
         if t0 >= 0:
             t = self.wear_ms - t0 - SCR_LATENCY_MS
             if t > 0:
-                shape = ((65536 - _exp(t, SCR_RISE_MS)) * _exp(t, SCR_DECAY_MS)) >> 16  # Q16
+                shape = (((65536 - _exp(t, SCR_RISE_MS)) >> 2) * (_exp(t, SCR_DECAY_MS) >> 1)) >> 13  # Q16, < 2**30
                 d = (self.scr_pm[ch] * SCR_MAX_PM // 1000) * (shape * _SCR_NORM // 1000) >> 16
                 f = f * (1000 - d) // 1000
         f = f * (1000 - self._brk(ch)) // 1000

@@ -26,22 +26,31 @@ HEADROOM = const(2)
 #     guard, artefact stage), filters, telemetry ("device_sample", 8 ch streaming 24-bit
 #     filtered), and the features' ("window_features" / 100: a window per 100 samples);
 #   every block (one loop pass that holds samples): the pipeline's per-block share
-#     ("device_block") and the pass's own ("pass_core": link, services' checks,
+#     ("device_block");
+#   every pass that does work (a block's or a periodic tick's: at most BLOCKS_PER_S +
+#     PERIODIC_PER_S of them) the pass's own ("pass_core": link, services' checks,
 #     queue; on an emulated board also "afe_poll_idle_on_model");
-#   every millisecond: the stimulation service's periodic work, armed
-#     ("stim_service_ms_armed": the supervisor's checks, control stage, R_PULSES);
+#   every periodic tick (at most every PERIOD_MS): the stimulation service's periodic
+#     work, armed ("stim_service_ms_armed": the supervisor's checks, control stage,
+#     R_PULSES);
 #   every window: the largest decoder.
 # Blocks: the loop wakes at least once a millisecond and a pass takes every conversion
 # waiting, so a pass holds one conversion below 1 kHz and fs / 1000 from there: at most
-# BLOCKS_PER_S of them. A loop with spare time may run more (smaller) blocks, never
-# needed; passes that find nothing to do are the idle loop, not counted.
+# BLOCKS_PER_S of them. Periodic ticks (StimService.tick): when PERIOD_MS have passed
+# since the last; PERIOD_MS plus a pass stays well inside the E-stop button's 10 ms (the
+# E-stop request acts in its handler at once), heartbeat, session, dose and battery
+# bounds are 100 ms and longer, R_PULSES is due PERIOD_MS early (pulse_report); the pulse
+# engine still runs on every pass while a channel is active. Passes that find nothing to
+# do are the idle loop, not counted.
+PERIOD_MS = const(4)
+BLOCKS_PER_S = const(1000)
+PERIODIC_PER_S = const(250)  # 1000 // PERIOD_MS
 INSTR_CAPTURE_8CH = const(7199)
 INSTR_DEVICE_SAMPLE_8CH = const(19512)
 INSTR_FEATURES_8CH = const(7302)
 INSTR_BLOCK = const(81102)
 INSTR_PASS = const(29230)
 INSTR_SERVICE_MS = const(64534)
-BLOCKS_PER_S = const(1000)
 # Extra per 8-channel sample when a model's features include M2 / M4 (their limbs and the
 # D2 ring: window_features_7 - window_features) and AR1..AR4 (the lag-product pass and
 # the Levinson-Durbin recursion: window_features_ar - window_features_7), same benchmark
@@ -56,7 +65,6 @@ INSTR_AFE_POLL_MODEL = const(7356)
 # second (50 ms increments: the feature configuration's default).
 INSTR_DECODE = const(56775)
 WINDOWS_PER_S = const(20)
-PERIODIC_PER_S = const(1000)  # the stimulation service's periodic work: once a ms
 
 
 def instructions_per_s(fs: int, n_ch: int, features=None, board: str = "") -> int:
@@ -71,14 +79,15 @@ def instructions_per_s(fs: int, n_ch: int, features=None, board: str = "") -> in
             if nm[:2] == "AR":
                 per += INSTR_FEATURES_AR_8CH
                 break
-    block = INSTR_BLOCK + INSTR_PASS
+    pass_ = INSTR_PASS
     if board in EMULATED_HZ:
         per = per * n_ch // 8 + INSTR_AFE_MODEL
-        block += INSTR_AFE_POLL_MODEL
+        pass_ += INSTR_AFE_POLL_MODEL
     else:
         per = (per + INSTR_CAPTURE_8CH) * n_ch // 8
     blocks = fs if fs < BLOCKS_PER_S else BLOCKS_PER_S
-    return fs * per + blocks * block + PERIODIC_PER_S * INSTR_SERVICE_MS + WINDOWS_PER_S * INSTR_DECODE
+    return (fs * per + blocks * INSTR_BLOCK + (blocks + PERIODIC_PER_S) * pass_
+            + PERIODIC_PER_S * INSTR_SERVICE_MS + WINDOWS_PER_S * INSTR_DECODE)
 
 
 def clock_hz(board: str):
@@ -92,10 +101,12 @@ def refusal(board: str, fs: int, n_ch: int, features=None):
     hz = clock_hz(board)
     if hz is None:
         return None
-    need_mips = instructions_per_s(fs, n_ch, features, board) * HEADROOM // 1_000_000
-    have_mips = hz // 1_000_000 * IPC_PERCENT // 100
-    if need_mips <= have_mips:
+    need = instructions_per_s(fs, n_ch, features, board) * HEADROOM
+    have = hz * IPC_PERCENT // 100
+    if need <= have:  # exact: M instructions rounded down would let 240.3 M fit 240 M
         return None
+    need_mips = (need + 999_999) // 1_000_000
+    have_mips = have // 1_000_000
     what = " with features %s" % ", ".join(features) if features else ""
     return "%d ch x %d Hz%s needs %d M instructions/s with %dx headroom; %s at %d MHz gives %d M" % (
         n_ch, fs, what, need_mips, HEADROOM, board, hz // 1_000_000, have_mips)

@@ -3,11 +3,14 @@
 # before a state change, so the host sees the pulses before the transition).
 from micropython import const
 
-from garmentfw import wire
+from garmentfw import budget, wire
 from garmentfw.framing import Framer
 
 PULSES_PER_PACKET = const(20)
 FLUSH_US = const(20000)
+# The service checks at most every budget.PERIOD_MS: a packet is due that much earlier,
+# so the oldest pulse still leaves within FLUSH_US.
+_DUE_US = FLUSH_US - budget.PERIOD_MS * 1000
 
 
 class PulseReport:
@@ -23,7 +26,7 @@ class PulseReport:
         k = e.pending()
         if not k:
             return False
-        if k < PULSES_PER_PACKET and not force and e.oldest_age_us(now_us) < FLUSH_US:
+        if k < PULSES_PER_PACKET and not force and e.oldest_age_us(now_us) < _DUE_US:
             return False
         pkt = self._pkt
         while e.pending():

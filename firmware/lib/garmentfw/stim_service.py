@@ -25,7 +25,7 @@ import time
 
 
 from garmentfw import limits as L
-from garmentfw import limits_record, wire
+from garmentfw import budget, limits_record, wire
 from garmentfw.artefact_stage import ArtefactStage
 from garmentfw.calibration import CALIB_LEN, Calibration, CalibrationSet
 from garmentfw.control import ControlStage
@@ -85,8 +85,8 @@ class StimService:
         if hasattr(link, "on_estop"):  # a board with two links (boards/dual_link.py)
             link.hold = self.sup.armed  # no change of host while armed
             link.on_estop = self._estop_other_link  # E-STOP from every link
-        self.ticks = 0  # periodic ticks run (once a millisecond)
-        self._tick_ms = -1  # the ms of the last periodic tick (ticks_ms is never negative)
+        self.ticks = 0  # periodic ticks run (at most one per budget.PERIOD_MS)
+        self._tick_ms = 0  # the ms of the last periodic tick (none yet while ticks == 0)
         self._arm_session = -1
         self._ready = True
         for note in notes:
@@ -123,18 +123,20 @@ class StimService:
         return getattr(a, "generation", 0)
 
     def tick(self, now_ms) -> bool:
-        """Once a millisecond (the first pass of each ms): the supervisor's checks, the
-        test trains, the control stage, then the pulse engine, then R_PULSES. On the other
-        passes of that ms only the pulse engine, and only while a channel is active (its
-        pulses are timed in us). True if it delivered or sent anything.
+        """At most every budget.PERIOD_MS (the first pass after it): the supervisor's
+        checks, the test trains, the control stage, then the pulse engine, then R_PULSES.
+        On the passes between, only the pulse engine, and only while a channel is active
+        (its pulses are timed in us). True if it delivered or sent anything.
 
-        Why once a millisecond is enough: every bound it serves is in ms and far longer
-        (heartbeat 100 ms after the timeout, E-stop button 10 ms, session and dose caps,
-        EMG checks on what the raw stage latched since the last check, R_PULSES every
-        FLUSH_US); the E-stop and disarm requests act in their handlers, not here; and
-        the engine's last gate (supervisor.allowed) still checks every pulse."""
+        Why every PERIOD_MS is enough: every bound it serves is in ms and longer by a
+        margin (the E-stop button's 10 ms: at most PERIOD_MS plus a pass; heartbeat 100 ms
+        after the timeout; session and dose caps; EMG checks on what the raw stage latched
+        since the last check; R_PULSES every FLUSH_US); the E-stop and disarm requests act
+        in their handlers, not here; and the engine's last gate (supervisor.allowed) still
+        checks every pulse."""
         eng = self.engine
-        if now_ms == self._tick_ms:
+        since = time.ticks_diff(now_ms, self._tick_ms)
+        if 0 <= since < budget.PERIOD_MS and self.ticks:  # negative: a wrap apart, due (M1)
             if not eng.active_mask:
                 return False
             try:

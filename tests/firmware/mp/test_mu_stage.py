@@ -147,8 +147,7 @@ def test_units_in_order_one_input_shift_and_not_while_streaming():
 
 def test_board_budget_refuses_a_set_that_does_not_fit():
     # A 500 MHz board at 8 ch x 2 kHz: a small unit fits, eight of 128 taps do not. (The
-    # ESP32-S3 takes 8 ch x 250 Hz only, since garmentfw/budget.py counts the whole loop,
-    # and there eight such units fit.)
+    # ESP32-S3 takes 8 ch x 500 Hz at most, since garmentfw/budget.py counts the whole loop.)
     from garmentfw import budget
 
     budget.CPU_HZ["bigboard"] = 500_000_000

@@ -67,7 +67,7 @@ PINS = {
     "INSTR_FEATURES_AR_8CH": "features_ar_sample",
     "INSTR_BLOCK": "device_block",
     "INSTR_PASS": "pass_core",
-    "INSTR_SERVICE_MS": "stim_service_ms_armed",
+    "INSTR_SERVICE_TICK": "stim_service_tick_armed",
     "INSTR_AFE_MODEL": "afe_read_on_model",
     "INSTR_AFE_POLL_MODEL": "afe_poll_idle_on_model",
     "INSTR_DECODE": "window_mlp",
@@ -333,16 +333,17 @@ for _ in range(500):
     tot += instr(t0) - ZERO
 out("afe_poll_idle_on_model", tot, 500)
 st = d.services[2]
-def service_ms(pre, reps):
+def service_tick(pre, reps):
+    # every call a periodic tick: the clock moves a whole period between calls
     tot = 0
     for k in range(reps):
         pre(k)
-        vclock.advance_us(1000)
+        vclock.advance_us(%(period_us)d)
         t0 = RT_US()
         st.tick(vclock.ticks_ms())
         tot += instr(t0) - ZERO
     return tot
-out("stim_service_ms", service_ms(lambda k: None, 500), 500)
+out("stim_service_tick", service_tick(lambda k: None, 500), 500)
 d.streaming = False
 del d, b, st
 gc.collect()
@@ -350,13 +351,13 @@ gc.collect()
 # channel stimulating; the host pings every 100 ms, the AFE converts
 b, d, st, h = S.armed_device()
 def armed_pre(k):
-    if k %% 100 == 0:
+    if k %% %(pings_every)d == 0:
         h.ping()
         d.step()
     b.afe.poll(d.ring)
     d.process_available()
     h.collect()
-out("stim_service_ms_armed", service_ms(armed_pre, 500), 500)
+out("stim_service_tick_armed", service_tick(armed_pre, 500), 500)
 assert st.sup.armed()
 print("DONE")
 """
@@ -431,7 +432,8 @@ def measure(board: str = DEFAULT_BOARD) -> dict[str, float]:
     here = "/" + (REPO / "tests" / "firmware" / "mp").relative_to(REPO).as_posix()
     with QemuMachine(board, icount=True, elf=build(board)) as m:
         m.mount_host(REPO, tmp_kb=256)
-        out = m.check(GUEST % {"here": here, "clock": CLOCK}, timeout=1800)
+        out = m.check(GUEST % {"here": here, "clock": CLOCK, "period_us": 1000 * BUDGET.PERIOD_MS,
+                                   "pings_every": 100 // BUDGET.PERIOD_MS}, timeout=1800)
     if "DONE" not in out:
         raise RuntimeError(f"the benchmark did not finish:\n{out[-3000:]}")
     res = {}
@@ -530,10 +532,10 @@ def live_prediction(instr: dict[str, float], run: dict[str, float]) -> dict[str,
     per_sample = (instr["device_sample"] + instr["window_features"] / 100) * n_ch / 8 + instr["afe_read_on_model"]
     per_pass = instr["pass_core"] + instr["afe_poll_idle_on_model"]
     terms = fs * per_sample + run["blocks_per_s"] * instr["device_block"] + run["passes_per_s"] * per_pass \
-        + run["periodic_per_s"] * instr["stim_service_ms"]
+        + run["periodic_per_s"] * instr["stim_service_tick"]
     pred = BUDGET.instructions_per_s(int(fs), int(n_ch), None, "qemu")
     # the same, disarmed and without a decoder, as the live loop runs
-    bare = pred - BUDGET.PERIODIC_PER_S * (instr["stim_service_ms_armed"] - instr["stim_service_ms"]) \
+    bare = pred - BUDGET.PERIODIC_PER_S * (instr["stim_service_tick_armed"] - instr["stim_service_tick"]) \
         - BUDGET.WINDOWS_PER_S * BUDGET.INSTR_DECODE
     busy = run["busy_instr_per_s"]
     return {"terms_with_live_counts": round(terms), "ratio_terms_to_live": round(terms / busy, 3),

@@ -31,7 +31,7 @@ HEADROOM = const(2)
 #     PERIODIC_PER_S of them) the pass's own ("pass_core": link, services' checks,
 #     queue; on an emulated board also "afe_poll_idle_on_model");
 #   every periodic tick (at most every PERIOD_MS): the stimulation service's periodic
-#     work, armed ("stim_service_ms_armed": the supervisor's checks, control stage,
+#     work, armed ("stim_service_tick_armed": the supervisor's checks, control stage,
 #     R_PULSES);
 #   every window: the largest decoder.
 # Blocks: the loop wakes at least once a millisecond and a pass takes every conversion
@@ -45,12 +45,12 @@ HEADROOM = const(2)
 PERIOD_MS = const(4)
 BLOCKS_PER_S = const(1000)
 PERIODIC_PER_S = const(250)  # 1000 // PERIOD_MS
-INSTR_CAPTURE_8CH = const(7199)
+INSTR_CAPTURE_8CH = const(7657)
 INSTR_DEVICE_SAMPLE_8CH = const(19512)
 INSTR_FEATURES_8CH = const(7302)
 INSTR_BLOCK = const(81102)
-INSTR_PASS = const(29230)
-INSTR_SERVICE_MS = const(64534)
+INSTR_PASS = const(31352)
+INSTR_SERVICE_TICK = const(64534)
 # Extra per 8-channel sample when a model's features include M2 / M4 (their limbs and the
 # D2 ring: window_features_7 - window_features) and AR1..AR4 (the lag-product pass and
 # the Levinson-Durbin recursion: window_features_ar - window_features_7), same benchmark
@@ -87,7 +87,7 @@ def instructions_per_s(fs: int, n_ch: int, features=None, board: str = "") -> in
         per = (per + INSTR_CAPTURE_8CH) * n_ch // 8
     blocks = fs if fs < BLOCKS_PER_S else BLOCKS_PER_S
     return (fs * per + blocks * INSTR_BLOCK + (blocks + PERIODIC_PER_S) * pass_
-            + PERIODIC_PER_S * INSTR_SERVICE_MS + WINDOWS_PER_S * INSTR_DECODE)
+            + PERIODIC_PER_S * INSTR_SERVICE_TICK + WINDOWS_PER_S * INSTR_DECODE)
 
 
 def clock_hz(board: str):

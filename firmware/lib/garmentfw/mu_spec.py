@@ -34,9 +34,9 @@ MAX_LAG = const(64)
 # the detector), per channel and sample (the delay line), per sample (the loop, the
 # packets' share).
 INSTR_TAP = const(52)
-INSTR_UNIT = const(181)
+INSTR_UNIT = const(207)
 INSTR_CHANNEL = const(105)
-INSTR_SAMPLE = const(555)
+INSTR_SAMPLE = const(619)
 
 
 def unit_refusal(hdr, body_len: int, fs: int, n_ch: int):
@@ -91,10 +91,11 @@ def budget_refusal(board: str, fs: int, n_ch: int, taps: int, n_units: int):
         return None
     acq = budget.instructions_per_s(fs, n_ch, None, board)
     mu = instructions_per_s(fs, n_ch, taps, n_units)
-    need = (acq + mu) * budget.HEADROOM // 1_000_000
-    have = hz // 1_000_000 * budget.IPC_PERCENT // 100
-    if need <= have:
+    # compared exactly, as budget.refusal does (240.3 M does not fit 240 M)
+    if (acq + mu) * budget.HEADROOM <= hz * budget.IPC_PERCENT // 100:
         return None
+    need = -(-(acq + mu) * budget.HEADROOM // 1_000_000)
+    have = hz // 1_000_000 * budget.IPC_PERCENT // 100
     return ("%d motor units (%d taps) on %d ch x %d Hz need %d M instructions/s with %dx headroom "
             "(the stage %d M, acquisition %d M); %s at %d MHz gives %d M") % (
                 n_units, taps, n_ch, fs, need, budget.HEADROOM, mu // 1_000_000, acq // 1_000_000,

@@ -62,7 +62,7 @@ def test_every_measured_term_counts():
                                                                + B.INSTR_CAPTURE_8CH) * n_ch // 8
                 pass_ = B.INSTR_PASS + (B.INSTR_AFE_POLL_MODEL if emulated else 0)
                 blocks = min(fs, 1000)  # a pass holds every conversion waiting, a pass a ms
-                want = (fs * per + blocks * B.INSTR_BLOCK + (blocks + 250) * pass_ + 250 * B.INSTR_SERVICE_MS
+                want = (fs * per + blocks * B.INSTR_BLOCK + (blocks + 250) * pass_ + 250 * B.INSTR_SERVICE_TICK
                         + B.WINDOWS_PER_S * B.INSTR_DECODE)
                 assert B.instructions_per_s(fs, n_ch, None, board) == want, (board, fs, n_ch)
     # the rates follow from the cadence the loop keeps (Device.step, StimService.tick)

@@ -275,3 +275,24 @@ def test_a_baseline_the_link_lost_part_of_is_refused_with_the_loss() -> None:
         check_baseline_loss(2458, n)
     with pytest.raises(CalibrationError):
         check_baseline_loss(0, 0)
+
+
+def test_a_fatiguing_muscle_stretches_the_potentials_and_the_reported_discharges_stay_on_time(session):
+    """Conduction slowing (CV x0.85 within 8 s here, a 10-minute ride's fatigue compressed) stretches
+    every potential about its discharge: the filter stays on its source but detects later and later.
+    Following the stretch keeps the whole recording's RoA at one best lag; without it, it falls."""
+    from garment.phantom.fatigue import FatigueLaw
+
+    _, cal = session
+    tired = generate_hd("trapezoid", 8.0, seed=3, level=0.15, ramp_s=1.5, n_units=120,
+                        fatigue=FatigueLaw(rate=3.0, tau_s=2.0, cv_drop=0.2))
+    assert tired.extra["cv_factor"][-1] <= 0.86
+    nb = int(0.1 * tired.fs)
+    med = {}
+    for follow in (False, True):
+        found, _ = _track(MotorUnitTracker(cal, follow_stretch=follow), tired.emg_uV, nb)
+        pairs = match_to_truth(found, tired.spikes, tired.fs)
+        assert len(pairs) >= 0.9 * len(cal.units)
+        med[follow] = float(np.median([p[2] for p in pairs]))
+    assert med[False] < 0.85  # the drift this guards against is real on this recording
+    assert med[True] >= 0.95

@@ -18,6 +18,7 @@ from garment.decomposition.extension import apply_extended, extended_covariance
 from garment.decomposition.spikes import detect, peak_threshold
 
 from .causal import CausalBandpass
+from .stretch import sta
 
 #: Delays per channel of the online filters (64 channels x 8 = 512 extended rows: cheap to re-whiten).
 ONLINE_DELAYS = 8
@@ -65,6 +66,8 @@ class Calibration:
     decomposition: Decomposition
     baseline_discharges: list[np.ndarray] = field(default_factory=list)
     filter_state: CausalBandpass | None = None
+    #: per unit, the band-passed channels around its baseline discharges (:func:`.stretch.sta`)
+    stas: list[np.ndarray | None] = field(default_factory=list)
 
 
 def precision(cov: np.ndarray) -> np.ndarray:
@@ -148,4 +151,5 @@ def calibrate(emg: np.ndarray, fs: float, labels: list[str] | None = None,
             trains.append(u.discharges)
     if not units:
         raise CalibrationError("no decomposed unit could be applied causally")
-    return Calibration(float(fs), int(emg.shape[1]), delays, cov, units, dec, trains, bp)
+    stas = [sta(x, t) for t in trains]
+    return Calibration(float(fs), int(emg.shape[1]), delays, cov, units, dec, trains, bp, stas)

@@ -46,6 +46,7 @@ from garment.decomposition.spikes import MIN_ISI_S
 
 from .calibrate import Calibration, extended_at, precision, toeplitz_covariance
 from .quality import QualityRules, duplicate_pairs, window_quality
+from .stretch import POST, PRE, StretchLag
 
 #: Longest batch (s) the tracker accepts: the live path's latency budget.
 MAX_BATCH_S = 0.1
@@ -88,7 +89,8 @@ class MotorUnitTracker:
 
     def __init__(self, cal: Calibration, *, adapt: bool = True, cov_tau_s: float = 10.0, rewhiten_s: float = 5.0,
                  unit_tau: float = 200.0, lost_after_s: float = 1.5, check_s: float = 1.0,
-                 quality: QualityRules | None = QualityRules()) -> None:
+                 quality: QualityRules | None = QualityRules(), follow_stretch: bool = True,
+                 stretch_tau: float = 40.0) -> None:
         self.cal = cal
         self.fs = cal.fs
         self.r = cal.delays
@@ -138,6 +140,9 @@ class MotorUnitTracker:
         self._wfill = 0
         self._recent: list[list[np.ndarray]] = [[] for _ in range(k)]
         self._passes = np.zeros(k, np.int64)  # checks in a row a dropped unit has passed
+        # Fatigue stretches every potential about its discharge: the detections move later (see .stretch).
+        self.stretch = StretchLag(k, cal.n_channels, stretch_tau, references=cal.stas) if follow_stretch else None
+        self._xh = np.zeros((cal.n_channels, PRE + int(self.lags.max(initial=0)) + self.hold + POST), np.float32)
 
     @property
     def n_units(self) -> int:
@@ -184,6 +189,8 @@ class MotorUnitTracker:
         ku, pu = np.nonzero(cand)
         pu = pu + 1
         out: list[np.ndarray] = []
+        xs = np.concatenate([self._xh, x], axis=1)  # band-passed history for the STAs
+        xs0 = self._n - self._xh.shape[1]  # absolute sample of xs[:, 0]
         for k in range(self.n_units):
             pk = pu[ku == k]
             h = s2[k, pk]
@@ -199,7 +206,12 @@ class MotorUnitTracker:
                 last = base + int(p)
             pk = np.asarray(keep, np.int64)
             self._last[k] = last
-            out.append(base + pk - self.lags[k])
+            d = base + pk - self.lags[k]
+            if self.stretch is not None:
+                if pk.size:
+                    self.stretch.add(k, xs, d - xs0)
+                d = d - self.stretch.shift[k]
+            out.append(d)
             if self.rules is not None and pk.size:
                 self._recent[k].append(out[-1])
             if self.adapt and pk.size:
@@ -216,6 +228,9 @@ class MotorUnitTracker:
                 events += self._check_quality(self._n + nb)
         out = [np.zeros(0, np.int64) if self.dropped[k] else d for k, d in enumerate(out)]
         self._hist = xe[:, -(self.r - 1):] if self.r > 1 else self._hist
+        if self.stretch is not None:
+            self._xh = xs[:, -self._xh.shape[1]:]
+            self.stretch.refit_one()
         self._tail = allsrc[:, -self.hold:]
         self._n += nb
         dt = time.perf_counter() - t0
@@ -227,8 +242,9 @@ class MotorUnitTracker:
         """Move each unit's potential toward its observations at this batch's discharges."""
         first = self._n - (self.r - 1)  # absolute sample of xe[:, 0]
         changed = []
+        shift = self.stretch.shift if self.stretch is not None else np.zeros(self.n_units, np.int64)
         for k, d in enumerate(out):
-            t = d + self.lags[k] - first
+            t = d + self.lags[k] + shift[k] - first  # back to the detection sample
             t = t[(t >= self.r - 1) & (t < xe.shape[1])]
             if not t.size:
                 continue
@@ -348,6 +364,8 @@ class MotorUnitTracker:
         # scaled as calibrated: its own potential gives the source value the thresholds expect
         self.f[k] = f * (self._fa0[k] / max(float(f @ self._a0[k]), 1e-12))
         self._recent[k] = []
+        if self.stretch is not None:
+            self.stretch.reset(k)
 
     def batch_ms(self, cpu: bool = False) -> dict[str, float]:
         """Median and 99th percentile of the batch times so far (ms): wall clock, or with ``cpu`` the

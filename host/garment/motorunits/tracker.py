@@ -9,7 +9,9 @@ samples after it).  Adaptation:
   the precision ``P`` is recomputed from it every ``rewhiten_s``;
 - *filters*: each discharge moves the unit's potential ``a`` toward the observation at it
   (time constant ``unit_tau`` discharges), the filter is ``P a``;
-- *thresholds*: running centres of spike and noise peak heights, threshold half-way.
+- *thresholds*: running centres of spike and noise peak heights, threshold half-way;
+- *detection lag*: fatigue stretches the potentials about their discharges, so detections move
+  later; each unit's reported discharges are corrected by the shift :mod:`.stretch` measures.
 
 A unit is *lost* when it has not discharged for ``lost_after_s`` while a unit recruited after it
 (:func:`recruitment_rank`) discharges (its source no longer separates) and *found* again at its

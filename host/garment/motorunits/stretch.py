@@ -23,6 +23,8 @@ POST = 16
 #: stretch factors and shifts (samples) tried.
 ALPHAS = np.round(np.arange(0.94, 1.321, 0.01), 3)
 MAX_SHIFT = 12
+#: least correlation of the fitted reference with the current STA for its shift to count.
+MIN_CORR = 0.9
 #: channels fitted (those with the most energy in the reference).
 FIT_CHANNELS = 16
 #: the origin: where the reference's energy first reaches this share of its peak.
@@ -49,6 +51,7 @@ class StretchLag:
         self.ref: list[np.ndarray | None] = [None] * k  # (FIT_CHANNELS, w + 2*MAX_SHIFT) per alpha, built once
         self.ref_ch: list[np.ndarray | None] = [None] * k
         self.shift = np.zeros(k, np.int64)
+        self.fit_corr = np.zeros(k)
         self.gamma = 1.0 / tau
         self.ref_n = ref_discharges
         self._next = 0
@@ -108,9 +111,15 @@ class StretchLag:
         # windows of the stretched references: shift e compares s(t) with ref(t + e)
         win = np.lib.stride_tricks.sliding_window_view(ref, self.w, axis=2)  # (A, F, 2*MS+1, w)
         num = np.einsum("afew,fw->ae", win, s)
-        den = np.sqrt(np.einsum("afew,afew->ae", win, win)) + 1e-12
-        i, j = np.unravel_index(int(np.argmax(num / den)), num.shape)
-        self.shift[k] = int(j) - MAX_SHIFT
+        den = np.sqrt(np.einsum("afew,afew->ae", win, win)) * (float(np.sqrt((s * s).sum())) + 1e-12) + 1e-12
+        corr = num / den
+        i, j = np.unravel_index(int(np.argmax(corr)), corr.shape)
+        self.fit_corr[k] = float(corr[i, j])
+        best = int(j) - MAX_SHIFT
+        # A noisy average (a weak unit, other units' potentials in it) must not move a unit: only a
+        # confident fit counts, and only when it is 2 or more samples away (+-1 is the fit's jitter).
+        if self.fit_corr[k] >= MIN_CORR and abs(best - int(self.shift[k])) >= 2:
+            self.shift[k] = best
 
     def reset(self, k: int) -> None:
         """Unit ``k`` re-seeded on its calibration potential: its STA starts again (the reference stays)."""

@@ -40,6 +40,26 @@ async def test_upload_activate_rollback(garment: GarmentClient) -> None:
     assert info["active"]["crc"] == crc(LDA)
 
 
+async def test_a_chunk_found_too_old_is_signed_again_and_the_upload_completes(garment: GarmentClient) -> None:
+    """The garment's clock jumped ahead of the host's estimate of it (an emulated core
+    catching up after its host slowed it): the upload's first request is refused as too old.
+    BEGIN and the chunks are idempotent and the model is verified before it can run, so the client
+    signs it again once (the sealed refusal re-anchored the estimate) and the upload
+    completes. A request that can stimulate (ARM) found too old is still not sent again."""
+    await ensure_authenticated(garment)
+    a = garment.signer
+    assert a is not None
+    host_s = [100.0]
+    a.use_clock(lambda: host_s[0])
+    host_s[0] -= (wire.REQUEST_MAX_AGE_MS + 300) / 1000  # the garment's seconds jumped on
+    info = await garment.upload_model(LDA)
+    assert info["verified"] and info["active"]["crc"] == crc(LDA), info
+    host_s[0] -= (wire.REQUEST_MAX_AGE_MS + 300) / 1000
+    with pytest.raises(DeviceError) as e:
+        await garment.request(wire.T_ARM, privileged=True)
+    assert e.value.code == wire.E_STALE, e.value
+
+
 async def test_refused_models_leave_the_active_one(garment: GarmentClient) -> None:
     await ensure_authenticated(garment)
     await garment.upload_model(LDA)

@@ -182,6 +182,13 @@ class GarmentAuth:
         age = ((g - t_ms + 0x80000000) & 0xFFFFFFFF) - 0x80000000
         return age < -wire.REQUEST_SKEW_MS
 
+    def refusal_sealed(self, trailer: bytes) -> bool:
+        """Whether the garment's last sealed reply answered the request signed with
+        ``trailer``: its refusal is the garment's own, its counter used up, and the reply
+        re-anchored this estimate of the garment's clock."""
+        counter, _ = struct.unpack_from("<II", trailer)
+        return self._sealed[0] == counter
+
     def open_unsolicited(self, rtype: int, body: bytes) -> bytes | None:
         """The body without its unsolicited tag (wire.EVENT_TAG_LEN), or None when it
         carries no valid one: not this session's MAC, or its number not above the last

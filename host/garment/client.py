@@ -278,13 +278,16 @@ class GarmentClient:
     # ---- requests ------------------------------------------------------------------
     async def request(
         self, ptype: int, body: bytes = b"", timeout: float | None = None, privileged: bool = False,
-        on_reply: Callable[[Packet], None] | None = None,
+        on_reply: Callable[[Packet], None] | None = None, resend_stale: bool = False,
     ) -> Packet:
         """Send one request; return its reply packet or raise DeviceError / DeviceTimeout.
 
         ``privileged`` requests carry the session's authentication trailer (``signer``);
         one the garment refused as stamped from its future (a sealed E_STALE: its clock
         runs slower than the host's estimate) is signed and sent again, once.
+        ``resend_stale``: also one refused as too old (sealed), for requests that are
+        idempotent and cause no stimulation (a model upload's BEGIN and chunks: the model is
+        verified before it can run); the held-back copy stays refused, the new one is fresh.
         ``on_reply(pkt)`` runs when a (non-error) reply is dispatched, before any packet
         behind it on the link (the session's opening installs itself there).
         """
@@ -300,7 +303,10 @@ class GarmentClient:
                 # Refused as from the future (sealed): the estimate ran ahead of a slow clock
                 # and the refusal re-anchored it; signed again (once) it is fresh.
                 early = getattr(signer, "stamped_ahead", None)
-                if e.code != wire.E_STALE or early is None or not early(trailer) or signer is not self.signer:
+                sealed = getattr(signer, "refusal_sealed", None)
+                again = early is not None and early(trailer) or (
+                    resend_stale and sealed is not None and sealed(trailer))
+                if e.code != wire.E_STALE or not again or signer is not self.signer:
                     raise
             fut = asyncio.get_running_loop().create_future()
             seq, _ = await self._send_signed(ptype, body, fut, signer)
@@ -483,11 +489,16 @@ class GarmentClient:
         import binascii
 
         crc = model_id(data)
-        pkt = await self.request(wire.T_MODEL_BEGIN, struct.pack(wire.MODEL_BEGIN_FMT, len(data), crc), privileged=True)
+        # BEGIN (starts or resumes) and each chunk are idempotent and stimulate nothing: one the
+        # garment found too old (its clock jumped ahead of the estimate, e.g. an emulated core
+        # catching up after its host slowed it) is signed again once. COMMIT is not.
+        pkt = await self.request(wire.T_MODEL_BEGIN, struct.pack(wire.MODEL_BEGIN_FMT, len(data), crc),
+                                 privileged=True, resend_stale=True)
         offset, total = struct.unpack_from("<II", pkt.body, 2)
         while offset < total:
             piece = data[offset : offset + chunk]
-            pkt = await self.request(wire.T_MODEL_CHUNK, struct.pack("<I", offset) + piece, privileged=True)
+            pkt = await self.request(wire.T_MODEL_CHUNK, struct.pack("<I", offset) + piece, privileged=True,
+                                     resend_stale=True)
             offset, total = struct.unpack_from("<II", pkt.body, 2)
             if progress is not None:
                 progress(offset, total)

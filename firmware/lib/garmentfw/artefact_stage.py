@@ -3,17 +3,14 @@
 # reads its own stimulation as intent; the window grows to the measured length of the
 # muscles' answer (evoked.EvokedWindow), which this stage tells the pulse engine.
 # Runs on raw samples, before the filters (the mains notch must not smear the artefact).
-from micropython import const
-
 from garmentfw.evoked import MARGIN_US, EvokedWindow
 from garmentfw.stim_engine import Blanker
-
-_MASK = const(0x3FFFFFFF)  # wire.COUNTER_MOD - 1
 
 
 class ArtefactStage:
     def __init__(self, ring, engine, clock_us):
-        """``ring``: the device's sample ring (tells which block ends a poll); ``engine``:
+        """``ring``: the device's sample ring (its newest conversion anchors the pulse
+        times; it tells which block ends a pass); ``engine``:
         the StimEngine, which registers its pulses with ``self.blanker`` and blanks for
         at least the measured window (``engine.evoked_us``)."""
         self.ring = ring
@@ -28,7 +25,6 @@ class ArtefactStage:
         self._fs = 2000
         self._chmask = 0xFF
         self._in_pass = False
-        self._poll_us = 0
         self._told = 0  # the grown window last reported (0: none)
 
     def configure(self, n_ch: int, fs: int, filters) -> None:
@@ -46,13 +42,19 @@ class ArtefactStage:
     def on_raw(self, block, n: int, first: int) -> None:
         """Hot path (allocation-free): measure the answer on the raw block, then blank."""
         bl = self.blanker
-        # Anchor pulse times to AFE indices with the time the AFE was polled (the first
-        # block of a pass), not when a late loop got round to the last block.
+        # Anchor pulse times to AFE indices at the first block of a pass (right after the
+        # poll): the newest conversion captured then, and the time read just after it (an
+        # interrupt between the two makes the pair early by one sample, never late). Not
+        # the newest at the pass's end with its start time: a DRDY-driven capture keeps
+        # ringing conversions while the loop works through the ring, so a pass held up
+        # meanwhile (a radio event, a flash write) put every window late by the hold and
+        # the artefact's first samples reached the decoder and the EMG guard.
+        ring = self.ring
         if not self._in_pass:
             self._in_pass = True
-            self._poll_us = self._clock()
-        if self.ring.count() == 0:  # this block ends with the newest conversion of the poll
-            bl.anchor(self._poll_us, (first + n - 1) & _MASK, self._fs)
+            newest = ring.newest_index()
+            bl.anchor(self._clock(), newest, self._fs)
+        if ring.count() == 0:  # the pass has caught up with the capture
             self._in_pass = False
         if self.evoked.feed(block, n, first):  # the raw samples, before blanking
             self.engine.evoked_us = self.evoked.window_us

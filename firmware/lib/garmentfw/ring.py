@@ -54,6 +54,12 @@ class SampleRing:
     def space(self) -> int:
         return self.cap - ((self.head - self.tail) & wire.COUNTER_MASK)
 
+    def newest_index(self) -> int:
+        """Consumer: the AFE index of the newest sample committed (the producer writes a
+        slot's index before it moves on). Meaningful once take() has returned a sample."""
+        w = self._w
+        return self.idx[(w if w else self.cap) - 1]
+
     def slot_offset(self) -> int:
         """Offset (in ints) of the slot the producer writes next."""
         return self._w * self.n_ch

@@ -76,8 +76,9 @@ class Blanker:
     applied to raw blocks (before filtering) by FilterBank.blank().
 
     The mapping: anchor(now_us, index, fs) records that sample ``index`` was the newest
-    conversion at ``now_us`` (artefact_stage calls it from on_raw when the ring is empty,
-    i.e. every loop pass); a pulse at t_us then falls at index + (t_us - now_us) * fs.
+    conversion at ``now_us`` (artefact_stage calls it at the first block of every loop
+    pass, with the ring's newest conversion then); a pulse at t_us then falls at
+    index + (t_us - now_us) * fs.
     The window starts one sample early and ends 4 samples late (one for the anchor's
     conversion-to-read delay, the rest for rounding). Overlapping windows merge."""
 

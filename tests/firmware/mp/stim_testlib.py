@@ -200,6 +200,17 @@ def armed_device(channels=(0, 1), **kw):
     return b, d, stim, h
 
 
+def track_peak(peak, block, n):
+    """peak[c] = the largest |value| of channel c so far, over n 8-channel samples of block."""
+    for i in range(n):
+        for c in range(8):
+            v = block[i * 8 + c]
+            if v < 0:
+                v = -v
+            if v > peak[c]:
+                peak[c] = v
+
+
 def zeros(n):
     return array("i", bytes(4 * n))
 

@@ -44,15 +44,8 @@ class _Hold:
             S.advance_us(self.hold_us)
             self.hold_us = 0
             self.chip.conversions()  # the interrupts of the hold
-        if not self.on:
-            return
-        for i in range(n):
-            for c in range(8):
-                v = block[i * 8 + c]
-                if v < 0:
-                    v = -v
-                if v > self.peak[c]:
-                    self.peak[c] = v
+        if self.on:
+            S.track_peak(self.peak, block, n)
 
 
 class _Windows:

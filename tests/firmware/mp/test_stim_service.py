@@ -621,13 +621,7 @@ class _Capture:
         if not self.on:
             return
         self.samples += n
-        for i in range(n):
-            for c in range(8):
-                v = block[i * 8 + c]
-                if v < 0:
-                    v = -v
-                if v > self.peak[c]:
-                    self.peak[c] = v
+        S.track_peak(self.peak, block, n)
 
 
 def _artefact_peak(blank):

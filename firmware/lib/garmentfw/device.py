@@ -432,6 +432,9 @@ class Device:
         b.afe.poll(self.ring)
         if self.process_available():
             worked = True
+        # read after the samples were taken: the EMG guard stamps each block with the
+        # clock, and a stamp ahead of the `now` its check gets is a negative age, i.e. a
+        # stall (FAULT_EMG_RAIL): samples taken after this reading trip it falsely
         now = time.ticks_ms()
         for s in self.services:
             if s.tick(now):

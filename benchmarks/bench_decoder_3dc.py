@@ -41,7 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from garment.dataset import recording_windows
 from garment.features.reference import FeatureConfig
 from garment.models.metrics import offline_metrics
-from garment.models.selection import ALL_FEATURES, VOTES, Candidate, columns, extended_candidates, loso_select, \
+from garment.models.selection import SPEC_FEATURES, VOTES, Candidate, columns, extended_candidates, loso_select, \
     overall_best, stream_rows, voted
 from garment.models.train import train
 from garment.recordings.threedc import find_3dc_files, load_3dc
@@ -51,7 +51,7 @@ HUDGINS = ["MAV", "ZC", "SSC", "WL"]
 
 
 def load(data: str) -> tuple[dict[int, dict[str, list]], FeatureConfig]:
-    cfg = FeatureConfig.default(1000, 8, features=ALL_FEATURES)
+    cfg = FeatureConfig.default(1000, 8, features=SPEC_FEATURES)
     parts: dict[int, dict[str, list]] = defaultdict(lambda: {"train": [], "test": [], "train_rep": [], "test_rep": []})
     for f in find_3dc_files(data):
         X, y, _ = recording_windows(load_3dc(f), cfg, CHANNELS, mains_hz=60)

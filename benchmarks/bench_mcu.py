@@ -10,8 +10,9 @@ any host, under any load). Measured per unit of work:
   and through the filters (4th-order high-pass, notch, 2nd harmonic), blocks of 32;
 * ``window_features``: one feature window (MAV, WL, ZC, SSC, RMS x 8 ch; 200 ms / 50 ms
   at 2 kHz: the 100 samples of an increment pushed, the window's features out);
-  ``window_features_7`` with M2 and M4 too, ``window_features_ar`` with every feature
-  of the spec (+ AR1..AR4: lag products per sample, Levinson-Durbin per window);
+  ``window_features_7`` with M2 and M4 too, ``window_features_ar`` with AR1..AR4 as well
+  (lag products per sample, Levinson-Durbin per window), ``window_features_cr`` the seven
+  with CR1..CR3 instead (cross products per sample, the correlations per window);
 * ``window_<kind>``: the int8 decoder on one feature row, per golden model kind;
 * ``pulse_burst``: the stimulation engine's tick that fires a 4-channel burst;
 * ``frame_rx``: one received command frame (COBS + CRC + dispatch, a ping and its ACK);
@@ -65,6 +66,7 @@ PINS = {
     "INSTR_FEATURES_8CH": "features_sample",
     "INSTR_FEATURES_M24_8CH": "features_m24_sample",
     "INSTR_FEATURES_AR_8CH": "features_ar_sample",
+    "INSTR_FEATURES_CR_8CH": "features_cr_sample",
     "INSTR_BLOCK": "device_block",
     "INSTR_PASS": "pass_core",
     "INSTR_SERVICE_TICK": "stim_service_tick_armed",
@@ -155,9 +157,10 @@ w = 0
 for _ in range(80):   # blocks of 50 (the device's block is smaller than MAX_BLOCK)
     w += fx.push(src, 50)
 out("window_features", instr(t0), w)
-# the same window with more of the spec's features: + M2, M4; + AR1..AR4 as well
+# the same window with more of the spec's features: + M2, M4; + AR1..AR4 as well; or + CR1..CR3
 for tag, feats in (("7", ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4")),
-                   ("ar", ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4"))):
+                   ("ar", ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4")),
+                   ("cr", ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4", "CR1", "CR2", "CR3"))):
     del fx
     gc.collect()
     fx = FeatureExtractor(8, 400, 100, features=feats)
@@ -449,6 +452,7 @@ def measure(board: str = DEFAULT_BOARD) -> dict[str, float]:
     res["features_sample"] = res["window_features"] / 100
     res["features_m24_sample"] = (res["window_features_7"] - res["window_features"]) / 100
     res["features_ar_sample"] = (res["window_features_ar"] - res["window_features_7"]) / 100
+    res["features_cr_sample"] = (res["window_features_cr"] - res["window_features_7"]) / 100
     return res
 
 

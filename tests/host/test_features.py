@@ -62,6 +62,7 @@ GOLDEN_CONFIGS = [
     FeatureConfig(fs=2000, n_ch=8, window=400, increment=100, features=spec.NAMES),
     FeatureConfig(fs=1000, n_ch=8, window=8, increment=3, features=("AR4", "MAV", "AR2", "AR1", "AR3"), zc_thr=0,
                   ssc_thr=0),
+    FeatureConfig(fs=1000, n_ch=8, window=24, increment=11, features=("CR2", "RMS", "CR3", "CR1")),
 ]
 
 
@@ -71,7 +72,7 @@ def make_golden() -> dict:
     cases = []
     for i, cfg in enumerate(GOLDEN_CONFIGS):
         f, e = compute_features(x, cfg)
-        cases.append({"name": "ABCDEF"[i], "config": cfg.to_dict(), "ends": e.tolist(), "features": f.tolist()})
+        cases.append({"name": "ABCDEFG"[i], "config": cfg.to_dict(), "ends": e.tolist(), "features": f.tolist()})
     return {
         "about": "Golden vectors of the windowed EMG features (garmentfw/feature_spec.py). x: int32 samples, "
         "row-major n x n_ch. Each case: feature config, window end indices, feature vectors "
@@ -129,6 +130,30 @@ def naive_ar(v: list[int]) -> list[int]:
         e -= rnd(e * rnd(k * k))
     return a
 
+def naive_cr(u: list[int], v: list[int]) -> int:
+    """CRk of one window of channels c (``u``) and d (``v``) by the spec's text, literally."""
+    a, b, sxy = sum(p * p for p in u), sum(q * q for q in v), sum(p * q for p, q in zip(u, v))
+    if a == 0 or b == 0:
+        return 0
+    shs, roots = [], []
+    for val in (a, b):
+        sh = val.bit_length() - 29
+        sh -= sh % 2
+        vp = val >> sh if sh >= 0 else val << -sh
+        assert 2**28 <= vp < 2**30
+        shs.append(sh)
+        roots.append(math.isqrt(vp))
+    den = roots[0] * roots[1] >> 14
+    t = (shs[0] + shs[1]) // 2
+    m = abs(sxy) >> t if t >= 0 else abs(sxy) << -t
+    assert m < 2**30 and den >= 2**14
+    return ((sxy > 0) - (sxy < 0)) * min(m // den, 1 << spec.CR_Q)
+
+
+def names_for(n_ch: int, w: int) -> list[str]:
+    """Every feature a configuration of ``n_ch`` channels and window ``w`` may name."""
+    return [f for f in spec.NAMES if (w >= spec.AR_WINDOW_MIN or not f.startswith("AR"))
+            and not (f in spec.CR_NAMES and n_ch <= int(f[2:]))]
 
 
 def naive_features(x: np.ndarray, cfg: FeatureConfig) -> tuple[list[list[int]], list[int]]:
@@ -156,6 +181,9 @@ def naive_features(x: np.ndarray, cfg: FeatureConfig) -> tuple[list[list[int]], 
             }
             if any(f.startswith("AR") for f in cfg.features):
                 val.update(zip(spec.AR_NAMES, naive_ar(v)))
+            for k, nm in enumerate(spec.CR_NAMES, 1):
+                if nm in cfg.features:
+                    val[nm] = naive_cr(v, xs[(c + k) % cfg.n_ch][s : e + 1])
             row.extend(val[f] for f in cfg.features)
         rows.append(row)
         ends.append(e)
@@ -176,9 +204,9 @@ def test_golden_file_is_current(golden: dict) -> None:
         assert f.tolist() == case["features"]
         assert f.dtype == np.int64 and f.shape == (len(e), cfg.width)
         assert -(2**30) < f.min() and f.max() < 2**30  # small ints on the device
-        ar = [j for j, nm in enumerate(cfg.features) if nm in spec.AR_NAMES]
-        rest = f.reshape(len(e), cfg.n_ch, cfg.n_feat)[:, :, [j for j in range(cfg.n_feat) if j not in ar]]
-        assert rest.size == 0 or rest.min() >= 0  # only the AR coefficients are signed
+        signed = [j for j, nm in enumerate(cfg.features) if nm in spec.AR_NAMES + spec.CR_NAMES]
+        rest = f.reshape(len(e), cfg.n_ch, cfg.n_feat)[:, :, [j for j in range(cfg.n_feat) if j not in signed]]
+        assert rest.size == 0 or rest.min() >= 0  # only the AR coefficients and correlations are signed
 
 
 def test_reference_matches_spec_definitions(golden: dict) -> None:
@@ -211,7 +239,7 @@ def test_random_against_definitions() -> None:
     for _ in range(8):
         n_ch = int(rng.integers(1, 9))
         w = int(rng.integers(spec.WINDOW_MIN, 60))
-        names = [f for f in spec.NAMES if w >= spec.AR_WINDOW_MIN or not f.startswith("AR")]
+        names = names_for(n_ch, w)
         cfg = FeatureConfig(fs=1000, n_ch=n_ch, window=w, increment=int(rng.integers(1, w + 1)),
                             features=tuple(rng.permutation(names)[: rng.integers(1, 9)]),
                             zc_thr=int(rng.integers(0, 50)), ssc_thr=int(rng.integers(0, 50)))
@@ -379,7 +407,7 @@ def test_device_equals_reference_random(tmp_path: Path) -> None:
         n_ch = int(rng.integers(1, 9))
         w = int(rng.integers(spec.WINDOW_MIN, spec.WINDOW_MAX + 1))
         cfg = FeatureConfig(fs=2000, n_ch=n_ch, window=w, increment=int(rng.integers(1, min(w, 80) + 1)),
-                            features=tuple(rng.permutation(spec.NAMES)[: rng.integers(1, 8)]),
+                            features=tuple(rng.permutation(names_for(n_ch, w))[: rng.integers(1, 8)]),
                             zc_thr=int(rng.integers(0, 3000)), ssc_thr=int(rng.integers(0, 3000)))
         scale = [2**31, 2**23, 3000][trial]
         x = np.clip(rng.normal(0, scale, size=(w + 1500, n_ch)), -(2**31), 2**31 - 1).astype(np.int32)
@@ -442,6 +470,38 @@ def test_device_code_fits_32_bits(monkeypatch: pytest.MonkeyPatch) -> None:
     ar = f_ref[:, 3 * nf + 7 : 3 * nf + 11]
     assert ar[:, 0].min() < -1.8 * 2**14 and ar[:, 1].max() > 1.7 * 2**14 and ar[:, 3].max() == 2**14 - 1
     assert f_ref[0, 7] < -0.99 * 2**14  # a constant rail: a_1 ~ -1
+    cr = f_ref.reshape(len(f_ref), 4, nf)[:, :, spec.CR1:]
+    assert np.abs(cr).max() <= 2**14 and (cr[:, 0, 0] == 0).all()  # the rails' product sums at their largest
+
+
+def test_cross_correlations_against_float() -> None:
+    """CR1..CR3 within 2^-13 of the float correlations; +-1 for equal / opposite channels, 0
+    beside a silent one; more than k channels needed; absent from spec_version 3."""
+    rng = np.random.default_rng(5)
+    n = 1200
+    common = rng.normal(size=n)
+    scale = np.array([40, 3e3, 2e5, 7e6, 1.5, 900])
+    x = np.clip((rng.normal(size=(n, 6)) + np.outer(common, [1, -0.5, 2, 0.3, 1, 0])) * scale, spec.SAMPLE_MIN,
+                spec.SAMPLE_MAX).astype(np.int64)
+    x[:, 5] = -x[:, 1]  # opposite of ch1 (CR2 of ch5 is with ch1)
+    x[:300, 4] = 0  # silent at first
+    cfg = FeatureConfig(fs=1000, n_ch=6, window=200, increment=50, features=("CR1", "CR2", "CR3"))
+    f, e = compute_features(x, cfg)
+    f = f.reshape(len(e), 6, 3)
+    for j, end in enumerate(e):
+        win = x[end - 199 : end + 1].astype(float)
+        for c in range(6):
+            for k in (1, 2, 3):
+                d = (c + k) % 6
+                den = math.sqrt(win[:, c] @ win[:, c] * (win[:, d] @ win[:, d]))
+                want = 0.0 if den == 0 else win[:, c] @ win[:, d] / den
+                assert abs(f[j, c, k - 1] / 2**14 - want) < 2**-13
+    assert (f[:, 5, 1] == -(2**14)).all() and f[0, 3, 0] == 0  # ch5 = -ch1; ch4 silent
+    with pytest.raises(ValueError, match="CR3 needs more than 3 channels"):
+        FeatureConfig(fs=1000, n_ch=3, window=200, increment=50, features=("CR3",))
+    d = cfg.to_dict() | {"spec_version": 3}
+    with pytest.raises(ValueError, match="CR1 does not exist in spec_version 3"):
+        FeatureConfig.from_dict(d)
 
 
 if __name__ == "__main__":

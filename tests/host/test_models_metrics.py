@@ -76,5 +76,7 @@ def test_extended_grid_adds_named_lda_cells_to_the_shared_grid() -> None:
     assert ext[:len(base)] == base and len(names) == len(set(names))
     extra = ext[len(base):]
     assert extra and all(c.kind == "lda" for c in extra)
-    assert {"lda amp+ar ctx3x2", "lda amp+ar vote9", "lda all11 ctx6x1 vote5"} <= set(names)
+    assert {"lda amp+ar ctx3x2", "lda amp+ar vote9", "lda all11 ctx6x1 vote5", "lda amp+ar+cr ctx3x2",
+            "lda amp+cr ctx3x2 vote5"} <= set(names)
     assert "ZC" not in AMP_AR and "SSC" not in AMP_AR and len(AMP_AR) == 9
+    assert not any(f.startswith("CR") for c in base for f in c.features)  # the UCI grid is unchanged

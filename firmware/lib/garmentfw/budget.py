@@ -52,11 +52,14 @@ INSTR_BLOCK = const(81102)
 INSTR_PASS = const(31352)
 INSTR_SERVICE_TICK = const(64534)
 # Extra per 8-channel sample when a model's features include M2 / M4 (their limbs and the
-# D2 ring: window_features_7 - window_features) and AR1..AR4 (the lag-product pass and
-# the Levinson-Durbin recursion: window_features_ar - window_features_7), same benchmark
-# (one run on the shared VM; the counts vary by a few per cent between runs).
+# D2 ring: window_features_7 - window_features), AR1..AR4 (the lag-product pass and
+# the Levinson-Durbin recursion: window_features_ar - window_features_7) and CR1..CR3
+# (the cross-product pass of all three offsets and the correlations:
+# window_features_cr - window_features_7; any CR feature is charged as all three), same
+# benchmark (one run on the shared VM; the counts vary by a few per cent between runs).
 INSTR_FEATURES_M24_8CH = const(3736)
 INSTR_FEATURES_AR_8CH = const(11472)
+INSTR_FEATURES_CR_8CH = const(11602)
 # Emulated boards: per conversion read on the chip model (the frame is 8 channels
 # always), and per pass its poll finding nothing.
 INSTR_AFE_MODEL = const(61309)
@@ -78,6 +81,10 @@ def instructions_per_s(fs: int, n_ch: int, features=None, board: str = "") -> in
         for nm in features:
             if nm[:2] == "AR":
                 per += INSTR_FEATURES_AR_8CH
+                break
+        for nm in features:
+            if nm[:2] == "CR":
+                per += INSTR_FEATURES_CR_8CH
                 break
     pass_ = INSTR_PASS
     if board in EMULATED_HZ:

@@ -13,7 +13,7 @@
 # feature depends only on the W samples of its window (nothing before s is used).
 #
 # FEATURES per channel (all results are integers of magnitude < 2^25, small ints; all but
-# AR1..AR4 are non-negative):
+# AR1..AR4 and CR1..CR3 are non-negative):
 #   MAV = floor( sum_{n=s..e} |x[n]| / W )                       mean absolute value
 #   WL  = floor( sum_{n=s+1..e} |x[n]-x[n-1]| / (W-1) )          waveform length,
 #         normalised per difference (mean absolute first difference, ADC codes)
@@ -51,6 +51,18 @@
 #         |k| < ONE keeps |a_i| <= C(4, i) * ONE (+ rounding), so every product above is
 #         < 2^31 on a 32-bit word; E stays in [0, ONE] and is never a divisor when 0.
 #         AR needs window >= AR_WINDOW_MIN. Any AR feature costs all four (one recursion).
+#   CR1..CR3 = the correlation of the channel c with the channel d = (c + k) mod n_ch,
+#         k = 1..3 (on an armband: its neighbours), in CR_Q fixed point (value / 2^CR_Q):
+#         a pattern of co-activation that does not scale with the effort. Exactly:
+#         S = sum_{n=s..e} x_c[n] x_d[n] (exact, |S| <= sqrt(A B) by Cauchy-Schwarz),
+#         A, B = R_0 of c and of d (RMS's sums of squares). A = 0 or B = 0: CRk = 0.
+#         For V in (A, B): sh_V = bitlen(V) - 29, minus 1 if that is odd (so it is even,
+#         possibly negative), V' = floor(V / 2^sh_V) (V * 2^-sh_V when sh_V < 0; 2^28 <=
+#         V' < 2^30), r_V = isqrt(V') (2^14 <= r_V < 2^15). D = floor(r_A r_B / 2^14)
+#         (2^14 <= D < 2^16), t = (sh_A + sh_B) / 2, M = floor(|S| / 2^t) (|S| * 2^-t when
+#         t < 0; M < 2^30), CRk = sgn(S) * min(floor(M / D), 2^CR_Q).
+#         CRk needs n_ch > k. Any CR feature costs the cross sums of every offset up to
+#         the largest one named.
 # Thresholds are in ADC codes, 0 <= thr <= THR_MAX (0 disables the amplitude test).
 #
 # PER-SAMPLE CONTRIBUTIONS (how the device gets the same numbers incrementally):
@@ -60,10 +72,11 @@
 #                        z[n] = zero-crossing flag     to ZC   (pair n-1, n; n >= 1)
 #                        q[n] = slope-sign-change flag to SSC  (triple n-2, n-1, n; n >= 2)
 #   and the window ending at e sums a over n = e-W+1..e, d and z over n = e-W+2..e,
-#   q and D2 over n = e-W+3..e, and x[n] x[n-k] (AR: k = 1..4) over n = e-W+1+k..e. The device keeps per-channel rings of the W most recent
+#   q and D2 over n = e-W+3..e, x[n] x[n-k] (AR: k = 1..4) over n = e-W+1+k..e, and
+#   x_c[n] x_d[n] (CR) over n = e-W+1..e. The device keeps per-channel rings of the W most recent
 #   contributions and running sums: when sample n enters it adds its contributions and
 #   subtracts a[n-W], d[n-W+1], z[n-W+1], q[n-W+2], D2[n-W+2] and x[n-W+k] x[n-W]
-#   (from a ring of the last W samples; zero before the stream starts).
+#   and x_c[n-W] x_d[n-W] (from a ring of the last W samples; zero before the stream starts).
 #
 # 32-BIT ARITHMETIC (the device's viper code runs on 32-bit words; every intermediate
 # value there fits in signed 32 bits):
@@ -78,7 +91,8 @@
 #   RMS layout with D1, D2 (<= 2^23 - 1) in place of |x| and W-1, W-2 as divisors.
 #   AR's lag products x[n] x[n-k] (|.| <= 2^46, signed) are formed from the 14-bit halves
 #   of |x[n]| and |x[n-k]| as for x^2, negated when the signs differ, and summed in the
-#   same two limbs (hi signed, lo in [0, 2^28)); R_0 is RMS's sum of squares.
+#   same two limbs (hi signed, lo in [0, 2^28)); R_0 is RMS's sum of squares. CR's cross
+#   products x_c[n] x_d[n] are formed and summed the same way.
 #   The ring of d words also carries the ZC flag (bit FLAG_ZC_BIT) and the SSC flag
 #   (bit FLAG_SSC_BIT); |d| needs bits 0..23 only.
 #
@@ -90,10 +104,11 @@ try:
 except ImportError:  # CPython
     const = lambda x: x  # noqa: E731
 
-SPEC_VERSION = const(3)  # 3: AR1..AR4 added; 2: M2, M4 added (1 had MAV..RMS only)
+SPEC_VERSION = const(4)  # 4: CR1..CR3 added; 3: AR1..AR4; 2: M2, M4 (1 had MAV..RMS only)
 #: Versions whose configurations this release computes identically (a version-2 config
-#: names none of the AR features; every definition it names is unchanged).
-SPEC_VERSIONS = (2, 3)
+#: names none of the AR features, a version-3 one none of the CR features; every
+#: definition they name is unchanged).
+SPEC_VERSIONS = (2, 3, 4)
 
 # Feature ids (the canonical order) and names.
 MAV = const(0)
@@ -107,13 +122,19 @@ AR1 = const(7)
 AR2 = const(8)
 AR3 = const(9)
 AR4 = const(10)
-NAMES = ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4")
-N_FEATURES = const(11)
+CR1 = const(11)
+CR2 = const(12)
+CR3 = const(13)
+NAMES = ("MAV", "WL", "ZC", "SSC", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4", "CR1", "CR2", "CR3")
+N_FEATURES = const(14)
 AR_NAMES = ("AR1", "AR2", "AR3", "AR4")
 AR_ORDER = const(4)
 AR_Q = const(14)  # fractional bits of the AR coefficients (and of rho, k, E)
 AR_NORM_BITS = const(16)  # R_0 is shifted to below 2^16 before the division
 AR_WINDOW_MIN = const(8)
+CR_NAMES = ("CR1", "CR2", "CR3")
+CR_Q = const(14)  # fractional bits of the CR correlations
+CR_NORM_BITS = const(29)  # R_0 is shifted to 2^28 <= V' < 2^30 before its square root
 #: The standard baseline's set (Hudgins et al. 1993): what comparisons are made against.
 HUDGINS = ("MAV", "WL", "ZC", "SSC")
 DEFAULT_FEATURES = ("MAV", "WL", "ZC", "SSC", "RMS")
@@ -195,16 +216,27 @@ def check_config(n_ch, window, increment, zc_thr, ssc_thr, names):
     check_int("zc_thr", zc_thr, 0, THR_MAX)
     check_int("ssc_thr", ssc_thr, 0, THR_MAX)
     ids = feature_ids(names)
-    if window < AR_WINDOW_MIN and any(i >= AR1 for i in ids):
+    if window < AR_WINDOW_MIN and any(AR1 <= i <= AR4 for i in ids):
         raise ValueError("window=%d too short for AR features (at least %d)" % (window, AR_WINDOW_MIN))
+    for i in ids:
+        if i >= CR1 and n_ch <= i - CR1 + 1:
+            raise ValueError("feature %s needs more than %d channels (n_ch=%d)" % (NAMES[i], i - CR1 + 1, n_ch))
     return ids
+
+
+def cr_offsets(ids):
+    """Largest channel offset k of the CR features among feature ids ``ids`` (0: none)."""
+    k = 0
+    for i in ids:
+        if i >= CR1 and i - CR1 + 1 > k:
+            k = i - CR1 + 1
+    return k
 
 
 def check_version(v, names):
     """Validate a config's spec_version against its feature names (ValueError)."""
     if v not in SPEC_VERSIONS:
         raise ValueError("feature spec_version %r: this release computes versions %s" % (v, SPEC_VERSIONS))
-    if v < 3:
-        for nm in names:
-            if nm in AR_NAMES:
-                raise ValueError("feature %s does not exist in spec_version %d" % (nm, v))
+    for nm in names:
+        if (v < 3 and nm in AR_NAMES) or (v < 4 and nm in CR_NAMES):
+            raise ValueError("feature %s does not exist in spec_version %d" % (nm, v))

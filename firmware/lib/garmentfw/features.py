@@ -1,4 +1,4 @@
-# Windowed EMG features (MAV, WL, ZC, SSC, RMS, M2, M4, AR1..AR4), computed incrementally
+# Windowed EMG features (MAV, WL, ZC, SSC, RMS, M2, M4, AR1..AR4, CR1..CR3), computed incrementally
 # in integer viper code. The exact definitions, window alignment and 32-bit layout are THE
 # contract in garmentfw/feature_spec.py; the host's numpy reference
 # (garment.features.reference) produces the very same integers.
@@ -8,7 +8,9 @@
 # sums (add entering, subtract leaving). Per window: long divisions and an integer
 # square root from the running sums; for AR an integer Levinson-Durbin recursion on the
 # window's autocorrelation (lags 0..4, exact 56-bit sums in two limbs, the lag products
-# in a pass of their own, so the other features cost what they did). Nothing allocates
+# in a pass of their own, so the other features cost what they did); for CR the cross
+# sums of neighbouring channels in a pass of their own, normalised per window by the
+# channels' sums of squares. Nothing allocates
 # after the constructor: all state lives in preallocated array('i') buffers.
 #
 # Usage:
@@ -56,13 +58,14 @@ _H_SEEN = const(7)  # samples seen since reset, saturated at 2
 _H_IDX = const(8)  # index of the next sample, mod 2^30
 _H_NEED = const(9)  # bit i set: feature id i is computed (AR: bit 7 for all four)
 _H_NF = const(10)  # number of features per channel
-_H_FIDS = const(11)  # feature ids in output order (up to 11 words)
-_H_READY = const(22)  # 1: a window ended at the last ingested sample
-_H_SX = const(23)  # sign-extension shift for ptr32 loads: 0 (32-bit MCU) or 32 (64-bit unix)
-_H_RHO = const(24)  # AR scratch: rho_1..rho_4 of the channel in the recursion
-_H_XPOS = const(28)  # AR: ring slot of the next sample in the sample ring
-_CH0 = const(29)
-_CS = const(30)
+_H_FIDS = const(11)  # feature ids in output order (up to 14 words)
+_H_READY = const(25)  # 1: a window ended at the last ingested sample
+_H_SX = const(26)  # sign-extension shift for ptr32 loads: 0 (32-bit MCU) or 32 (64-bit unix)
+_H_RHO = const(27)  # AR scratch: rho_1..rho_4 of the channel in the recursion
+_H_XPOS = const(31)  # AR / CR: ring slot of the next sample in the sample ring
+_H_KCR = const(32)  # CR: largest channel offset computed (0: none)
+_CH0 = const(33)
+_CS = const(40)
 # per-channel words
 _C_P1 = const(0)  # x[n-1] - SAMPLE_MIN (offset binary: stored words stay >= 0)
 _C_P2 = const(1)  # x[n-2] - SAMPLE_MIN
@@ -81,6 +84,9 @@ _C_4L = const(13)
 _C_X1 = const(14)  # AR: x[n-1..n-4] - SAMPLE_MIN at _C_X1 + k - 1 (0 before the stream)
 _C_R1 = const(18)  # AR: R_k as (hi signed, lo in [0, 2^28)) at _C_R1 + 2(k-1), k = 1..4
 _C_A1 = const(26)  # AR: a_1..a_4 of the window that just ended (signed)
+_C_S1 = const(30)  # CR: S_k = sum x_c x_(c+k) as (hi signed, lo in [0, 2^28)) at _C_S1 + 2(k-1), k = 1..3
+_C_K1 = const(36)  # CR: CR1..CR3 of the window that just ended (signed)
+_C_NR = const(39)  # CR scratch: the channel's normalised R_0 (see _correlate)
 
 _NEED_A = const(1)  # MAV
 _NEED_D = const(2)  # WL
@@ -90,9 +96,12 @@ _NEED_Q = const(16)  # RMS (and R_0 of AR)
 _NEED_2 = const(32)  # M2
 _NEED_4 = const(64)  # M4
 _NEED_R = const(128)  # AR1..AR4: lag products (a pass of their own: _lags)
+_NEED_C = const(256)  # CR1..CR3: cross products (a pass of their own: _cross)
 _ONE = const(16384)  # 2^AR_Q
 _RND = const(8192)
 assert (_ONE, _C_A1 - _C_R1, spec.AR1) == (1 << spec.AR_Q, 2 * spec.AR_ORDER, 7) and spec.AR_NORM_BITS == 16
+assert (_C_K1 - _C_S1, _C_NR - _C_K1, spec.CR1, spec.CR_Q, spec.CR_NORM_BITS) == (6, 3, 11, 14, 29)
+assert _H_READY - _H_FIDS >= spec.N_FEATURES and _CH0 == _H_KCR + 1
 
 
 @micropython.viper
@@ -545,6 +554,202 @@ def _levinson(st: ptr32):
 
 
 @micropython.viper
+def _cross(st: ptr32, rx: ptr32, blk: ptr32, off: int, n: int, wr: int):
+    # CR's cross sums over the samples blk[off..n) that _ingest just consumed:
+    # S_k(c) += x_c[n] x_d[n] - x_c[n-W] x_d[n-W], d = (c + k) mod n_ch, k = 1..K, as
+    # signed limbs (hi, lo in [0, 2^28)); rx is the ring of the last W saturated samples
+    # (x[n-W] at the slot of x[n]). Runs before _lags, which then writes the ring; wr = 1
+    # (no AR): this pass writes it.
+    nch = int(st[_H_NCH])
+    w = int(st[_H_W])
+    sx = int(st[_H_SX])
+    kmax = int(st[_H_KCR])
+    pos = int(st[_H_XPOS])
+    t = off
+    while t < n:
+        r0 = pos * nch
+        b = t * nch
+        c = 0
+        s = _CH0
+        while c < nch:
+            x = (int(blk[b + c]) << sx) >> sx
+            if x > _SMAX:
+                x = _SMAX
+            elif x < _SMIN:
+                x = _SMIN
+            ax = x
+            if ax < 0:
+                ax = 0 - ax
+            xh = ax >> _HALF
+            xl = ax & _LO14
+            o0 = (int(rx[r0 + c]) << sx) >> sx  # x_c[n-W]
+            ao = o0
+            if ao < 0:
+                ao = 0 - ao
+            oh = ao >> _HALF
+            ol = ao & _LO14
+            d = c
+            k = 1
+            while k <= kmax:
+                d += 1
+                if d == nch:
+                    d = 0
+                y = (int(blk[b + d]) << sx) >> sx  # x_d[n]
+                if y > _SMAX:
+                    y = _SMAX
+                elif y < _SMIN:
+                    y = _SMIN
+                z = (int(rx[r0 + d]) << sx) >> sx  # x_d[n-W]
+                # + x_c[n] x_d[n] - x_c[n-W] x_d[n-W], from 14-bit halves as AR's lags
+                ay = y
+                if ay < 0:
+                    ay = 0 - ay
+                h = ay >> _HALF
+                l = ay & _LO14
+                m = xh * l + xl * h  # < 2^24
+                qh = xh * h + (m >> _HALF)
+                ql = ((m & _LO14) << _HALF) + xl * l  # < 2^29
+                if (x < 0 and y > 0) or (x > 0 and y < 0):
+                    qh = 0 - qh
+                    ql = 0 - ql
+                ay = z
+                if ay < 0:
+                    ay = 0 - ay
+                h = ay >> _HALF
+                l = ay & _LO14
+                m = oh * l + ol * h
+                qh -= oh * h + (m >> _HALF)
+                pl = ((m & _LO14) << _HALF) + ol * l
+                if (o0 < 0 and z > 0) or (o0 > 0 and z < 0):
+                    qh += (oh * h + (m >> _HALF)) << 1
+                    pl = 0 - pl
+                j = s + _C_S1 + k + k - 2
+                acc = int(st[j + 1]) + ql - pl  # in (-2^30, 2^28 + 2^30)
+                st[j] = ((int(st[j]) << sx) >> sx) + qh + (acc >> _SQ_SHIFT)
+                st[j + 1] = acc & _LO28
+                k += 1
+            c += 1
+            s += _CS
+        if wr:
+            c = 0
+            while c < nch:
+                x = (int(blk[b + c]) << sx) >> sx
+                if x > _SMAX:
+                    x = _SMAX
+                elif x < _SMIN:
+                    x = _SMIN
+                rx[r0 + c] = x
+                c += 1
+        pos += 1
+        if pos == w:
+            pos = 0
+        t += 1
+    if wr:
+        st[_H_XPOS] = pos
+
+
+@micropython.viper
+def _correlate(st: ptr32):
+    # CR1..CRK of every channel (the window that just ended) into its words _C_K1..:
+    # S_k normalised by the square roots of both channels' R_0, as the spec defines.
+    nch = int(st[_H_NCH])
+    sx = int(st[_H_SX])
+    kmax = int(st[_H_KCR])
+    c = 0
+    s = _CH0
+    while c < nch:  # every channel's normalised R_0: (sh + 64) << 16 | isqrt(V'), 0 if R_0 = 0
+        qh = int(st[s + _C_QH])
+        ql = int(st[s + _C_QL])
+        st[s + _C_NR] = 0
+        if qh != 0 or ql != 0:
+            t = ql
+            b = 0
+            if qh > 0:
+                t = qh
+                b = 28
+            if t >= 0x10000:
+                t = t >> 16
+                b += 16
+            if t >= 0x100:
+                t = t >> 8
+                b += 8
+            if t >= 0x10:
+                t = t >> 4
+                b += 4
+            if t >= 4:
+                t = t >> 2
+                b += 2
+            if t >= 2:
+                t = t >> 1
+                b += 1
+            b += t  # bit length of R_0
+            sh = b - 29
+            sh -= sh & 1
+            if sh >= 28:
+                v = qh >> (sh - 28)
+            elif sh >= 0:
+                v = (qh << (28 - sh)) | (ql >> sh)
+            else:
+                v = ql << (0 - sh)  # R_0 < 2^29 here: qh = 0
+            # floor(sqrt(v)), 2^28 <= v < 2^30: digit by digit, two bits a step
+            root = 0
+            rem = 0
+            k = 14
+            while k >= 0:
+                rem = (rem << 2) | ((v >> (k + k)) & 3)
+                trial = (root << 2) | 1
+                root = root << 1
+                if rem >= trial:
+                    rem -= trial
+                    root += 1
+                k -= 1
+            st[s + _C_NR] = ((sh + 64) << 16) | root  # sh + 64 keeps the word >= 0
+        c += 1
+        s += _CS
+    c = 0
+    s = _CH0
+    while c < nch:
+        na = int(st[s + _C_NR])
+        d = c
+        k = 1
+        while k <= kmax:
+            d += 1
+            if d == nch:
+                d = 0
+            nb = int(st[_CH0 + d * _CS + _C_NR])
+            v = 0
+            den = ((na & 0xFFFF) * (nb & 0xFFFF)) >> 14
+            if na != 0 and nb != 0 and den != 0:
+                t = ((na >> 16) + (nb >> 16) - 128) >> 1  # (sh_A + sh_B) / 2, both even
+                j = s + _C_S1 + k + k - 2
+                hi = (int(st[j]) << sx) >> sx
+                lo = int(st[j + 1])
+                neg = 0
+                if hi < 0:  # |S| as limbs (mh, ml in [0, 2^28))
+                    neg = 1
+                    hi = 0 - hi - 1
+                    lo = (1 << _SQ_SHIFT) - lo
+                    if lo == (1 << _SQ_SHIFT):
+                        lo = 0
+                        hi += 1
+                if t >= 28:
+                    m = hi >> (t - 28)
+                elif t >= 0:
+                    m = (hi << (28 - t)) | (lo >> t)
+                else:  # |S| * 2^-t < 2^30
+                    m = (hi << (28 - t)) | (lo << (0 - t))
+                v = m // den
+                if v > _ONE:
+                    v = _ONE
+                if neg:
+                    v = 0 - v
+            st[s + _C_K1 + k - 1] = v
+            k += 1
+        c += 1
+        s += _CS
+
+
+@micropython.viper
 def _emit(st: ptr32, out: ptr32, o: int):
     # Features of the window that just ended, channel-major, into out[o...].
     nch = int(st[_H_NCH])
@@ -558,7 +763,9 @@ def _emit(st: ptr32, out: ptr32, o: int):
         while j < nf:
             fid = int(st[_H_FIDS + j])
             v = 0
-            if fid >= 7:  # AR1..AR4, computed above
+            if fid >= 11:  # CR1..CR3, computed above
+                v = (int(st[s + _C_K1 + fid - 11]) << sx) >> sx
+            elif fid >= 7:  # AR1..AR4, computed above
                 v = (int(st[s + _C_A1 + fid - 7]) << sx) >> sx
             elif fid == 0 or fid == 1:  # MAV / WL: floor((hi*2^12 + lo) / den)
                 den = w
@@ -670,14 +877,16 @@ class FeatureExtractor:
         self._rb = array("i", bytes(4 * window * n_ch))
         # the D2 ring only when M4 is computed
         self._rc = array("i", bytes(4 * (window * n_ch if spec.M4 in fids else 1)))
-        # the sample ring only for AR
-        use_ar = any(i >= spec.AR1 for i in fids)
+        # the sample ring only for AR and CR
+        use_ar = any(spec.AR1 <= i <= spec.AR4 for i in fids)
         self._use_ar = use_ar
-        self._rx = array("i", bytes(4 * (window * n_ch if use_ar else 1)))
+        self._kcr = spec.cr_offsets(fids)
+        self._use_cr = self._kcr > 0
+        self._rx = array("i", bytes(4 * (window * n_ch if use_ar or self._use_cr else 1)))
         need = 0
         for i in fids:
-            need |= 1 << (i if i < spec.AR1 else spec.AR1)
-        if use_ar:
+            need |= 1 << (i if i < spec.AR1 else (spec.AR1 if i <= spec.AR4 else 8))
+        if use_ar or self._use_cr:
             need |= _NEED_Q  # R_0 is RMS's sum of squares
         self._need = need
         self.reset()
@@ -706,6 +915,7 @@ class FeatureExtractor:
         st[_H_SX] = _SX
         st[_H_NEED] = self._need
         st[_H_NF] = self.n_feat
+        st[_H_KCR] = self._kcr
         for j in range(self.n_feat):
             st[_H_FIDS + j] = self.feature_ids[j]
         for c in range(self.n_ch):  # x[n-1..n-4] = 0 before the stream starts (AR)
@@ -732,6 +942,8 @@ class FeatureExtractor:
         rc = self._rc
         rx = self._rx
         use_ar = self._use_ar
+        use_cr = self._use_cr
+        wr = 0 if use_ar else 1
         out = self.out
         width = self.width
         k = 0
@@ -739,12 +951,16 @@ class FeatureExtractor:
         while off < n_samples:
             o0 = off
             off = _ingest(st, ra, rb, rc, block, off, n_samples)
+            if use_cr:  # before _lags: it reads the ring's x[n-W] that _lags overwrites
+                _cross(st, rx, block, o0, off, wr)
             if use_ar:
                 _lags(st, rx, block, o0, off)
             if st[_H_READY]:
                 st[_H_READY] = 0
                 if use_ar:
                     _levinson(st)
+                if use_cr:
+                    _correlate(st)
                 _emit(st, out, k * width)
                 self.ends[k] = (st[_H_IDX] - 1) & _IDX_MASK
                 k += 1

@@ -167,6 +167,43 @@ def _lag_sums(xt: np.ndarray, w: int, inc: int, nw: int, starts: np.ndarray) -> 
     return out
 
 
+def _bitlen(v: np.ndarray) -> np.ndarray:
+    """Bit length of every int64 0 <= v < 2^62 (0 for 0), exact."""
+    b = np.zeros(v.shape, dtype=np.int64)
+    t = v.copy()
+    for k in (32, 16, 8, 4, 2, 1):
+        big = t >= (np.int64(1) << k)
+        b += np.where(big, k, 0)
+        t = np.where(big, t >> k, t)
+    return b + (t > 0)
+
+
+def _cross_correlations(xt: np.ndarray, r0: np.ndarray, kmax: int, w: int, inc: int, nw: int) -> list[np.ndarray]:
+    """CR1..CR``kmax`` of every window (n_win, n_ch) int64, as the spec defines them.
+
+    ``r0`` holds every channel's exact sum of squares (n_win, n_ch)."""
+    n_ch = xt.shape[0]
+    # normalise every R_0 to 2^28 <= V' < 2^30 by an even shift, then its square root
+    b = _bitlen(r0)
+    sh = b - (spec.CR_NORM_BITS)
+    sh -= sh & 1
+    vp = np.where(sh >= 0, r0 >> np.maximum(sh, 0), r0 << np.maximum(-sh, 0))
+    rv = _isqrt(vp)
+    out = []
+    for k in range(1, kmax + 1):
+        d = (np.arange(n_ch) + k) % n_ch
+        p = xt.astype(np.int64) * xt[d]  # |.| <= 2^46
+        s = _window_sums(p, w, inc, nw, np.int64)
+        den = (rv * rv[:, d]) >> 14
+        t = (sh + sh[:, d]) // 2
+        mag = np.abs(s)
+        m = np.where(t >= 0, mag >> np.maximum(t, 0), mag << np.maximum(-t, 0))
+        ok = (r0 > 0) & (r0[:, d] > 0) & (den > 0)
+        v = np.minimum(m // np.maximum(den, 1), 1 << spec.CR_Q)
+        out.append(np.where(ok, np.sign(s) * v, 0))
+    return out
+
+
 def _rnd(v: np.ndarray) -> np.ndarray:
     return (v + (1 << (spec.AR_Q - 1))) >> spec.AR_Q
 
@@ -241,10 +278,15 @@ def compute_features(x: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, 
     res: dict[int, np.ndarray] = {}
     if spec.MAV in ids:
         res[spec.MAV] = _window_sums(np.abs(xt), w, inc, nw, np.int64) // w
-    if spec.RMS in ids:
+    kcr = spec.cr_offsets(ids)
+    if spec.RMS in ids or kcr:
         sq = np.square(xt, dtype=np.int64)  # <= 2^46
-        res[spec.RMS] = _isqrt(_window_sums(sq, w, inc, nw, np.uint64) // w)
+        r0 = _window_sums(sq, w, inc, nw, np.uint64)
+        res[spec.RMS] = _isqrt(r0 // w)
         del sq
+        if kcr:
+            for k, v in enumerate(_cross_correlations(xt, r0, kcr, w, inc, nw)):
+                res[spec.CR1 + k] = v
     if any(i in ids for i in (spec.WL, spec.ZC, spec.SSC, spec.M2, spec.M4)):
         # Contributions of sample n: d[n] = |x[n]-x[n-1]|, z[n], q[n]; zero for n = 0 (and
         # q[1]). A window s..e uses d and z of n = s+1..e and q of n = s+2..e: the W-sums
@@ -277,7 +319,7 @@ def compute_features(x: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, 
             tot = _window_sums(d2, w, inc, nw, np.uint64) - d2[:, starts].T - d2[:, starts + 1].T
             res[spec.M4] = _isqrt(tot // (w - 2))
             del d2
-    if any(i >= spec.AR1 for i in ids):
+    if any(spec.AR1 <= i <= spec.AR4 for i in ids):
         ar = _ar_coefficients(_lag_sums(xt, w, inc, nw, starts))
         for k in range(spec.AR_ORDER):
             res[spec.AR1 + k] = ar[k]

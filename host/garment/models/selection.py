@@ -22,6 +22,13 @@ ALL7 = ALL_FEATURES[:7]
 TD5 = ("MAV", "WL", "ZC", "SSC", "RMS")
 #: The amplitude features and AR(4), without the threshold counts ZC and SSC.
 AMP_AR = ("MAV", "WL", "RMS", "M2", "M4", "AR1", "AR2", "AR3", "AR4")
+#: The correlations of every channel with its three next neighbours (CR1..CR3).
+CR = ("CR1", "CR2", "CR3")
+#: The amplitude features with the correlations, with and without AR(4).
+AMP_CR = AMP_AR[:5] + CR
+AMP_AR_CR = AMP_AR + CR
+#: Every feature of the spec, the correlations included (what the 3DC benchmark computes).
+SPEC_FEATURES = ALL_FEATURES + CR
 #: The MLP's default L2 penalty (scikit-learn's alpha) in garment.models.train.
 MLP_ALPHA = 1e-3
 
@@ -50,7 +57,8 @@ class Candidate:
 
     @property
     def name(self) -> str:
-        named = {ALL_FEATURES: "all11", ALL7: "all7", TD5: "td5", AMP_AR: "amp+ar"}
+        named = {ALL_FEATURES: "all11", ALL7: "all7", TD5: "td5", AMP_AR: "amp+ar", AMP_CR: "amp+cr",
+                 AMP_AR_CR: "amp+ar+cr"}
         f = named.get(self.features, "+".join(self.features))
         c = f" ctx{self.context}x{self.step}" if self.context > 1 else ""
         k = f"mlp{self.hidden}" if self.kind == "mlp" else self.kind
@@ -88,8 +96,11 @@ def extended_candidates() -> list[Candidate]:
     """:func:`default_candidates` plus the LDA cells that led a cross-validation on the
     3DC participants' ``train/`` files only (leave one repetition out; ``test/`` unread):
     the amplitude features and AR without ZC and SSC (``AMP_AR``) x context (1, 4x1, 3x2),
-    and all eleven with context 3x2 and 6x1, each x vote (1, 5, 9)."""
+    and all eleven with context 3x2 and 6x1; the same with the neighbouring channels'
+    correlations CR1..CR3 (``AMP_AR_CR``) x context (1, 4x1, 3x2), and the amplitude features
+    with them but without AR (``AMP_CR``, context 3x2); each x vote (1, 5, 9)."""
     cells = [(AMP_AR, c) for c in ((1, 1), (4, 1), (3, 2))] + [(ALL_FEATURES, c) for c in ((3, 2), (6, 1))]
+    cells += [(AMP_AR_CR, c) for c in ((1, 1), (4, 1), (3, 2))] + [(AMP_CR, (3, 2))]
     extra = [Candidate("lda", f, ctx, step, vote=v) for f, (ctx, step) in cells for v in VOTES]
     return default_candidates() + extra
 

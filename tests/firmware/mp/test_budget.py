@@ -69,7 +69,7 @@ def test_every_measured_term_counts():
     assert B.PERIOD_MS == 4 and B.BLOCKS_PER_S == 1000 and B.PERIODIC_PER_S == 1000 // B.PERIOD_MS
     # every pinned count is a measured, non-zero count (const: inlined where it is used)
     names = [n for n in dir(B) if n.startswith("INSTR_")]
-    assert len(names) == 11, names
+    assert len(names) == 12, names
     for n in names:
         assert getattr(B, n) > 0, n
 
@@ -149,6 +149,11 @@ def test_a_models_features_count_in_the_budget():
     m24 = budget.instructions_per_s(2000, 8, ar[:7])
     assert m24 == base + 2000 * budget.INSTR_FEATURES_M24_8CH
     assert budget.instructions_per_s(2000, 8, ar) == m24 + 2000 * budget.INSTR_FEATURES_AR_8CH
+    # CR1..CR3: charged as all three offsets, once, beside AR or without it
+    cr = ar[:7] + ("CR2",)
+    assert budget.instructions_per_s(2000, 8, cr) == m24 + 2000 * budget.INSTR_FEATURES_CR_8CH
+    assert budget.instructions_per_s(2000, 8, ar + ("CR1", "CR3")) == (
+        m24 + 2000 * (budget.INSTR_FEATURES_AR_8CH + budget.INSTR_FEATURES_CR_8CH))
     # a board whose clock lies between the two: MAV..M4 fit, with AR1..AR4 they do not
     need7 = budget.instructions_per_s(250, 8, ar[:7]) * budget.HEADROOM
     need = budget.instructions_per_s(250, 8, ar) * budget.HEADROOM

@@ -114,6 +114,40 @@ def _naive_ar(v):
     return a
 
 
+def _isqrt(v):
+    # floor(sqrt(v)) of a non-negative int (Newton from above)
+    if v < 2:
+        return v
+    r = 1 << ((len(bin(v)) - 2 + 1) // 2)
+    while True:
+        q = (r + v // r) // 2
+        if q >= r:
+            return r
+        r = q
+
+
+def _naive_cr(u, v):
+    # CRk of channels c (u) and d (v) by the spec's text.
+    a = sum(p * p for p in u)
+    b = sum(q * q for q in v)
+    sxy = sum(u[i] * v[i] for i in range(len(u)))
+    if a == 0 or b == 0:
+        return 0
+    shs = []
+    roots = []
+    for val in (a, b):
+        sh = len(bin(val)) - 2 - 29
+        sh -= sh & 1
+        vp = val >> sh if sh >= 0 else val << -sh
+        shs.append(sh)
+        roots.append(_isqrt(vp))
+    den = (roots[0] * roots[1]) >> 14
+    t = (shs[0] + shs[1]) // 2
+    m = abs(sxy) >> t if t >= 0 else abs(sxy) << -t
+    r = min(m // den, 1 << spec.CR_Q)
+    return -r if sxy < 0 else r
+
+
 def _naive(xs, w, inc, zt, st, names):
     # The spec's definitions, literally (xs: per-channel lists of saturated samples).
     rows = []
@@ -122,8 +156,8 @@ def _naive(xs, w, inc, zt, st, names):
     while e < n:
         s = e - w + 1
         row = []
-        for v in xs:
-            v = v[s:e + 1]
+        for c in range(len(xs)):
+            v = xs[c][s:e + 1]
             vals = {}
             vals["MAV"] = sum(abs(a) for a in v) // w
             vals["WL"] = sum(abs(v[i] - v[i - 1]) for i in range(1, w)) // (w - 1)
@@ -148,6 +182,9 @@ def _naive(xs, w, inc, zt, st, names):
                     vals[name] = r
             for name, a in zip(spec.AR_NAMES, _naive_ar(v)):
                 vals[name] = a
+            for k in range(1, 4):
+                if spec.CR_NAMES[k - 1] in names:
+                    vals[spec.CR_NAMES[k - 1]] = _naive_cr(v, xs[(c + k) % len(xs)][s:e + 1])
             row.extend(vals[f] for f in names)
         rows.append(row)
         e += inc
@@ -164,6 +201,8 @@ def test_matches_naive_definitions():
         (1, 4, 1, 0, 0, ("M2", "SSC", "M4")),
         (3, 8, 1, 0, 0, ("AR3", "AR1", "AR4", "AR2")),
         (2, 20, 7, 5, 5, ("RMS", "AR2", "ZC", "AR1")),
+        (3, 16, 5, 0, 0, ("CR2", "RMS", "CR1")),
+        (4, 8, 1, 0, 0, ("AR1", "CR3", "MAV")),
     ):
         n = 3 * w + 11
         x = array("i", bytes(4 * n * nch))
@@ -185,7 +224,7 @@ def test_matches_naive_definitions():
 
 def test_extremes_at_the_rails():
     w = spec.WINDOW_MAX
-    fx = FeatureExtractor(2, w, w, 0, 0, spec.NAMES, max_block=64)
+    fx = FeatureExtractor(2, w, w, 0, 0, spec.NAMES[:12], max_block=64)  # CR1 only: 2 channels
     n = 2 * w
     x = array("i", bytes(8 * n))
     for t in range(n):
@@ -193,15 +232,19 @@ def test_extremes_at_the_rails():
         x[2 * t + 1] = spec.SAMPLE_MIN if t % 2 else spec.SAMPLE_MAX
     ends, rows = _feed(fx, x, n, 2, [64])
     assert ends == [w - 1, 2 * w - 1]
-    # MAV WL ZC SSC RMS M2 M4 (D1, D2 saturate at 2^23 - 1 by definition) AR1..AR4
+    # MAV WL ZC SSC RMS M2 M4 (D1, D2 saturate at 2^23 - 1 by definition) AR1..AR4 CR1
     big = (1 << 23) - 1
+    alt = [spec.SAMPLE_MAX if t % 2 == 0 else spec.SAMPLE_MIN for t in range(w)]
     assert rows[0][:7] == [1 << 23, 0, 0, 0, 1 << 23, 0, 0]
-    assert rows[0][11:18] == [big, (1 << 24) - 1, w - 1, w - 2, big, big, big]
+    assert rows[0][12:19] == [big, (1 << 24) - 1, w - 1, w - 2, big, big, big]
     assert rows[1][:7] == [big, 0, 0, 0, big, 0, 0]
     # AR on the rails: the spec's recursion, with products at their 32-bit bounds
     assert rows[0][7:11] == _naive_ar([spec.SAMPLE_MIN] * w)
-    assert rows[0][18:22] == _naive_ar([spec.SAMPLE_MAX if t % 2 == 0 else spec.SAMPLE_MIN for t in range(w)])
-    assert rows[0][7] < -16000 and rows[0][18] > 16000  # a_1 ~ -1 (constant), ~ +1 (alternating)
+    assert rows[0][19:23] == _naive_ar(alt)
+    assert rows[0][7] < -16000 and rows[0][19] > 16000  # a_1 ~ -1 (constant), ~ +1 (alternating)
+    # CR1 of ch0 with ch1 and of ch1 with ch0: the largest sums of products
+    assert rows[0][11] == rows[0][23] == _naive_cr([spec.SAMPLE_MIN] * w, alt)
+    assert rows[1][11] == _naive_cr([big] * w, alt)
 
 
 def test_many_windows_in_one_block():
@@ -278,6 +321,19 @@ def test_bad_config_and_blocks_raise():
     try:
         FeatureExtractor.from_dict(v2)
         raise AssertionError("accepted AR in a spec-version-2 config")
+    except ValueError:
+        pass
+    v3 = dict(v2)
+    v3["spec_version"] = 3
+    v3["features"] = ["MAV", "CR1"]
+    try:
+        FeatureExtractor.from_dict(v3)
+        raise AssertionError("accepted CR in a spec-version-3 config")
+    except ValueError:
+        pass
+    try:
+        FeatureExtractor(2, 10, 5, features=("MAV", "CR2"))
+        raise AssertionError("accepted CR2 on 2 channels")
     except ValueError:
         pass
     v2["features"] = ["MAV", "M4"]

@@ -67,8 +67,10 @@ def track(cal, emg: np.ndarray, fs: float, adapt: bool, minute_marks: bool, qual
         if minute_marks and (s + nb) % int(60 * fs) < nb:
             kept_per_min.append(int(np.count_nonzero(~tr.lost)))
     trains = [np.concatenate(f) for f in found]
-    reasons = {r: sum(e.kind == "lost" and e.reason == r for e in events) for r in ("silent", "drift", "duplicate")}
-    return {"trains": trains, "kept": (~tr.lost).tolist(), "batch_ms": tr.batch_ms(),
+    reasons = {r: sum(e.kind == "lost" and e.reason == r for e in events) for r in ("silent", "drift", "duplicate", "quality")}
+    # Not kept at the end, why: the last drop's reason and figures (quality: the field's SIL / CoV criteria).
+    dropped = {k: tr.why[k] for k in range(tr.n_units) if tr.dropped[k]}
+    return {"trains": trains, "kept": (~tr.lost).tolist(), "batch_ms": tr.batch_ms(), "dropped": dropped,
             "batch_cpu_ms": tr.batch_ms(cpu=True), "kept_per_minute": kept_per_min,
             "lost": reasons, "found": sum(e.kind == "found" for e in events)}
 
@@ -120,6 +122,7 @@ def summary(roa: list[float | None], kept: list[bool], same: list[float] | None 
     """Median RoA and share >= 90 % over the kept units (and against the unit each was calibrated on)."""
     k = [r or 0.0 for r, ok in zip(roa, kept) if ok]
     out = {"units": len(roa), "kept": len(k), "roa_kept_median": float(np.median(k)) if k else 0.0,
+           "roa_kept_min": float(min(k)) if k else 0.0,
            "kept_with_roa_ge_90": int(sum(r >= 0.9 for r in k)),
            "roa": [None if r is None else round(r, 4) for r in roa]}
     if same is not None:
@@ -185,14 +188,16 @@ def main() -> None:
                               "batch_cpu_ms": {k: round(v, 3) for k, v in r["batch_cpu_ms"].items()},
                               **summary(score(r["trains"], live.spikes, fs), r["kept"],
                                         same_unit(r["trains"], identity, live.spikes, fs)),
-                              "lost": r["lost"], "found": r["found"]}
+                              "lost": r["lost"], "found": r["found"],
+                              "dropped_at_end": {str(k): why for k, why in r["dropped"].items()}}
                 if cycling:
                     row[label]["kept_per_minute"] = r["kept_per_minute"]
                     row[label]["roa_per_minute"] = [round(x, 4) for x in per_minute_roa(r["trains"], live.spikes, fs, live.n_samples)]
                     row[label]["reported_per_minute"] = reported_per_minute(r["trains"], live.spikes, fs, live.n_samples)
                 x = row[label]
                 print(f"{name} {label}: batch {x['batch_ms']} (CPU {x['batch_cpu_ms']}), kept {x['kept']}/{x['units']}, RoA kept median "
-                      f"{x['roa_kept_median']:.3f} (>= 90 %: {x['kept_with_roa_ge_90']}), against the calibrated unit "
+                      f"{x['roa_kept_median']:.3f}, lowest {x['roa_kept_min']:.3f} (>= 90 %: {x['kept_with_roa_ge_90']}), "
+                      f"dropped {x['dropped_at_end']}, against the calibrated unit "
                       f"{x['roa_same_unit_kept_median']:.3f} (>= 90 %: {x['kept_with_roa_same_unit_ge_90']}), "
                       f"lost {x['lost']}, found {x['found']}", flush=True)
             if all_variants:

@@ -112,9 +112,41 @@ def test_a_filter_that_drifts_onto_a_mixture_is_dropped_and_found_when_it_recove
     assert any(e.unit == k and e.kind == "lost" and e.reason == "drift" for e in events)
     assert tr.dropped[k]
     tr.a[k], tr.f[k] = good_a, good_f
-    _, events = _track(tr, np.concatenate([plateau, plateau]), int(0.1 * r.fs))
+    # kept again only on 30 windows (1 s apart) judged after the drop, as much as a user would want
+    _, events = _track(tr, np.concatenate([plateau] * 7), int(0.1 * r.fs))
     assert [e.kind for e in events if e.unit == k][-1:] == ["found"]
     assert not tr.lost[k] and not tr.dropped[k]
+
+
+def test_a_unit_below_the_fields_quality_criteria_is_dropped_and_its_discharges_held_back(session):
+    r, cal = session
+    tr = MotorUnitTracker(cal, adapt=False)
+    k = 0
+    # Its threshold far too low: it also takes noise peaks and other units' leaks.  The windows read
+    # SIL ~0.89 and CoV of ISI ~0.35, inside the drift check's levels (0.8, 0.6): only the field's
+    # criteria (SIL >= 0.9, CoV <= 0.3, median of the windows since it was kept) catch it.
+    tr.hi[k] *= 0.2
+    tr.lo[k] *= 0.2
+    plateau = r.emg_uV[int(2 * r.fs) : int(6.5 * r.fs)]
+    trains, events = _track(tr, np.concatenate([plateau] * 3), int(0.1 * r.fs))
+    lost = [e for e in events if e.unit == k and e.kind == "lost"]
+    assert [e.reason for e in lost] == ["quality"] and ("< 0.9" in lost[0].detail or "> 0.3" in lost[0].detail)
+    assert tr.lost[k] and tr.dropped[k] and tr.why[k] == lost[0].detail
+    assert trains[k][trains[k] >= int(lost[0].t_s * r.fs)].size == 0  # held back, not reported
+    assert np.count_nonzero(~tr.lost) >= tr.n_units - 2  # the others stay kept
+
+
+def test_a_unit_whose_causal_filter_is_poor_on_the_baseline_is_never_kept(session):
+    import dataclasses
+
+    r, cal = session
+    poor = dataclasses.replace(cal.units[1], baseline_sil=0.85)  # below the field's SIL 0.9 on the baseline
+    tr = MotorUnitTracker(dataclasses.replace(cal, units=[cal.units[0], poor, *cal.units[2:]]), adapt=False)
+    trains, events = _track(tr, r.emg_uV[: int(4 * r.fs)], int(0.1 * r.fs))
+    assert [(e.unit, e.kind, e.reason) for e in events if e.unit == 1] == [(1, "lost", "quality")]
+    assert "baseline SIL 0.85" in tr.why[1] and tr.lost[1] and trains[1].size == 0
+    assert trains[0].size > 0 and not tr.lost[0]
+    assert not MotorUnitTracker(cal, adapt=False).lost.any()  # every unit of this baseline passes
 
 
 def test_recruitment_rank_puts_the_unit_that_fires_most_first_whatever_fires_first():

@@ -15,9 +15,10 @@ import numpy as np
 
 from garment.decomposition import Decomposition, DecompositionOptions, decompose
 from garment.decomposition.extension import apply_extended, extended_covariance
-from garment.decomposition.spikes import detect, peak_threshold
+from garment.decomposition.spikes import cov_isi, detect, detect_above, peak_threshold
 
 from .causal import CausalBandpass
+from .quality import split_sil
 from .stretch import sta
 
 #: Delays per channel of the online filters (64 channels x 8 = 512 extended rows: cheap to re-whiten).
@@ -42,6 +43,8 @@ class OnlineUnit:
         spike_height, noise_height: centres of the ``s|s|`` peaks of discharges and of noise.
         baseline_rate: mean discharge rate on the baseline (Hz).
         muscle: muscle the grid is over.
+        baseline_sil, baseline_cov, baseline_discharges: quality of this causal filter on the
+            baseline (its peaks split at its threshold; what the tracker will apply), truth-free.
     """
 
     index: int
@@ -52,6 +55,9 @@ class OnlineUnit:
     noise_height: float
     baseline_rate: float
     muscle: str = "VL"
+    baseline_sil: float = 1.0
+    baseline_cov: float = 0.0
+    baseline_discharges: int = 0
 
 
 @dataclass
@@ -124,7 +130,11 @@ def _unit_from_train(x: np.ndarray, spikes: np.ndarray, p: np.ndarray, r: int, f
     lo = max(2.0 * thr - hi, 0.0)
     if hi <= lo:
         return None
-    return OnlineUnit(index, a.astype(np.float32), lag, sil, hi, lo, rate)
+    s2 = s * np.abs(s)
+    own = detect_above(s, fs, 0.5 * (hi + lo))
+    return OnlineUnit(index, a.astype(np.float32), lag, sil, hi, lo, rate,
+                      baseline_sil=split_sil(s2, 0.5 * (hi + lo), fs), baseline_cov=cov_isi(own, fs),
+                      baseline_discharges=int(own.size))
 
 
 def calibrate(emg: np.ndarray, fs: float, labels: list[str] | None = None,

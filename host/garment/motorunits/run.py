@@ -59,13 +59,17 @@ def summarise(cal: Calibration, tr: MotorUnitTracker, col: _Collect, truth: list
     for k, u in enumerate(cal.units):
         j, roa = pairs.get(k, (None, None))
         units.append({"unit": k, "sil": round(u.sil, 3), "discharges": int(trains[k].size),
-                      "kept": not bool(tr.lost[k]), "truth_unit": j,
-                      "roa": None if roa is None else round(roa, 4)})
+                      "kept": not bool(tr.lost[k]), "dropped": tr.why[k] if tr.dropped[k] else None,
+                      "baseline_sil": round(u.baseline_sil, 3), "baseline_cov_isi": round(u.baseline_cov, 3),
+                      "truth_unit": j, "roa": None if roa is None else round(roa, 4)})
     kept = [u["roa"] for u in units if u["kept"]]
     return {"units": units, "batch_ms": {k: round(v, 3) for k, v in tr.batch_ms().items()},
             "roa": [u["roa"] for u in units], "kept": sum(u["kept"] for u in units),
+            "dropped": sum(u["dropped"] is not None for u in units),
             "roa_kept_median": None if not kept else float(np.median([r or 0.0 for r in kept])),
-            "events": [{"t_s": round(e.t_s, 3), "unit": e.unit, "kind": e.kind, "reason": e.reason} for e in events],
+            "roa_kept_min": None if not kept else float(min(r or 0.0 for r in kept)),
+            "events": [{"t_s": round(e.t_s, 3), "unit": e.unit, "kind": e.kind, "reason": e.reason, "detail": e.detail}
+                       for e in events],
             "calibration": {"seconds": round(cal.decomposition.seconds, 2), "units": len(cal.units)},
             "batches": len(tr.batch_seconds), "batch_samples": nb, "fs": cal.fs}
 

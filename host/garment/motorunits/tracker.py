@@ -24,6 +24,12 @@ its discharges have become those of another kept unit.  A unit that fails is *dr
 lost, its discharges held back), re-seeded with its calibration potential and judged on the
 discharges it would report; passing again, it is *found*.
 
+Kept only while it meets the field's own quality criteria, measured without truth
+(:mod:`.quality`): a unit whose causal filter gives SIL < 0.9 or CoV of ISI > 0.4 on the
+calibration baseline is never kept, and a tracked unit whose judged windows since it was kept
+(the last 30 at most) have a median SIL < 0.9 or CoV > 0.3 is dropped (reason ``quality``, with
+the figures in ``UnitEvent.detail``); found again only once 30 windows after the drop pass.
+
 Calibrate on the task.  Measured on the HD phantom's cycling (60 rpm, the muscle sliding +-4 mm
 under the grid, bursts to 35 %MVC): the units a 20 %MVC isometric hold gives are small,
 low-threshold ones; while pedalling, larger units recruited in each burst swamp them, and their
@@ -47,7 +53,7 @@ from garment.decomposition.extension import apply_extended
 from garment.decomposition.spikes import MIN_ISI_S
 
 from .calibrate import Calibration, extended_at, precision, toeplitz_covariance
-from .quality import QualityRules, duplicate_pairs, window_quality
+from .quality import QualityRules, baseline_refusal, duplicate_pairs, running_refusal, window_quality
 from .stretch import POST, PRE, StretchLag
 
 #: Longest batch (s) the tracker accepts: the live path's latency budget.
@@ -61,7 +67,9 @@ class UnitEvent:
     t_s: float
     unit: int
     kind: str  # "lost" | "found"
-    reason: str = ""  # lost: "silent" (larger units fire), "drift" (poor source), "duplicate" (of another unit)
+    reason: str = ""  # lost: "silent" (larger units fire), "drift" (poor source), "duplicate" (of another unit),
+    #                   "quality" (below the field's SIL / CoV criteria)
+    detail: str = ""  # quality: the figures that failed, e.g. "CoV of ISI 0.38 > 0.3 (median of 5 windows)"
 
 
 @dataclass
@@ -142,6 +150,21 @@ class MotorUnitTracker:
         self._wfill = 0
         self._recent: list[list[np.ndarray]] = [[] for _ in range(k)]
         self._passes = np.zeros(k, np.int64)  # checks in a row a dropped unit has passed
+        # The field's criteria (truth-free): a filter poor on its own baseline is never kept; a kept
+        # unit is judged on the median of its last judged windows.
+        self._sils: list[list[float]] = [[] for _ in range(k)]
+        self._covs: list[list[float]] = [[] for _ in range(k)]
+        #: why each unit is not kept now ("" while kept or only silent): the last drop's reason and figures
+        self.why: list[str] = [""] * k
+        self.refused = np.zeros(k, bool)  # failed on the baseline: never kept
+        self._pending: list[UnitEvent] = []
+        if quality is not None:
+            for i, u in enumerate(cal.units):
+                why = baseline_refusal(u.baseline_sil, u.baseline_cov, u.baseline_discharges, quality)
+                if why:
+                    self.refused[i] = self.dropped[i] = self.lost[i] = True
+                    self.why[i] = why
+                    self._pending.append(UnitEvent(0.0, i, "lost", "quality", why))
         # Fatigue stretches every potential about its discharge: the detections move later (see .stretch).
         self.stretch = StretchLag(k, cal.n_channels, stretch_tau, references=cal.stas) if follow_stretch else None
         self._xh = np.zeros((cal.n_channels, PRE + int(self.lags.max(initial=0)) + self.hold + POST), np.float32)
@@ -221,7 +244,8 @@ class MotorUnitTracker:
         if self.adapt:
             self._adapt_units(out, xe)
             self._adapt_whitening(xe, nb)
-        events = self._lost_and_found(out, x)
+        events = self._pending + self._lost_and_found(out, x)
+        self._pending = []
         if self.rules is not None:
             self._push_window(s2[:, :final])
             self._since_check += nb
@@ -286,7 +310,7 @@ class MotorUnitTracker:
                 events.append(UnitEvent(float(d[0] / self.fs), k, "found"))
             elif not self.lost[k] and not recent[k] and bool(larger.any()):
                 self.lost[k] = True
-                events.append(UnitEvent(float(now / self.fs), k, "lost", "silent"))
+                events.append(UnitEvent(float(now / self.fs), k, "lost", "silent", "silent while larger units fire"))
         return events
 
     def _push_window(self, s2: np.ndarray) -> None:
@@ -341,20 +365,32 @@ class MotorUnitTracker:
         events: list[UnitEvent] = []
         t = float(now / self.fs)
         for k in range(self.n_units):
-            if not judged[k]:
+            if not judged[k] or self.refused[k]:
                 continue
-            if not self.dropped[k] and (not good[k] or dup[k]):
+            qk = q[k]
+            assert qk is not None
+            self._sils[k] = (self._sils[k] + [qk.sil])[-rules.keep_windows:]
+            self._covs[k] = (self._covs[k] + [qk.cov])[-rules.keep_windows:]
+            enough = len(self._sils[k]) >= (rules.keep_windows if self.dropped[k] else rules.keep_checks)
+            poor = running_refusal(self._sils[k], self._covs[k], rules) if enough else ""
+            if not self.dropped[k] and (not good[k] or dup[k] or poor):
                 self.dropped[k] = True
                 self.lost[k] = True
-                events.append(UnitEvent(t, k, "lost", "duplicate" if good[k] else "drift"))
-                if good[k] or rules.reseed_drift:  # a duplicate is on another unit's source: start it again
+                reason = "drift" if not good[k] else "duplicate" if dup[k] else "quality"
+                self.why[k] = {"drift": f"window SIL {qk.sil:.2f} / CoV of ISI {qk.cov:.2f} (drift levels "
+                                        f"{rules.sil_min:g} / {rules.cov_max:g})",
+                               "duplicate": "fires with another kept unit", "quality": poor}[reason]
+                events.append(UnitEvent(t, k, "lost", reason, self.why[k]))
+                self._sils[k], self._covs[k] = [], []  # found again only on windows after the drop
+                if reason == "duplicate" or rules.reseed_drift:  # a duplicate is on another unit's source: start it again
                     self._reseed(k)
             elif self.dropped[k]:
                 self._passes[k] = self._passes[k] + 1 if clean[k] and not dup[k] else 0
-                if self._passes[k] >= rules.found_checks:
+                if self._passes[k] >= rules.found_checks and enough and not poor:
                     self.dropped[k] = False
                     self.lost[k] = False
                     self._passes[k] = 0
+                    self.why[k] = ""
                     events.append(UnitEvent(t, k, "found"))
         return events
 

@@ -137,7 +137,8 @@ class MotorUnitsScreen(GarmentScreen):
             self.trains[k].extend(int(s) for s in d)
         for e in res.events:
             self.events.append(e)
-            log.write(f"{e.t_s:7.1f} s  unit {e.unit} {e.kind}" + (f" ({e.reason})" if e.reason else ""))
+            log.write(f"{e.t_s:7.1f} s  unit {e.unit} {e.kind}" + (f" ({e.reason}{': ' + e.detail if e.detail else ''})"
+                                                                     if e.reason else ""))
         self._show(res.end_sample)
 
     def _show(self, now: int) -> None:

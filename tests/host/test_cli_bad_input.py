@@ -309,8 +309,12 @@ def test_hil_suite_against_an_absent_device_says_so_in_one_line() -> None:
 
 # ---- garment sim: up on a chosen port, down with its firmware ---------------------------------
 def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(x) for x in f.read().split()]
+    # of every thread: simulated garments are forked by a thread of their own (garment.sim.tether)
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            out += [int(x) for x in (task / "children").read_text().split()]
+    return out
 
 
 def _wait_exit(pid: int, timeout: float) -> bool:

@@ -128,7 +128,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     # Before the firmware starts: a stop that arrives while it boots still takes it down.
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    sim = SimGarment(pty=args.pty, port=args.port, rig_port=args.rig_port, die_with_parent=True, hd=args.hd)
+    sim = SimGarment(pty=args.pty, port=args.port, rig_port=args.rig_port, hd=args.hd)
     try:
         try:
             url = sim.start()

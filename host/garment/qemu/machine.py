@@ -28,6 +28,7 @@ from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
 from garment.qemu.build import DEFAULT_BOARD, QEMU_BOARDS, QemuBuildError, build
+from garment.sim.tether import popen_tethered
 
 __all__ = ["QemuMachine", "QemuError"]
 
@@ -71,8 +72,9 @@ class QemuMachine:
                 self.elf = build(self.board.name)
             except QemuBuildError as e:
                 raise QemuError(str(e)) from None
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+        # tethered: a host that dies (SIGKILL too) takes the emulated board with it
+        self.proc = popen_tethered(self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT)
         found = threading.Event()
 
         def pump() -> None:

@@ -17,6 +17,7 @@ from garment.paths import firmware_lib, firmware_root, micropython_exe
 from garment.sim.feeder import EmgFeeder, EmgSource, default_source
 from garment.sim.person import SimPerson
 from garment.sim.pty_bridge import PtyBridge
+from garment.sim.tether import popen_tethered
 
 
 #: the HD board's boot rate (its fastest of wire.HD_FS): the feeder's first source is built for it
@@ -47,18 +48,6 @@ def _check_port(port: int, what: str) -> None:
                                 f"(another garment sim?)") from None
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the firmware gets SIGTERM when the process that started it dies, however it dies."""
-    import ctypes
-    import signal
-
-    PR_SET_PDEATHSIG = 1
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-    except (OSError, AttributeError):
-        pass
-
-
 class SimGarment:
     """The firmware running as a ``micropython`` process with the ``sim`` board.
 
@@ -78,7 +67,7 @@ class SimGarment:
         wired: bool = True,
         port: int | None = None,
         rig_port: int | None = None,
-        die_with_parent: bool = False,
+        die_with_parent: bool = True,
         ticks_ms: int | None = None,
         ticks_us: int | None = None,
         hd: bool = False,
@@ -108,8 +97,8 @@ class SimGarment:
         #: fixed TCP ports for the link and the rig (None: free ones, picked at each start)
         self.fixed_port = port
         self.fixed_rig_port = rig_port
-        #: the firmware process is killed when the thread that started it dies (Linux
-        #: PR_SET_PDEATHSIG): for a ``garment sim`` that must never leave it behind
+        #: the firmware process is killed when this process dies, however it dies
+        #: (:mod:`garment.sim.tether`, Linux); False: it outlives a host that is killed
         self.die_with_parent = die_with_parent
         self.bridge: PtyBridge | None = None
         self._person: SimPerson | None = None
@@ -184,18 +173,19 @@ class SimGarment:
         for name, v in (("GARMENT_SIM_TICKS_MS", self.ticks_ms), ("GARMENT_SIM_TICKS_US", self.ticks_us)):
             if v is not None:
                 env[name] = str(v)
-        self.proc = subprocess.Popen(
+        spawn = popen_tethered if self.die_with_parent else subprocess.Popen
+        self.proc = spawn(
             [str(micropython_exe()), "-X", f"heapsize={self.heapsize}", str(firmware_root() / "main.py")],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
             env=env,
-            preexec_fn=_die_with_parent if self.die_with_parent else None,
             # Its own session: a Ctrl-C at the terminal (SIGINT to the foreground process
             # group) reaches the host only, which then stops the garment in order. In the
             # host's group the firmware (Ctrl-C disabled by boot.py: SIGINT kills it) died
-            # first and the host reported a lost link instead of ending cleanly.
+            # first and the host reported a lost link instead of ending cleanly. So the
+            # tether, not the terminal, takes it down with a host that dies.
             start_new_session=True,
         )
         self._lines = queue.Queue()

@@ -28,6 +28,11 @@ def cmd_ride(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     if not args.json:
         print(file=sys.stderr)
+    if out.get("clock_handbacks"):
+        from garment.protocol import wire
+
+        print(f"garment ride: the garment took its clock back {out['clock_handbacks']} time(s) from a host silent for "
+              f"{wire.RIG_CLOCK_GUARD_MS} ms (not lockstep throughout: this ride is not deterministic)", file=sys.stderr)
     if args.plot:
         plot_ride(rider, args.plot, f"{args.controller}, {args.cadence:g} rpm")
         out["plot"] = args.plot

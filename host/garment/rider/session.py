@@ -24,7 +24,7 @@ from typing import Any, Callable
 from garment.client import Calibration, DeviceError, GarmentClient, StreamConfig
 from garment.phantom.artefacts import motor_threshold_ma
 from garment.sim import SimGarment
-from garment.sim.lockstep import LockstepRig
+from garment.sim.lockstep import HANDBACK_LINE, LockstepRig
 from garment.transports import SerialTransport
 
 from .patterns import controller_policy, with_reflex
@@ -107,19 +107,28 @@ class ThighImuFeed:
         self.k = due
 
 
-async def _set_up(g: GarmentClient, policy: dict[str, Any], clock: Callable[[], float] | None = None) -> None:
-    """Authenticate, configure 8 x 1 kHz, raise the slew limit, upload the controller,
-    calibrate the four channels, start the stream (``clock``: the host's estimate of the
-    garment's time, for a garment on virtual time)."""
-    from garment.auth import GarmentAuth, ensure_authenticated
+def controller_model(policy: dict[str, Any]) -> bytes:
+    """The model file a ride uploads: the 8 x 1 kHz envelope decoder with ``policy`` as its
+    stimulation section."""
     from garment.models.presets import envelope_model
+
+    return envelope_model(fs=FS, n_ch=8, outputs=8, stim=policy)
+
+
+async def _set_up(g: GarmentClient, policy: dict[str, Any], clock: Callable[[], float] | None = None,
+                  model: bytes | None = None) -> None:
+    """Authenticate, configure 8 x 1 kHz, raise the slew limit, upload the controller
+    (``model``, else :func:`controller_model` built here), calibrate the four channels,
+    start the stream (``clock``: the host's estimate of the garment's time, for a garment
+    on virtual time)."""
+    from garment.auth import GarmentAuth, ensure_authenticated
 
     await ensure_authenticated(g)
     if clock is not None and isinstance(g.signer, GarmentAuth):
         g.signer.use_clock(clock)
     await g.set_config(StreamConfig(fs=FS, channels=8))
     await g.set_limits((await g.get_limits()).replace(slew_ua_per_s=SLEW_UA_PER_S))
-    await g.upload_model(envelope_model(fs=FS, n_ch=8, outputs=8, stim=policy))
+    await g.upload_model(model if model is not None else controller_model(policy))
     for ch in range(len(STIM_MUSCLES)):
         await g.set_calibration(rider_calibration(ch))
     await g.start_stream()
@@ -134,11 +143,11 @@ async def _report_state(g: GarmentClient, report: dict[str, Any]) -> None:
 
 async def _ride_lockstep(g: GarmentClient, rig: LockstepRig, rider: Rider, policy: dict[str, Any], seconds: float,
                          progress: Callable[[float], None] | None, report: dict[str, Any],
-                         ping_until_s: float | None = None) -> None:
+                         ping_until_s: float | None = None, model: bytes | None = None) -> None:
     """The ride on virtual time: per 20 ms the crank reading (and every 100 ms a ping),
     then 20 ms of garment time. ``ping_until_s``: the host stops its heartbeat after that
     much ride (a host that stops: the garment must trip)."""
-    await _set_up(g, policy, clock=rig.seconds)
+    await _set_up(g, policy, clock=rig.seconds, model=model)
     rig.run(0)
     rig.start_source()
     src = rig.source
@@ -289,23 +298,31 @@ def _ride_virtual(controller: str, policy: dict[str, Any], rider: Rider, factory
                   minutes: float, progress: Callable[[float], None] | None,
                   ping_until_s: float | None) -> tuple[dict[str, Any], Rider]:
     report: dict[str, Any] = {}
+    # The host's slow one-time work before the rig takes the garment's clock: the model's
+    # first build imports scikit-learn (1.5 s, over 10 s on a loaded host). Silent that long
+    # on virtual time, the host looks hung to the garment (wire.RIG_CLOCK_GUARD_MS), which
+    # then hands its clock back to the wall and starts the stream on it: not deterministic.
+    model = controller_model(policy)
     sim = SimGarment(feed=False)
     sim.start()
     rig = LockstepRig(sim.rig_port, factory, lead_s=LOCKSTEP_LEAD_S)
     try:
-        rig.connect()
-
         async def go() -> None:
             g = GarmentClient(SerialTransport(sim.url), timeout=10.0)
             await g.connect()
             try:
-                await _ride_lockstep(g, rig, rider, policy, minutes * 60.0, progress, report, ping_until_s)
+                rig.connect()  # virtual time from here: the host's link is set up
+                await _ride_lockstep(g, rig, rider, policy, minutes * 60.0, progress, report, ping_until_s, model)
             finally:
                 await g.close()
 
         asyncio.run(go())
         report["afe_underruns"] = rig.offset_changes  # fed ahead before every run: 0 unless something is wrong
         report["garment_seconds"] = rig.seconds()
+        # times the garment took its clock back from a host silent too long (0: lockstep
+        # throughout); its console up to the link's end (printed once the host has closed it)
+        sim.wait_output("link: host gone", timeout=5.0)
+        report["clock_handbacks"] = sim.printed(HANDBACK_LINE)
     finally:
         rig.close()
         sim.stop()

@@ -217,6 +217,11 @@ class SimGarment:
         with self._cond:
             return self._cond.wait_for(lambda: sum(text in s for s in self._seen) >= count, timeout)
 
+    def printed(self, text: str) -> int:
+        """How many lines the firmware has printed containing ``text`` (since it started)."""
+        with self._cond:
+            return sum(text in s for s in self._seen)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

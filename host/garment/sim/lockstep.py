@@ -6,8 +6,11 @@ that stretch, and gets every pulse the garment delivered meanwhile (``RIG_PULSE`
 the run's answer (``RIG_RAN``). A run stops after any pass that delivered a pulse, so the
 body answers it (the muscle's M-wave, ``RIG_ADD``) before the AFE converts those samples.
 Nothing waits for the wall clock: a ride is deterministic and takes as long as the host and
-the firmware need to compute it. Without the rig (socket closed, or no run for
-``wire.RIG_CLOCK_GUARD_MS`` of wall time) the garment's clock follows the wall clock again.
+the firmware need to compute it. Without the rig (socket closed, or nothing from the host
+on the rig or the link for ``wire.RIG_CLOCK_GUARD_MS`` of wall time: a hung host) the
+garment's clock follows the wall clock again, and the firmware says so on its console
+(:data:`HANDBACK_LINE`). So a host must never be that long silent while it holds the
+clock: slow one-time work (imports, building a model) comes before :meth:`LockstepRig.connect`.
 """
 from __future__ import annotations
 
@@ -20,6 +23,11 @@ from garment.protocol import Deframer, encode_packet, wire
 
 from .feeder import RIG_PULSE, EmgSource, RigPulse, add_bodies, feed_bodies
 
+
+#: the firmware's console line when a host silent for ``wire.RIG_CLOCK_GUARD_MS`` of wall
+#: time had the garment's clock handed back to the wall clock (sim/rig_clock.py): from
+#: there the run is no longer lockstep, nor deterministic
+HANDBACK_LINE = "rig clock: the host was silent for"
 
 #: input samples the AFE model queues (sim/ads1299_model.py's default capacity) less the
 #: room the rig port wants before it reads more: a lead past it would stall the rig

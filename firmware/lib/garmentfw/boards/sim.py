@@ -56,6 +56,7 @@ class Board:
         if self.stim is not None:
             attach_stim(self.rig, self.stim)
         self.clock = attach_clock(self.rig, self.stim)  # the rig may run the clock (virtual time)
+        self.link.on_input = self.clock.activity  # every request is a sign of the host's life
         # a thigh IMU (off until the rig feeds it motion): crank phase without a crank sensor
         self.imu = FakeLSM6DSO(time.ticks_us)
         attach_imu(self.rig, self.imu)

@@ -13,7 +13,7 @@
 # self.clock.idle(ms) and sleeps only when that returns False.
 import struct
 
-from garmentfw import wire
+from garmentfw import budget, wire
 from garmentfw.framing import Framer
 from garmentfw.sim import clock
 
@@ -39,7 +39,17 @@ class RigClock:
         return s.sent if s is not None else 0
 
     def on_run(self, run_us: int, flags: int) -> None:
-        clock.go_virtual()
+        if not clock.is_virtual():
+            clock.go_virtual()
+            # Taken from the wall clock, time carries the wall's phases: the stimulation
+            # service's periodic tick (every budget.PERIOD_MS, from the first pass after)
+            # last ran at whatever ms the loop's passes hit, so in virtual time it fell on
+            # one or the other 2 ms idle step, and a ride's pulses moved by 2 ms with how
+            # the host and this process were scheduled before the rig came (seen under
+            # load). Started PERIOD_MS on, every periodic task is due in this very pass
+            # and runs from the virtual clock's start, whatever the wall clock did. (As
+            # if the rig's first run had come 4 ms later: no garment can tell.)
+            clock.advance(budget.PERIOD_MS * 1000)
         self.budget_us = run_us
         self.ran_us = 0
         self.flags = flags
@@ -51,7 +61,9 @@ class RigClock:
 
     def activity(self) -> None:
         """The host sent something (its link or the rig): it is alive, whether or not it
-        runs the clock right now (e.g. uploading a model before a ride)."""
+        runs the clock right now (e.g. uploading a model before a ride). Called for every
+        read of link input (TcpLink.on_input), not only for input that wakes the idle's
+        poll: a host answered at once keeps sending while the loop is busy, never idle."""
         self.last_run_wall = clock._real.ticks_ms()
 
     def _answer(self) -> None:
@@ -77,6 +89,11 @@ class RigClock:
             return False
         if self.rig.client is None or (not self.pending and clock.ticks_diff(
                 clock._real.ticks_ms(), self.last_run_wall) > wire.RIG_CLOCK_GUARD_MS):
+            if self.rig.client is not None:
+                # said on the console (the host's launcher reads it): from here the ride
+                # is no longer lockstep, so a host must not take it for a deterministic one
+                print("rig clock: the host was silent for %d ms: the garment's clock follows the wall" % (
+                    clock.ticks_diff(clock._real.ticks_ms(), self.last_run_wall)))
             clock.go_real()  # the clock's driver is gone: wall time, as on a real garment
             self.pending = False
             return False

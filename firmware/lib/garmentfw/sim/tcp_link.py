@@ -34,6 +34,7 @@ def accept(server):
 
 class TcpLink:
     wired = True  # a cable (USB CDC; the sim's socket stands for one): provisioning allowed
+    on_input = None  # called (no arguments) after each read that got bytes: the host is alive
 
     def __init__(self, port: int, host: str = "127.0.0.1"):
         self.server = listen(port, host)
@@ -86,6 +87,9 @@ class TcpLink:
         if n == 0:
             self._close_client()
             return 0
+        cb = self.on_input
+        if cb is not None:
+            cb()
         return n
 
     def write(self, buf, off: int, n: int) -> int:

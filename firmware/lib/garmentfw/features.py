@@ -456,6 +456,33 @@ def _lags(st: ptr32, rx: ptr32, blk: ptr32, off: int, n: int):
 
 
 @micropython.viper
+def _bitlen(hi: int, lo: int) -> int:
+    # Bit length of a non-zero sum of squares held as limbs hi * 2^28 + lo (0 <= hi < 2^29,
+    # 0 <= lo < 2^28); per window only (AR's and CR's normalisations).
+    t = lo
+    b = 0
+    if hi > 0:
+        t = hi
+        b = 28
+    if t >= 0x10000:
+        t = t >> 16
+        b += 16
+    if t >= 0x100:
+        t = t >> 8
+        b += 8
+    if t >= 0x10:
+        t = t >> 4
+        b += 4
+    if t >= 4:
+        t = t >> 2
+        b += 2
+    if t >= 2:
+        t = t >> 1
+        b += 1
+    return b + t
+
+
+@micropython.viper
 def _levinson(st: ptr32):
     # AR1..AR4 of every channel (the window that just ended) into its words _C_A1..:
     # the spec's integer Levinson-Durbin on R_0 (RMS's sum of squares) and R_1..R_4.
@@ -471,27 +498,7 @@ def _levinson(st: ptr32):
             st[s + _C_A1 + k] = 0
             k += 1
         if qh != 0 or ql != 0:
-            t = ql
-            b = 0
-            if qh > 0:
-                t = qh
-                b = 28
-            if t >= 0x10000:
-                t = t >> 16
-                b += 16
-            if t >= 0x100:
-                t = t >> 8
-                b += 8
-            if t >= 0x10:
-                t = t >> 4
-                b += 4
-            if t >= 4:
-                t = t >> 2
-                b += 2
-            if t >= 2:
-                t = t >> 1
-                b += 1
-            b += t  # bit length of R_0 (t is 1 here)
+            b = int(_bitlen(qh, ql))  # bit length of R_0
             sh = 0
             if b > 16:
                 sh = b - 16
@@ -662,27 +669,7 @@ def _correlate(st: ptr32):
         ql = int(st[s + _C_QL])
         st[s + _C_NR] = 0
         if qh != 0 or ql != 0:
-            t = ql
-            b = 0
-            if qh > 0:
-                t = qh
-                b = 28
-            if t >= 0x10000:
-                t = t >> 16
-                b += 16
-            if t >= 0x100:
-                t = t >> 8
-                b += 8
-            if t >= 0x10:
-                t = t >> 4
-                b += 4
-            if t >= 4:
-                t = t >> 2
-                b += 2
-            if t >= 2:
-                t = t >> 1
-                b += 1
-            b += t  # bit length of R_0
+            b = int(_bitlen(qh, ql))
             sh = b - 29
             sh -= sh & 1
             if sh >= 28:

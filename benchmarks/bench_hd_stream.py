@@ -38,6 +38,7 @@ from typing import Any
 from garment.client import GarmentClient
 from garment.devices import make_transport
 from garment.paths import firmware_lib, micropython_exe
+from garment.sim.tether import popen_tethered
 
 # The HD device streaming on the daisy-chain model, on the virtual clock (the firmware
 # tests' HD board, tests/firmware/mp/test_device_hd.py), for argv[1] seconds of signal.
@@ -78,7 +79,7 @@ def _children(pid: int) -> list[int]:
 def _start_sim(hd: bool, pty: bool) -> tuple[subprocess.Popen[str], str, int]:
     cmd = [sys.executable, "-c", "import sys; from garment.cli import main; sys.exit(main())", "sim"]
     cmd += (["--hd"] if hd else []) + (["--pty"] if pty else [])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = popen_tethered(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # dies with the bench
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
     if not url:

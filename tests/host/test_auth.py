@@ -21,6 +21,7 @@ from garment import auth
 from garment.client import DeviceError, Event, GarmentClient, ReplyAuthError
 from garment.paths import firmware_lib, micropython_exe
 from garment.protocol import Deframer, Packet, wire
+from garment.sim.tether import popen_tethered
 from garment.transports import SerialTransport
 
 GOLDEN = Path(__file__).parents[2] / "models" / "golden" / "auth.json"
@@ -208,8 +209,8 @@ class _Fw:
         script.write_text(_LAUNCHER.replace("WIRED", str(wired)))
         env = dict(os.environ, MICROPYPATH=f"{firmware_lib()}:.frozen", GARMENT_SIM_PORT=str(self.port),
                    GARMENT_SIM_RIG_PORT=str(_free_port()), GARMENT_SIM_STATE=str(state))
-        self.proc = subprocess.Popen([str(micropython_exe()), str(script)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env)
+        self.proc = popen_tethered([str(micropython_exe()), str(script)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env)
         assert self.proc.stdout is not None
         ready = threading.Event()
         self.lines: list[str] = []

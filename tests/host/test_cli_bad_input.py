@@ -22,6 +22,7 @@ import pytest
 from garment.cli import build_parser, main
 from garment.commands.common import OneLineParser
 from garment.protocol import wire
+from garment.sim.tether import popen_tethered
 
 GARMENT = [sys.executable, "-m", "garment.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -339,8 +340,9 @@ def sigint_as_at_a_terminal() -> None:  # runs in the child between fork and exe
 @contextlib.contextmanager
 def garment_sim(*args: str) -> Iterator[tuple[subprocess.Popen[str], str, int]]:
     """``garment sim ARGS`` up: (process, its URL, its firmware's pid)."""
-    proc = subprocess.Popen([*GARMENT, "sim", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=sigint_as_at_a_terminal)
+    # tethered: a test run killed outright takes this (and so its firmware) down
+    proc = popen_tethered([*GARMENT, "sim", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=sigint_as_at_a_terminal)
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()  # printed once the firmware is up

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from garment.sim.tether import popen_tethered
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 SHARED = ROOT.parent / "shared"
@@ -111,12 +113,13 @@ class Session:
         return ROOT if cmd.startswith(("make ", ".venv/")) else self.work
 
     def popen(self, cmd: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(["bash", "-c", "exec " + cmd], cwd=self.cwd(cmd), env=self.env, text=True,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True,
-                                # SIGINT as at a terminal, even under a harness started in
-                                # the background (which passes it on ignored)
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        # tethered: a test run killed outright takes the background commands down
+        return popen_tethered(["bash", "-c", "exec " + cmd], cwd=self.cwd(cmd), env=self.env, text=True,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              start_new_session=True,
+                              # SIGINT as at a terminal, even under a harness started in
+                              # the background (which passes it on ignored)
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def run(self, line: Line) -> None:
         cmd = rewrite(line.text, self.port)

@@ -108,6 +108,11 @@ def test_an_emulated_board_dies_with_its_sigkilled_host(tmp_path: Path) -> None:
     _kill_host_and_check(QEMU_HOST, str(image))
 
 
-def test_preexec_fn_is_refused() -> None:
-    with pytest.raises(ValueError, match="preexec_fn"):
-        popen_tethered(["true"], preexec_fn=lambda: None)
+def test_a_preexec_fn_still_runs() -> None:
+    # Popen returns once the child has exec'd, so its preexec_fn has run by then
+    p = popen_tethered(["sleep", "30"], preexec_fn=lambda: os.setpgid(0, 0))
+    try:
+        assert os.getpgid(p.pid) == p.pid
+    finally:
+        p.kill()
+        p.wait()

@@ -78,12 +78,18 @@ def _spawning_thread() -> threading.Thread:
 
 def popen_tethered(args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
     """``subprocess.Popen(args, **kwargs)``, the child killed (SIGKILL) when this process
-    dies, from whichever thread it is called. ``preexec_fn`` is taken by the tether."""
-    if kwargs.get("preexec_fn") is not None:
-        raise ValueError("popen_tethered sets preexec_fn itself")
+    dies, from whichever thread it is called. A ``preexec_fn`` runs after the tether holds."""
     if _prctl is None:
         return subprocess.Popen(args, **kwargs)
-    kwargs["preexec_fn"] = lambda parent=os.getpid(): _tether(parent)
+    then = kwargs.get("preexec_fn")
+    parent = os.getpid()
+
+    def preexec() -> None:  # pragma: no cover - in the child
+        _tether(parent)
+        if then is not None:
+            then()
+
+    kwargs["preexec_fn"] = preexec
     thread = _spawning_thread()
     if threading.current_thread() is thread:
         return subprocess.Popen(args, **kwargs)

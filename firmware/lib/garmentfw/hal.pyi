@@ -54,8 +54,11 @@ class Stimulator(Protocol):
     def all_off(self) -> None:
         """Every channel off and output-enable low, now."""
     def off(self, ch: int) -> None: ...
-    def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> bool:
-        """One biphasic pulse (cathodic first, equal opposite phase); True if delivered."""
+    def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int, delay_us: int = 0) -> bool:
+        """One biphasic pulse (cathodic first, equal opposite phase); True if delivered.
+        Its lead-in starts ``delay_us`` (0 .. MAX_SLOT_US + settle) after the call, timed
+        by the pulse peripheral (the call returns at once); off()/all_off() cancel it
+        while it has not started."""
     def load_mv(self, ch: int) -> int:
         """Electrode voltage at the end of the last pulse's first phase, mV (-1: no reading)."""
     def load_ua(self, ch: int) -> int:

@@ -13,10 +13,13 @@
 # previous one (2 x width + interphase + PULSE_GUARD_US) is over.
 # (11) Channels at one frequency fire in one burst per period: a channel that starts
 # joins the next pulse time of an active channel with the same period, and the pulses
-# of a burst follow each other within one tick (the engine waits out the short guard,
-# as a driver that times its phases does), so one blank window covers the burst's
-# artefacts and M-waves and the EMG between bursts stays readable
-# (limits.check_timing refuses timing where it would not).
+# of a burst follow each other back to back: a pulse due while the previous one still
+# runs is handed to the driver at once with a start delay (the previous pulse's end plus
+# the guard), which the pulse peripheral times (M5: the loop never waits for a pulse);
+# a delay longer than one slot (MAX_SLOT_US + settle_us) is never asked for (that
+# pulse waits for a later pass). So one blank window covers the burst's artefacts and
+# M-waves and the EMG between bursts stays readable (limits.check_timing refuses timing
+# where it would not).
 # Every delivered pulse is recorded (t_us, ch, amplitude, width, interphase) in a
 # preallocated ring that pulse_report sends as R_PULSES, and registered with the
 # Blanker (11). Per-pulse work allocates nothing.
@@ -26,8 +29,14 @@
 #   enable()                         output-enable on (called when armed)
 #   all_off()                        every channel off and output-enable low, now
 #   off(ch)                          that channel off now
-#   pulse(ch, ua, width_us, ip_us)   one biphasic, charge-balanced pulse -> bool delivered
-#                                    (False: the output is off, e.g. the E-stop interlock)
+#   pulse(ch, ua, width_us, ip_us, delay_us)
+#                                    one biphasic, charge-balanced pulse -> bool delivered
+#                                    (False: the output is off, e.g. the E-stop interlock),
+#                                    its lead-in (settle_us) starting delay_us after the call
+#                                    (0..max_delay_us), timed by the peripheral:
+#                                    the call returns at once; the driver holds one such
+#                                    pulse per channel while other channels' pulses run, and
+#                                    off(ch) / all_off() cancel a pulse not yet started
 #   load_mv(ch) -> int               electrode voltage at the end of the last pulse's first
 #                                    phase, mV (-1: no reading: none since enable, or lost)
 #   load_ua(ch) -> int               current through the sense resistor at that instant, uA
@@ -38,6 +47,8 @@
 #                                    programmed with (the output stage's resolution: the
 #                                    ESP32-S3's 10-bit LEDC reference sets ~98 uA steps);
 #                                    the electrode check compares the sensed current with it
+#   max_delay_us (optional, default 0) the longest delay_us its peripheral times (the
+#                                    engine asks at most min(this, MAX_SLOT_US + settle_us))
 #   settle_us (optional, default 0)  how long a pulse holds the output stage before its
 #                                    phase 1 (a peripheral's programmed lead-in): counted
 #                                    in the slot between pulses and in limits.check_timing
@@ -243,6 +254,12 @@ class StimEngine:
         # a pulse peripheral's lead-in before phase 1 (the amplitude settling, e.g. the
         # ESP32-S3's RMT sequence): the output stage is held that much longer per pulse
         self.settle_us = getattr(driver, "settle_us", 0)
+        # the longest start delay asked of the driver: one slot (a longer wait is a later
+        # pass), and no more than its peripheral times (max_delay_us; 0: none, every pulse
+        # of a burst waits for the pass after the last one ended)
+        md = L.MAX_SLOT_US + self.settle_us
+        dm = getattr(driver, "max_delay_us", 0)
+        self.max_delay_us = dm if dm < md else md
         # delivered pulses waiting for R_PULSES
         self.cap = capacity
         self.r_t = array("i", bytes(4 * capacity))
@@ -332,13 +349,8 @@ class StimEngine:
                 continue
             if time.ticks_diff(now_us, self.due[ch]) < 0:
                 continue
-            if self._busy:
-                wait = time.ticks_diff(self._busy_until, now_us)
-                if 0 < wait <= L.MAX_SLOT_US + self.settle_us:
-                    # the rest of one pulse: keep the burst in one blank window
-                    time.sleep_us(wait)
-                    now_us = self.clock()
-                self._busy = False
+            if self._busy and self._delay(now_us) > self.max_delay_us:
+                continue  # more than a slot ahead: a later pass asks for it
             tgt = self.target[ch]
             a = self.amp[ch]
             if a < tgt:
@@ -362,9 +374,15 @@ class StimEngine:
             if not gate.allowed(ch, a, w, p):
                 return emitted  # the supervisor zeroed everything
             now_us = self.clock()  # the pulse's own time: the pass may have been held up since it began
-            if not drv.pulse(ch, a, w, L.INTERPHASE_US):
+            # the previous pulse still runs: the peripheral starts this one after its end
+            # and the guard (never overlapping; never waited for here)
+            delay = self._delay(now_us) if self._busy else 0
+            if delay > self.max_delay_us:
+                continue
+            if not drv.pulse(ch, a, w, L.INTERPHASE_US, delay):
                 gate.pulse_refused(ch)  # not delivered: not counted, reported or dosed
                 return emitted
+            now_us = _tadd(now_us, delay)  # the pulse's real start (its lead-in)
             self.amp[ch] = a
             prog = self._programmed
             self.last_a[ch] = prog(ch) if prog is not None else a
@@ -390,12 +408,18 @@ class StimEngine:
                     b = self.evoked_us  # a tired muscle answers longer: the window grows
                 bl.add(t_p, dur + b, dur + L.HARD_MIN_BLANK_US)
             emitted += 1
-            # from the clock after the driver returned: a driver that times its phases
-            # took that long; a peripheral started the pulse before this reading
-            now_us = self.clock()
             self._busy = True
             self._busy_until = time.ticks_add(now_us, self.settle_us + dur + L.PULSE_GUARD_US)
         return emitted
+
+    def _delay(self, now_us) -> int:
+        """How long until the output stage is free (0: it is); the stage's end is at most
+        two slots ahead, so a farther one is stale (ticks a wrap apart): free."""
+        d = time.ticks_diff(self._busy_until, now_us)
+        if d <= 0 or d > 2 * self.max_delay_us + L.MAX_SLOT_US:
+            self._busy = False
+            return 0
+        return d
 
     def _record(self, t: int, ch: int, a: int, w: int) -> None:
         self.total += 1

@@ -213,8 +213,9 @@ def test_a_burst_through_the_engine_and_supervisor_is_never_refused_or_blocked()
 def test_a_stretched_phase_under_the_engine_latches_a_fault_and_stops_the_output():
     from garmentfw import wire
 
-    # 15 us: over before the burst's next pulse, measured by the PCNT: the driver trips;
-    # 40 us: still running when the next pulse is due: refused (never waited for)
+    # 15 or 40 us: the engine hands the burst's next pulse over on a pass after the
+    # stretched one ended (this driver times no start delay; nothing waits for it), so
+    # the PCNT measured it: the driver trips either way
     for extra in (15, 40):
         eng, sup, drv, trips = _armed_engine()
         n0 = _run(eng, 200)
@@ -223,7 +224,7 @@ def test_a_stretched_phase_under_the_engine_latches_a_fault_and_stops_the_output
         writes = F.RMT.last.writes
         _run(eng, 200)
         assert F.pin(E.PIN_STIM_ENABLE).value() == 0
-        assert drv.tripped == (extra == 15), (extra, drv.fault)
+        assert drv.tripped and "delivered" in drv.fault, (extra, drv.fault)
         assert sup.state == wire.SS_FAULT and sup.fault == wire.FAULT_INTERNAL, trips
         assert F.RMT.last.writes == writes + 1, "pulses went on after the stretched one"
         _run(eng, 200)

@@ -44,6 +44,7 @@ def _skin(rig, kind, mask, value):
 def _reading(stim, ch, amp=20000):
     stim.enable()
     stim.pulse(ch, amp, 300, 50)
+    S.advance_us(300)  # the track-and-hold reads at the end of phase 1
     return stim.load_mv(ch) * 1000 // stim.load_ua(ch)
 
 

@@ -94,3 +94,111 @@ def test_the_button_is_normally_closed_and_a_broken_wire_stops():
     F.pin(P.PIN_ESTOP).value(1)  # pressed, or its wire cut: the pull-up reads 1
     assert s.estop_active()
     assert not s.pulse(0, 10000, 300, L.INTERPHASE_US)
+
+
+# ---- a burst under the real engine: the pulses spaced by the PIO, never by the loop --
+def _armed_engine(freq=30):
+    import vclock
+    from garmentfw.calibration import Calibration, CalibrationSet
+    from garmentfw.stim_engine import Blanker, StimEngine
+    from garmentfw.supervisor import Supervisor
+
+    limits = L.Limits(slew_ua_per_s=L.HARD_MAX_SLEW)
+    cs = CalibrationSet(4)
+    for ch in range(4):
+        assert cs.set(Calibration(ch, 5000, 10000, 30000, 5000, 300, freq), limits) is None
+    drv = _stim()
+    box = []
+    trips = []
+    sup = Supervisor(4, limits, cs, lambda st, f, t: trips.append((st, f, t)),
+                     lambda: box[0].zero_all(), lambda ch: box[0].zero(ch))
+    sup.settle_us = drv.settle_us
+    sup.estop_input = drv.estop_active
+    eng = StimEngine(drv, 4, sup, S.ticks_us)
+    box.append(eng)
+    eng.set_slew(L.HARD_MAX_SLEW)
+    bl = Blanker(64)
+    bl.anchor(S.ticks_us(), 0, 2000)
+    eng.blanker = bl
+    for ch in range(4):
+        eng.configure(ch, 300, freq)
+    assert sup.arm(S.ticks_ms(), 4000, None) is None
+    sup.set_model(True)
+    for a in F._adcs:  # the track-and-hold: 10 mA through 1 kOhm (10 V; 2 V on the sense amplifier)
+        if a.pin.id == P.ADC_SENSE:
+            a.u16 = 10000 * 65535 // (3300 * P.SENSE_DIVIDER)
+        elif a.pin.id == P.ADC_SENSE_I:
+            a.u16 = 2000 * 65535 // 3300 + 1
+    t = S.ticks_us()
+    for ch in range(4):
+        eng.set_target(ch, 10000, t)
+    return eng, sup, drv, trips, bl, vclock
+
+
+def _phase1_starts(drv):
+    """(vclock ticks, channel) of every phase 1 the pulse machines delivered (their side-set
+    timelines), and every high period as (start, end) in us on the fake's timeline."""
+    starts = []
+    spans = []
+    for ch in range(4):
+        log = drv.pulsers[ch].sm.side_log
+        for k in range(len(log)):
+            ns, v = log[k]
+            if v and k + 1 < len(log):
+                spans.append((ns // 1000, log[k + 1][0] // 1000))
+            if v == 1:
+                us = ns // 1000  # on the fake's unwrapped timeline: back to vclock ticks
+                starts.append((S.ticks_add(R._CLK[0], us - R._CLK[1]) & 0x3FFFFFFF, ch))
+    return starts, spans
+
+
+def test_a_4_channel_burst_is_spaced_by_the_pio_never_by_a_wait_in_the_loop():
+    eng, sup, drv, trips, bl, vclock = _armed_engine()
+    waits = [0]
+    real_sleep = vclock._t.sleep_us
+
+    def counting_sleep(us):
+        waits[0] += 1
+        real_sleep(us)
+
+    vclock._t.sleep_us = counting_sleep
+    vclock._t.sleep_ms = counting_sleep
+    recorded = []
+    held = 0
+    try:
+        for _ in range(4 * 10 * 34):  # 340 ms at 250 us a pass: 10 bursts
+            S.advance_us(250)
+            R.StateMachine.sync_all()  # the PIO ran meanwhile (its IRQs on time)
+            t = S.ticks_us()
+            eng.tick(t)
+            if S.ticks_us() != t:
+                held += 1  # the pass was held up inside tick (a sleep, a busy wait)
+            while eng.pending():
+                i = eng.r_head
+                recorded.append((eng.r_t[i], eng.r_ch[i]))
+                eng.r_head = (i + 1) % eng.cap
+                eng.r_count -= 1
+        S.advance_us(5000)
+        for ch in range(4):
+            drv.pulsers[ch].sm._sync()
+    finally:
+        vclock._t.sleep_us = real_sleep
+        vclock._t.sleep_ms = real_sleep
+    assert waits[0] == 0 and held == 0, "the loop waited %d times (%d passes held up)" % (waits[0], held)
+    assert not drv.tripped and not [c for c in trips if c[1]], (drv.fault, trips)
+    assert len(recorded) >= 4 * 10, len(recorded)
+    starts, spans = _phase1_starts(drv)
+    # the side-set logs keep the newest changes: compare the pulses both still hold
+    newest = sorted(starts)[-8:]
+    for t, ch in newest:
+        assert (t, ch) in recorded, ("a delivered phase 1 at %d on channel %d was recorded otherwise" % (t, ch),
+                                     sorted(recorded)[-8:])
+    spans.sort()
+    for a, b in zip(spans, spans[1:]):
+        assert b[0] >= a[1], ("two channels' phases overlap", a, b)
+    # each burst: the four pulses back to back (guard + settle apart), one blank window
+    last = sorted(recorded)[-4:]
+    gaps = [S.mdiff(last[k + 1][0], last[k][0]) for k in range(3)]
+    slot = L.slot_us(300, drv.settle_us)
+    assert gaps == [slot] * 3, (gaps, slot)
+    assert bl.count == 10 and bl.windows == len(recorded), (bl.count, bl.windows, len(recorded))

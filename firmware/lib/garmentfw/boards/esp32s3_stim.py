@@ -185,10 +185,14 @@ class Esp32s3Stimulator:
     def estop_active(self) -> bool:
         return self.button.value() == 1  # contact open: pressed, or the wire broken
 
-    def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> bool:
+    def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int, delay_us: int = 0) -> bool:
         """Write one biphasic, charge-balanced pulse on ``ch`` to the RMT and return; False
         (nothing written) if the output is off or tripped, the last pulse still runs, or the
-        sequence is out of bounds (which trips)."""
+        sequence is out of bounds (which trips). No start delay (max_delay_us 0: the one
+        RMT channel, amplitude reference and track-and-hold serve every channel, so the
+        engine hands over a burst's next pulse on a later pass, never waiting for it)."""
+        if delay_us:
+            return self._trip("start delay %d us asked of a driver that times none" % delay_us)
         if not self._collect() or not self._on or self.button.value() == 1:
             return False
         if width_us < self.min_width_us or width_us > L.HARD_MAX_WIDTH_US:

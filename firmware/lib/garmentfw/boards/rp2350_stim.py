@@ -44,10 +44,13 @@ SM_TIMER_B = const(2)
 PIN_SENSE_A = const(0)
 PIN_SENSE_B = const(1)
 WIDTH_TOL_US = const(2)  # a delivered phase further than this from its programmed width trips
+END_MARGIN_US = const(100)  # phase 2 measured this long after its programmed end, or the pulse is lost
+MAX_DELAY_US = const(8000)  # the longest start delay queued (the settle loop's count; the engine asks <= one slot)
 
 
 class Rp2350Stimulator:
     NAME = "rp2350-cc"
+    settle_us = SETTLE_US  # phase 1 starts this long after a pulse's (delayed) start
 
     def __init__(self, enable=None, n_channels: int = 4):
         self.enable_pin = enable if enable is not None else Pin(PIN_STIM_ENABLE, Pin.OUT, value=0)
@@ -67,16 +70,21 @@ class Rp2350Stimulator:
         self.min_width_us = MIN_PHASE_US
         self.mv = array("i", [-1] * n_channels)
         self.ua = array("i", [-1] * n_channels)
-        self._reading = array("i", [-1])  # channel whose phase 1 ends next (one at a time)
+        self._reading = array("i", [0] * n_channels)  # 1: that channel's phase-1 reading is due
         self.tripped = False  # a pulse out of bounds was asked for: output off until a restart
         self.fault = ""
         # each delivered phase measured (boards/rp2_pio.py phase_timer), checked after the pulse
         self.timer_a = PioPhaseTimer(SM_TIMER_A, Pin(PIN_SENSE_A, Pin.IN))
         self.timer_b = PioPhaseTimer(SM_TIMER_B, Pin(PIN_SENSE_B, Pin.IN))
-        self._pending = -1  # channel of the pulse queued and not yet checked
-        self._w = 0  # its programmed phase width
-        self._t0 = time.ticks_us()  # when the pulse in flight was queued
-        self._span = 0  # how long it may take, us (settle, both phases, gap, margin)
+        # pulses queued and not yet checked, oldest first (a burst's next pulses are queued
+        # with a start delay while the earlier ones run: the timers' FIFOs hold their
+        # phases in that order): channel, programmed width, when queued, how long it may take
+        self.max_delay_us = MAX_DELAY_US
+        self._q_ch = array("i", [0] * n_channels)
+        self._q_w = array("i", [0] * n_channels)
+        self._q_dur = array("i", [0] * n_channels)  # both phases and the gap, us
+        self._q_end = [time.ticks_us()] * n_channels  # programmed end, raw ticks (a list: storing allocates nothing)
+        self._q_n = 0
         self.delivered = (0, 0)  # the last checked pulse's measured phases, us (diagnostics)
         self.prog_ua = array("i", bytes(4 * n_channels))  # amplitude each channel's last pulse really got
 
@@ -91,38 +99,56 @@ class Rp2350Stimulator:
         self._estop = True
 
     def _phase1_end(self, sm) -> None:
-        # Hard IRQ at the end of phase 1: read the electrode (uV * 101 / 1000 = mV).
-        ch = self._reading[0]
-        if ch >= 0:
-            self.mv[ch] = self.sense.read_u16() * 3300 * SENSE_DIVIDER // 65535
-            self.ua[ch] = self.sense_i.read_u16() * 3300 // 65535 * 1000 // (SENSE_GAIN * SENSE_OHM)
-            self._reading[0] = -1
+        # Hard IRQ at the end of phase 1 of the channel whose state machine raised it:
+        # read the electrode (uV * 101 / 1000 = mV). Allocation-free.
+        for ch in range(self.n_channels):
+            if self.pulsers[ch].sm is sm:
+                if self._reading[ch]:
+                    self.mv[ch] = self.sense.read_u16() * 3300 * SENSE_DIVIDER // 65535
+                    self.ua[ch] = self.sense_i.read_u16() * 3300 // 65535 * 1000 // (SENSE_GAIN * SENSE_OHM)
+                    self._reading[ch] = 0
+                return
 
     def _collect(self) -> bool:
-        """Check the pulse queued last once both its phases were measured; True if the
-        stage is free for the next pulse (never waits). Allocation-free."""
-        ch = self._pending
-        if ch < 0:
-            return not self.tripped
+        """Check the queued pulses whose phases were both measured, oldest first; True if
+        none is left unchecked (never waits). Allocation-free."""
         ta = self.timer_a
         tb = self.timer_b
-        if not tb.ready():
-            if time.ticks_diff(time.ticks_us(), self._t0) <= self._span:
-                return False  # still running
-            # over its time and phase 2 never ended (or never began): stuck or lost
-            return self._trip("channel %d: phase 2 not measured within %d us" % (ch, self._span))
-        self._pending = -1
-        p1 = ta.take() if ta.ready() else -1
-        p2 = tb.take()
-        self.delivered = (p1, p2)
-        w = self._w
-        if p1 - w > WIDTH_TOL_US or w - p1 > WIDTH_TOL_US or p2 - w > WIDTH_TOL_US or w - p2 > WIDTH_TOL_US:
-            return self._trip("channel %d: phases delivered %d/%d us, programmed %d us" % (ch, p1, p2, w))
+        while self._q_n:
+            ch = self._q_ch[0]
+            if not tb.ready():
+                late = time.ticks_diff(time.ticks_us(), self._q_end[0])
+                if late <= END_MARGIN_US:
+                    return False  # still running (or not started yet)
+                # over its time and phase 2 never ended (or never began): stuck or lost
+                return self._trip("channel %d: phase 2 not measured %d us after its end" % (ch, late))
+            w = self._q_w[0]
+            self._drop(0)
+            p1 = ta.take() if ta.ready() else -1
+            p2 = tb.take()
+            self.delivered = (p1, p2)
+            if p1 - w > WIDTH_TOL_US or w - p1 > WIDTH_TOL_US or p2 - w > WIDTH_TOL_US or w - p2 > WIDTH_TOL_US:
+                return self._trip("channel %d: phases delivered %d/%d us, programmed %d us" % (ch, p1, p2, w))
         return not self.tripped
 
+    def _drop(self, k: int) -> None:
+        n = self._q_n - 1
+        for i in range(k, n):
+            self._q_ch[i] = self._q_ch[i + 1]
+            self._q_w[i] = self._q_w[i + 1]
+            self._q_dur[i] = self._q_dur[i + 1]
+            self._q_end[i] = self._q_end[i + 1]
+        self._q_n = n
+
+    def _queued(self, ch: int) -> int:
+        for i in range(self._q_n):
+            if self._q_ch[i] == ch:
+                return i
+        return -1
+
     def _forget(self) -> None:
-        # A pulse cut short (stop, all off) is not measured: its partial counts go.
-        self._pending = -1
+        # Pulses cut short (stop, all off) are not measured: their partial counts go.
+        self._q_n = 0
         self.timer_a.clear()
         self.timer_b.clear()
 
@@ -148,10 +174,17 @@ class Rp2350Stimulator:
         self._forget()
 
     def off(self, ch: int) -> None:
+        k = self._queued(ch)
+        # phase 1 begins dur before the end; a few us early counts as begun (never cut unknowingly)
+        started = k >= 0 and time.ticks_diff(time.ticks_us(), self._q_end[k]) >= -self._q_dur[k] - 5
         self.pulsers[ch].stop()
         self.amp[ch].duty_u16(0)
-        if self._pending == ch:
-            self._forget()
+        self._reading[ch] = 0
+        if k >= 0:
+            if started:
+                self._forget()  # cut in flight: its phases (and so the order) are unknown
+            else:
+                self._drop(k)  # still in its delay or lead-in: cancelled before any phase
 
     def load_mv(self, ch: int) -> int:
         return self.mv[ch]
@@ -173,13 +206,22 @@ class Rp2350Stimulator:
     def estop_active(self) -> bool:
         return self.button.value() == 1  # contact open: pressed, or the wire broken
 
-    def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> bool:
-        """Queue one biphasic, charge-balanced pulse on ``ch``; False if not delivered
-        (output off, button held, previous pulse still queued, widths untimeable)."""
+    def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int, delay_us: int = 0) -> bool:
+        """Queue one biphasic, charge-balanced pulse on ``ch``, its lead-in starting
+        ``delay_us`` from now (the state machine's settle loop counts it); False if not
+        delivered (output off, button held, this channel's last pulse not checked yet,
+        widths or delay untimeable)."""
         if not self._on or self.button.value() == 1:
             return False
-        if not self._collect():
-            return False  # the last pulse is not over (or it tripped): never queued behind it
+        self._collect()
+        if self.tripped or self._queued(ch) >= 0:
+            return False  # tripped, or this channel's last pulse is not over: never queued behind it
+        if delay_us < 0 or delay_us > MAX_DELAY_US:
+            return self._trip("start delay %d us outside 0..%d" % (delay_us, MAX_DELAY_US))
+        start = time.ticks_add(time.ticks_us(), delay_us)
+        n = self._q_n
+        if n and time.ticks_diff(start, self._q_end[n - 1]) < L.PULSE_GUARD_US:
+            return False  # it would start before the last queued pulse and the guard are over
         if width_us < self.min_width_us or width_us > L.HARD_MAX_WIDTH_US:
             return self._trip("phase width %d us outside %d..%d" % (width_us, self.min_width_us, L.HARD_MAX_WIDTH_US))
         duty = amplitude_ua * 2048 // 3125  # * 65536 / 100000, < 2**28
@@ -195,13 +237,15 @@ class Rp2350Stimulator:
             return self._trip("programmed pulse %d uA x %d us above the charge limit" % (ua, width_us))
         self.mv[ch] = -1
         self.ua[ch] = -1
-        self._reading[0] = ch
-        if not p.queue(SETTLE_US, width_us, interphase_us):
+        self._reading[ch] = 1
+        if not p.queue(SETTLE_US + delay_us, width_us, interphase_us):
             return False
-        self._pending = ch
-        self._w = width_us
-        self._t0 = time.ticks_us()
-        self._span = SETTLE_US + 2 * width_us + interphase_us + 100
+        dur = 2 * width_us + interphase_us
+        self._q_ch[n] = ch
+        self._q_w[n] = width_us
+        self._q_dur[n] = dur
+        self._q_end[n] = time.ticks_add(start, SETTLE_US + dur)
+        self._q_n = n + 1
         return True
 
     def _trip(self, why: str) -> bool:

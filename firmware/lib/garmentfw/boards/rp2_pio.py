@@ -21,6 +21,11 @@ PIO_HZ = const(1_000_000)  # pulse state machines: 1 cycle = 1 us
 # tests/firmware/mp/fake_rp2.py; with 1 here every phase was 1 us long).
 PHASE_OVERHEAD = const(2)
 GAP_OVERHEAD = const(2)
+# Cycles from the put() of the settle word to phase 1's first cycle beyond the settle
+# count (pull, mov, the loop's extra pass, the gap's pull and mov, the width's pull):
+# the queued count is the wanted lead-in minus these, so phase 1 starts exactly
+# settle_us after the put (measured on the fake rp2: it was settle + 6 us).
+LEAD_OVERHEAD = const(6)
 MIN_PHASE_US = const(4)
 
 
@@ -104,12 +109,14 @@ class PioPulser:
         return self.sm.tx_fifo() > 0
 
     def queue(self, settle_us: int, width_us: int, interphase_us: int) -> bool:
-        """Queue one pulse; False (nothing queued) while the previous one is pending or
-        the widths are too short to time."""
-        if width_us < MIN_PHASE_US or interphase_us < GAP_OVERHEAD + 1 or self.busy():
+        """Queue one pulse whose phase 1 starts settle_us after this call (its lead-in: the
+        amplitude settling plus any start delay); False (nothing queued) while the
+        previous one is pending or the times are too short to time."""
+        if (width_us < MIN_PHASE_US or interphase_us < GAP_OVERHEAD + 1 or settle_us < LEAD_OVERHEAD
+                or self.busy()):
             return False
         sm = self.sm
-        sm.put(settle_us)
+        sm.put(settle_us - LEAD_OVERHEAD)
         sm.put(interphase_us - GAP_OVERHEAD)
         sm.put(width_us - PHASE_OVERHEAD)
         return True

@@ -28,6 +28,7 @@ _MASK = const(0x3FFFFFFF)
 _NIN = const(8)  # AFE inputs
 ART_US = const(1500)  # how long a pulse's artefact lasts in the EMG
 ART_MAX = const(8)  # samples of artefact at most (covers 2 kHz)
+MAX_DELAY_US = const(8000)  # the longest start delay it times (the engine asks at most one slot)
 # FakeADS1299 input-FIFO state words (its _S_RD, _S_CNT, _S_CAP): this module writes the
 # artefact into the samples queued for conversion without changing ads1299_fake.py.
 _S_RD = const(0)
@@ -39,17 +40,36 @@ def _ticks_us():
     return time.ticks_us()
 
 
-def add_artefact(chip, art, n: int, scratch) -> int:
-    """Add art[k*8 + c] nanovolts to input c of the next n samples the FakeADS1299 ``chip``
-    converts (its input FIFO, right after the conversions due now). Missing queued
-    samples (no feeder running) are queued with the artefact alone, via scratch
-    (an array('i') of at least n*8). Returns the samples touched. Allocation-free."""
+def conversions_within(chip, us: int) -> int:
+    """How many conversions the FakeADS1299 ``chip`` completes in the next ``us``
+    (0 <= us < 2**14 at fs <= 16 kHz: small ints), from its conversion phase."""
+    chip._advance()
+    return (chip._acc + us * chip.fs()) // 1000000
+
+
+def add_artefact(chip, art, n: int, scratch, skip: int = 0) -> int:
+    """Add art[k*8 + c] nanovolts to input c of the n samples the FakeADS1299 ``chip``
+    converts after the next ``skip`` (its input FIFO, right after the conversions due
+    now; skip: those due before a delayed pulse starts). Missing queued samples (no
+    feeder running) are queued (0 nV before the artefact, then the artefact alone), via
+    scratch (an array('i') of at least n*8). Returns the samples touched. Allocation-free."""
     chip._advance()  # conversions due before the pulse take the input that was there
     st = chip._st
     buf = chip._in
-    rd = st[_S_RD]
-    cnt = st[_S_CNT]
+    rd = st[_S_RD] + skip
+    if rd >= st[_S_CAP]:
+        rd -= st[_S_CAP]
+    cnt = st[_S_CNT] - skip
     cap = st[_S_CAP]
+    if cnt < 0:
+        m = -cnt  # the input before the pulse is not queued yet: silence up to it
+        for i in range(ART_MAX * _NIN):
+            scratch[i] = 0
+        while m > 0:
+            q = m if m < ART_MAX else ART_MAX
+            chip.feed(scratch, q)
+            m -= q
+        cnt = 0
     k = 0
     while k < n and k < cnt:
         slot = rd + k
@@ -89,6 +109,7 @@ class SimStimulator:
         src = self.source
         self.skin = ElectrodeSkin(n_channels, src.rs, src.rp, src.cp, self.clock)  # worn, sweating skin
         self.min_width_us = 20  # the track-and-hold measures every allowed width
+        self.max_delay_us = MAX_DELAY_US  # it times a pulse's start delay (a burst's next pulse)
         self.coupling = coupling_nv_per_ua
         self.rig = None  # set by sim_rig_stim.attach()
         self.rig_send = None
@@ -115,6 +136,8 @@ class SimStimulator:
         self._art = array("i", bytes(4 * ART_MAX * _NIN))
         self._scratch = array("i", bytes(4 * ART_MAX * _NIN))
         self.artefacts = True
+        # when each channel's reading is taken (its last phase 1's end): raw ticks in a list
+        self.held_at = [self.clock()] * 8
 
     # ---- HAL driver contract -------------------------------------------------------
     def enable(self) -> None:
@@ -133,10 +156,14 @@ class SimStimulator:
         self.offs += 1  # nothing in flight between pulses: a pulse is atomic here
 
     def load_mv(self, ch: int) -> int:
-        return self.source.mv[ch]
+        return self.source.mv[ch] if self._held(ch) else -1
 
     def load_ua(self, ch: int) -> int:
-        return self.source.ua[ch]
+        return self.source.ua[ch] if self._held(ch) else -1
+
+    def _held(self, ch: int) -> bool:
+        # the track-and-hold takes its reading at the end of the pulse's phase 1
+        return time.ticks_diff(self.clock(), self.held_at[ch]) >= 0
 
     def estop_pressed(self) -> bool:
         v = self._estop
@@ -147,11 +174,16 @@ class SimStimulator:
         """The E-stop contact is open now (pressed, or its wire broken)."""
         return self.button != 0
 
-    def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int) -> bool:
-        if not self.enabled or not 0 <= ch < self.n_channels:
+    def pulse(self, ch: int, amplitude_ua: int, width_us: int, interphase_us: int, delay_us: int = 0) -> bool:
+        """One pulse whose phase 1 starts ``delay_us`` from now (the engine's next pulse of
+        a burst, timed here as a pulse peripheral would): recorded, driven, coupled into
+        the AFE at that time."""
+        if not self.enabled or not 0 <= ch < self.n_channels or not 0 <= delay_us <= MAX_DELAY_US:
             self.refused += 1
             return False
-        t = self.clock() & _MASK
+        start = time.ticks_add(self.clock(), delay_us)
+        t = start & _MASK
+        self.held_at[ch] = time.ticks_add(start, width_us)
         self.skin.apply(ch, self.source)
         self.source.drive(ch, amplitude_ua, width_us)
         i = self.count % self.cap
@@ -166,9 +198,10 @@ class SimStimulator:
         idx = -1
         chip = self.chip
         if chip is not None:
-            idx = chip.conversions() & _MASK  # index of the first conversion after now
+            skip = conversions_within(chip, delay_us) if delay_us else 0
+            idx = (chip.conversions() + skip) & _MASK  # the first conversion after the pulse starts
             if self.artefacts:
-                self._artefact(chip, ch, amplitude_ua)
+                self._artefact(chip, ch, amplitude_ua, skip)
         self.afe_index[i] = idx
         self.count += 1
         self.per_ch[ch] += 1
@@ -205,7 +238,7 @@ class SimStimulator:
         i = (self.count - 1 - k) % self.cap
         return (self.t[i], self.ch[i], self.a1[i], self.w1[i], self.ip[i], self.a2[i], self.w2[i], self.afe_index[i])
 
-    def _artefact(self, chip, ch: int, amplitude_ua: int) -> None:
+    def _artefact(self, chip, ch: int, amplitude_ua: int, skip: int = 0) -> None:
         # A decaying, alternating spike: strongest on the EMG input of the same index.
         fs = chip.fs()
         n = 1 + ART_US * fs // 1000000
@@ -219,4 +252,4 @@ class SimStimulator:
                 v = -v
             for c in range(_NIN):
                 art[k * _NIN + c] = v if c == ch else v >> 2
-        add_artefact(chip, art, n, self._scratch)
+        add_artefact(chip, art, n, self._scratch, skip)

@@ -443,3 +443,52 @@ def test_a_late_pulse_is_not_followed_by_a_catch_up_pulse():
     ts = [p[0] for p in _pulses(drv)]
     gaps = [S.mdiff(ts[k + 1], ts[k]) for k in range(len(ts) - 1)]
     assert min(gaps) >= 25000 * 3 // 4 - 100, gaps  # 40 Hz
+
+
+def test_a_4_channel_burst_at_30hz_is_timed_by_the_driver_never_slept_in_the_loop():
+    # M5: the pulses of one burst follow each other back to back, each handed to the driver
+    # at once with its start delay; the loop never sleeps or busy-waits for them
+    import vclock
+
+    eng, sup, drv, rec = _engine()
+    for ch in range(4):
+        eng.configure(ch, 300, 30)
+    bl = Blanker(64)
+    eng.blanker = bl
+    bl.anchor(S.ticks_us(), 0, 2000)
+    waits = [0]
+    real_sleep = vclock._t.sleep_us
+
+    def counting_sleep(us):
+        waits[0] += 1
+        real_sleep(us)
+
+    vclock._t.sleep_us = counting_sleep
+    vclock._t.sleep_ms = counting_sleep
+    held = 0
+    try:
+        now = S.ticks_us()
+        for ch in range(4):
+            eng.set_target(ch, 20000, now)
+        for _ in range(340 * 2):  # 340 ms in passes of 500 us: 10 bursts
+            S.advance_us(500)
+            t = S.ticks_us()
+            eng.tick(t)
+            held += S.ticks_us() != t
+    finally:
+        vclock._t.sleep_us = real_sleep
+        vclock._t.sleep_ms = real_sleep
+    assert waits[0] == 0 and held == 0, "the loop waited %d times (%d passes held up)" % (waits[0], held)
+    ps = _pulses(drv)
+    assert len(ps) == 40, len(ps)
+    # what the engine reports (R_PULSES) is when the driver delivered each phase 1
+    rep = [(eng.r_t[(eng.r_head + k) % eng.cap], eng.r_ch[(eng.r_head + k) % eng.cap]) for k in range(eng.r_count)]
+    assert rep == [(p[0], p[1]) for p in ps], (rep[:5], [(p[0], p[1]) for p in ps][:5])
+    slot = L.slot_us(300)
+    for k in range(0, 40, 4):
+        burst = ps[k:k + 4]
+        assert [p[1] for p in burst] == [0, 1, 2, 3], burst
+        # back to back: the guard between one pulse's end and the next one's start, never less
+        assert [S.mdiff(burst[i + 1][0], burst[i][0]) for i in range(3)] == [slot] * 3, burst
+    assert bl.windows == 40 and bl.count == 10, (bl.windows, bl.count)  # one window per burst
+    assert not [c for c in rec.changes if c[1]], rec.changes

@@ -15,6 +15,12 @@
 #   released, pressed and held, wire broken): the contact open (pressed or broken) cuts
 #   the output-enable in hardware and reads as "stop" (estop_active) for as long as it
 #   lasts, as on the reference board.
+# - times a pulse's start delay (the engine's next pulse of a burst, asked while the last
+#   one runs) as a pulse peripheral does: the pulse's time, its AFE index and artefact
+#   (the conversions before its start are left alone) and the rig's report are those of
+#   the delayed start, and the electrode reading is held only from the end of its
+#   phase 1 (-1 before). Unlike the boards' peripherals it commits a delayed pulse when
+#   asked: a stop or the button within that delay (at most one slot) does not cancel it.
 # Per pulse it allocates nothing.
 import time
 from array import array

@@ -260,6 +260,7 @@ class StimEngine:
         md = L.MAX_SLOT_US + self.settle_us
         dm = getattr(driver, "max_delay_us", 0)
         self.max_delay_us = dm if dm < md else md
+        self._stale_us = 4 * md
         # delivered pulses waiting for R_PULSES
         self.cap = capacity
         self.r_t = array("i", bytes(4 * capacity))
@@ -303,9 +304,12 @@ class StimEngine:
                 if self.active_mask >> k & 1 and self.period[k] == p:
                     due = self.due[k]
                     break
-            if self._pulsed & bit:
+            age = time.ticks_diff(now_us, self.prev_t[ch])
+            if self._pulsed & bit and -self._stale_us < age < p:
                 # never sooner than one period after this channel's previous pulse (a new
-                # train right after the old one): the burst after, or a period after it
+                # train right after the old one; that pulse may still wait out its start
+                # delay): the burst after, or a period after it (older, or a wrap apart:
+                # long ago, no bound; that pushed a first pulse to 100 us after the start)
                 earliest = _tadd(self.prev_t[ch], p)
                 while time.ticks_diff(due, earliest) < 0:
                     due = time.ticks_add(due, p)
@@ -414,9 +418,10 @@ class StimEngine:
 
     def _delay(self, now_us) -> int:
         """How long until the output stage is free (0: it is); the stage's end is at most
-        two slots ahead, so a farther one is stale (ticks a wrap apart): free."""
+        two slots ahead (a delay and a slot), so a farther one is stale (ticks a wrap
+        apart): free."""
         d = time.ticks_diff(self._busy_until, now_us)
-        if d <= 0 or d > 2 * self.max_delay_us + L.MAX_SLOT_US:
+        if d <= 0 or d > self._stale_us:
             self._busy = False
             return 0
         return d

@@ -202,3 +202,31 @@ def test_a_4_channel_burst_is_spaced_by_the_pio_never_by_a_wait_in_the_loop():
     slot = L.slot_us(300, drv.settle_us)
     assert gaps == [slot] * 3, (gaps, slot)
     assert bl.count == 10 and bl.windows == len(recorded), (bl.count, bl.windows, len(recorded))
+
+
+def test_a_stop_cancels_a_delayed_pulse_and_lets_one_in_flight_finish_balanced():
+    slot = L.slot_us(300, P.SETTLE_US)
+    # a stop while the pulse waits out its delay: cancelled, nothing delivered on that channel
+    s = _stim()
+    assert s.pulse(0, 10000, 300, L.INTERPHASE_US)
+    assert s.pulse(1, 10000, 300, L.INTERPHASE_US, slot)
+    s.off(1)
+    S.advance_us(2 * slot + 200)
+    R.StateMachine.sync_all()
+    assert [p for p in s.pulsers[1].sm.phases] == [], s.pulsers[1].sm.phases
+    assert s._collect() and not s.tripped, s.fault  # noqa: SLF001 - channel 0's pulse measured alone
+    # a stop inside a pulse's phase 1: it finishes both phases; the one queued behind it is
+    # still measured as its own
+    s = _stim()
+    assert s.pulse(2, 10000, 300, L.INTERPHASE_US)
+    assert s.pulse(3, 10000, 400, L.INTERPHASE_US, slot)
+    S.advance_us(P.SETTLE_US + 100)
+    R.StateMachine.sync_all()
+    s.off(2)
+    S.advance_us(2 * slot + 400)
+    R.StateMachine.sync_all()
+    assert s.pulsers[2].sm.phases[-2:] == [(1, 300), (2, 300)], s.pulsers[2].sm.phases
+    assert s.pulsers[3].sm.phases[-2:] == [(1, 400), (2, 400)], s.pulsers[3].sm.phases
+    assert s._collect() and not s.tripped, s.fault  # noqa: SLF001
+    assert abs(s.delivered[0] - 400) <= 1 and abs(s.delivered[1] - 400) <= 1, s.delivered
+    assert s.amp[2].duty_u16() == 0  # its amplitude off once its pulse was checked

@@ -492,3 +492,21 @@ def test_a_4_channel_burst_at_30hz_is_timed_by_the_driver_never_slept_in_the_loo
         assert [S.mdiff(burst[i + 1][0], burst[i][0]) for i in range(3)] == [slot] * 3, burst
     assert bl.windows == 40 and bl.count == 10, (bl.windows, bl.count)  # one window per burst
     assert not [c for c in rec.changes if c[1]], rec.changes
+
+
+def test_a_busy_stage_from_half_a_tick_period_ago_never_holds_a_new_train():
+    # the output stage's end is kept as a tick: after ~9 minutes without pulses it reads
+    # as far in the future (2**29 us later the tick difference flips sign); a new train
+    # then still starts on time, never waiting for a stage that was free all along
+    eng, sup, drv, rec = _engine(channels=(0,))
+    eng.set_target(0, 20000, S.ticks_us())
+    _run(eng, 30, step_us=100)
+    assert drv.count >= 1
+    eng.set_target(0, 0, S.ticks_us())
+    S.advance_us((1 << 29) - 300)  # the last pulse's stage end is now "2**29 us ahead"
+    n = drv.count
+    t0 = S.ticks_us()
+    eng.set_target(0, 20000, t0)
+    _run(eng, 15, step_us=100)
+    assert drv.count == n + 1, "the new train was held by a stale busy time"
+    assert S.mdiff(drv.last()[0], t0) == FIRST_PULSE_US, S.mdiff(drv.last()[0], t0)

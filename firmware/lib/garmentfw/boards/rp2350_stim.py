@@ -44,6 +44,7 @@ SM_TIMER_B = const(2)
 PIN_SENSE_A = const(0)
 PIN_SENSE_B = const(1)
 WIDTH_TOL_US = const(2)  # a delivered phase further than this from its programmed width trips
+STOP_MARGIN_US = const(20)  # a stop this close to phase 1 lets the pulse run (never cut unknowingly)
 END_MARGIN_US = const(100)  # phase 2 measured this long after its programmed end, or the pulse is lost
 MAX_DELAY_US = const(8000)  # the longest start delay queued (the settle loop's count; the engine asks <= one slot)
 
@@ -85,6 +86,7 @@ class Rp2350Stimulator:
         self._q_dur = array("i", [0] * n_channels)  # both phases and the gap, us
         self._q_end = [time.ticks_us()] * n_channels  # programmed end, raw ticks (a list: storing allocates nothing)
         self._q_n = 0
+        self._stopping = 0  # channels stopped while their pulse was in flight
         self.delivered = (0, 0)  # the last checked pulse's measured phases, us (diagnostics)
         self.prog_ua = array("i", bytes(4 * n_channels))  # amplitude each channel's last pulse really got
 
@@ -124,6 +126,9 @@ class Rp2350Stimulator:
                 return self._trip("channel %d: phase 2 not measured %d us after its end" % (ch, late))
             w = self._q_w[0]
             self._drop(0)
+            if self._stopping >> ch & 1:
+                self._stopping &= ~(1 << ch)
+                self.amp[ch].duty_u16(0)
             p1 = ta.take() if ta.ready() else -1
             p2 = tb.take()
             self.delivered = (p1, p2)
@@ -149,12 +154,17 @@ class Rp2350Stimulator:
     def _forget(self) -> None:
         # Pulses cut short (stop, all off) are not measured: their partial counts go.
         self._q_n = 0
+        self._stopping = 0
         self.timer_a.clear()
         self.timer_b.clear()
 
     # ---- HAL driver contract -------------------------------------------------------
     def enable(self) -> None:
         self._collect()
+        if not self._q_n:
+            # nothing in flight: counts pushed after a cut (all_off) belong to no pulse
+            self.timer_a.clear()
+            self.timer_b.clear()
         for i in range(self.n_channels):
             self.mv[i] = -1
             self.ua[i] = -1
@@ -174,17 +184,20 @@ class Rp2350Stimulator:
         self._forget()
 
     def off(self, ch: int) -> None:
+        # No further pulse on ch. One still in its delay or lead-in is cancelled (no phase
+        # yet); one in flight is left to finish: cutting it between its phases would leave
+        # its charge unbalanced (and its measurement, which the queued pulses behind it
+        # follow in the timers' FIFOs, unknown); all_off() (enable low) is the hard stop.
         k = self._queued(ch)
-        # phase 1 begins dur before the end; a few us early counts as begun (never cut unknowingly)
-        started = k >= 0 and time.ticks_diff(time.ticks_us(), self._q_end[k]) >= -self._q_dur[k] - 5
+        # phase 1 begins dur before the end; STOP_MARGIN_US early counts as begun
+        if k >= 0 and time.ticks_diff(time.ticks_us(), self._q_end[k]) >= -self._q_dur[k] - STOP_MARGIN_US:
+            self._stopping |= 1 << ch  # its amplitude is zeroed once it is checked
+            return
         self.pulsers[ch].stop()
         self.amp[ch].duty_u16(0)
         self._reading[ch] = 0
         if k >= 0:
-            if started:
-                self._forget()  # cut in flight: its phases (and so the order) are unknown
-            else:
-                self._drop(k)  # still in its delay or lead-in: cancelled before any phase
+            self._drop(k)
 
     def load_mv(self, ch: int) -> int:
         return self.mv[ch]

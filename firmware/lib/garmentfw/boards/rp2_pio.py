@@ -122,9 +122,13 @@ class PioPulser:
         return True
 
     def stop(self) -> None:
-        """Abort now: restart the program with both pins low (phase open)."""
+        """Abort now: restart the program with both pins low (phase open), and drop the
+        words of a pulse not started yet (restart() keeps the TX FIFO: the restarted
+        program ran the queued pulse, a stop that did not stop)."""
         sm = self.sm
         sm.active(0)
         sm.restart()
+        while sm.tx_fifo():
+            sm.exec("pull(noblock) .side(0)")
         sm.exec("nop() .side(0)")
         sm.active(1)

@@ -227,3 +227,35 @@ def mu_device(board):
     d.set_stages(units=st)
     d.auth = AcceptAll()
     return d, st, Host(d, board)
+
+
+class CountingSleeps:
+    """with CountingSleeps() as w: ... - the virtual clock's sleeps counted in w.n while
+    inside (a loop that waits out a pulse sleeps; one that leaves it to the peripheral
+    does not), restored after."""
+
+    def __enter__(self):
+        import vclock
+
+        self.n = 0
+        self._t = vclock._t
+        self._us = vclock._t.sleep_us
+        self._ms = vclock._t.sleep_ms
+        real = self._us
+
+        def sleep_us(us):
+            self.n += 1
+            real(us)
+
+        def sleep_ms(ms):
+            self.n += 1
+            real(ms * 1000)
+
+        vclock._t.sleep_us = sleep_us
+        vclock._t.sleep_ms = sleep_ms
+        return self
+
+    def __exit__(self, *exc):
+        self._t.sleep_us = self._us
+        self._t.sleep_ms = self._ms
+        return False

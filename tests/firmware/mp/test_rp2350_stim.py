@@ -98,7 +98,6 @@ def test_the_button_is_normally_closed_and_a_broken_wire_stops():
 
 # ---- a burst under the real engine: the pulses spaced by the PIO, never by the loop --
 def _armed_engine(freq=30):
-    import vclock
     from garmentfw.calibration import Calibration, CalibrationSet
     from garmentfw.stim_engine import Blanker, StimEngine
     from garmentfw.supervisor import Supervisor
@@ -132,7 +131,7 @@ def _armed_engine(freq=30):
     t = S.ticks_us()
     for ch in range(4):
         eng.set_target(ch, 10000, t)
-    return eng, sup, drv, trips, bl, vclock
+    return eng, sup, drv, trips, bl
 
 
 def _phase1_starts(drv):
@@ -153,19 +152,10 @@ def _phase1_starts(drv):
 
 
 def test_a_4_channel_burst_is_spaced_by_the_pio_never_by_a_wait_in_the_loop():
-    eng, sup, drv, trips, bl, vclock = _armed_engine()
-    waits = [0]
-    real_sleep = vclock._t.sleep_us
-
-    def counting_sleep(us):
-        waits[0] += 1
-        real_sleep(us)
-
-    vclock._t.sleep_us = counting_sleep
-    vclock._t.sleep_ms = counting_sleep
+    eng, sup, drv, trips, bl = _armed_engine()
     recorded = []
     held = 0
-    try:
+    with S.CountingSleeps() as waits:
         for _ in range(4 * 10 * 34):  # 340 ms at 250 us a pass: 10 bursts
             S.advance_us(250)
             R.StateMachine.sync_all()  # the PIO ran meanwhile (its IRQs on time)
@@ -181,10 +171,7 @@ def test_a_4_channel_burst_is_spaced_by_the_pio_never_by_a_wait_in_the_loop():
         S.advance_us(5000)
         for ch in range(4):
             drv.pulsers[ch].sm._sync()
-    finally:
-        vclock._t.sleep_us = real_sleep
-        vclock._t.sleep_ms = real_sleep
-    assert waits[0] == 0 and held == 0, "the loop waited %d times (%d passes held up)" % (waits[0], held)
+    assert waits.n == 0 and held == 0, "the loop waited %d times (%d passes held up)" % (waits.n, held)
     assert not drv.tripped and not [c for c in trips if c[1]], (drv.fault, trips)
     assert len(recorded) >= 4 * 10, len(recorded)
     starts, spans = _phase1_starts(drv)

@@ -448,25 +448,14 @@ def test_a_late_pulse_is_not_followed_by_a_catch_up_pulse():
 def test_a_4_channel_burst_at_30hz_is_timed_by_the_driver_never_slept_in_the_loop():
     # M5: the pulses of one burst follow each other back to back, each handed to the driver
     # at once with its start delay; the loop never sleeps or busy-waits for them
-    import vclock
-
     eng, sup, drv, rec = _engine()
     for ch in range(4):
         eng.configure(ch, 300, 30)
     bl = Blanker(64)
     eng.blanker = bl
     bl.anchor(S.ticks_us(), 0, 2000)
-    waits = [0]
-    real_sleep = vclock._t.sleep_us
-
-    def counting_sleep(us):
-        waits[0] += 1
-        real_sleep(us)
-
-    vclock._t.sleep_us = counting_sleep
-    vclock._t.sleep_ms = counting_sleep
     held = 0
-    try:
+    with S.CountingSleeps() as waits:
         now = S.ticks_us()
         for ch in range(4):
             eng.set_target(ch, 20000, now)
@@ -475,10 +464,7 @@ def test_a_4_channel_burst_at_30hz_is_timed_by_the_driver_never_slept_in_the_loo
             t = S.ticks_us()
             eng.tick(t)
             held += S.ticks_us() != t
-    finally:
-        vclock._t.sleep_us = real_sleep
-        vclock._t.sleep_ms = real_sleep
-    assert waits[0] == 0 and held == 0, "the loop waited %d times (%d passes held up)" % (waits[0], held)
+    assert waits.n == 0 and held == 0, "the loop waited %d times (%d passes held up)" % (waits.n, held)
     ps = _pulses(drv)
     assert len(ps) == 40, len(ps)
     # what the engine reports (R_PULSES) is when the driver delivered each phase 1

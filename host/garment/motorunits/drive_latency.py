@@ -32,6 +32,7 @@ from .calibrate import Calibration, calibrate
 from .drive import NeuralDrive, full_scale_hz
 from .drive_link import DriveLog, stream_drive
 from .playback import GridFeed
+from .quality import kept_baseline_trains
 from .tracker import MotorUnitTracker
 
 FS = 2000  # the garment's 8-channel rate; the phantom is generated at it, so one clock serves both
@@ -87,7 +88,7 @@ def make_person(seed: int, calibrate_seconds: float = 8.0) -> Person:
     trial = generate_hd("multitask", REST_S + HOLD_S, fs=FS, seed=seed, tasks=["rest", LEVEL_TASK], task_s=REST_S, rest_s=0.0)
     onset = int(np.argmax(trial.drive > 0))
     pairs = bipolar_pairs(base)
-    fs_hz = full_scale_hz(cal.baseline_discharges, FS, base.emg_uV.shape[0], TAU_S)
+    fs_hz = full_scale_hz(kept_baseline_trains(cal), FS, base.emg_uV.shape[0], TAU_S)
     # The garment's MAV of the VL pair (its filters, its integer features) on the baseline's hold.
     codes = np.clip(np.rint(bipolar(base.emg_uV, pairs)[:, :1] / UV_PER_CODE_G24), -(2**23), 2**23 - 1).astype(np.int32)
     filt = device_filter(codes, FS)

@@ -42,11 +42,15 @@ the literature's, not fitted to the phantom):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.signal import find_peaks
 
 from garment.decomposition.spikes import MIN_ISI_S, cov_isi
+
+if TYPE_CHECKING:
+    from .calibrate import Calibration
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,13 @@ def baseline_refusal(sil: float, cov: float, n: int, rules: QualityRules) -> str
     if cov > rules.baseline_cov:
         return f"baseline CoV of ISI {cov:.2f} > {rules.baseline_cov:g}"
     return ""
+
+
+def kept_baseline_trains(cal: Calibration, rules: QualityRules | None = QualityRules()) -> list[np.ndarray]:
+    """The baseline discharges of the units the tracker can keep (those whose causal filter passes
+    :func:`baseline_refusal`): the neural drive's full scale counts only the units that can add to it."""
+    return [t for u, t in zip(cal.units, cal.baseline_discharges)
+            if rules is None or not baseline_refusal(u.baseline_sil, u.baseline_cov, u.baseline_discharges, rules)]
 
 
 def running_refusal(sils: list[float], covs: list[float], rules: QualityRules) -> str:

@@ -86,11 +86,12 @@ async def drive_session(client: Any, source: PhantomHDSource, cal: Calibration, 
 
     from .drive import NeuralDrive, full_scale_hz
     from .drive_link import stream_drive, wall_clock_batches
+    from .quality import kept_baseline_trains
 
     tr = MotorUnitTracker(cal, adapt=adapt)
     nb = max(1, int(batch_s * cal.fs))
     n_base = int(source.baseline().emg_uV.shape[0])
-    full = full_scale_hz(cal.baseline_discharges, cal.fs, n_base)
+    full = full_scale_hz(kept_baseline_trains(cal, tr.rules), cal.fs, n_base)
     nd = NeuralDrive(cal.fs, full_scale_hz=full)
     col = _Collect(len(cal.units))
     _ = source.live  # generate the task before arming: the stream then starts at once

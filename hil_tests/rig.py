@@ -277,6 +277,11 @@ class SimRig:
     def set_battery(self, mv: int) -> None:
         self.feeder.set_battery(mv)
 
+    def hold_passes(self, hold_us: int) -> None:
+        """Every loop pass held up ``hold_us`` twice: before its first block and while it works
+        through the ring (0: off)."""
+        self.feeder.set_pass_hold(hold_us)
+
     def set_fatigue(self, level: float) -> None:
         """The phantom's muscles rested (0) or tired (up to 1): M-waves lengthen with fatigue."""
         self.feeder.set_fatigue(level)
@@ -294,6 +299,7 @@ class SimRig:
         """Every injected fault removed (impedance nominal, leads on, inputs released, battery full)."""
         f = self.feeder
         f.set_estop(wire.ESTOP_RELEASED)
+        f.set_pass_hold(0)
         for ch in range(channels):
             f.set_load(ch)
             f.set_lead_off(ch, False, False)

@@ -8,6 +8,6 @@ package("garmentfw/boards", files=("sim.py", "sim_hd.py"), base_path="../lib")
 package(
     "garmentfw/sim",
     files=("__init__.py", "ads1299_chain.py", "ads1299_model.py", "afe_irq.py", "clock.py", "current_source.py", "electrode_skin.py",
-           "imu_model.py", "rig.py", "rig_clock.py", "rig_imu.py", "rig_stim.py", "stimulator.py", "tcp_link.py"),
+           "imu_model.py", "pass_hold.py", "rig.py", "rig_clock.py", "rig_imu.py", "rig_stim.py", "stimulator.py", "tcp_link.py"),
     base_path="../lib",
 )

@@ -346,6 +346,11 @@ RIG_IMU_MAX = const(20)
 # left), channel mask u8, value u16 per mille (0..1000). A bad one counts as a rig error.
 RIG_SKIN = const(0xAC)
 RIG_SKIN_FMT = "<BBH"
+# A held-up loop (sim board only, sim/pass_hold.py): RIG_HOLD (rig -> sim): hold_us u32:
+# every loop pass is held up that long before its first sample block and again before the
+# next (long stages: an inference, a flash write), the DRDY interrupts firing meanwhile; 0: off.
+RIG_HOLD = const(0xAD)
+RIG_HOLD_FMT = "<I"
 # On-garment motor units (garmentfw/mu_stage.py; filter layout and rules in mu_spec.py):
 # the HD garment applies a few int16 separation filters to its filtered samples and sends
 # the units' discharges instead of samples (over BLE: 64 raw channels do not fit it).

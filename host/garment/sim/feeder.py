@@ -207,6 +207,11 @@ class EmgFeeder:
         """Rig: the E-stop button's level (wire.ESTOP_RELEASED / ESTOP_PRESSED / ESTOP_BROKEN)."""
         self.send_rig(RIG_ESTOP, bytes((level,)))
 
+    def set_pass_hold(self, hold_us: int) -> None:
+        """Rig: every loop pass of the sim garment is held up ``hold_us`` before its first
+        sample block and again before the next, its DRDY interrupts firing meanwhile (RIG_HOLD; 0: off)."""
+        self.send_rig(wire.RIG_HOLD, struct.pack(wire.RIG_HOLD_FMT, hold_us))
+
     def set_battery(self, mv: int) -> None:
         """Rig: the simulated battery now reads ``mv`` millivolts (RIG_BATTERY)."""
         self.send_rig(RIG_BATTERY, struct.pack(RIG_BATTERY_FMT, mv))

@@ -15,6 +15,8 @@ import time  # noqa: E402
 
 from garmentfw.sim.ads1299_model import FakeADS1299
 from garmentfw.sim.afe_irq import SimDrdyIrq
+from garmentfw.sim.pass_hold import PassHold
+from garmentfw.sim.pass_hold import attach as attach_hold
 from garmentfw.sim.tcp_link import TcpLink
 from garmentfw.sim.rig import RigPort
 from garmentfw.sim.imu_model import FakeLSM6DSO
@@ -32,7 +34,9 @@ from garmentfw.store import Store
 # into the device's ring through the same capture code the boards use
 # (garmentfw/capture.py). The ring (AFE_RING: 4096 conversions, 2 s at 2 kHz; the MCU
 # boards' 1024) covers a long loop pass or a loaded host OS descheduling this process
-# (which no MCU does); beyond that, a counted gap.
+# (which no MCU does); beyond that, a counted gap. The interrupts fire whenever the
+# firmware reads the clock (sim/clock.py interrupts), so conversions keep arriving while
+# the loop works through the ring, as on the MCU, not only when the chip is touched.
 
 
 class Board:
@@ -60,6 +64,8 @@ class Board:
         # a thigh IMU (off until the rig feeds it motion): crank phase without a crank sensor
         self.imu = FakeLSM6DSO(time.ticks_us)
         attach_imu(self.rig, self.imu)
+        self.hold = PassHold()  # the rig may hold every loop pass up (RIG_HOLD)
+        attach_hold(self.rig, self.hold)
         self._poller = select.poll()
         self._registered = []
         print("garment-sim ready link=%d rig=%d" % (port, rig_port))
@@ -69,7 +75,10 @@ class Board:
         chip = FakeADS1299(depth=1)
         drv = ADS1299(chip.spi, chip.cs, chip.drdy, reset=chip.reset_pin, start=chip.start_pin, pwdn=chip.pwdn_pin)
         drv.init()
-        return chip, SimDrdyIrq(chip, drv).afe
+        afe = SimDrdyIrq(chip, drv).afe
+        clock.interrupts(chip.conversions)  # a clock read first runs the conversions due
+        chip.report_due(clock.due_at)
+        return chip, afe
 
     def _stimulator(self, chip):
         return SimStimulator(chip, n_channels=4)
@@ -84,6 +93,10 @@ class Board:
         return self.stim.battery_mv if self.stim is not None else 4000
 
     def service(self) -> None:
+        h = self.hold
+        h.arm()
+        if h.hold_us and self.afe.ring is not None:
+            h.wrap(self.afe.ring)
         r = self.rig
         r.fs = self.afe.fs
         r.n_ch = self.afe.n_ch

@@ -365,6 +365,7 @@ class _Pin:
         if self._kind != _PIN_DRDY:
             raise ValueError("only DRDY raises an interrupt in this model")
         self._chip._drdy_irq = handler
+        self._chip._tell_due()
 
     def on(self):
         self.value(1)
@@ -504,6 +505,8 @@ class FakeADS1299:
         self._hold_us = 0
         self._drdy_irq = None  # DRDY falling-edge handler (drdy.irq), or None: polled
         self._in_irq = False
+        # report_due(): the sim's clock (sim/clock.py due_at) runs the interrupt on time
+        self.on_due = None
         # Daisy chain (sim/ads1299_chain.py): chips that share this chip's clock and START
         # convert when this one does (`_followers`); a follower never reads the clock.
         self._followers = ()  # type: tuple
@@ -569,6 +572,12 @@ class FakeADS1299:
         self._loff_p = (self._loff_p | bit) if p else (self._loff_p & ~bit)
         self._loff_n = (self._loff_n | bit) if n else (self._loff_n & ~bit)
         self._recompute()
+
+    def report_due(self, fn) -> None:
+        """``fn(t_us)`` is told the time (ticks_us) the next DRDY edge is due whenever it
+        moves (-1: none due, or no interrupt handler)."""
+        self.on_due = fn
+        self._tell_due()
 
     def pending(self) -> int:
         """Conversions ready and unread (DRDY is low when > 0)."""
@@ -667,6 +676,17 @@ class FakeADS1299:
         elif self._running and not run:
             self._advance()  # what converted before the stop stays readable
         self._running = bool(run)
+        self._tell_due()
+
+    def _tell_due(self) -> None:
+        f = self.on_due
+        if f is None:
+            return
+        if self._running and not self._follows and self._drdy_irq is not None:
+            fs = self._fs
+            f((self._t_last + (1_000_000 - self._acc + fs - 1) // fs) & 0x3FFFFFFF)
+        else:
+            f(-1)
 
     def _advance(self) -> None:
         # Complete the conversions the clock says are due. Allocation-free.
@@ -691,6 +711,7 @@ class FakeADS1299:
             acc -= k * 1_000_000
         self._acc = acc
         if n == 0:
+            self._tell_due()
             return
         irq = self._drdy_irq
         if irq is None:
@@ -712,6 +733,7 @@ class FakeADS1299:
                 n -= 1
         finally:
             self._in_irq = False
+        self._tell_due()
 
     def _convert(self, n: int) -> None:
         # n conversions complete now.
@@ -844,6 +866,7 @@ class FakeADS1299:
         if a == _CONFIG1 and v != old and self._running:
             self._t_last = self._clock()  # new CONFIG1 resets the digital filter
             self._acc = 0
+        self._tell_due()
 
     def _recompute(self) -> None:
         # Derive the per-conversion tables from the registers and electrode state.

@@ -4,6 +4,11 @@
 # GARMENT_SIM_TICKS_US, e.g. a minute before the wrap). install() puts it in place of
 # the `time` module before the firmware imports it; the rest of `time` passes through.
 # Only small ints: reading the clock allocates nothing.
+# Hard interrupts where the firmware can see time (interrupts()): an MCU's DRDY interrupt
+# fires between any two bytecodes of a pass; the firmware can only observe that through
+# what the handler did and through time, so every clock read first runs the interrupts
+# that have come due (a read with none due costs one compare). The handler's own clock
+# reads do not recurse.
 import os
 import sys
 
@@ -15,18 +20,55 @@ _HALF = PERIOD >> 1
 _OFF = [0, 0]  # added to the real ticks_ms / ticks_us
 # virtual time: [on (0/1), ticks_ms, ticks_us, sub-ms microseconds carried]
 _V = [0, 0, 0, 0]
+# interrupts: [handler, due (ticks_us), armed (0/1), in the handler (0/1)]
+_IRQ = [None, 0, 0, 0]
 
 
 def ticks_ms():
+    if _IRQ[2]:
+        ticks_us()  # the interrupts due by now run first
     if _V[0]:
         return _V[1]
     return (_real.ticks_ms() + _OFF[0]) & MASK
 
 
 def ticks_us():
+    t = _V[2] if _V[0] else (_real.ticks_us() + _OFF[1]) & MASK
+    if _IRQ[2] and ((t - _IRQ[1]) & MASK) < _HALF and not _IRQ[3]:
+        _IRQ[3] = 1
+        try:
+            _IRQ[0]()
+        finally:
+            _IRQ[3] = 0
+    return t
+
+
+def interrupts(handler) -> None:
+    """``handler()`` (allocation-free) runs at the first clock read at or after the time
+    due_at() set, as a hard IRQ would by then; it calls due_at() for its next one.
+    None: no interrupts."""
+    _IRQ[0] = handler
+    _IRQ[2] = 0
+
+
+def due_at(t_us: int) -> None:
+    """The next interrupt is due at ``t_us`` (ticks_us); negative: none due."""
+    if t_us < 0 or _IRQ[0] is None:
+        _IRQ[2] = 0
+    else:
+        _IRQ[1] = t_us
+        _IRQ[2] = 1
+
+
+def hold_us(us: int) -> None:
+    """The CPU busy for ``us`` (a long stage): the interrupts due meanwhile fire on time."""
     if _V[0]:
-        return _V[2]
-    return (_real.ticks_us() + _OFF[1]) & MASK
+        advance(us)
+        ticks_us()
+        return
+    t0 = ticks_us()
+    while ticks_diff(ticks_us(), t0) < us:
+        pass
 
 
 def is_virtual() -> bool:

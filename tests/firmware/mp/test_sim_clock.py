@@ -68,3 +68,75 @@ def test_reading_and_advancing_allocate_nothing():
         clock.ticks_us()
     assert gc.mem_alloc() - before == 0
     clock.go_real()
+
+
+# Interrupts at clock reads (the sim board's DRDY): the chip model reports when its next
+# conversion is due; a clock read at or after that runs the handler first, once per due
+# conversion, never before, never recursively, allocation-free; virtual time stays exact.
+def _chip_on_the_clock(fs_reg=0x96):
+    from garmentfw.drivers.ads1299 import ADS1299
+    from garmentfw.sim.ads1299_model import FakeADS1299
+
+    chip = FakeADS1299(clock=clock.ticks_us, depth=1)
+    drv = ADS1299(chip.spi, chip.cs, chip.drdy, reset=chip.reset_pin, start=chip.start_pin, pwdn=chip.pwdn_pin)
+    clock.advance(200000)  # tPOR
+    drv.init()
+    seen = []
+    depth = [0, 0]  # now, deepest
+
+    def edge(_pin):
+        depth[0] += 1
+        depth[1] = max(depth[1], depth[0])
+        clock.ticks_ms()  # a handler that reads the clock itself must not recurse
+        seen.append(chip._conv_total)
+        depth[0] -= 1
+
+    chip.drdy.irq(edge, trigger=1, hard=True)
+    clock.interrupts(chip.conversions)
+    chip.report_due(clock.due_at)
+    return chip, drv, seen, depth
+
+
+def _off(chip):
+    clock.interrupts(None)
+    chip.report_due(None)
+    clock.go_real()
+
+
+def test_drdy_interrupts_fire_at_clock_reads_when_due_and_not_before():
+    _fresh(0, 0)
+    chip, drv, seen, depth = _chip_on_the_clock()
+    drv.configure(2000, 8)
+    drv.start()
+    n0 = len(seen)
+    clock.advance(499)
+    clock.ticks_us()
+    assert len(seen) == n0  # the first conversion is due 500 us after START
+    clock.advance(1)
+    clock.ticks_us()
+    assert len(seen) == n0 + 1
+    clock.advance(2500)
+    assert len(seen) == n0 + 1  # nothing reads the clock: nothing fires
+    clock.ticks_ms()  # a ms read runs them too
+    assert seen[n0:] == [1, 2, 3, 4, 5, 6], seen[n0:]  # each in its own interrupt, in order
+    assert depth[1] == 1  # the handler's own clock read did not recurse
+    _off(chip)
+
+
+def test_a_clock_read_with_nothing_due_allocates_nothing_and_a_due_one_neither():
+    _fresh(0, 0)
+    chip, drv, seen, depth = _chip_on_the_clock()
+    chip.drdy.irq(lambda _p: None, trigger=1, hard=True)  # a handler that allocates nothing
+    drv.configure(2000, 8)
+    drv.start()
+    clock.advance(1000)
+    clock.ticks_us()
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(200):
+        clock.ticks_us()  # none due
+        clock.advance(250)
+        clock.ticks_ms()  # every other read: one due
+    assert gc.mem_alloc() - before == 0
+    assert chip.conversions() >= 100
+    _off(chip)

@@ -39,6 +39,14 @@ from garmentfw.store import Store
 # the loop works through the ring, as on the MCU, not only when the chip is touched.
 
 
+def interrupts_at_clock_reads(conversions, lead) -> None:
+    """Every clock read of the firmware first runs the DRDY interrupts due by then
+    (``conversions()`` lets the chip model catch up; ``lead``, the chip whose DRDY is wired,
+    says when its next conversion is due)."""
+    clock.interrupts(conversions)
+    lead.report_due(clock.due_at)
+
+
 class Board:
     NAME = "sim"
     MONTAGE = CYCLING_SHORTS
@@ -76,8 +84,7 @@ class Board:
         drv = ADS1299(chip.spi, chip.cs, chip.drdy, reset=chip.reset_pin, start=chip.start_pin, pwdn=chip.pwdn_pin)
         drv.init()
         afe = SimDrdyIrq(chip, drv).afe
-        clock.interrupts(chip.conversions)  # a clock read first runs the conversions due
-        chip.report_due(clock.due_at)
+        interrupts_at_clock_reads(chip.conversions, chip)
         return chip, afe
 
     def _stimulator(self, chip):

@@ -30,6 +30,7 @@ class Board(sim.Board):
                       pwdn=chip.pwdn_pin, n_chips=_CHIPS, fclk_hz=FCLK_HD_HZ)
         drv.init()
         afe = SimDrdyIrq(chip, drv).afe
+        sim.interrupts_at_clock_reads(chip.conversions, chip.chips[0])
         afe.fs_allowed = wire.HD_FS
         return chip, afe
 

@@ -1,9 +1,15 @@
 # The `qemu` board: the firmware on MicroPython's qemu port, an emulated 32-bit MCU core
 # (Cortex-M7 MPS2-AN500 by default; Cortex-M3 and RV32 builds too). What a real board
 # has in hardware is simulated here as on the sim board: the real ADS1299 driver on the
-# register-level chip model (its own conversion clock, one conversion held), the
-# simulated current source, and the store on littlefs in a RAM block device (the port
-# has no flash filesystem). The link is the board's UART: the framed protocol over the
+# register-level chip model (one conversion held, as the chip), the simulated current
+# source, and the store on littlefs in a RAM block device (the port has no flash
+# filesystem). The AFE is captured as on an MCU: a hardware timer of the core (CMSDK
+# TIMER0, `afeclock`, a C addition of the image) interrupts at the data rate, and its
+# handler, a hard IRQ between any two bytecodes of the loop, runs the chip's conversion
+# (the chip's own clock) and the firmware's DRDY capture (garmentfw/capture.py) into the
+# device's ring (1024 conversions, the MCU boards'). A handler later than one period
+# finds the older conversion overwritten (counted). An image without the timer (RV32)
+# models the interrupt as the sim board does (sim/afe_irq.py). The link is the board's UART: the framed protocol over the
 # REPL's stdin/stdout, which the host reaches through a pty (`--device qemu`).
 # There is no rig port (the UART is the only I/O): the chip model's noise floor and
 # its internal test signal are the EMG. Idle, the core sleeps (WFI) until a UART byte or
@@ -17,11 +23,12 @@ import time
 import vfs
 from micropython import const
 
-from garmentfw.afe import Ads1299Source
 from garmentfw.boards.stdio_link import StdioLink
+from garmentfw.capture import DrdyCapture
 from garmentfw.drivers.ads1299 import ADS1299
 from garmentfw.montage import CYCLING_SHORTS
 from garmentfw.sim.ads1299_model import FakeADS1299
+from garmentfw.sim.afe_irq import SimDrdyIrq
 from garmentfw.sim.stimulator import SimStimulator
 from garmentfw.store import Store
 
@@ -29,9 +36,6 @@ _BLOCK = const(512)
 # 192 kB of the heap: models, calibration and keys with their previous copies fit.
 _BLOCKS = const(384)
 _MOUNT = "/flash"
-# An MCU's DRDY capture ring, not the unix sim's 0.5 s cushion: 64 conversions (32 ms
-# at 2 kHz) is what the MCU boards' capture rings hold.
-_AFE_FIFO = const(64)
 
 try:
     from coresleep import wait as _core_sleep  # type: ignore[import-not-found]
@@ -42,6 +46,46 @@ try:
     import uartrx as _uartrx  # type: ignore[import-not-found]
 except ImportError:  # an image without it: the port's polled UART
     _uartrx = None
+
+try:
+    import afeclock as _afeclock  # type: ignore[import-not-found]
+except ImportError:  # an image without the timer: the interrupt modelled (sim/afe_irq.py)
+    _afeclock = None
+
+
+class TimerDrdyCapture(DrdyCapture):
+    """The DRDY capture with the chip model's conversions on a hardware timer interrupt.
+
+    ``afeclock`` calls ``chip.tick(n)`` as a hard IRQ at the data rate: the chip converts
+    (n > 1: the handler came late, the older ones are overwritten and counted) and its
+    DRDY edge runs ``_edge``, which moves the held conversion into the ring. The loop's
+    accesses to the chip mask that interrupt (``chip.drive``). Allocation-free.
+    """
+
+    def __init__(self, chip, driver, gain: int = 24):
+        super().__init__(driver, gain)
+        self.chip = chip
+        self._starting = False
+        chip.drive(_afeclock.hold, _afeclock.release)
+        chip.drdy.irq(self._edge, trigger=1, hard=True)
+
+    def _edge(self, _pin) -> None:
+        # DRDY fell: conversion (conversions since START) - 1 is held.
+        self.on_drdy(self.chip.conversions() - 1)
+
+    def configure(self, fs: int, n_ch: int) -> None:
+        # The clock stops while the chip is set up and starts on the loop's next poll,
+        # once the device has reset its ring for the new stride (the ring's producer
+        # must not run under that reset).
+        _afeclock.stop()
+        super().configure(fs, n_ch)
+        self._starting = True
+
+    def poll(self, ring) -> int:
+        if self._starting:
+            self._starting = False
+            _afeclock.start(self.chip.tick, self.chip.fs())  # the rate CONFIG1 now says
+        return 0
 
 
 class UartLink(StdioLink):
@@ -106,11 +150,11 @@ class Board:
     def __init__(self):
         self.state_dir = mount_ram_flash() + "/garment"
         self.store = Store(self.state_dir)
-        self.chip = FakeADS1299(depth=_AFE_FIFO)
+        self.chip = FakeADS1299(depth=1)
         chip = self.chip
         drv = ADS1299(chip.spi, chip.cs, chip.drdy, reset=chip.reset_pin, start=chip.start_pin, pwdn=chip.pwdn_pin)
         drv.init()
-        self.afe = Ads1299Source(drv, chip.pending, chip.next_index)
+        self.afe = SimDrdyIrq(chip, drv).afe if _afeclock is None else TimerDrdyCapture(chip, drv)
         self.link = StdioLink() if _uartrx is None else UartLink()
         self.stim = SimStimulator(chip, n_channels=4)
 

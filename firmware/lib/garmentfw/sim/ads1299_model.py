@@ -32,8 +32,15 @@
 #   byte) takes it. Output FIFO `depth` (1 = the real chip: a new conversion overwrites
 #   an unread one); with more pending than `depth` the oldest are lost, `overruns`
 #   counts them. DAISY_EN'=0: bytes past the frame read 0 (DAISY_IN low); =1 repeats.
-# The per-conversion path (_run) and frame reads are viper and allocation-free; all
-# viper intermediates fit in 32 bits.
+# - conversion clock: by default conversions complete when the model's clock says they
+#   are due, whenever the chip is accessed (the unix sim); drive() hands it to a hardware
+#   timer's interrupt instead (the qemu board's afeclock): each tick(n) completes n
+#   conversions and runs DRDY's handler once, on the last, so a handler later than one
+#   period loses the ones before (overwritten, counted), as on the real chip. The loop's
+#   own accesses to the model (feeding its input, SPI transactions, pins) then mask that
+#   interrupt (drive()'s hold/release pair) so the chip's state is never half-updated under it.
+# The per-conversion path (_run, tick) and frame reads are viper and allocation-free;
+# all viper intermediates fit in 32 bits.
 import time
 from array import array
 from time import ticks_diff
@@ -338,6 +345,10 @@ def _ring_add(ring, src, st, k0: int, n: int) -> int:
     return done
 
 
+def _nop() -> None:
+    pass
+
+
 class _Pin:
     """machine.Pin-like line between the MCU and the model."""
 
@@ -353,8 +364,11 @@ class _Pin:
             return self._level
         v = 1 if v else 0
         if self._kind != _PIN_DRDY and v != self._level:  # DRDY is the chip's output
+            c = self._chip
+            c._mask()
             self._level = v
-            self._chip._pin_edge(self._kind, v)
+            c._pin_edge(self._kind, v)
+            c._unmask()
 
     def __call__(self, v=None):
         return self.value(v)
@@ -412,11 +426,13 @@ class _SPI:
 
     def write(self, buf):
         c = self._c
+        c._mask()
         i = 0
         n = len(buf)
         while i < n:
             c._xfer(buf[i])
             i += 1
+        c._unmask()
 
     def readinto(self, buf, write=0):
         c = self._c
@@ -428,10 +444,12 @@ class _SPI:
             _copy(buf, c._cur, 0, n)
             c._pos = n
             return
+        c._mask()
         i = 0
         while i < n:
             buf[i] = c._xfer(write)
             i += 1
+        c._unmask()
 
     def read(self, n, write=0):
         b = bytearray(n)
@@ -440,11 +458,13 @@ class _SPI:
 
     def write_readinto(self, wbuf, rbuf):
         c = self._c
+        c._mask()
         i = 0
         n = len(wbuf)
         while i < n:
             rbuf[i] = c._xfer(wbuf[i])
             i += 1
+        c._unmask()
 
 
 class FakeADS1299:
@@ -507,6 +527,9 @@ class FakeADS1299:
         self._in_irq = False
         # report_due(): the sim's clock (sim/clock.py due_at) runs the interrupt on time
         self.on_due = None
+        self._driven = False  # conversions on tick() (a timer interrupt), not on access
+        self._mask = _nop  # mask / unmask that interrupt around the loop's accesses
+        self._unmask = _nop
         # Daisy chain (sim/ads1299_chain.py): chips that share this chip's clock and START
         # convert when this one does (`_followers`); a follower never reads the clock.
         self._followers = ()  # type: tuple
@@ -515,6 +538,28 @@ class FakeADS1299:
         self._power_up()
 
     # -- test / sim interface ------------------------------------------------------
+
+    def drive(self, hold, release) -> None:
+        """Conversions complete on tick() from now on (a timer interrupt at the data rate:
+        the chip's own clock), no longer when the model is accessed. ``hold()`` /
+        ``release()`` mask / unmask that interrupt (nested) around the loop's accesses."""
+        self._advance()  # what was due by the clock so far
+        self._driven = True
+        self._mask = hold
+        self._unmask = release
+
+    def tick(self, n: int) -> None:
+        """The conversion clock's interrupt (driven mode): ``n`` conversions completed since
+        the last tick; DRDY's handler runs once, on the newest (with n > 1 the older ones
+        were overwritten unread: overruns, as on the chip). Allocation-free."""
+        if not self._running or self._in_irq:
+            return
+        self._convert(n)
+        irq = self._drdy_irq
+        if irq is not None:
+            self._in_irq = True
+            irq(self.drdy)
+            self._in_irq = False
 
     def reset_counters(self) -> None:
         st = self._st
@@ -537,7 +582,9 @@ class FakeADS1299:
         if n_samples * NCH > len(nv):
             raise ValueError("nv holds fewer than n_samples * 8 values")
         self._advance()  # conversions due so far take the input that was there before
+        self._mask()
         took = _ring_in(self._in, nv, self._st, n_samples)
+        self._unmask()
         self.feed_dropped += n_samples - took
         return took
 
@@ -547,7 +594,10 @@ class FakeADS1299:
         correction of the electrode signal (e.g. an evoked response rendered after the
         samples were fed). Returns how many samples were still queued and got it."""
         self._advance()
-        return int(_ring_add(self._in, nv, self._st, first_index - self._conv_total, n_samples))
+        self._mask()
+        done = int(_ring_add(self._in, nv, self._st, first_index - self._conv_total, n_samples))
+        self._unmask()
+        return done
 
     def queued(self) -> int:
         """Input samples waiting to be converted."""
@@ -561,17 +611,21 @@ class FakeADS1299:
         return st[_S_CAP] - st[_S_CNT]
 
     def clear_input(self) -> None:
+        self._mask()
         st = self._st
         st[_S_CNT] = 0
         st[_S_RD] = 0
+        self._unmask()
 
     def set_lead_off(self, ch: int, p: bool, n: bool) -> None:
         """Electrode state of channel ch (0-based): p / n True = that electrode is off."""
         self._advance()
+        self._mask()
         bit = 1 << ch
         self._loff_p = (self._loff_p | bit) if p else (self._loff_p & ~bit)
         self._loff_n = (self._loff_n | bit) if n else (self._loff_n & ~bit)
         self._recompute()
+        self._unmask()
 
     def report_due(self, fn) -> None:
         """``fn(t_us)`` is told the time (ticks_us) the next DRDY edge is due whenever it
@@ -690,7 +744,7 @@ class FakeADS1299:
 
     def _advance(self) -> None:
         # Complete the conversions the clock says are due. Allocation-free.
-        if not self._running or self._in_irq or self._follows:
+        if not self._running or self._in_irq or self._follows or self._driven:
             return
         now = self._clock()
         d = ticks_diff(now, self._t_last)

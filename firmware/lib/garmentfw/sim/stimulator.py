@@ -60,6 +60,7 @@ def add_artefact(chip, art, n: int, scratch, skip: int = 0) -> int:
     feeder running) are queued (0 nV before the artefact, then the artefact alone), via
     scratch (an array('i') of at least n*8). Returns the samples touched. Allocation-free."""
     chip._advance()  # conversions due before the pulse take the input that was there
+    chip._mask()  # a timer-driven chip (drive()) converts from its interrupt: not meanwhile
     st = chip._st
     buf = chip._in
     rd = st[_S_RD] + skip
@@ -96,6 +97,7 @@ def add_artefact(chip, art, n: int, scratch, skip: int = 0) -> int:
         for i in range(m * _NIN):
             scratch[i] = art[k * _NIN + i]
         chip.feed(scratch, m)
+    chip._unmask()
     return n
 
 

@@ -7,7 +7,7 @@
 // back (E_STALE). With the interrupt, bytes are taken as fast as qemu delivers them and
 // a pass reads all that came.
 //
-//   uartrx.start()        install the handler (a RAM copy of the vector table) and
+//   uartrx.start()        install the handler (vectors.c: the RAM vector table) and
 //                         enable UART0's receive interrupt; idempotent
 //   uartrx.readinto(buf)  move what the ring holds into buf: the count (0: nothing)
 //   uartrx.throttled()    how often the ring was full: the handler then leaves the byte
@@ -22,6 +22,7 @@
 #include "py/stream.h"
 
 #include "uartrx.h"
+#include "vectors.h"
 
 #define RING_SIZE (4096u)  // a power of two; several model chunks
 
@@ -40,17 +41,12 @@ uint32_t uartrx_any(void) {
 #define UART0_STATE     (*(volatile uint32_t *)0x40004004)
 #define UART0_CTRL      (*(volatile uint32_t *)0x40004008)
 #define UART0_INTSTATUS (*(volatile uint32_t *)0x4000400C)
-#define SCB_VTOR        (*(volatile uint32_t *)0xE000ED08)
 #define NVIC_ISER0      (*(volatile uint32_t *)0xE000E100)
 #define NVIC_ICPR0      (*(volatile uint32_t *)0xE000E280)
 #define UART0_RX_IRQ    (0)  // MPS2: UART0 receive is external interrupt 0
 #define STATE_RXFULL    (1u << 1)
 #define CTRL_RX_INTEN   (1u << 3)
 #define INT_RX          (1u << 1)
-#define N_VECTORS       (16 + 32)
-
-// The vector table's alignment must cover its size rounded up to a power of two.
-static uint32_t vectors[N_VECTORS] __attribute__((aligned(256)));
 
 static void uart0_rx_handler(void) {
     // Clear first, then read: a byte that lands after the read raises the line again
@@ -80,17 +76,8 @@ static void rx_unthrottle(void) {
 }
 
 static void rx_start(void) {
-    const uint32_t *old = (const uint32_t *)SCB_VTOR;
-    for (int i = 0; i < 16; i++) {
-        vectors[i] = old[i];
-    }
-    for (int i = 16; i < N_VECTORS; i++) {
-        vectors[i] = old[3];  // the HardFault handler: an unexpected interrupt is loud
-    }
-    vectors[16 + UART0_RX_IRQ] = (uint32_t)&uart0_rx_handler;
     __asm volatile ("cpsid i" ::: "memory");
-    SCB_VTOR = (uint32_t)vectors;
-    __asm volatile ("dsb\n isb" ::: "memory");
+    garment_vector_set(UART0_RX_IRQ, &uart0_rx_handler);
     UART0_INTSTATUS = INT_RX;
     NVIC_ICPR0 = 1u << UART0_RX_IRQ;
     UART0_CTRL |= CTRL_RX_INTEN;

@@ -380,8 +380,10 @@ class Device:
             s.on_disconnect()
 
     def process_available(self) -> int:
-        """Move every sample the AFE has produced through the pipeline's stages, in order
-        (allocation-free)."""
+        """Move every sample the AFE had produced when the pass began through the
+        pipeline's stages, in order (allocation-free). Only those: a capture interrupt
+        keeps adding to the ring meanwhile, and a core that falls behind must still end
+        the pass (the link and the services run; the full ring counts what it loses)."""
         ring = self.ring
         block = self.block
         total = 0
@@ -393,10 +395,12 @@ class Device:
         guard = self.guard
         win = self.window
         units = self.units
-        while True:
-            k = ring.take(block, wire.SAMPLES_PER_PACKET)
+        left = ring.count()
+        while left > 0:
+            k = ring.take(block, wire.SAMPLES_PER_PACKET if left > wire.SAMPLES_PER_PACKET else left)
             if not k:
                 return total
+            left -= k
             first = ring.first_index
             # raw
             if samples and raw:
@@ -416,6 +420,7 @@ class Device:
             if units is not None:
                 units.on_filtered(block, k, first)
             total += k
+        return total
 
     def step(self) -> bool:
         """One pass of the main loop; True if anything was done."""

@@ -66,12 +66,18 @@ class TimerDrdyCapture(DrdyCapture):
         super().__init__(driver, gain)
         self.chip = chip
         self._starting = False
+        self._next = 0  # the conversion the next edge should hold
         chip.drive(_afeclock.hold, _afeclock.release)
         chip.drdy.irq(self._edge, trigger=1, hard=True)
 
     def _edge(self, _pin) -> None:
-        # DRDY fell: conversion (conversions since START) - 1 is held.
-        self.on_drdy(self.chip.conversions() - 1)
+        # DRDY fell: conversion (conversions since START) - 1 is held; those since the
+        # last edge before it were overwritten unread (the handler came late): counted.
+        i = self.chip.conversions() - 1
+        if self._on and i > self._next:
+            self.lost(i - self._next)
+        self._next = i + 1
+        self.on_drdy(i)
 
     def configure(self, fs: int, n_ch: int) -> None:
         # The clock stops while the chip is set up and starts on the loop's next poll,
@@ -79,6 +85,7 @@ class TimerDrdyCapture(DrdyCapture):
         # must not run under that reset).
         _afeclock.stop()
         super().configure(fs, n_ch)
+        self._next = 0  # START restarted the chip's count
         self._starting = True
 
     def poll(self, ring) -> int:

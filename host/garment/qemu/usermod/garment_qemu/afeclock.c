@@ -15,7 +15,8 @@
 //   afeclock.hold() / release()   mask / unmask the interrupt (nested): the chip model's
 //                                 own atomic sections (the loop feeding its input); a
 //                                 conversion due meanwhile is taken at release
-//   afeclock.stats()              (calls, conversions, late conversions, errors)
+//   afeclock.stats()              (calls, conversions, late conversions, errors, us in
+//                                 the handler: the core's time the interrupt took)
 //
 // A callback that raises is reported on the console and stopped (as a hard IRQ handler is
 // disabled on the MCU ports). Other boards (RISC-V) have no such timer here and no module:
@@ -33,6 +34,7 @@ static volatile uint32_t n_calls;
 static volatile uint32_t n_conv;
 static volatile uint32_t n_late;
 static volatile uint32_t n_errors;
+static volatile uint64_t isr_cycles;
 
 #define TIMER0_CTRL     (*(volatile uint32_t *)0x40000000)
 #define TIMER0_VALUE    (*(volatile uint32_t *)0x40000004)
@@ -99,6 +101,7 @@ static void timer0_handler(void) {
     n_conv += n;
     n_late += n - 1;
     dispatch(n);
+    isr_cycles += now - TIMER1_VALUE;  // the reference counts down
 }
 
 static void clock_start(uint32_t hz) {
@@ -178,11 +181,12 @@ static mp_obj_t afeclock_release(void) {
 static MP_DEFINE_CONST_FUN_OBJ_0(afeclock_release_obj, afeclock_release);
 
 static mp_obj_t afeclock_stats(void) {
-    mp_obj_t t[4] = {
+    mp_obj_t t[5] = {
         mp_obj_new_int_from_uint(n_calls), mp_obj_new_int_from_uint(n_conv),
         mp_obj_new_int_from_uint(n_late), mp_obj_new_int_from_uint(n_errors),
+        mp_obj_new_int_from_ull(isr_cycles / (PCLK_HZ / 1000000u)),
     };
-    return mp_obj_new_tuple(4, t);
+    return mp_obj_new_tuple(5, t);
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(afeclock_stats_obj, afeclock_stats);
 

@@ -190,6 +190,7 @@ def drain():
     gaps = 0
     nxt = None
     while True:
+        afe.poll(ring)     # a loop pass
         k = ring.take(blk, 64)
         if not k:
             return got, gaps
@@ -236,6 +237,7 @@ gaps = 0
 takes = 0
 nxt = None
 while df(ms(), t0) < 1000:
+    afe.poll(ring)
     k = ring.take(blk, 5)
     if k:
         f = ring.first_index

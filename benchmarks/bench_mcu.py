@@ -18,9 +18,10 @@ any host, under any load). Measured per unit of work:
 * ``frame_rx``: one received command frame (COBS + CRC + dispatch, a ping and its ACK);
 * ``loop_worst`` / ``loop_mean``: the worst and the mean device-loop pass over 2 s of
   8 ch x 2 kHz streaming with the default 1 ms tick (AFE read, ring, filters, telemetry
-  framing). The AFE read there is the real driver on the register-level chip model, whose
-  SPI byte exchange runs as Python (a hardware SPI peripheral on a board):
-  ``afe_read_on_model`` (per sample) says how much of a pass that is.
+  framing). The AFE there is the real driver on the register-level chip model, whose
+  SPI byte exchange runs as Python (a hardware SPI peripheral on a board);
+  ``afe_read_on_model`` (per conversion) is the qemu board's conversion timer interrupt:
+  the chip model's conversion and the DRDY capture into the ring.
 
 Each is converted to time at each reference board's clock with a stated
 instructions-per-cycle assumption (:data:`IPC`) and held against the budget: a sample's
@@ -56,8 +57,10 @@ BOARD_CLOCKS_HZ = dict(BUDGET.CPU_HZ)
 IPC = BUDGET.IPC_PERCENT / 100
 FS_HZ = 2000
 SAMPLE_PERIOD_US = 1e6 / FS_HZ
-#: Conversions the MCU boards' DRDY capture ring holds (boards/qemu.py: _AFE_FIFO).
-CAPTURE_RING_DEPTH = 64
+#: Conversions held in front of the loop while a pass is busy, on the board that holds
+#: fewest: the RP2 boards' DMA ring (boards/rp2_capture.py; the device's ring behind
+#: every capture holds 1024).
+CAPTURE_RING_DEPTH = 256
 HEADROOM = float(BUDGET.HEADROOM)
 #: Every count garmentfw/budget.py refuses configurations with -> the row that measures it.
 PINS = {
@@ -266,19 +269,40 @@ for k in range(4000):
             worst = n
 out("loop_worst", worst, 1)
 out("loop_mean", tot, 3900)
-# The AFE read inside each pass: the real driver, but on the register-level chip model,
-# whose SPI byte exchange is Python here (a hardware SPI peripheral on a board).
+# The qemu board's AFE: each conversion completes in its conversion timer's interrupt,
+# whose handler runs the chip model's conversion and the DRDY capture into the ring
+# through the real driver (boards/qemu.py: TimerDrdyCapture, chip.tick), the work a real
+# board's chip and SPI peripheral do; called here as the interrupt calls it (the timer
+# stopped), and the capture's poll in a pass (nothing to move: the interrupt did it).
 d.streaming = False
-tot = 0
-for k in range(400):
-    b.chip.feed(nv, 2)
-    vclock.advance_us(1000)
+import afeclock
+from garmentfw.boards.qemu import TimerDrdyCapture
+cap = TimerDrdyCapture(b.chip, b.afe.drv)
+cap.attach(d.ring)
+cap.configure(2000, 8)
+d.ring.reset(8)
+cap.poll(d.ring)   # its first poll starts the timer: stopped again, the handler called here
+afeclock.stop()
+Z = 0
+for _ in range(200):   # an empty span: what the two readings cost, off each span below
     t0 = RT_US()
-    b.afe.poll(d.ring)
-    tot += instr(t0)
+    Z += instr(t0)
+Z //= 200
+tot = 0
+for k in range(800):
+    b.chip.feed(nv, 1)
+    t0 = RT_US()
+    b.chip.tick(1)
+    tot += instr(t0) - Z
     d.ring.take(d.block, 64)
 out("afe_read_on_model", tot, 800)
-del d, b
+tot = 0
+for _ in range(500):
+    t0 = RT_US()
+    cap.poll(d.ring)
+    tot += instr(t0) - Z
+out("afe_poll_idle_on_model", tot, 500)
+del d, b, cap
 gc.collect()
 
 # ---- the whole device's pass (app.make_device: services, raw stages, decode stage) --
@@ -332,9 +356,9 @@ out("pass_empty", tot, 500)
 tot = 0
 for _ in range(500):
     t0 = RT_US()
-    b.afe.poll(d.ring)     # its share: the AFE read finding nothing, on the chip model
+    b.afe.poll(d.ring)     # its share: the unit-test board's AFE poll (its chip model's clock)
     tot += instr(t0) - ZERO
-out("afe_poll_idle_on_model", tot, 500)
+out("afe_poll_idle_sim", tot, 500)
 st = d.services[2]
 def service_tick(pre, reps):
     # every call a periodic tick: the clock moves a whole period between calls
@@ -447,7 +471,7 @@ def measure(board: str = DEFAULT_BOARD) -> dict[str, float]:
     # ring is a few loads).
     res["device_sample"] = (res["device_block_32"] - res["device_block_1"]) / 31
     res["device_block"] = res["device_block_1"] - res["device_sample"]
-    res["pass_core"] = res["pass_empty"] - res["afe_poll_idle_on_model"]
+    res["pass_core"] = res["pass_empty"] - res["afe_poll_idle_sim"]
     # the features' share per 8-channel sample (a window per 100 new samples)
     res["features_sample"] = res["window_features"] / 100
     res["features_m24_sample"] = (res["window_features_7"] - res["window_features"]) / 100
@@ -458,6 +482,11 @@ def measure(board: str = DEFAULT_BOARD) -> dict[str, float]:
 
 LIVE_GUEST = r"""
 import gc
+try:
+    from afeclock import busy_us  # the conversion timer's handler: the core's time in it
+except ImportError:
+    def busy_us():
+        return 0
 from garmentfw.boards.qemu import Board
 from garmentfw.app import make_device
 from garmentfw import wire
@@ -478,6 +507,7 @@ c0 = b.afe.count
 k0 = st.ticks
 t_start = now()
 idle = 0
+irq_idle = 0
 passes = 0
 blocks = 0
 pa = d.process_available
@@ -491,19 +521,22 @@ d.process_available = counting
 while b.afe.count - c0 < %(n)d:
     passes += 1
     if not d.step():
+        i0 = busy_us()
         t0 = now()
         b.idle(2)
         idle += DF(now(), t0)
+        irq_idle += busy_us() - i0  # the capture's interrupts while the core slept: busy
 tot = DF(now(), t_start)
 d.streaming = False
-print("LIVE %%d %%d %%d %%d %%d %%d %%d" %% (tot, idle, b.afe.count - c0, passes, blocks, st.ticks - k0, b.afe.overruns))
+print("LIVE %%d %%d %%d %%d %%d %%d %%d" %% (tot, idle - irq_idle, b.afe.count - c0, passes, blocks, st.ticks - k0, b.afe.overruns))
 """
 
 
 def live(fs: int, n_ch: int, n: int, shift: int = 2) -> dict[str, float]:
     """The qemu garment's own loop (app.make_device on the qemu board, streaming, stimulation
     disarmed) under ``-icount shift``: its busy instructions per second of signal (guest
-    time outside ``board.idle``), passes, blocks and periodic ticks."""
+    time outside ``board.idle``, plus the conversion timer's interrupts taken while idle), passes,
+    blocks and periodic ticks."""
     pat = re.compile(rb"LIVE (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)\r?\n")
     with QemuMachine(DEFAULT_BOARD, icount=True, shift=shift, elf=build(DEFAULT_BOARD)) as m:
         # The firmware's telemetry shares the UART with the REPL (the board's link), so

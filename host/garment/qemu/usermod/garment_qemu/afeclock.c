@@ -15,8 +15,8 @@
 //   afeclock.hold() / release()   mask / unmask the interrupt (nested): the chip model's
 //                                 own atomic sections (the loop feeding its input); a
 //                                 conversion due meanwhile is taken at release
-//   afeclock.stats()              (calls, conversions, late conversions, errors, us in
-//                                 the handler: the core's time the interrupt took)
+//   afeclock.stats()              (calls, conversions, late conversions, errors, busy_us)
+//   afeclock.busy_us()            microseconds of the core's time in the handler so far
 //
 // A callback that raises is reported on the console and stopped (as a hard IRQ handler is
 // disabled on the MCU ports). Other boards (RISC-V) have no such timer here and no module:
@@ -190,6 +190,11 @@ static mp_obj_t afeclock_stats(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(afeclock_stats_obj, afeclock_stats);
 
+static mp_obj_t afeclock_busy_us(void) {
+    return mp_obj_new_int_from_ull(isr_cycles / (PCLK_HZ / 1000000u));
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(afeclock_busy_us_obj, afeclock_busy_us);
+
 static const mp_rom_map_elem_t afeclock_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_afeclock) },
     { MP_ROM_QSTR(MP_QSTR_start), MP_ROM_PTR(&afeclock_start_obj) },
@@ -197,6 +202,7 @@ static const mp_rom_map_elem_t afeclock_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_hold), MP_ROM_PTR(&afeclock_hold_obj) },
     { MP_ROM_QSTR(MP_QSTR_release), MP_ROM_PTR(&afeclock_release_obj) },
     { MP_ROM_QSTR(MP_QSTR_stats), MP_ROM_PTR(&afeclock_stats_obj) },
+    { MP_ROM_QSTR(MP_QSTR_busy_us), MP_ROM_PTR(&afeclock_busy_us_obj) },
 };
 static MP_DEFINE_CONST_DICT(afeclock_globals, afeclock_globals_table);
 

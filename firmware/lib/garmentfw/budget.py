@@ -21,8 +21,8 @@ HEADROOM = const(2)
 # Measured (bench_mcu.py, MPS2_AN500); each constant is the bench row named beside it.
 # The live loop's work per second (Device.step, app.make_device's stages and services):
 #   every conversion: its capture into the ring ("capture"), or on an emulated board
-#     the AFE read on the chip model, whose Python SPI does the capture too
-#     ("afe_read_on_model"); then the pipeline's per-sample share: raw stages (EMG
+#     its conversion timer's interrupt, which runs the chip model's conversion and the
+#     capture through its Python SPI ("afe_read_on_model"); then the pipeline's per-sample share: raw stages (EMG
 #     guard, artefact stage), filters, telemetry ("device_sample", 8 ch streaming 24-bit
 #     filtered), and the features' ("window_features" / 100: a window per 100 samples);
 #   every block (one loop pass that holds samples): the pipeline's per-block share
@@ -60,10 +60,11 @@ INSTR_SERVICE_TICK = const(64534)
 INSTR_FEATURES_M24_8CH = const(3736)
 INSTR_FEATURES_AR_8CH = const(11472)
 INSTR_FEATURES_CR_8CH = const(11602)
-# Emulated boards: per conversion read on the chip model (the frame is 8 channels
-# always), and per pass its poll finding nothing.
-INSTR_AFE_MODEL = const(61309)
-INSTR_AFE_POLL_MODEL = const(7356)
+# Emulated boards: per conversion the conversion timer's interrupt (the chip model's
+# conversion and the capture of its frame, 8 channels always), and per pass the
+# capture's poll (nothing to move: the interrupt did it).
+INSTR_AFE_MODEL = const(67099)
+INSTR_AFE_POLL_MODEL = const(1191)
 # Measured, per window: the largest golden decoder (MLP 40->16->4), and windows per
 # second (50 ms increments: the feature configuration's default).
 INSTR_DECODE = const(56775)

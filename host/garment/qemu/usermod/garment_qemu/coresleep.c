@@ -13,6 +13,7 @@
 #include "py/stream.h"
 
 #include "uartrx.h"
+#include "vectors.h"
 
 #if defined(QEMU_SOC_MPS2)
 #define UART0_STATE     (*(volatile uint32_t *)0x40004004)
@@ -35,11 +36,13 @@ static int rx_waiting(void) {
 
 static void sleep_until_interrupt(void) {
     __asm volatile ("cpsid i" ::: "memory");
+    garment_core_idle = 1;        // the interrupts taken at the wake-up see it
     if (uartrx_started()) {       // the handler is armed: a pending byte wakes the WFI
         if (!rx_waiting()) {
             __asm volatile ("dsb\n wfi" ::: "memory");
         }
         __asm volatile ("cpsie i\n isb" ::: "memory");
+        garment_core_idle = 0;
         return;
     }
     UART0_CTRL |= CTRL_RX_INTEN;
@@ -53,6 +56,7 @@ static void sleep_until_interrupt(void) {
     UART0_INTSTATUS = INT_RX;
     NVIC_ICPR0 = UART0_RX_IRQ_BIT;
     __asm volatile ("cpsie i\n isb" ::: "memory");
+    garment_core_idle = 0;
 }
 #else
 // Other emulated boards: the port's busy poll (no sleep).

@@ -2,6 +2,8 @@
 // receive, afeclock.c's conversion timer): the port's table is in flash and has none.
 #include "vectors.h"
 
+volatile int garment_core_idle;
+
 #if defined(QEMU_SOC_MPS2)
 #define SCB_VTOR        (*(volatile uint32_t *)0xE000ED08)
 #define N_VECTORS       (16 + 32)

@@ -6,3 +6,8 @@
 // to RAM: the port's is in flash). Call with interrupts masked.
 void garment_vector_set(unsigned irq, void (*handler)(void));
 #endif
+
+// Non-zero while the core sleeps in coresleep's WFI (an interrupt taken at its wake-up
+// sees it set): under qemu's `-icount sleep=on` an idle guest's clock follows the host's,
+// so a host that did not run qemu for a while moves it on in one step there.
+extern volatile int garment_core_idle;

@@ -224,6 +224,8 @@ c0 = chip.conversions()
 held(600, seen)
 c1 = chip.conversions()
 a1 = gc.mem_alloc()
+if afeclock is not None:
+    afeclock.stop()  # no conversion between the drain and the counts read after it
 got, gaps = drain()
 result("HELD", got, gaps, chip.conversions(), c1 - c0, afe.count, afe.overruns, chip.overruns, a1 - a0, *seen)
 
@@ -342,7 +344,7 @@ def test_qemu_board_late_capture_loses_conversions_counted(capture_run) -> None:
 def test_qemu_board_chip_model_holds_one_conversion(capture_run) -> None:
     """With no DRDY handler, the qemu board's chip model keeps only the newest conversion:
     each new one overwrites the unread one (overrun), as the ADS1299 does. Failed on the
-    64-deep FIFO (ten conversions pending)."""
+    64-deep FIFO (13 conversions pending after 40 ms at 250 Hz)."""
     conv, chip_overruns, pending = capture_run["DEPTH"]
-    assert conv == 10 and chip_overruns == conv - 1 and pending == 1, capture_run
+    assert 9 <= conv <= 11 and chip_overruns == conv - 1 and pending == 1, capture_run
     assert capture_run["ERRORS"] == [0], capture_run

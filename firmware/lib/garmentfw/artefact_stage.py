@@ -62,6 +62,11 @@ class ArtefactStage:
         if bl.count and fb is not None:
             bl.apply(block, n, first, fb, self._chmask)
 
+    def end_pass(self) -> None:
+        """The device's pass took its last block (it takes what the ring held when it
+        began, so the ring need not be empty then): the next block anchors again."""
+        self._in_pass = False
+
     def window_news(self, blank_us: int):
         """None, or a note when the measured answer has grown the blank window beyond
         ``blank_us`` (or it shrank back) by 2 ms or more: the user sees why less EMG

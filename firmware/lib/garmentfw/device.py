@@ -399,7 +399,7 @@ class Device:
         while left > 0:
             k = ring.take(block, wire.SAMPLES_PER_PACKET if left > wire.SAMPLES_PER_PACKET else left)
             if not k:
-                return total
+                break
             left -= k
             first = ring.first_index
             # raw
@@ -420,6 +420,8 @@ class Device:
             if units is not None:
                 units.on_filtered(block, k, first)
             total += k
+        if art is not None:
+            art.end_pass()  # the next block anchors its pulse times again
         return total
 
     def step(self) -> bool:

@@ -35,6 +35,7 @@ NOT_ON_CORE = {
     "test_esp32s3_stim.py": "tests the ESP32-S3 board's RMT stimulator (boards/esp32s3_stim.py), not in the qemu image",
     "test_rp2_capture.py": "tests the RP2 boards' PIO + DMA capture (boards/rp2_capture.py), not in the qemu image",
     "test_rp2350_stim.py": "tests the RP2350 board's PIO stimulator (boards/rp2350_stim.py), not in the qemu image",
+    "test_rig_clock.py": "tests the sim board's rig-driven clock (sim/rig_clock.py, its rig reached over the unix port's TCP socket), not in the qemu image",
     "test_sim_clock.py": "tests the unix sim's clock model (sim/clock.py, which stands in for the unix port's time module; the core's own ticks wrap at 2**30 natively), not in the qemu image",
 }
 SCRIPTS = [s for s in sorted(HERE.glob("test_*.py")) if s.name not in NOT_ON_CORE]

@@ -169,16 +169,20 @@ async def test_provisioning_twice_is_refused(bench: StimBench, device_spec: str)
     await auth.ensure_authenticated(bench.g)  # the stored secret still works
 
 
-def _inject_after(g: GarmentClient, ptype: int, forge: Callable[[int], Packet]) -> Callable[[], None]:
-    """A man in the middle: right after a request of ``ptype`` goes out, the packet
-    ``forge(seq)`` reaches the host before the garment's own reply. Returns the undo."""
+def _forge_reply_to(g: GarmentClient, ptype: int, forge: Callable[[int], Packet]) -> Callable[[], None]:
+    """A man in the middle: as a request of ``ptype`` goes out, the packet ``forge(seq)``
+    reaches the host before the garment's own reply. Returns the undo.
+
+    The forgery is dispatched before the request is written (the host has registered the
+    reply it waits for by then): written first, a quick garment's reply could win the race
+    and the test would check the garment's answer instead of the forgery."""
     write = g.transport.write
 
     async def wrapped(frame: bytes) -> None:
-        await write(frame)
         (pkt,) = Deframer().feed(frame)
         if pkt.type == ptype:
             g._dispatch(forge(pkt.seq))  # noqa: SLF001 - the attacker's packet
+        await write(frame)
 
     g.transport.write = wrapped  # type: ignore[method-assign]
 
@@ -194,7 +198,7 @@ async def test_forged_reply_to_a_privileged_request_is_detected(bench: StimBench
     g = bench.g
     before = g.last_stim_state
     armed = struct.pack(wire.STIM_STATE_FMT, wire.SS_ARMED, wire.FAULT_NONE, 1, 0, *([0] * 8))
-    undo = _inject_after(g, wire.T_ARM, lambda seq: Packet(wire.R_STIM_STATE, 0, struct.pack("<H", seq) + armed
+    undo = _forge_reply_to(g, wire.T_ARM, lambda seq: Packet(wire.R_STIM_STATE, 0, struct.pack("<H", seq) + armed
                                                           + bytes(wire.REPLY_TAG_LEN)))
     try:
         with pytest.raises(ReplyAuthError):
@@ -204,7 +208,7 @@ async def test_forged_reply_to_a_privileged_request_is_detected(bench: StimBench
     assert g.last_stim_state is before or (g.last_stim_state is not None and g.last_stim_state.armed_mask != 1)
     base = await g.get_limits()
     want = limits(base, slew_ua_per_s=35000)
-    undo = _inject_after(g, wire.T_SET_LIMITS, lambda seq: Packet(wire.R_LIMITS, 0, struct.pack("<H", seq) + want.pack()))
+    undo = _forge_reply_to(g, wire.T_SET_LIMITS, lambda seq: Packet(wire.R_LIMITS, 0, struct.pack("<H", seq) + want.pack()))
     try:
         with pytest.raises(ReplyAuthError):
             await g.set_limits(want)  # the untagged reply an old garment would send: refused

@@ -47,9 +47,9 @@ BLOCKS_PER_S = const(1000)
 PERIODIC_PER_S = const(250)  # 1000 // PERIOD_MS
 INSTR_CAPTURE_8CH = const(7657)
 INSTR_DEVICE_SAMPLE_8CH = const(19512)
-INSTR_FEATURES_8CH = const(7302)
-INSTR_BLOCK = const(81102)
-INSTR_PASS = const(31352)
+INSTR_FEATURES_8CH = const(7074)
+INSTR_BLOCK = const(88342)
+INSTR_PASS = const(33050)
 INSTR_SERVICE_TICK = const(64534)
 # Extra per 8-channel sample when a model's features include M2 / M4 (their limbs and the
 # D2 ring: window_features_7 - window_features), AR1..AR4 (the lag-product pass and
@@ -57,14 +57,14 @@ INSTR_SERVICE_TICK = const(64534)
 # (the cross-product pass of all three offsets and the correlations:
 # window_features_cr - window_features_7; any CR feature is charged as all three), same
 # benchmark (one run on the shared VM; the counts vary by a few per cent between runs).
-INSTR_FEATURES_M24_8CH = const(3736)
+INSTR_FEATURES_M24_8CH = const(4003)
 INSTR_FEATURES_AR_8CH = const(11472)
 INSTR_FEATURES_CR_8CH = const(11602)
 # Emulated boards: per conversion the conversion timer's interrupt (the chip model's
 # conversion and the capture of its frame, 8 channels always), and per pass the
 # capture's poll (nothing to move: the interrupt did it).
-INSTR_AFE_MODEL = const(67099)
-INSTR_AFE_POLL_MODEL = const(1191)
+INSTR_AFE_MODEL = const(56336)
+INSTR_AFE_POLL_MODEL = const(1284)
 # Measured, per window: the largest golden decoder (MLP 40->16->4), and windows per
 # second (50 ms increments: the feature configuration's default).
 INSTR_DECODE = const(56775)

@@ -34,9 +34,9 @@ MAX_LAG = const(64)
 # the detector), per channel and sample (the delay line), per sample (the loop, the
 # packets' share).
 INSTR_TAP = const(52)
-INSTR_UNIT = const(207)
+INSTR_UNIT = const(197)
 INSTR_CHANNEL = const(105)
-INSTR_SAMPLE = const(619)
+INSTR_SAMPLE = const(640)
 
 
 def unit_refusal(hdr, body_len: int, fs: int, n_ch: int):

@@ -80,6 +80,14 @@ class QualityRules:
     baseline_sil: float = 0.9
     baseline_cov: float = 0.4
     baseline_discharges: int = 10
+    #: size principle (:func:`size_principle`): kept only while it discharges within ``cover_s`` of at
+    #: least ``cover_min`` (the median over the units recruited after it, ``cover_refs`` or more of them,
+    #: each with ``cover_count`` discharges or more in the last ``cover_checks`` checks); None: off
+    cover_min: float | None = 0.9
+    cover_s: float = 0.1
+    cover_count: int = 20
+    cover_refs: int = 2
+    cover_checks: int = 60
 
 
 def baseline_refusal(sil: float, cov: float, n: int, rules: QualityRules) -> str:
@@ -98,6 +106,55 @@ def kept_baseline_trains(cal: Calibration, rules: QualityRules | None = QualityR
     :func:`baseline_refusal`): the neural drive's full scale counts only the units that can add to it."""
     return [t for u, t in zip(cal.units, cal.baseline_discharges)
             if rules is None or not baseline_refusal(u.baseline_sil, u.baseline_cov, u.baseline_discharges, rules)]
+
+
+def covered_mask(train: np.ndarray, others: np.ndarray, within: int) -> np.ndarray:
+    """Which of ``others`` (discharge samples) have a discharge of ``train`` (sorted) within ``within`` samples."""
+    if not train.size or not others.size:
+        return np.zeros(others.shape, bool)
+    i = np.searchsorted(train, others)
+    before = np.abs(others - train[np.clip(i - 1, 0, train.size - 1)])
+    after = np.abs(train[np.clip(i, 0, train.size - 1)] - others)
+    return np.minimum(before, after) <= within
+
+
+def size_principle(hits: np.ndarray, totals: np.ndarray, rank: np.ndarray, kept: np.ndarray,
+                   rules: QualityRules) -> tuple[list[str], np.ndarray]:
+    """Which units break the size principle: a unit recruited earlier cannot stop while units recruited
+    after it discharge.  ``hits[k, j]`` of the ``totals[k, j]`` discharges of unit ``j`` had one of unit
+    ``k``'s within ``cover_s``; ``rank``: recruitment order; ``kept``: units that may be references.
+
+    A unit's share is the median over the references recruited after it (each with ``cover_count``
+    discharges or more; ``cover_refs`` or more of them, else no verdict); below ``cover_min`` it fails.
+    A reference must itself be covered by the units recruited before it that pass (median share >=
+    ``cover_min``): a unit ranked too late (its baseline count was low because it missed discharges) or
+    a false unit fires while the units ranked before it do not, and would otherwise fail them all.  The
+    two judgements are iterated to a fixed point.  Returns (why each unit fails, "" when it does not;
+    whether each unit has the ``cover_refs`` references a verdict needs, passing or not)."""
+    k = rank.size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(totals >= rules.cover_count, hits / np.maximum(totals, 1), np.nan)
+    np.fill_diagonal(share, np.nan)
+    later = rank[None, :] > rank[:, None]  # later[i, j]: j recruited after i
+    ref = kept.copy()
+    ok = np.ones(k, bool)
+    med = np.full(k, np.nan)
+    nref = np.zeros(k, np.int64)
+    for _ in range(2 * k + 2):
+        use = later & ref[None, :] & np.isfinite(share)
+        nref = use.sum(axis=1)
+        med = np.array([np.median(share[i, use[i]]) if nref[i] >= rules.cover_refs else np.nan for i in range(k)])
+        ok = ~(med < rules.cover_min)
+        before = later.T & (ok & kept)[None, :] & np.isfinite(share.T)  # before[j, i]: i recruited before j, passing
+        col = np.array([np.median(share.T[j, before[j]]) if before[j].any() else np.inf for j in range(k)])
+        new = kept & (col >= rules.cover_min)
+        if (new == ref).all():
+            break
+        ref = new
+    why = ["" if ok[i] else (f"fires at {100 * med[i]:.0f} % of the discharges of the units recruited after it "
+                             f"(median of {nref[i]}) < {100 * rules.cover_min:.0f} % (size principle, within "
+                             f"{1000 * rules.cover_s:g} ms)") for i in range(k)]
+    return why, nref >= rules.cover_refs
 
 
 def running_refusal(sils: list[float], covs: list[float], rules: QualityRules) -> str:

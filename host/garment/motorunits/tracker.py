@@ -53,7 +53,8 @@ from garment.decomposition.extension import apply_extended
 from garment.decomposition.spikes import MIN_ISI_S
 
 from .calibrate import Calibration, extended_at, precision, toeplitz_covariance
-from .quality import QualityRules, baseline_refusal, duplicate_pairs, running_refusal, window_quality
+from .quality import (QualityRules, baseline_refusal, covered_mask, duplicate_pairs, running_refusal, size_principle,
+                      window_quality)
 from .stretch import POST, PRE, StretchLag
 
 #: Longest batch (s) the tracker accepts: the live path's latency budget.
@@ -154,6 +155,12 @@ class MotorUnitTracker:
         # unit is judged on the median of its last judged windows.
         self._sils: list[list[float]] = [[] for _ in range(k)]
         self._covs: list[list[float]] = [[] for _ in range(k)]
+        # Size principle: per check, hits[k, j] of the tots[k, j] discharges of kept unit j had one of unit
+        # k's within ``cover_s`` (rows of a dropped unit start again at the drop).
+        self._cover_hits: list[np.ndarray] = []
+        self._cover_tots: list[np.ndarray] = []
+        self._cover_ready = np.zeros(k, bool)  # enough references for a verdict
+        self._cover_upto = 0  # later units' discharges before this sample have been counted
         #: why each unit is not kept now ("" while kept or only silent): the last drop's reason and figures
         self.why: list[str] = [""] * k
         self.refused = np.zeros(k, bool)  # failed on the baseline: never kept
@@ -364,35 +371,93 @@ class MotorUnitTracker:
             dup[worse] = True
         events: list[UnitEvent] = []
         t = float(now / self.fs)
+        cover = self._count_cover(recent, start, now) if rules.cover_min is not None else [""] * self.n_units
         for k in range(self.n_units):
-            if not judged[k] or self.refused[k]:
+            if self.refused[k]:
+                continue
+            if not judged[k]:  # too few discharges for SIL / CoV; the size principle still judges it
+                if not self.dropped[k] and cover[k]:
+                    self._drop(k, t, "quality", cover[k], events)
                 continue
             qk = q[k]
             assert qk is not None
             self._sils[k] = (self._sils[k] + [qk.sil])[-rules.keep_windows:]
             self._covs[k] = (self._covs[k] + [qk.cov])[-rules.keep_windows:]
             enough = len(self._sils[k]) >= (rules.keep_windows if self.dropped[k] else rules.keep_checks)
-            poor = running_refusal(self._sils[k], self._covs[k], rules) if enough else ""
+            poor = (running_refusal(self._sils[k], self._covs[k], rules) if enough else "") or cover[k]
             if not self.dropped[k] and (not good[k] or dup[k] or poor):
-                self.dropped[k] = True
-                self.lost[k] = True
                 reason = "drift" if not good[k] else "duplicate" if dup[k] else "quality"
-                self.why[k] = {"drift": f"window SIL {qk.sil:.2f} / CoV of ISI {qk.cov:.2f} (drift levels "
-                                        f"{rules.sil_min:g} / {rules.cov_max:g})",
-                               "duplicate": "fires with another kept unit", "quality": poor}[reason]
-                events.append(UnitEvent(t, k, "lost", reason, self.why[k]))
-                self._sils[k], self._covs[k] = [], []  # found again only on windows after the drop
-                if reason == "duplicate" or rules.reseed_drift:  # a duplicate is on another unit's source: start it again
-                    self._reseed(k)
+                self._drop(k, t, reason, {"drift": f"window SIL {qk.sil:.2f} / CoV of ISI {qk.cov:.2f} (drift levels "
+                                                   f"{rules.sil_min:g} / {rules.cov_max:g})",
+                                          "duplicate": "fires with another kept unit", "quality": poor}[reason], events)
             elif self.dropped[k]:
                 self._passes[k] = self._passes[k] + 1 if clean[k] and not dup[k] else 0
-                if self._passes[k] >= rules.found_checks and enough and not poor:
+                # kept again only on evidence that it follows the size principle (when units recruited after it fire)
+                evidence = rules.cover_min is None or self._cover_ready[k] or not self._cover_possible(k)
+                if self._passes[k] >= rules.found_checks and enough and not poor and evidence:
                     self.dropped[k] = False
                     self.lost[k] = False
                     self._passes[k] = 0
                     self.why[k] = ""
                     events.append(UnitEvent(t, k, "found"))
         return events
+
+    def _drop(self, k: int, t: float, reason: str, why: str, events: list[UnitEvent]) -> None:
+        """Drop unit ``k`` (reported lost with ``reason`` and the figures ``why``; its discharges held back)."""
+        rules = self.rules
+        assert rules is not None
+        self.dropped[k] = True
+        self.lost[k] = True
+        self.why[k] = why
+        events.append(UnitEvent(t, k, "lost", reason, why))
+        self._sils[k], self._covs[k] = [], []  # found again only on windows after the drop
+        for h, n in zip(self._cover_hits, self._cover_tots):
+            h[k], n[k] = 0, 0
+        if reason == "duplicate" or rules.reseed_drift:  # a duplicate is on another unit's source: start it again
+            self._reseed(k)
+
+    def _count_cover(self, recent: list[np.ndarray], start: int, now: int) -> list[str]:
+        """Size principle (:func:`.quality.size_principle`): counts, for every pair of units, the discharges
+        of kept unit ``j`` since the last check (those whose neighbourhood of +-``cover_s`` is reported in
+        full) and how many had one of unit ``k``'s within ``cover_s``; returns per unit why it fails ("")
+        over the last ``cover_checks`` checks.
+
+        A unit whose filter matches its potential only at some positions of a moving muscle misses the
+        discharges at the others; it has no false discharges, so its SIL and CoV stay good, but while it
+        misses, the units recruited after it go on firing without it."""
+        rules = self.rules
+        assert rules is not None and rules.cover_min is not None
+        cw = int(round(rules.cover_s * self.fs))
+        hi = now - self.hold - int(round(0.05 * self.fs)) - cw  # later than this: lags and shift may still report
+        lo = max(self._cover_upto, start + cw)
+        k = self.n_units
+        if hi > lo:
+            self._cover_upto = hi
+            kept = ~self.lost & ~self.refused
+            part = [d[(d >= lo) & (d < hi)] if kept[j] else np.zeros(0, np.int64) for j, d in enumerate(recent)]
+            tots = np.broadcast_to(np.array([p.size for p in part], np.int64), (k, k)).copy()
+            hits = np.zeros((k, k), np.int64)
+            if tots[0].any():
+                allo = np.concatenate(part)
+                who = np.repeat(np.arange(k), tots[0])
+                for i in range(k):
+                    if recent[i].size:
+                        near = covered_mask(recent[i], allo, cw)
+                        hits[i] = np.bincount(who[near], minlength=k)
+            self._cover_hits.append(hits)
+            self._cover_tots.append(tots)
+            del self._cover_hits[:-rules.cover_checks], self._cover_tots[:-rules.cover_checks]
+        if not self._cover_tots:
+            return [""] * k
+        why, self._cover_ready = size_principle(sum(self._cover_hits), sum(self._cover_tots), self.onset,
+                                                ~self.dropped & ~self.refused, rules)
+        return why
+
+    def _cover_possible(self, k: int) -> bool:
+        """Whether enough kept units are recruited after unit ``k`` for a size-principle verdict on it."""
+        assert self.rules is not None
+        later = (self.onset > self.onset[k]) & ~self.dropped & ~self.refused
+        return int(later.sum()) >= self.rules.cover_refs
 
     def _reseed(self, k: int) -> None:
         """Start unit ``k`` again from its calibration potential and detection levels."""

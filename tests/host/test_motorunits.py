@@ -136,6 +136,57 @@ def test_a_unit_below_the_fields_quality_criteria_is_dropped_and_its_discharges_
     assert np.count_nonzero(~tr.lost) >= tr.n_units - 2  # the others stay kept
 
 
+def test_a_unit_blind_in_part_of_every_cycle_is_dropped_by_the_size_principle(session):
+    """A filter that matches its unit only at some positions of a moving muscle misses the discharges at
+    the others: no false discharges, so SIL and CoV stay good, but the units recruited after it go on
+    firing while it is silent.  Here the lowest-threshold unit's filter is blind half of every second."""
+    from garment.motorunits.quality import QualityRules
+
+    r, cal = session
+    plateau = np.concatenate([r.emg_uV[int(2 * r.fs) : int(8 * r.fs)]] * 4)
+    nb = int(0.1 * r.fs)
+    for rules in (QualityRules(), QualityRules(cover_min=None)):
+        tr = MotorUnitTracker(cal, adapt=False, quality=rules)
+        k = int(np.argmin(tr.onset))
+        good = tr.f[k].copy()
+        events = []
+        for i, s in enumerate(range(0, plateau.shape[0], nb)):
+            tr.f[k] = good if i % 10 < 5 else 0.0
+            events += tr.process(plateau[s : s + nb]).events
+        lost = [e for e in events if e.unit == k and e.kind == "lost" and e.reason != "silent"]
+        if rules.cover_min is None:
+            assert not lost and not tr.dropped[k]  # the field's SIL / CoV criteria and the drift check pass it
+            continue
+        assert [e.reason for e in lost] == ["quality"] and "size principle" in lost[0].detail
+        assert tr.dropped[k] and tr.why[k] == lost[0].detail
+        share = float(lost[0].detail.split("fires at ")[1].split(" %")[0])
+        assert 30 <= share < 90  # about half the later units' discharges
+        # no other unit is dropped for the size principle (the blind one is not a reference for units after it)
+        assert not any("size principle" in e.detail for e in events if e.unit != k)
+
+
+def test_size_principle_does_not_blame_the_units_before_a_misranked_or_false_one():
+    from garment.motorunits.quality import QualityRules, size_principle
+
+    rules = QualityRules()
+    rank = np.arange(5)
+    share = np.ones((5, 5))
+    share[:, 4] = 0.3  # unit 4 (ranked last) fires while the units ranked before it are silent: false or misranked
+    share[1, 2:4] = 0.6  # unit 1 stops while units 2 and 3, recruited after it, fire
+    totals = np.full((5, 5), 100)
+    why, ready = size_principle(np.round(share * totals).astype(np.int64), totals, rank, np.ones(5, bool), rules)
+    assert [bool(w) for w in why] == [False, True, False, False, False]
+    assert "fires at 60 %" in why[1]
+    assert ready.tolist() == [True, True, False, False, False]  # unit 2 has one reference left (3): no verdict
+    # the reference check is what spares units 2 and 3: against units 3 and 4 unit 2 would read 65 %
+    assert np.median([share[2, 3], share[2, 4]]) < rules.cover_min
+    # too few discharges of the units after it: no verdict
+    low = totals.copy()
+    low[:, 2:] = rules.cover_count - 1
+    why, ready = size_principle(np.round(share * low).astype(np.int64), low, rank, np.ones(5, bool), rules)
+    assert not any(why) and not ready.any()
+
+
 def test_a_unit_whose_causal_filter_is_poor_on_the_baseline_is_never_kept(session):
     import dataclasses
 

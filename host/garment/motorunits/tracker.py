@@ -28,7 +28,10 @@ Kept only while it meets the field's own quality criteria, measured without trut
 (:mod:`.quality`): a unit whose causal filter gives SIL < 0.9 or CoV of ISI > 0.4 on the
 calibration baseline is never kept, and a tracked unit whose judged windows since it was kept
 (the last 30 at most) have a median SIL < 0.9 or CoV > 0.3 is dropped (reason ``quality``, with
-the figures in ``UnitEvent.detail``); found again only once 30 windows after the drop pass.
+the figures in ``UnitEvent.detail``); found again only once 30 windows after the drop pass.  By the
+size principle a unit must also go on firing while the units recruited after it fire (it has a
+discharge within 100 ms of 90 % of theirs, :func:`.quality.size_principle`): a filter that matches
+a moving muscle at some positions only misses the discharges at the others, with good SIL and CoV.
 
 Calibrate on the task.  Measured on the HD phantom's cycling (60 rpm, the muscle sliding +-4 mm
 under the grid, bursts to 35 %MVC): the units a 20 %MVC isometric hold gives are small,
@@ -159,6 +162,7 @@ class MotorUnitTracker:
         # k's within ``cover_s`` (rows of a dropped unit start again at the drop).
         self._cover_hits: list[np.ndarray] = []
         self._cover_tots: list[np.ndarray] = []
+        self._cover_counts: list[np.ndarray] = []  # per check, each kept unit's counted discharges (never reset)
         self._cover_ready = np.zeros(k, bool)  # enough references for a verdict
         self._cover_upto = 0  # later units' discharges before this sample have been counted
         #: why each unit is not kept now ("" while kept or only silent): the last drop's reason and figures
@@ -446,7 +450,9 @@ class MotorUnitTracker:
                         hits[i] = np.bincount(who[near], minlength=k)
             self._cover_hits.append(hits)
             self._cover_tots.append(tots)
+            self._cover_counts.append(tots[0].copy())
             del self._cover_hits[:-rules.cover_checks], self._cover_tots[:-rules.cover_checks]
+            del self._cover_counts[:-rules.cover_checks]
         if not self._cover_tots:
             return [""] * k
         why, self._cover_ready = size_principle(sum(self._cover_hits), sum(self._cover_tots), self.onset,
@@ -454,9 +460,14 @@ class MotorUnitTracker:
         return why
 
     def _cover_possible(self, k: int) -> bool:
-        """Whether enough kept units are recruited after unit ``k`` for a size-principle verdict on it."""
+        """Whether enough kept units recruited after unit ``k`` fire often enough (``cover_count`` discharges
+        in the last ``cover_checks`` checks) for a size-principle verdict on it: a dropped unit is kept again
+        only after that verdict when one is possible."""
         assert self.rules is not None
-        later = (self.onset > self.onset[k]) & ~self.dropped & ~self.refused
+        if not self._cover_counts:
+            return False
+        n = sum(self._cover_counts)
+        later = (self.onset > self.onset[k]) & ~self.dropped & ~self.refused & (n >= self.rules.cover_count)
         return int(later.sum()) >= self.rules.cover_refs
 
     def _reseed(self, k: int) -> None:

@@ -27,7 +27,7 @@ Per task: batch ms (median, p99) per 100 ms of 64-ch data (wall clock, and the t
 the cost on one core whatever else the machine runs), RoA (+-1 ms, best lag) per unit,
 ``roa_same_unit`` per unit (against the true unit its baseline discharges matched), units kept (not
 lost at the end), the lowest RoA of the kept units, the units dropped at the end with why (the
-figures that failed: the field's SIL / CoV criteria, see ``garment.motorunits.quality``), lost (by
+figures that failed: the field's SIL / CoV criteria or the size principle, see ``garment.motorunits.quality``), lost (by
 reason) and found events and, for cycling, per minute: units kept,
 RoA of the units matched over the ride, and what was reported (the units that emitted discharges
 in that minute, matched one-to-one within it).

@@ -26,6 +26,7 @@ import pytest
 from garment.auth import ensure_authenticated
 from garment.client import Calibration, DeviceError, GarmentClient, Limits, Pulse, StimState
 from garment.devices import open_device
+from garment.heartbeat import Heartbeat, heartbeat  # noqa: F401 - the tests import them from here
 from garment.protocol import Packet, wire
 from garment.sim import SimGarment
 from garment.sim.feeder import RAIL_UV, EmgFeeder, RigPulse
@@ -170,83 +171,6 @@ class PulseLog:
     async def wait_pulses(self, n: int, mark: int = 0, channel: int | None = None, timeout: float = 10.0) -> list[LoggedPulse]:
         await self.wait(lambda: len(self.since(mark, channel)) >= n, timeout, f"{n} pulses")
         return self.since(mark, channel)
-
-
-# ---- heartbeat -------------------------------------------------------------------------
-class Heartbeat:
-    """Pings the garment every ``period`` s (T_PING) so the supervisor stays happy.
-
-    The pings keep their own schedule: each goes out on time whether or not the one
-    before has been answered (a reply waits behind the stream on a busy link: paced
-    from the replies, the pings reached the garment a reply's delay apart on top of the
-    period), and a ping sent late moves the next one earlier, back onto the schedule.
-
-    After :meth:`stop`, ``last_sent`` / ``last_acked`` bound when the garment received
-    the last ping: it was sent at ``last_sent`` and answered by ``last_acked``.
-    ``sent`` holds (sent, answered) of every answered ping, ``failed`` what the others
-    raised: a test whose garment tripped on the heartbeat can say whether the host was late."""
-
-    def __init__(self, g: GarmentClient, period: float = 0.1) -> None:
-        self.g = g
-        self.period = period
-        self.last_sent = 0.0
-        self.last_acked = 0.0
-        self.sent: list[tuple[float, float]] = []
-        self.failed: list[str] = []
-        self.task: asyncio.Task[None] | None = None
-        self._flying: set[asyncio.Task[None]] = set()
-        self._stop = asyncio.Event()
-
-    async def _ping(self) -> None:
-        t0 = time.monotonic()
-        try:
-            await self.g.ping(int(t0 * 1000) & 0xFFFFFFFF)
-        except Exception as e:  # kept for the test's report; the schedule goes on
-            self.failed.append(f"{t0:.3f}: {e!r}")
-            return
-        t1 = time.monotonic()
-        self.sent.append((t0, t1))
-        if t0 >= self.last_sent:  # the link keeps the order: the last sent is the last received
-            self.last_sent, self.last_acked = t0, t1
-
-    async def _run(self) -> None:
-        due = time.monotonic()
-        while not self._stop.is_set():
-            ping = asyncio.create_task(self._ping(), name="heartbeat-ping")
-            self._flying.add(ping)
-            ping.add_done_callback(self._flying.discard)
-            now = time.monotonic()
-            due += self.period
-            if due <= now:
-                due = now + self.period  # more than a period late: no burst to catch up
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), due - now)  # the schedule, or stop
-
-    def start(self) -> None:
-        if self.task is None:
-            self._stop.clear()
-            self.task = asyncio.create_task(self._run(), name="heartbeat")
-
-    async def stop(self) -> float:
-        """Stop pinging (pings in flight are let finish); returns when the last one was sent."""
-        if self.task is not None:
-            self._stop.set()
-            with contextlib.suppress(Exception):
-                await self.task
-            self.task = None
-        while self._flying:
-            await asyncio.gather(*self._flying, return_exceptions=True)
-        return self.last_sent
-
-
-@contextlib.asynccontextmanager
-async def heartbeat(g: GarmentClient, period: float = 0.1) -> AsyncIterator[Heartbeat]:
-    hb = Heartbeat(g, period)
-    hb.start()
-    try:
-        yield hb
-    finally:
-        await hb.stop()
 
 
 # ---- the rig (simulated garment) -----------------------------------------------------------

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine
 
 from garment.client import GarmentClient, StimState
+from garment.heartbeat import heartbeat
 from garment.stimulation import MAX_TEST_MS, Calibration
 
 __all__ = [
@@ -63,26 +64,6 @@ async def finish(coro: Coroutine[Any, Any, Any]) -> Any:
     if cancelled:
         raise asyncio.CancelledError
     return result
-
-
-async def _beat(g: GarmentClient, period: float) -> None:
-    token = 0
-    while True:
-        await g.ping(token)
-        token = (token + 1) & 0xFFFFFFFF
-        await asyncio.sleep(period)  # pacing (the garment's timeout is limits.heartbeat_ms)
-
-
-@contextlib.asynccontextmanager
-async def heartbeat(g: GarmentClient, period: float = 0.1) -> AsyncIterator[asyncio.Task[None]]:
-    """Ping the garment every ``period`` s while the block runs."""
-    task = asyncio.create_task(_beat(g, period), name="garment-heartbeat")
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
 
 
 class Armed:

@@ -33,6 +33,7 @@ from garment.client import (
     StimState,
     StreamConfig,
 )
+from garment.heartbeat import Heartbeat
 from garment.protocol import Packet, wire
 from garment.stimcontrol import Ramp, RampResult, search_thresholds
 from garment.stimulation import Calibration, Limits
@@ -169,7 +170,8 @@ class SampleCollector:
 class GarmentSession:
     """A connected garment: streaming, heartbeat, telemetry and log (see module doc)."""
 
-    HEARTBEAT_S = 0.2  # well inside the garment's default 500 ms heartbeat timeout
+    HEARTBEAT_S = 0.1  # pings on their own schedule, well inside the garment's default 500 ms timeout
+    POLL_S = 0.2  # link rate and stimulation state (5 Hz while armed, else 1 Hz)
     RATE_WINDOW_S = 1.0
 
     def __init__(
@@ -485,25 +487,35 @@ class GarmentSession:
             self.ingest_decoder(await self.client.decoder_outputs.get())
 
     async def _heartbeat(self) -> None:
-        token = 0
+        # The pings keep their own schedule (garment.heartbeat.Heartbeat): a slow reply or
+        # the stimulation poll below never delays the next one.
         misses = 0
-        while self.connected and not self._closed:
-            t0 = time.perf_counter()
-            try:
-                await self.client.ping(token)
-                self.rtt_ms = (time.perf_counter() - t0) * 1000.0
-                misses = 0
-            except TransportError as e:
-                if self.client.closed_reason is not None:
-                    self._lost(self.client.closed_reason)
-                    return
-                misses += 1
-                if misses == 1:
-                    self.add_log("link", "warning", describe(e, "heartbeat"))
-            token = (token + 1) & 0xFFFFFFFF
-            self.update_rate()
-            await self._poll_stim(token)
-            await asyncio.sleep(self.HEARTBEAT_S)
+
+        def replied(rtt_s: float) -> None:
+            nonlocal misses
+            self.rtt_ms = rtt_s * 1000.0
+            misses = 0
+
+        def failed(e: Exception) -> None:
+            nonlocal misses
+            if isinstance(e, TransportError) and self.client.closed_reason is not None:
+                self._lost(self.client.closed_reason)
+                return
+            misses += 1
+            if misses == 1:
+                self.add_log("link", "warning", describe(e, "heartbeat"))
+
+        hb = Heartbeat(self.client, self.HEARTBEAT_S, on_reply=replied, on_error=failed)
+        hb.start()
+        tick = 0
+        try:
+            while self.connected and not self._closed:
+                tick += 1
+                self.update_rate()
+                await self._poll_stim(tick)
+                await asyncio.sleep(self.POLL_S)
+        finally:
+            hb.cancel()
 
     async def _poll_stim(self, tick: int) -> None:
         # The garment reports state changes itself; amplitudes are polled: 5 Hz while

@@ -67,12 +67,12 @@ def track(cal, emg: np.ndarray, fs: float, adapt: bool, minute_marks: bool, qual
             found[k].append(d)
         events += res.events
         if minute_marks and (s + nb) % int(60 * fs) < nb:
-            kept_per_min.append(int(np.count_nonzero(~tr.lost)))
+            kept_per_min.append(int(np.count_nonzero(tr.kept)))
     trains = [np.concatenate(f) for f in found]
     reasons = {r: sum(e.kind == "lost" and e.reason == r for e in events) for r in ("silent", "drift", "duplicate", "quality")}
     # Not kept at the end, why: the last drop's reason and figures (quality: the field's SIL / CoV criteria).
     dropped = {k: tr.why[k] for k in range(tr.n_units) if tr.dropped[k]}
-    return {"trains": trains, "kept": (~tr.lost).tolist(), "batch_ms": tr.batch_ms(), "dropped": dropped,
+    return {"trains": trains, "kept": tr.kept.tolist(), "batch_ms": tr.batch_ms(), "dropped": dropped,
             "batch_cpu_ms": tr.batch_ms(cpu=True), "kept_per_minute": kept_per_min,
             "lost": reasons, "found": sum(e.kind == "found" for e in events)}
 

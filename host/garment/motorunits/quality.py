@@ -72,6 +72,8 @@ class QualityRules:
     """Thresholds of the drift check (see the module doc for where they come from)."""
 
     window_s: float = 5.0
+    #: a unit with fewer than ``min_discharges`` in ``window_s`` is judged on its last ``slow_window_s`` (None: not)
+    slow_window_s: float | None = 30.0
     sil_min: float = 0.8
     cov_max: float = 0.6
     dup_roa: float = 0.5
@@ -90,6 +92,12 @@ class QualityRules:
     keep_cov: float = 0.3
     keep_checks: int = 5
     keep_windows: int = 30
+    #: hysteresis: once a unit has passed the keep levels, it is dropped only when the median fails these
+    #: looser ones (None: the keep levels); admission and re-admission stay at the keep levels
+    drop_sil: float | None = 0.85
+    drop_cov: float | None = 0.35
+    #: hysteresis of the drift check: an admitted unit is judged on the median of its last this many windows
+    drift_windows: int = 5
     #: the unit's causal filter on the calibration baseline must meet these, or it is never kept
     baseline_sil: float = 0.9
     baseline_cov: float = 0.4
@@ -171,16 +179,19 @@ def size_principle(hits: np.ndarray, totals: np.ndarray, rank: np.ndarray, kept:
     return why, nref >= rules.cover_refs
 
 
-def running_refusal(sils: list[float], covs: list[float], rules: QualityRules) -> str:
-    """Why the median of a unit's judged windows (the last ``keep_windows`` at most) fails the keep
-    levels ("" when it passes)."""
+def running_refusal(sils: list[float], covs: list[float], rules: QualityRules, admitted: bool = False) -> str:
+    """Why the median of a unit's judged windows (the last ``keep_windows`` at most) fails ("" when it
+    passes): the keep levels, or for a unit ``admitted`` (it has passed them since it was last kept) the
+    looser drop levels (hysteresis)."""
     sil = float(np.median(sils[-rules.keep_windows:])) if sils else 0.0
     cov = float(np.median(covs[-rules.keep_windows:])) if covs else float("inf")
     n = min(len(sils), rules.keep_windows)
-    if sil < rules.keep_sil:
-        return f"SIL {sil:.2f} < {rules.keep_sil:g} (median of {n} windows)"
-    if cov > rules.keep_cov:
-        return f"CoV of ISI {cov:.2f} > {rules.keep_cov:g} (median of {n} windows)"
+    lo_sil = rules.drop_sil if admitted and rules.drop_sil is not None else rules.keep_sil
+    hi_cov = rules.drop_cov if admitted and rules.drop_cov is not None else rules.keep_cov
+    if sil < lo_sil:
+        return f"SIL {sil:.2f} < {lo_sil:g} (median of {n} windows)"
+    if cov > hi_cov:
+        return f"CoV of ISI {cov:.2f} > {hi_cov:g} (median of {n} windows)"
     return ""
 
 

@@ -56,7 +56,7 @@ from garment.decomposition.extension import apply_extended
 from garment.decomposition.spikes import MIN_ISI_S
 
 from .calibrate import Calibration, extended_at, precision, toeplitz_covariance
-from .quality import (QualityRules, baseline_refusal, covered_mask, duplicate_pairs, running_refusal, size_principle,
+from .quality import (QualityRules, UnitQuality, baseline_refusal, covered_mask, duplicate_pairs, running_refusal, size_principle,
                       window_quality)
 from .stretch import POST, PRE, StretchLag
 
@@ -104,7 +104,7 @@ class MotorUnitTracker:
     def __init__(self, cal: Calibration, *, adapt: bool = True, cov_tau_s: float = 10.0, rewhiten_s: float = 5.0,
                  unit_tau: float = 200.0, lost_after_s: float = 1.5, check_s: float = 1.0,
                  quality: QualityRules | None = QualityRules(), follow_stretch: bool = True,
-                 stretch_tau: float = 40.0) -> None:
+                 stretch_tau: float = 40.0, judged_s: float = 60.0) -> None:
         self.cal = cal
         self.fs = cal.fs
         self.r = cal.delays
@@ -149,11 +149,17 @@ class MotorUnitTracker:
         self._check_every = max(1, int(round(check_s * self.fs)))
         self._since_check = 0
         wq = int(round((quality.window_s if quality else 0.0) * self.fs))
-        self._win = np.zeros((k, wq), np.float32)
+        self._wq = wq
+        # the ring holds the slow window too: a unit too sparse for the quality window is judged on it
+        self._wslow = max(wq, int(round((quality.slow_window_s or 0.0) * self.fs))) if quality else 0
+        self._win = np.zeros((k, self._wslow), np.float32)
         self._wpos = 0
         self._wfill = 0
         self._recent: list[list[np.ndarray]] = [[] for _ in range(k)]
         self._passes = np.zeros(k, np.int64)  # checks in a row a dropped unit has passed
+        self._admitted = np.zeros(k, bool)  # passed the keep levels since it was last kept: judged at the drop levels
+        self.judged_s = judged_s
+        self._judged_at = np.full(k, -1, np.int64)  # sample of the last check that gave a verdict on it
         # The field's criteria (truth-free): a filter poor on its own baseline is never kept; a kept
         # unit is judged on the median of its last judged windows.
         self._sils: list[list[float]] = [[] for _ in range(k)]
@@ -179,6 +185,16 @@ class MotorUnitTracker:
         # Fatigue stretches every potential about its discharge: the detections move later (see .stretch).
         self.stretch = StretchLag(k, cal.n_channels, stretch_tau, references=cal.stas) if follow_stretch else None
         self._xh = np.zeros((cal.n_channels, PRE + int(self.lags.max(initial=0)) + self.hold + POST), np.float32)
+
+    @property
+    def kept(self) -> np.ndarray:
+        """Units kept: not lost and judged good, i.e. with a verdict (the SIL / CoV median of enough windows
+        of ``quality.min_discharges`` discharges, or the size principle's) in the last ``judged_s``.  A unit that
+        fires too rarely for any check is reported but not kept.  Without quality rules: not lost."""
+        if self.rules is None:
+            return ~self.lost
+        recent = self._n - self._judged_at <= int(round(self.judged_s * self.fs))
+        return ~self.lost & (self._judged_at >= 0) & recent
 
     @property
     def n_units(self) -> int:
@@ -348,19 +364,31 @@ class MotorUnitTracker:
         """Judge every unit on the last quality window: drop the failing, find the recovered."""
         rules = self.rules
         assert rules is not None
-        w = self._win.shape[1]
+        w = self._wq
         if self._wfill < w:
             return []
-        win = np.roll(self._win, -self._wpos, axis=1)  # oldest first; sample 0 is `start`
+        ring = self._win.shape[1]
+        win = self._win[:, (self._wpos - w + np.arange(w)) % ring]  # oldest first; sample 0 is `start`
         start = now - self.hold - w  # the window ends where the final samples end
+        ws = min(self._wfill, self._wslow)
+        slow_start = now - self.hold - ws
         recent: list[np.ndarray] = []
+        slow: list[np.ndarray] = []
         for k in range(self.n_units):
             d = np.concatenate(self._recent[k]) if self._recent[k] else np.zeros(0, np.int64)
-            d = d[d >= start - self.lags[k]]
+            d = d[d >= slow_start - self.lags[k]]
             self._recent[k] = [d] if d.size else []
-            recent.append(d)
+            slow.append(d)
+            recent.append(d[d >= start - self.lags[k]])
         thr = 0.5 * (self.hi + self.lo)
         q = [window_quality(win[k], recent[k], float(thr[k]), self.fs, rules) for k in range(self.n_units)]
+        if ws > w:  # too few discharges in the quality window: judged on the slow window (fewer verdicts, same levels)
+            idx = None
+            for k in range(self.n_units):
+                if q[k] is None and slow[k].size >= rules.min_discharges:
+                    if idx is None:
+                        idx = (self._wpos - ws + np.arange(ws)) % ring
+                    q[k] = window_quality(self._win[k, idx], slow[k], float(thr[k]), self.fs, rules)
         judged = np.array([x is not None for x in q])
         good = np.array([x is not None and x.ok for x in q])
         clean = np.array([x is not None and x.clean for x in q])
@@ -376,6 +404,8 @@ class MotorUnitTracker:
         events: list[UnitEvent] = []
         t = float(now / self.fs)
         cover = self._count_cover(recent, start, now) if rules.cover_min is not None else [""] * self.n_units
+        if rules.cover_min is not None:
+            self._judged_at[self._cover_ready] = now  # the size principle has a verdict on it
         for k in range(self.n_units):
             if self.refused[k]:
                 continue
@@ -388,10 +418,23 @@ class MotorUnitTracker:
             self._sils[k] = (self._sils[k] + [qk.sil])[-rules.keep_windows:]
             self._covs[k] = (self._covs[k] + [qk.cov])[-rules.keep_windows:]
             enough = len(self._sils[k]) >= (rules.keep_windows if self.dropped[k] else rules.keep_checks)
-            poor = (running_refusal(self._sils[k], self._covs[k], rules) if enough else "") or cover[k]
+            if self._admitted[k] and rules.drift_windows > 1 and not self.dropped[k]:
+                # hysteresis: an admitted unit drifts off only on the median of its last few windows
+                sil = float(np.median(self._sils[k][-rules.drift_windows:]))
+                cov = float(np.median(self._covs[k][-rules.drift_windows:]))
+                if sil >= rules.sil_min and cov <= rules.cov_max:
+                    good[k] = True
+                else:
+                    good[k] = False
+                    qk = UnitQuality(sil, cov, qk.n, False, False)
+            poor = (running_refusal(self._sils[k], self._covs[k], rules, bool(self._admitted[k])) if enough else "") or cover[k]
+            if enough:
+                self._judged_at[k] = now
+                if not self.dropped[k] and not poor:
+                    self._admitted[k] = True
             if not self.dropped[k] and (not good[k] or dup[k] or poor):
                 reason = "drift" if not good[k] else "duplicate" if dup[k] else "quality"
-                self._drop(k, t, reason, {"drift": f"window SIL {qk.sil:.2f} / CoV of ISI {qk.cov:.2f} (drift levels "
+                self._drop(k, t, reason, {"drift": f"SIL {qk.sil:.2f} / CoV of ISI {qk.cov:.2f} (drift levels "
                                                    f"{rules.sil_min:g} / {rules.cov_max:g})",
                                           "duplicate": "fires with another kept unit", "quality": poor}[reason], events)
             elif self.dropped[k]:
@@ -400,6 +443,7 @@ class MotorUnitTracker:
                 evidence = rules.cover_min is None or self._cover_ready[k] or not self._cover_possible(k)
                 if self._passes[k] >= rules.found_checks and enough and not poor and evidence:
                     self.dropped[k] = False
+                    self._admitted[k] = True  # passed the keep levels over keep_windows windows
                     self.lost[k] = False
                     self._passes[k] = 0
                     self.why[k] = ""
@@ -413,6 +457,7 @@ class MotorUnitTracker:
         self.dropped[k] = True
         self.lost[k] = True
         self.why[k] = why
+        self._admitted[k] = False
         events.append(UnitEvent(t, k, "lost", reason, why))
         self._sils[k], self._covs[k] = [], []  # found again only on windows after the drop
         for h, n in zip(self._cover_hits, self._cover_tots):

@@ -187,6 +187,38 @@ def test_size_principle_does_not_blame_the_units_before_a_misranked_or_false_one
     assert not any(why) and not ready.any()
 
 
+def test_keep_rules_have_hysteresis_admitted_at_the_literature_levels_dropped_only_when_clearly_failing():
+    from garment.motorunits.quality import QualityRules, running_refusal
+
+    rules = QualityRules()
+    # between the levels: not admitted (SIL 0.87 < 0.9, CoV 0.33 > 0.3), but an admitted unit stays
+    for sils, covs in (([0.87] * 10, [0.2] * 10), ([0.95] * 10, [0.33] * 10)):
+        assert running_refusal(sils, covs, rules, admitted=False)
+        assert running_refusal(sils, covs, rules, admitted=True) == ""
+    # clearly failing: dropped even once admitted
+    assert "< 0.85" in running_refusal([0.83] * 10, [0.2] * 10, rules, admitted=True)
+    assert "> 0.35" in running_refusal([0.95] * 10, [0.37] * 10, rules, admitted=True)
+    # without the drop levels, one level for both
+    flat = QualityRules(drop_sil=None, drop_cov=None)
+    assert "< 0.9" in running_refusal([0.87] * 10, [0.2] * 10, flat, admitted=True)
+
+
+def test_a_unit_no_check_has_a_verdict_on_is_reported_but_not_kept(session):
+    r, cal = session
+    tr = MotorUnitTracker(cal, adapt=False, judged_s=5.0)
+    nb = int(0.1 * r.fs)
+    _track(tr, r.emg_uV[: int(2 * r.fs)], nb)
+    assert (~tr.lost).sum() >= 5 and not tr.kept.any()  # before the first verdict, no unit is kept
+    plateau = r.emg_uV[int(2 * r.fs) : int(8 * r.fs)]
+    _track(tr, np.concatenate([plateau] * 2), nb)
+    k = int(np.argmax(tr.onset))  # recruited last: its silence is no loss (no unit recruited after it fires)
+    assert tr.kept[k] and tr.kept.sum() >= 5
+    tr.f[k] = 0.0  # it stops firing: after the slow window (30 s) no window has discharges to judge it by
+    trains, _ = _track(tr, np.concatenate([plateau] * 7), nb)
+    assert trains[k].size == 0 and not tr.lost[k] and not tr.dropped[k]
+    assert not tr.kept[k] and tr.kept.sum() >= 5  # the others still judged good
+
+
 def test_a_unit_whose_causal_filter_is_poor_on_the_baseline_is_never_kept(session):
     import dataclasses
 

@@ -33,7 +33,18 @@ the literature's, not fitted to the phantom):
   unit is never kept (reason ``quality``);
 - while tracking, the median over its judged windows since it was kept (the last 30 at most,
   judged from the fifth) must stay at SIL >= 0.9 and CoV <= 0.3, or it is dropped (reason
-  ``quality``); it is kept again only once 30 windows after the drop pass.  One 5 s window is
+  ``quality``); it is kept again only once 30 windows after the drop pass.  Hysteresis, as is
+  common practice for thresholded accept / reject decisions on a running figure: once a unit has
+  passed the keep levels (admitted), it is dropped only when the median clearly fails, SIL < 0.85 or
+  CoV > 0.35 (``drop_sil`` / ``drop_cov``), and the drift check judges it on the median of its last
+  5 windows (``drift_windows``), not one; admission and re-admission stay at 0.9 / 0.3.  Without it,
+  a good unit whose median wanders about the levels (0.89-0.91, 0.29-0.31 on the fatiguing ride) was
+  dropped and held back for 30 s each time it crossed;
+- a unit with fewer than ``min_discharges`` in the 5 s window (a high-threshold unit firing in a
+  few bursts) is judged on its last 30 s instead (``slow_window_s``), at the same levels;
+- kept (:attr:`.tracker.MotorUnitTracker.kept`) means judged good: a unit no check has a verdict on in
+  the last minute (too few discharges even for the 30 s window, and no size-principle verdict) is
+  reported, but not counted kept.  One 5 s window is
   noisy (a good unit's CoV reaches 0.46 on the phantom's hold, and the median of the last five
   crossed 0.3 for 5 of 21 good units), the median since it was kept is not; a unit dropped and
   kept again has lost discharges in between, so it is kept again only on as much evidence

@@ -28,7 +28,10 @@ Kept only while it meets the field's own quality criteria, measured without trut
 (:mod:`.quality`): a unit whose causal filter gives SIL < 0.9 or CoV of ISI > 0.4 on the
 calibration baseline is never kept, and a tracked unit whose judged windows since it was kept
 (the last 30 at most) have a median SIL < 0.9 or CoV > 0.3 is dropped (reason ``quality``, with
-the figures in ``UnitEvent.detail``); found again only once 30 windows after the drop pass.  By the
+the figures in ``UnitEvent.detail``); found again only once 30 windows after the drop pass.  Once it
+has passed those levels it is dropped only below SIL 0.85 / above CoV 0.35 (hysteresis, see
+:mod:`.quality`), and a unit too sparse for a 5 s window is judged on its last 30 s; :attr:`kept` counts
+only units some check has a verdict on (a unit firing a few times a minute is reported, not kept).  By the
 size principle a unit must also go on firing while the units recruited after it fire (it has a
 discharge within 100 ms of 90 % of theirs, :func:`.quality.size_principle`): a filter that matches
 a moving muscle at some positions only misses the discharges at the others, with good SIL and CoV.

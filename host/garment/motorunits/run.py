@@ -59,7 +59,7 @@ def summarise(cal: Calibration, tr: MotorUnitTracker, col: _Collect, truth: list
     for k, u in enumerate(cal.units):
         j, roa = pairs.get(k, (None, None))
         units.append({"unit": k, "sil": round(u.sil, 3), "discharges": int(trains[k].size),
-                      "kept": bool(tr.kept[k]), "dropped": tr.why[k] if tr.dropped[k] else None,
+                      "kept": bool(tr.kept[k]), "reported": not bool(tr.lost[k]), "dropped": tr.why[k] if tr.dropped[k] else None,
                       "baseline_sil": round(u.baseline_sil, 3), "baseline_cov_isi": round(u.baseline_cov, 3),
                       "truth_unit": j, "roa": None if roa is None else round(roa, 4)})
     kept = [u["roa"] for u in units if u["kept"]]

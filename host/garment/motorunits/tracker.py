@@ -28,10 +28,10 @@ Kept only while it meets the field's own quality criteria, measured without trut
 (:mod:`.quality`): a unit whose causal filter gives SIL < 0.9 or CoV of ISI > 0.4 on the
 calibration baseline is never kept, and a tracked unit whose judged windows since it was kept
 (the last 30 at most) have a median SIL < 0.9 or CoV > 0.3 is dropped (reason ``quality``, with
-the figures in ``UnitEvent.detail``); found again only once 30 windows after the drop pass.  Once it
-has passed those levels it is dropped only below SIL 0.85 / above CoV 0.35 (hysteresis, see
-:mod:`.quality`), and a unit too sparse for a 5 s window is judged on its last 30 s; :attr:`kept` counts
-only units some check has a verdict on (a unit firing a few times a minute is reported, not kept).  By the
+the figures in ``UnitEvent.detail``); found again only once 30 windows after the drop pass (optional
+hysteresis, off by default: see :mod:`.quality`).  :attr:`kept` counts only units some check has a
+verdict on in the last minute (a unit too sparse for a 5 s window: its last 30 s at the keep levels; a
+unit firing a few times a minute is reported, not kept).  By the
 size principle a unit must also go on firing while the units recruited after it fire (it has a
 discharge within 100 ms of 90 % of theirs, :func:`.quality.size_principle`): a filter that matches
 a moving muscle at some positions only misses the discharges at the others, with good SIL and CoV.
@@ -385,13 +385,20 @@ class MotorUnitTracker:
             recent.append(d[d >= start - self.lags[k]])
         thr = 0.5 * (self.hi + self.lo)
         q = [window_quality(win[k], recent[k], float(thr[k]), self.fs, rules) for k in range(self.n_units)]
-        if ws > w:  # too few discharges in the quality window: judged on the slow window (fewer verdicts, same levels)
+        cover = self._count_cover(recent, start, now) if rules.cover_min is not None else [""] * self.n_units
+        cover_now = [bool(c) for c in cover]
+        if ws > w:
+            # Too few discharges in the quality window (a unit firing in a few bursts): its last ``slow_window_s``
+            # decide only whether it is counted kept (judged good at the keep levels); it is not dropped on it.
             idx = None
             for k in range(self.n_units):
-                if q[k] is None and slow[k].size >= rules.min_discharges:
+                if q[k] is None and slow[k].size >= rules.min_discharges and not self.dropped[k]:
                     if idx is None:
                         idx = (self._wpos - ws + np.arange(ws)) % ring
-                    q[k] = window_quality(self._win[k, idx], slow[k], float(thr[k]), self.fs, rules)
+                    qs = window_quality(self._win[k, idx], slow[k], float(thr[k]), self.fs, rules)
+                    if (qs is not None and qs.sil >= rules.keep_sil and qs.cov <= rules.keep_cov
+                            and not cover_now[k]):
+                        self._judged_at[k] = now
         judged = np.array([x is not None for x in q])
         good = np.array([x is not None and x.ok for x in q])
         clean = np.array([x is not None and x.clean for x in q])
@@ -406,7 +413,6 @@ class MotorUnitTracker:
             dup[worse] = True
         events: list[UnitEvent] = []
         t = float(now / self.fs)
-        cover = self._count_cover(recent, start, now) if rules.cover_min is not None else [""] * self.n_units
         if rules.cover_min is not None:
             self._judged_at[self._cover_ready] = now  # the size principle has a verdict on it
         for k in range(self.n_units):

@@ -185,15 +185,18 @@ class MotorUnitTracker:
                     self.refused[i] = self.dropped[i] = self.lost[i] = True
                     self.why[i] = why
                     self._pending.append(UnitEvent(0.0, i, "lost", "quality", why))
+            # the baseline's verdict is the first: a unit that passed it is judged good from the start
+            self._judged_at[~self.refused] = 0
         # Fatigue stretches every potential about its discharge: the detections move later (see .stretch).
         self.stretch = StretchLag(k, cal.n_channels, stretch_tau, references=cal.stas) if follow_stretch else None
         self._xh = np.zeros((cal.n_channels, PRE + int(self.lags.max(initial=0)) + self.hold + POST), np.float32)
 
     @property
     def kept(self) -> np.ndarray:
-        """Units kept: not lost and judged good, i.e. with a verdict (the SIL / CoV median of enough windows
-        of ``quality.min_discharges`` discharges, or the size principle's) in the last ``judged_s``.  A unit that
-        fires too rarely for any check is reported but not kept.  Without quality rules: not lost."""
+        """Units kept: not lost and judged good, i.e. with a verdict (its causal filter's on the baseline at
+        the start, then the SIL / CoV median of enough windows of ``quality.min_discharges`` discharges, or the
+        size principle's) in the last ``judged_s``.  A unit that fires too rarely for any check is reported
+        but, once its baseline's verdict is ``judged_s`` old, not kept.  Without quality rules: not lost."""
         if self.rules is None:
             return ~self.lost
         recent = self._n - self._judged_at <= int(round(self.judged_s * self.fs))

@@ -12,9 +12,13 @@ import asyncio
 import pytest
 
 from garment.client import DeviceError
+from garment.contracts import load_contract
 from garment.motorunits import drive_latency as dl
 from garment.protocol import wire
 from garment.stimcontrol import armed
+from rig import US_MOD
+
+PERIOD_S = load_contract("budget").PERIOD_MS / 1000  # the stimulation service's control period
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,14 @@ async def test_neural_drive_stream_stimulates_from_the_contraction_only_and_stop
             ps = [q for q in feeder.pulses_since(0) if q.channel == dl.STIM_CHANNEL]
             max_ua = dl.STIM_CAL[2]
             assert ps and all(q.amplitude_ua <= max_ua for q in ps)
-            assert ps[0].amplitude_ua < ps[-1].amplitude_ua  # ramped from zero by the slew
+            # Ramped from zero by the slew: no pulse rises above the one before by more than the slew
+            # allows in between (plus one control period). A drive that went stale on a loaded host
+            # zeroes the output and ramps again: CI once saw the last pulse at 215 uA after 271 at first.
+            slew = (await g.get_limits()).slew_ua_per_s
+            assert ps[0].amplitude_ua < max(q.amplitude_ua for q in ps)
+            for a, b in zip(ps, ps[1:]):
+                dt_s = ((b.t_us - a.t_us) % US_MOD) / 1e6
+                assert b.amplitude_ua - a.amplitude_ua <= slew * (dt_s + PERIOD_S), (a, b, slew)
             # The stream ended with the trial: stale after ACTIVATION_STALE_MS, then quiet (still armed).
             n = len(feeder.pulses_since(0))
             await dl.wait_afe(feeder, dl.FS // 2)

@@ -52,7 +52,7 @@ class LiveScreen(GarmentScreen):
         self.env_scales: np.ndarray | None = None
         self.frames = 0  # frames painted (the smoke test and the FPS check read it)
         self._built_for: object = None
-        self._panel_lines: tuple[int, int] = (0, 0)
+        self._panel_lines: tuple[int, ...] = ()
         self.hidden: set[int] = set()  # channels toggled off (keys 1..8)
         self._filter_lock: asyncio.Lock | None = None
         self.recorder: object | None = None  # the RecordingSink while Live records
@@ -163,14 +163,19 @@ class LiveScreen(GarmentScreen):
             return
         self.query_one("#link", LinkQuality).show(s.link_view(), s.fs)
         stim = self.stim_table()
-        # a layout pass only when a panel's height changes (layout is the costly part)
-        lines = (3, 1 + N_STIM if isinstance(stim, Group) else 1)
+        spectrum = self.spectrum_text()
+        electrodes = self.electrodes_text()
+        # a layout pass only when a panel's height changes (layout is the costly part): the
+        # spectrum's rows appear once the trace holds samples, the electrodes' "hidden" line
+        # with the keys 1-8; without it their new lines waited for some other layout pass
+        lines = (3, 1 + N_STIM if isinstance(stim, Group) else 1, len(spectrum.plain.splitlines()),
+                 len(electrodes.plain.splitlines()))
         relayout = lines != self._panel_lines
         self._panel_lines = lines
         self.query_one("#decoder", Static).update(self.decoder_text(), layout=relayout)
         self.query_one("#stim", Static).update(stim, layout=relayout)
-        self.query_one("#spectrum", Static).update(self.spectrum_text(), layout=False)
-        self.query_one("#electrodes-live", Static).update(self.electrodes_text(), layout=False)
+        self.query_one("#spectrum", Static).update(spectrum, layout=relayout)
+        self.query_one("#electrodes-live", Static).update(electrodes, layout=relayout)
         hold = "HOLD (p resumes)  " if self.paused else ""
         scale = "autoscale" if self.autoscale else f"fixed ±{self.fixed_scale:g} µV"
         self.query_one("#live-status", Static).update(f"{hold}{s.n_ch} ch at {s.fs} Hz, {scale}", layout=False)

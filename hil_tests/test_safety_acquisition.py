@@ -119,5 +119,5 @@ class Seen:
                          f"between two sent {gap * 1000:.0f} ms (the later sent {at:.2f} s ago); the longest round "
                          f"trip {rtt * 1000:.0f} ms ({rat:.2f} s ago); last sent {t - hb.last_sent:.2f} s ago")
         if hb.failed:
-            lines.append(f"pings that failed: {hb.failed[-5:]}")
+            lines.append(f"pings that failed: {list(hb.failed)[-5:]}")
         return "\n".join(lines)

@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from typing import AsyncIterator, Callable
 
 from garment.client import GarmentClient
 
+#: Pings kept in ``sent`` / ``failed`` (the last minute at 10 pings/s): a session runs for hours.
+KEEP = 600
 #: Pings in flight at most; past that the link is not answering and more pings would only
 #: queue behind the ones already waiting (each times out after the client's timeout).
 MAX_IN_FLIGHT = 8
@@ -28,9 +31,9 @@ class Heartbeat:
     ``on_reply(rtt_s)`` runs for each answered ping, ``on_error(exc)`` for each that
     raised (the schedule goes on either way). ``last_sent`` / ``last_acked`` bound when the
     garment received the last ping: it was sent at ``last_sent`` and answered by
-    ``last_acked`` (``time.monotonic()``). ``sent`` holds (sent, answered) of every
-    answered ping and ``failed`` what the others raised, so a test whose garment tripped
-    on the heartbeat can say whether the host was late.
+    ``last_acked`` (``time.monotonic()``). ``sent`` holds (sent, answered) of the answered
+    pings and ``failed`` what the others raised (the last ``KEEP`` of each), so a test whose
+    garment tripped on the heartbeat can say whether the host was late.
     """
 
     def __init__(self, g: GarmentClient, period: float = 0.1,
@@ -42,8 +45,8 @@ class Heartbeat:
         self.on_error = on_error
         self.last_sent = 0.0
         self.last_acked = 0.0
-        self.sent: list[tuple[float, float]] = []
-        self.failed: list[str] = []
+        self.sent: deque[tuple[float, float]] = deque(maxlen=KEEP)
+        self.failed: deque[str] = deque(maxlen=KEEP)
         self.skipped = 0  # periods with MAX_IN_FLIGHT pings unanswered: none sent
         self.task: asyncio.Task[None] | None = None
         self._flying: set[asyncio.Task[None]] = set()

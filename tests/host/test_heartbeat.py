@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from garment.heartbeat import MAX_IN_FLIGHT, Heartbeat
+from garment.heartbeat import KEEP, MAX_IN_FLIGHT, Heartbeat
 from garment.transports import TransportError
 
 
@@ -46,7 +46,7 @@ async def test_pings_go_out_while_earlier_ones_wait_for_their_replies() -> None:
     try:
         await link.until_sent(3)  # three pings out, none answered
         assert [t for t, _ in link.pending[:3]] == [0, 1, 2]
-        assert hb.sent == [] and hb.last_sent == 0.0
+        assert not hb.sent and hb.last_sent == 0.0
         link.pending[0][1].set_result(None)
         link.pending[1][1].set_result(None)
         await until(lambda: len(hb.sent) == 2)
@@ -89,4 +89,18 @@ async def test_failures_are_reported_and_the_schedule_goes_on() -> None:
         last = await hb.stop()
     assert [str(e) for e in errors] == ["link busy", "link busy"] and len(hb.failed) == 2
     assert all(r >= 0 for r in replies) and last == hb.last_sent > 0
+
+
+async def test_the_record_keeps_the_last_pings_only() -> None:
+    class Quick:
+        async def ping(self, token: int) -> None:
+            return None
+
+    hb = Heartbeat(Quick(), period=0.0001)  # type: ignore[arg-type]
+    hb.start()
+    try:
+        await until(lambda: hb._token > KEEP + 10)  # noqa: SLF001 - pings sent so far
+    finally:
+        await hb.stop()
+    assert len(hb.sent) == KEEP and hb.sent[-1][0] == hb.last_sent
     assert not hb.running

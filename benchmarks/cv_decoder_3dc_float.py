@@ -38,10 +38,10 @@ from garment.dataset import device_filter, emg_channels, to_codes
 from garment.features.reference import FeatureConfig, compute_features
 from garment.models.reference import stack_context
 from garment.models.selection import AMP_AR_CR, AMP_CR
+from garment.models.train import AMPLITUDE_FEATURES as AMP  # the ones the decoder takes the log2 of
 from garment.recordings.threedc import find_3dc_files, load_3dc
 
 CHANNELS = [f"ch{i}" for i in range(1, 9)]
-AMP = ("MAV", "WL", "RMS", "M2", "M4")
 SAME_FROM = 299  # first window end of the longest window screened (300 samples)
 
 

@@ -4,6 +4,11 @@ The AFE model keeps time (its conversions follow the wall clock at the configure
 rate); the feeder keeps its input queue about ``lead_s`` ahead, using the AFE's own
 reports (``RIG_AFE``: samples queued and samples received), so a rig-injected event
 reaches the AFE within ``lead_s``.
+
+A host stalled past ``lead_s`` lets the AFE's input run dry: it converts samples with no
+electrode signal, and every sample fed after that is converted later than before. Until a
+report shows the new mapping, a delivered pulse's evoked response waits: rendered on the old
+one it would land that much after its pulse (``dry_reports`` counts such spells).
 """
 from __future__ import annotations
 
@@ -157,6 +162,14 @@ class EmgFeeder:
         #: AFE conversion index minus feeder sample index (None until known); see afe_index_of()
         self.afe_offset: int | None = None
         self.offset_changes = 0  # the mapping moved (the AFE ran dry or restarted)
+        #: reports that found the AFE's input queue empty: the feeder fell behind (a host
+        #: stall longer than ``lead_s``) and the AFE converted samples with no electrode signal
+        self.dry_reports = 0
+        # The mapping holds for conversions below this (the last report's conversion count
+        # plus the samples queued then); a pulse past it may fall after a dry spell, which
+        # moves the mapping by its unknown length: such pulses wait for the next report.
+        self._mapped_until: int | None = None
+        self._deferred: list[RigPulse] = []
         #: held while the source produces a block (hooks like inject_onset take it too)
         self.source_lock = threading.Lock()
         self.produced = 0  # samples taken from the source (= ``sent`` once they are out)
@@ -289,7 +302,10 @@ class EmgFeeder:
         with self.pulse_cond:
             self.pulses.append(p)
             self.pulse_cond.notify_all()
-        self._evoke(p)
+        if self.afe_offset is not None and self._mapped_until is not None and p.afe_index < self._mapped_until:
+            self._evoke(p)
+        else:
+            self._deferred.append(p)
         if self.on_pulse is not None:
             self.on_pulse(p)
 
@@ -350,6 +366,16 @@ class EmgFeeder:
             if self.afe_offset is not None:
                 self.offset_changes += 1
             self.afe_offset = offset
+        if offset is None:
+            self.dry_reports += 1
+            self._mapped_until = None
+        else:
+            self._mapped_until = conv + queued
+            # Pulses reported while the mapping was in doubt: this mapping holds from the
+            # end of any dry spell on, which is where their responses can still be heard.
+            deferred, self._deferred = self._deferred, []
+            for p in deferred:
+                self._evoke(p)
         with self.progress:
             self.reports += 1
             step = conv - self.conversions

@@ -57,6 +57,33 @@ async def _provision_over_usb(url: str) -> None:
         await ensure_authenticated(conn.client)
 
 
+#: (test, dry spells) for the tests during which the rig's AFE input ran dry
+_DRY_SPELLS: list[tuple[str, int]] = []
+
+
+@pytest.fixture(autouse=True)
+def _rig_kept_up(request: pytest.FixtureRequest, sim: SimGarment | None) -> Iterator[None]:
+    """Says which tests ran while the rig's feeder fell behind (a stalled host lets the
+    AFE convert samples with no electrode signal): a failure there may be the rig's."""
+    def dry() -> int:
+        f = sim.feeder if sim is not None else None
+        return f.dry_reports if f is not None else 0
+
+    d0 = dry()
+    yield
+    n = dry() - d0
+    if n > 0:
+        _DRY_SPELLS.append((request.node.nodeid, n))
+        request.node.add_report_section("teardown", "rig", f"the AFE's input ran dry {n} times (the host fell behind)")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _DRY_SPELLS:
+        terminalreporter.write_sep("-", "rig: the AFE's input ran dry during")
+        for nodeid, n in _DRY_SPELLS:
+            terminalreporter.write_line(f"{nodeid}: {n}")
+
+
 @pytest.fixture
 def url(device_spec: str, sim: SimGarment | None) -> str:
     if sim is not None:

@@ -302,7 +302,7 @@ class EmgFeeder:
         with self.pulse_cond:
             self.pulses.append(p)
             self.pulse_cond.notify_all()
-        if self.afe_offset is not None and self._mapped_until is not None and p.afe_index < self._mapped_until:
+        if self._mapped_until is not None and p.afe_index < self._mapped_until:  # set with afe_offset
             self._evoke(p)
         else:
             self._deferred.append(p)
